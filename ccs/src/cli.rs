@@ -1,0 +1,223 @@
+//! The command-line tools of this crate, `ccs_config_validate` and `ccs_config_dump`, as library
+//! functions (the binaries only pass their arguments here), so tests can run them in-process.
+//!
+//! Exit codes of `ccs_config_validate` follow RHCS's script: 0 valid, 3 invalid (xmllint's code),
+//! 2 the file cannot be read, 253 `-R` given and the version cannot be read, 254 `-R` given and
+//! the version is not newer, 255 bad usage.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::validate::Diagnostic;
+use crate::{check_str, DEFAULT_PATH};
+
+pub const EXIT_VALID: u8 = 0;
+pub const EXIT_UNREADABLE: u8 = 2;
+pub const EXIT_INVALID: u8 = 3;
+pub const EXIT_VERSION_UNREADABLE: u8 = 253;
+pub const EXIT_VERSION_OLDER: u8 = 254;
+pub const EXIT_USAGE: u8 = 255;
+
+const VALIDATE_USAGE: &str = "\
+Usage: ccs_config_validate [-f FILE] [-q] [--json] [-R OLD_VERSION]
+
+  -f FILE          validate FILE (default /etc/cluster/cluster.conf)
+  -q               quiet: print nothing, report through the exit status
+  --json           print the findings as JSON
+  -R OLD_VERSION   also require config_version to be newer than OLD_VERSION
+  -h               this help
+
+Exit status: 0 valid, 3 invalid, 2 file unreadable, 253 version unreadable (-R),
+254 version not newer (-R), 255 usage error.";
+
+struct ValidateArgs {
+    file: PathBuf,
+    quiet: bool,
+    json: bool,
+    running: Option<u64>,
+}
+
+enum Parsed<T> {
+    Run(T),
+    Exit(u8),
+}
+
+fn usage_error(usage: &str, msg: &str) -> Parsed<ValidateArgs> {
+    eprintln!("{msg}");
+    eprintln!("{usage}");
+    Parsed::Exit(EXIT_USAGE)
+}
+
+fn parse_validate_args(args: Vec<String>) -> Parsed<ValidateArgs> {
+    let mut out = ValidateArgs {
+        file: PathBuf::from(DEFAULT_PATH),
+        quiet: false,
+        json: false,
+        running: None,
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-f" => match it.next() {
+                Some(f) => out.file = PathBuf::from(f),
+                None => return usage_error(VALIDATE_USAGE, "option -f needs a file"),
+            },
+            "-q" => out.quiet = true,
+            "--json" => out.json = true,
+            "-R" => match it.next().map(|v| v.trim().parse::<u64>()) {
+                Some(Ok(v)) => out.running = Some(v),
+                Some(Err(_)) => {
+                    return usage_error(VALIDATE_USAGE, "option -R needs a version number")
+                }
+                None => return usage_error(VALIDATE_USAGE, "option -R needs a version number"),
+            },
+            "-h" | "--help" => {
+                println!("{VALIDATE_USAGE}");
+                return Parsed::Exit(EXIT_VALID);
+            }
+            other => {
+                return usage_error(VALIDATE_USAGE, &format!("unknown option \"{other}\""))
+            }
+        }
+    }
+    Parsed::Run(out)
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    file: String,
+    valid: bool,
+    config_version: Option<u64>,
+    errors: Vec<&'a Diagnostic>,
+    warnings: Vec<&'a Diagnostic>,
+}
+
+/// `ccs_config_validate`; returns the exit status.
+pub fn config_validate(args: Vec<String>) -> ExitCode {
+    ExitCode::from(run_validate(args, &mut std::io::stdout().lock()))
+}
+
+/// The tool with its output written to `out` (for tests).
+pub fn run_validate(args: Vec<String>, out: &mut dyn Write) -> u8 {
+    let a = match parse_validate_args(args) {
+        Parsed::Run(a) => a,
+        Parsed::Exit(code) => return code,
+    };
+    let shown = a.file.display().to_string();
+    let text = match std::fs::read_to_string(&a.file) {
+        Ok(t) => t,
+        Err(e) => {
+            if !a.quiet {
+                let _ = writeln!(out, "{shown}: cannot read: {e}");
+            }
+            return EXIT_UNREADABLE;
+        }
+    };
+    let report = check_str(&text);
+    let version = report.conf.as_ref().and_then(|c| c.config_version());
+
+    let mut code = if report.is_valid() {
+        EXIT_VALID
+    } else {
+        EXIT_INVALID
+    };
+    let mut version_msg = None;
+    if let (Some(running), true) = (a.running, report.conf.is_some()) {
+        match version {
+            None => {
+                code = EXIT_VERSION_UNREADABLE;
+                version_msg = Some("Error: unable to read the configuration version".to_string());
+            }
+            Some(v) if v <= running => {
+                code = EXIT_VERSION_OLDER;
+                version_msg =
+                    Some("Error: Configuration version is older than running config!".into());
+            }
+            Some(_) => {}
+        }
+    }
+    if a.quiet {
+        return code;
+    }
+    if a.json {
+        let j = JsonReport {
+            file: shown,
+            valid: code == EXIT_VALID,
+            config_version: version,
+            errors: report.errors().collect(),
+            warnings: report.warnings().collect(),
+        };
+        match serde_json::to_string_pretty(&j) {
+            Ok(s) => {
+                let _ = writeln!(out, "{s}");
+            }
+            Err(e) => {
+                let _ = writeln!(out, "{{\"error\": \"{e}\"}}");
+            }
+        }
+        return code;
+    }
+    for d in &report.diagnostics {
+        let _ = writeln!(out, "{}", d.render(&shown));
+    }
+    if let Some(m) = version_msg {
+        let _ = writeln!(out, "{m}");
+    } else if report.is_valid() {
+        let _ = writeln!(out, "Configuration validates");
+    } else {
+        let _ = writeln!(out, "Configuration fails to validate");
+    }
+    code
+}
+
+const DUMP_USAGE: &str = "\
+Usage: ccs_config_dump [-f FILE]
+
+Prints the canonical written form of FILE (default /etc/cluster/cluster.conf).
+Exit status: 0 dumped, 2 file unreadable, 3 not a readable cluster.conf, 255 usage error.";
+
+/// `ccs_config_dump`; returns the exit status.
+pub fn config_dump(args: Vec<String>) -> ExitCode {
+    let mut file = PathBuf::from(DEFAULT_PATH);
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-f" => match it.next() {
+                Some(f) => file = PathBuf::from(f),
+                None => {
+                    eprintln!("option -f needs a file\n{DUMP_USAGE}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            },
+            "-h" | "--help" => {
+                println!("{DUMP_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("unknown option \"{other}\"\n{DUMP_USAGE}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    let shown = file.display().to_string();
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{shown}: cannot read: {e}");
+            return ExitCode::from(EXIT_UNREADABLE);
+        }
+    };
+    match crate::parse_str(&text) {
+        Ok(conf) => {
+            print!("{}", crate::write(&conf));
+            ExitCode::SUCCESS
+        }
+        Err(d) => {
+            eprintln!("{}", d.render(&shown));
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}

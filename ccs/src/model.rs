@@ -1,0 +1,813 @@
+//! The typed cluster.conf.
+//!
+//! Each element RHEL 6 clusters use has a struct here; values are kept as the text the
+//! administrator wrote (so `ordered="yes"` is written back as `yes`, and a file that loads also
+//! writes back unchanged in meaning), and typed accessors read them with RHCS's defaults.
+//! Anything the model does not know (a vendor element, an `alias` attribute, a stray text) is kept
+//! in `attrs` / `extra` and written back, so a load and a write never drop a thing.
+//!
+//! Building the model never fails on content: a missing `nodeid` or `priority="x"` is a
+//! validation problem (`crate::validate`), not a parse error. Only XML syntax stops a load.
+
+use crate::resource_types::{resource_type, ParamKind};
+use crate::value;
+use crate::xml::{Attrs, Element, Loc, Node};
+
+/// A leaf element: its attributes plus whatever it holds that the model does not know.
+/// Used for `cman`, `totem`, `fence_daemon`, `fencedevice`, a method's `device`,
+/// `failoverdomainnode`, `heuristic` and a resource's `action`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Section {
+    pub attrs: Attrs,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+/// The whole file: `<cluster>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterConf {
+    pub attrs: Attrs,
+    pub cman: Option<Section>,
+    pub totem: Option<Section>,
+    pub quorumd: Option<Quorumd>,
+    pub fence_daemon: Option<Section>,
+    pub clusternodes: Option<ClusterNodes>,
+    pub fencedevices: Option<FenceDevices>,
+    pub rm: Option<Rm>,
+    /// Other children of `<cluster>`: `logging`, `dlm`, `gfs_controld`, … and unknown ones.
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Quorumd {
+    pub attrs: Attrs,
+    pub heuristics: Vec<Section>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterNodes {
+    pub attrs: Attrs,
+    pub nodes: Vec<ClusterNode>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub attrs: Attrs,
+    pub fence: Option<Fence>,
+    pub unfence: Option<Unfence>,
+    /// `altname` and unknown children.
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+/// `<fence>`: a node's fence methods, tried in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fence {
+    pub attrs: Attrs,
+    pub methods: Vec<FenceMethod>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+/// `<method name=…>`: every device must succeed for the method to succeed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FenceMethod {
+    pub attrs: Attrs,
+    pub devices: Vec<Section>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+/// `<unfence>`: devices run with `action="on"` when a node joins (fence_scsi and the like).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unfence {
+    pub attrs: Attrs,
+    pub devices: Vec<Section>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FenceDevices {
+    pub attrs: Attrs,
+    pub devices: Vec<Section>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+/// `<rm>`: the resource manager's section.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rm {
+    pub attrs: Attrs,
+    pub failoverdomains: Option<FailoverDomains>,
+    pub resources: Option<Resources>,
+    /// Top-level resource groups (`service`, `vm`, or another resource type), in file order.
+    pub groups: Vec<Resource>,
+    /// `events`, `resource-defaults` and unknown children.
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailoverDomains {
+    pub attrs: Attrs,
+    pub domains: Vec<FailoverDomain>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailoverDomain {
+    pub attrs: Attrs,
+    pub nodes: Vec<Section>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub attrs: Attrs,
+    pub items: Vec<Resource>,
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+/// Any resource, of any type (the element name): global definitions under `<resources>`,
+/// resource groups under `<rm>`, and the children of either. Kept generically so that every
+/// RHCS resource type (and custom ones) loads; typed views below read the classic attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: String,
+    pub attrs: Attrs,
+    pub children: Vec<Resource>,
+    /// `<action name= depth= interval= timeout=/>` overrides of the agent's timings.
+    pub actions: Vec<Section>,
+    /// Text inside a resource element (never meaningful; kept so nothing is lost).
+    pub extra: Vec<Node>,
+    pub loc: Loc,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed reading.
+
+/// What `recovery` asks for when a service's status check fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    Restart,
+    Relocate,
+    Disable,
+    RestartDisable,
+}
+
+impl Recovery {
+    pub fn parse(word: &str) -> Option<Recovery> {
+        match word.to_ascii_lowercase().as_str() {
+            "restart" => Some(Recovery::Restart),
+            "relocate" => Some(Recovery::Relocate),
+            "disable" => Some(Recovery::Disable),
+            "restart-disable" => Some(Recovery::RestartDisable),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Recovery::Restart => "restart",
+            Recovery::Relocate => "relocate",
+            Recovery::Disable => "disable",
+            Recovery::RestartDisable => "restart-disable",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DependMode {
+    Hard,
+    Soft,
+}
+
+/// The policy attributes of a service or vm, with RHCS's defaults applied.
+/// Values that do not parse fall back to the default (the validator reports them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePolicy {
+    pub name: String,
+    pub domain: Option<String>,
+    pub autostart: bool,
+    pub exclusive: bool,
+    pub recovery: Recovery,
+    /// 0 = unlimited restarts in place.
+    pub max_restarts: u32,
+    /// Seconds; 0 = restarts are never forgotten.
+    pub restart_expire_time: u64,
+    pub depend: Option<String>,
+    pub depend_mode: DependMode,
+}
+
+fn flag(attrs: &Attrs, name: &str, default: bool) -> bool {
+    attrs
+        .get(name)
+        .and_then(value::parse_bool)
+        .unwrap_or(default)
+}
+
+fn num<T: std::str::FromStr>(attrs: &Attrs, name: &str) -> Option<T> {
+    attrs.get(name).and_then(|v| v.trim().parse().ok())
+}
+
+impl ClusterConf {
+    /// A new, empty configuration (for building configs in code).
+    pub fn new(name: &str, config_version: u64) -> Self {
+        let mut c = ClusterConf::default();
+        c.attrs.set("name", name);
+        c.attrs.set("config_version", config_version.to_string());
+        c
+    }
+
+    pub fn name(&self) -> &str {
+        self.attrs.get("name").unwrap_or("")
+    }
+
+    pub fn config_version(&self) -> Option<u64> {
+        value::parse_uint(self.attrs.get("config_version")?)
+    }
+
+    pub fn nodes(&self) -> &[ClusterNode] {
+        self.clusternodes.as_ref().map(|c| c.nodes.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn node(&self, name: &str) -> Option<&ClusterNode> {
+        self.nodes().iter().find(|n| n.name() == name)
+    }
+
+    pub fn fence_devices(&self) -> &[Section] {
+        self.fencedevices.as_ref().map(|c| c.devices.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn fence_device(&self, name: &str) -> Option<&Section> {
+        self.fence_devices().iter().find(|d| d.attrs.get("name") == Some(name))
+    }
+
+    pub fn domains(&self) -> &[FailoverDomain] {
+        self.rm
+            .as_ref()
+            .and_then(|r| r.failoverdomains.as_ref())
+            .map(|f| f.domains.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Failover domains are named case-insensitively, as RHCS compared them.
+    pub fn domain(&self, name: &str) -> Option<&FailoverDomain> {
+        self.domains().iter().find(|d| d.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Global resource definitions (`<rm><resources>`).
+    pub fn resources(&self) -> &[Resource] {
+        self.rm
+            .as_ref()
+            .and_then(|r| r.resources.as_ref())
+            .map(|r| r.items.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Top-level resource groups (services, vms, …) in file order.
+    pub fn groups(&self) -> &[Resource] {
+        self.rm.as_ref().map(|r| r.groups.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn services(&self) -> impl Iterator<Item = &Resource> {
+        self.groups().iter().filter(|g| g.kind == "service")
+    }
+
+    pub fn vms(&self) -> impl Iterator<Item = &Resource> {
+        self.groups().iter().filter(|g| g.kind == "vm")
+    }
+
+    /// The group named `type:name` (or `name`, taken as `service:name`).
+    pub fn group(&self, full_name: &str) -> Option<&Resource> {
+        let (kind, name) = full_name.split_once(':').unwrap_or(("service", full_name));
+        self.groups()
+            .iter()
+            .find(|g| g.kind == kind && g.primary_value() == Some(name))
+    }
+
+    pub fn two_node(&self) -> bool {
+        self.cman.as_ref().is_some_and(|c| flag(&c.attrs, "two_node", false))
+    }
+
+    /// Expected votes: the `cman` attribute, else the sum of the nodes' votes (cman's default).
+    pub fn expected_votes(&self) -> u32 {
+        self.cman
+            .as_ref()
+            .and_then(|c| num::<u32>(&c.attrs, "expected_votes"))
+            .unwrap_or_else(|| self.nodes().iter().map(|n| n.votes()).sum())
+    }
+
+    /// `<totem token=…>` in milliseconds, if given.
+    pub fn totem_token_ms(&self) -> Option<u64> {
+        self.totem.as_ref().and_then(|t| num(&t.attrs, "token"))
+    }
+
+    fn fence_daemon_num(&self, name: &str) -> Option<i64> {
+        self.fence_daemon.as_ref().and_then(|f| num(&f.attrs, name))
+    }
+
+    /// Seconds to wait after a member fails before fencing it (default 0; -1 = forever).
+    pub fn post_fail_delay(&self) -> i64 {
+        self.fence_daemon_num("post_fail_delay").unwrap_or(0)
+    }
+
+    /// Seconds to wait after joining before fencing absent nodes (default 6).
+    pub fn post_join_delay(&self) -> i64 {
+        self.fence_daemon_num("post_join_delay").unwrap_or(6)
+    }
+
+    pub fn clean_start(&self) -> bool {
+        self.fence_daemon
+            .as_ref()
+            .is_some_and(|f| flag(&f.attrs, "clean_start", false))
+    }
+
+    /// An `<rm>` attribute as written.
+    pub fn rm_attr(&self, name: &str) -> Option<&str> {
+        self.rm.as_ref().and_then(|r| r.attrs.get(name))
+    }
+}
+
+impl ClusterNode {
+    pub fn name(&self) -> &str {
+        self.attrs.get("name").unwrap_or("")
+    }
+
+    pub fn nodeid(&self) -> Option<u32> {
+        num(&self.attrs, "nodeid")
+    }
+
+    /// Votes (default 1).
+    pub fn votes(&self) -> u32 {
+        num(&self.attrs, "votes").unwrap_or(1)
+    }
+
+    pub fn methods(&self) -> &[FenceMethod] {
+        self.fence.as_ref().map(|f| f.methods.as_slice()).unwrap_or(&[])
+    }
+}
+
+impl FenceMethod {
+    pub fn name(&self) -> &str {
+        self.attrs.get("name").unwrap_or("")
+    }
+}
+
+impl FailoverDomain {
+    pub fn name(&self) -> &str {
+        self.attrs.get("name").unwrap_or("")
+    }
+
+    pub fn ordered(&self) -> bool {
+        flag(&self.attrs, "ordered", false)
+    }
+
+    pub fn restricted(&self) -> bool {
+        flag(&self.attrs, "restricted", false)
+    }
+
+    pub fn nofailback(&self) -> bool {
+        flag(&self.attrs, "nofailback", false)
+    }
+
+    /// The members as (node name, priority). Priority is read only in an ordered domain (as
+    /// RHCS did); elsewhere, and when missing or invalid, it is `None`.
+    pub fn members(&self) -> impl Iterator<Item = (&str, Option<u32>)> {
+        let ordered = self.ordered();
+        self.nodes.iter().map(move |n| {
+            let prio = if ordered {
+                num::<u32>(&n.attrs, "priority").filter(|p| (1..=100).contains(p))
+            } else {
+                None
+            };
+            (n.attrs.get("name").unwrap_or(""), prio)
+        })
+    }
+}
+
+impl Resource {
+    pub fn new(kind: &str) -> Self {
+        Resource {
+            kind: kind.to_string(),
+            ..Resource::default()
+        }
+    }
+
+    /// The name of the type's primary attribute (`address` for ip, `name` for most).
+    pub fn primary_attr(&self) -> &'static str {
+        primary_attr_of(&self.kind)
+    }
+
+    /// The primary attribute's value; for a reference, the value it refers to.
+    pub fn primary_value(&self) -> Option<&str> {
+        self.attrs
+            .get(self.primary_attr())
+            .or_else(|| self.attrs.get("ref"))
+    }
+
+    /// `ref="…"`: this element refers to a global resource instead of defining one.
+    pub fn reference(&self) -> Option<&str> {
+        self.attrs.get("ref")
+    }
+
+    /// RHCS's resource name `type:primary` (e.g. `service:web`, `ip:10.0.0.1/24`).
+    pub fn full_name(&self) -> String {
+        format!("{}:{}", self.kind, self.primary_value().unwrap_or(""))
+    }
+
+    /// The policy attributes of a service or vm with their defaults.
+    pub fn service_policy(&self) -> ServicePolicy {
+        let a = &self.attrs;
+        ServicePolicy {
+            name: a.get("name").unwrap_or("").to_string(),
+            domain: a.get("domain").map(str::to_string),
+            autostart: flag(a, "autostart", true),
+            exclusive: flag(a, "exclusive", false),
+            recovery: a
+                .get("recovery")
+                .and_then(Recovery::parse)
+                .unwrap_or(Recovery::Restart),
+            max_restarts: num(a, "max_restarts").unwrap_or(0),
+            restart_expire_time: a
+                .get("restart_expire_time")
+                .and_then(value::parse_time)
+                .unwrap_or(0),
+            depend: a.get("depend").map(str::to_string),
+            depend_mode: match a.get("depend_mode") {
+                Some(m) if m.eq_ignore_ascii_case("soft") => DependMode::Soft,
+                _ => DependMode::Hard,
+            },
+        }
+    }
+
+    /// Every resource of this subtree, depth first, this one included.
+    pub fn walk(&self) -> Vec<&Resource> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(r) = stack.pop() {
+            out.push(r);
+            stack.extend(r.children.iter().rev());
+        }
+        out
+    }
+}
+
+/// The primary attribute of a resource type: from the RHCS rules table, `name` for unknown types.
+pub fn primary_attr_of(kind: &str) -> &'static str {
+    resource_type(kind)
+        .and_then(|t| t.params.iter().find(|p| p.primary))
+        .map(|p| p.name)
+        .unwrap_or("name")
+}
+
+/// How the RHCS rules table types parameter `attr` of resource type `kind`, if it declares it.
+pub fn param_kind(kind: &str, attr: &str) -> Option<ParamKind> {
+    resource_type(kind)?
+        .params
+        .iter()
+        .find(|p| p.name == attr)
+        .map(|p| p.kind)
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the XML tree.
+
+fn split(el: Element, mut take: impl FnMut(Element) -> Option<Element>) -> Vec<Node> {
+    let mut extra = Vec::new();
+    for child in el.children {
+        match child {
+            Node::Element(e) => {
+                if let Some(e) = take(e) {
+                    extra.push(Node::Element(e));
+                }
+            }
+            text => extra.push(text),
+        }
+    }
+    extra
+}
+
+impl Section {
+    pub fn from_element(el: Element) -> Self {
+        Section {
+            attrs: el.attrs,
+            extra: el.children,
+            loc: el.loc,
+        }
+    }
+
+    pub fn to_element(&self, name: &str) -> Element {
+        Element {
+            name: name.to_string(),
+            attrs: self.attrs.clone(),
+            children: self.extra.clone(),
+            loc: self.loc,
+        }
+    }
+}
+
+/// Builds a struct of the shape {attrs, <items>, extra, loc} from an element whose children of
+/// one tag are items.
+macro_rules! list_model {
+    ($ty:ident, $field:ident, $item_tag:literal, $item:ty) => {
+        impl $ty {
+            pub fn from_element(el: Element) -> Self {
+                let attrs = el.attrs.clone();
+                let loc = el.loc;
+                let mut items = Vec::new();
+                let extra = split(el, |e| {
+                    if e.name == $item_tag {
+                        items.push(<$item>::from_element(e));
+                        None
+                    } else {
+                        Some(e)
+                    }
+                });
+                $ty {
+                    attrs,
+                    $field: items,
+                    extra,
+                    loc,
+                }
+            }
+
+            pub fn to_element(&self, name: &str) -> Element {
+                let mut el = Element::with_attrs(name, self.attrs.clone());
+                el.loc = self.loc;
+                for item in &self.$field {
+                    el.push(item.to_element($item_tag));
+                }
+                el.children.extend(self.extra.iter().cloned());
+                el
+            }
+        }
+    };
+}
+
+list_model!(Quorumd, heuristics, "heuristic", Section);
+list_model!(ClusterNodes, nodes, "clusternode", ClusterNode);
+list_model!(Fence, methods, "method", FenceMethod);
+list_model!(FenceMethod, devices, "device", Section);
+list_model!(Unfence, devices, "device", Section);
+list_model!(FenceDevices, devices, "fencedevice", Section);
+list_model!(FailoverDomains, domains, "failoverdomain", FailoverDomain);
+list_model!(FailoverDomain, nodes, "failoverdomainnode", Section);
+
+impl ClusterNode {
+    pub fn from_element(el: Element) -> Self {
+        let attrs = el.attrs.clone();
+        let loc = el.loc;
+        let (mut fence, mut unfence) = (None, None);
+        let extra = split(el, |e| match e.name.as_str() {
+            "fence" if fence.is_none() => {
+                fence = Some(Fence::from_element(e));
+                None
+            }
+            "unfence" if unfence.is_none() => {
+                unfence = Some(Unfence::from_element(e));
+                None
+            }
+            _ => Some(e),
+        });
+        ClusterNode {
+            attrs,
+            fence,
+            unfence,
+            extra,
+            loc,
+        }
+    }
+
+    pub fn to_element(&self, name: &str) -> Element {
+        let mut el = Element::with_attrs(name, self.attrs.clone());
+        el.loc = self.loc;
+        if let Some(f) = &self.fence {
+            el.push(f.to_element("fence"));
+        }
+        if let Some(u) = &self.unfence {
+            el.push(u.to_element("unfence"));
+        }
+        el.children.extend(self.extra.iter().cloned());
+        el
+    }
+}
+
+impl Resources {
+    pub fn from_element(el: Element) -> Self {
+        let attrs = el.attrs.clone();
+        let loc = el.loc;
+        let mut items = Vec::new();
+        let extra = split(el, |e| {
+            items.push(Resource::from_element(e));
+            None
+        });
+        Resources {
+            attrs,
+            items,
+            extra,
+            loc,
+        }
+    }
+
+    pub fn to_element(&self, name: &str) -> Element {
+        let mut el = Element::with_attrs(name, self.attrs.clone());
+        el.loc = self.loc;
+        for r in &self.items {
+            el.push(r.to_element());
+        }
+        el.children.extend(self.extra.iter().cloned());
+        el
+    }
+}
+
+impl Resource {
+    pub fn from_element(el: Element) -> Self {
+        let mut r = Resource {
+            kind: el.name.clone(),
+            attrs: el.attrs.clone(),
+            loc: el.loc,
+            ..Resource::default()
+        };
+        let mut children = Vec::new();
+        let mut actions = Vec::new();
+        r.extra = split(el, |e| {
+            if e.name == "action" {
+                actions.push(Section::from_element(e));
+            } else {
+                children.push(Resource::from_element(e));
+            }
+            None
+        });
+        r.children = children;
+        r.actions = actions;
+        r
+    }
+
+    pub fn to_element(&self) -> Element {
+        let mut el = Element::with_attrs(self.kind.clone(), self.attrs.clone());
+        el.loc = self.loc;
+        for a in &self.actions {
+            el.push(a.to_element("action"));
+        }
+        for c in &self.children {
+            el.push(c.to_element());
+        }
+        el.children.extend(self.extra.iter().cloned());
+        el
+    }
+}
+
+/// Children of `<rm>` that are not resource groups.
+pub const RM_SECTIONS: &[&str] = &["failoverdomains", "resources", "events", "resource-defaults"];
+
+/// True if an element under `<rm>` is a resource group: an element named after a known resource
+/// type (RHCS took any child of `<rm>` whose agent it knew). Other elements are kept as extras.
+fn is_group(e: &Element) -> bool {
+    resource_type(&e.name).is_some()
+}
+
+impl Rm {
+    pub fn from_element(el: Element) -> Self {
+        let attrs = el.attrs.clone();
+        let loc = el.loc;
+        let (mut fods, mut res) = (None, None);
+        let mut groups = Vec::new();
+        let extra = split(el, |e| match e.name.as_str() {
+            "failoverdomains" if fods.is_none() => {
+                fods = Some(FailoverDomains::from_element(e));
+                None
+            }
+            "resources" if res.is_none() => {
+                res = Some(Resources::from_element(e));
+                None
+            }
+            name if !RM_SECTIONS.contains(&name) && is_group(&e) => {
+                groups.push(Resource::from_element(e));
+                None
+            }
+            _ => Some(e),
+        });
+        Rm {
+            attrs,
+            failoverdomains: fods,
+            resources: res,
+            groups,
+            extra,
+            loc,
+        }
+    }
+
+    pub fn to_element(&self, name: &str) -> Element {
+        let mut el = Element::with_attrs(name, self.attrs.clone());
+        el.loc = self.loc;
+        if let Some(f) = &self.failoverdomains {
+            el.push(f.to_element("failoverdomains"));
+        }
+        if let Some(r) = &self.resources {
+            el.push(r.to_element("resources"));
+        }
+        for g in &self.groups {
+            el.push(g.to_element());
+        }
+        el.children.extend(self.extra.iter().cloned());
+        el
+    }
+}
+
+impl ClusterConf {
+    /// Builds the model from a parsed `<cluster>` element (the caller checked the root's name).
+    pub fn from_element(el: Element) -> Self {
+        let mut c = ClusterConf {
+            attrs: el.attrs.clone(),
+            loc: el.loc,
+            ..ClusterConf::default()
+        };
+        let mut cman = None;
+        let mut totem = None;
+        let mut quorumd = None;
+        let mut fence_daemon = None;
+        let mut clusternodes = None;
+        let mut fencedevices = None;
+        let mut rm = None;
+        // A section written twice is kept as an extra element (the validator reports it).
+        c.extra = split(el, |e| match e.name.as_str() {
+            "cman" if cman.is_none() => {
+                cman = Some(Section::from_element(e));
+                None
+            }
+            "totem" if totem.is_none() => {
+                totem = Some(Section::from_element(e));
+                None
+            }
+            "quorumd" if quorumd.is_none() => {
+                quorumd = Some(Quorumd::from_element(e));
+                None
+            }
+            "fence_daemon" if fence_daemon.is_none() => {
+                fence_daemon = Some(Section::from_element(e));
+                None
+            }
+            "clusternodes" if clusternodes.is_none() => {
+                clusternodes = Some(ClusterNodes::from_element(e));
+                None
+            }
+            "fencedevices" if fencedevices.is_none() => {
+                fencedevices = Some(FenceDevices::from_element(e));
+                None
+            }
+            "rm" if rm.is_none() => {
+                rm = Some(Rm::from_element(e));
+                None
+            }
+            _ => Some(e),
+        });
+        c.cman = cman;
+        c.totem = totem;
+        c.quorumd = quorumd;
+        c.fence_daemon = fence_daemon;
+        c.clusternodes = clusternodes;
+        c.fencedevices = fencedevices;
+        c.rm = rm;
+        c
+    }
+
+    /// The canonical element tree: the sections in a fixed order (`clusternodes`, `cman`,
+    /// `totem`, `quorumd`, `fence_daemon`, `fencedevices`, `rm`), then everything else as loaded.
+    pub fn to_element(&self) -> Element {
+        let mut el = Element::with_attrs("cluster", self.attrs.clone());
+        el.loc = self.loc;
+        if let Some(n) = &self.clusternodes {
+            el.push(n.to_element("clusternodes"));
+        }
+        if let Some(s) = &self.cman {
+            el.push(s.to_element("cman"));
+        }
+        if let Some(s) = &self.totem {
+            el.push(s.to_element("totem"));
+        }
+        if let Some(q) = &self.quorumd {
+            el.push(q.to_element("quorumd"));
+        }
+        if let Some(s) = &self.fence_daemon {
+            el.push(s.to_element("fence_daemon"));
+        }
+        if let Some(f) = &self.fencedevices {
+            el.push(f.to_element("fencedevices"));
+        }
+        if let Some(r) = &self.rm {
+            el.push(r.to_element("rm"));
+        }
+        el.children.extend(self.extra.iter().cloned());
+        el
+    }
+}

@@ -1,0 +1,746 @@
+//! Validation of a loaded cluster.conf: every problem at once, each with its location.
+//!
+//! Four kinds of checks, in one pass over the model plus a few lookups (linear in the size of
+//! the file, so a 10,000-service cluster validates in milliseconds):
+//! - schema: required attributes, value types, ranges (mirrored by `schemas/cluster.rng`);
+//! - cross-references: fence devices, failover domains, `ref=`, `depend=`, duplicates;
+//! - sanity: address syntax, absolute script paths;
+//! - warnings for what is legal but risky, or kept without being understood (unknown elements,
+//!   attributes and agents are kept and reported, as cman only warned about them).
+//!
+//! Messages are fixed sentences with the offending values quoted, so the same problem always
+//! reads the same way (fixtures pin them).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::model::{ClusterConf, ClusterNode, FailoverDomain, Resource, Section};
+use crate::resource_types::{resource_type, ParamKind};
+use crate::schema::{self, AttrSpec, ElementSpec, Ty};
+use crate::value;
+use crate::xml::{Attrs, Loc, Node};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding, located in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn error(loc: Loc, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            line: loc.line,
+            column: loc.col,
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(loc: Loc, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(loc, message)
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// `FILE:LINE:COL: message` for errors, `FILE:LINE:COL: warning: message` for warnings.
+    pub fn render(&self, file: &str) -> String {
+        match self.severity {
+            Severity::Error => format!("{file}:{}:{}: {}", self.line, self.column, self.message),
+            Severity::Warning => format!(
+                "{file}:{}:{}: warning: {}",
+                self.line, self.column, self.message
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(f, "{}:{}: {sev}{}", self.line, self.column, self.message)
+    }
+}
+
+/// Validates a model. Findings come sorted by position, errors before warnings at one spot.
+pub fn validate(conf: &ClusterConf) -> Vec<Diagnostic> {
+    let mut v = Checker::default();
+    v.cluster(conf);
+    let mut out = v.diags;
+    out.sort_by_key(|d| (d.line, d.column, d.severity));
+    out
+}
+
+#[derive(Default)]
+struct Checker {
+    diags: Vec<Diagnostic>,
+}
+
+/// Where a name was first defined, for duplicate detection.
+type Seen = HashMap<String, Loc>;
+
+impl Checker {
+    fn error(&mut self, loc: Loc, msg: String) {
+        self.diags.push(Diagnostic::error(loc, msg));
+    }
+
+    fn warn(&mut self, loc: Loc, msg: String) {
+        self.diags.push(Diagnostic::warning(loc, msg));
+    }
+
+    /// Checks the attributes of a fixed element against its spec.
+    fn attrs(&mut self, spec: &ElementSpec, attrs: &Attrs, at: Loc, extra: &[AttrSpec]) {
+        for a in spec.attrs {
+            if a.required && !attrs.contains(a.name) {
+                self.error(
+                    at,
+                    format!(
+                        "<{}> is missing the required attribute \"{}\"",
+                        spec.name, a.name
+                    ),
+                );
+            }
+        }
+        for (name, attr) in attrs.iter() {
+            let typed = spec
+                .attrs
+                .iter()
+                .chain(extra.iter())
+                .find(|a| a.name == name);
+            match typed {
+                Some(a) => self.value(spec.name, name, &attr.value, a.ty, attr.loc),
+                None if spec.open => {}
+                None => self.warn(
+                    attr.loc,
+                    format!(
+                        "unknown attribute \"{name}\" on <{}> (kept, not used)",
+                        spec.name
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// Checks one value against its type.
+    fn value(&mut self, el: &str, name: &str, v: &str, ty: Ty, at: Loc) {
+        let bad = |what: &str| format!("{name}=\"{v}\" on <{el}> is not {what}");
+        match ty {
+            Ty::Str => {}
+            Ty::Name => {
+                if v.trim().is_empty() {
+                    self.error(at, format!("{name}=\"{v}\" on <{el}> is empty"));
+                }
+            }
+            Ty::Bool | Ty::AtoiBool => match value::parse_bool(v) {
+                None => self.error(
+                    at,
+                    bad("a boolean (use 1/0, yes/no, true/false, on/off)"),
+                ),
+                Some(b) if ty == Ty::AtoiBool && b != value::atoi_flag(v) => self.warn(
+                    at,
+                    format!(
+                        "{name}=\"{v}\" on <{el}> means {}; RHCS read it with atoi as {} (write {})",
+                        on_off(b),
+                        on_off(!b),
+                        u8::from(b)
+                    ),
+                ),
+                Some(_) => {}
+            },
+            Ty::UInt => {
+                if value::parse_uint(v).is_none() {
+                    self.error(at, bad("a non-negative integer"));
+                }
+            }
+            Ty::PosInt => {
+                if !value::parse_uint(v).is_some_and(|n| n >= 1) {
+                    self.error(at, bad("a positive integer"));
+                }
+            }
+            Ty::Int => {
+                if value::parse_int(v).is_none() {
+                    self.error(at, bad("an integer"));
+                }
+            }
+            Ty::Range(lo, hi) => match value::parse_int(v) {
+                Some(n) if (lo..=hi).contains(&n) => {}
+                Some(_) => self.error(
+                    at,
+                    format!("{name}=\"{v}\" on <{el}> is outside {lo}..{hi}"),
+                ),
+                None => self.error(at, bad(&format!("an integer in {lo}..{hi}"))),
+            },
+            Ty::Enum(words) => {
+                if !words.iter().any(|w| w.eq_ignore_ascii_case(v.trim())) {
+                    self.error(at, bad(&format!("one of {}", words.join(", "))));
+                }
+            }
+            Ty::Time => {
+                if value::parse_time(v).is_none() {
+                    self.error(
+                        at,
+                        bad("a time (a number of seconds, or with a unit s, m, h, d, w)"),
+                    );
+                }
+            }
+            Ty::IpPrefix => {
+                if let Err(why) = value::parse_ip_prefix(v.trim()) {
+                    self.error(
+                        at,
+                        format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
+                    );
+                }
+            }
+            Ty::AbsPath => {
+                if !v.starts_with('/') {
+                    self.error(at, bad("an absolute path"));
+                }
+            }
+        }
+    }
+
+    /// Reports child elements the model keeps but does not understand.
+    fn extras(&mut self, parent: &str, at: Loc, extra: &[Node]) {
+        for n in extra {
+            match n {
+                Node::Element(e) => {
+                    if schema::KNOWN_UNTYPED.contains(&(parent, e.name.as_str())) {
+                        continue;
+                    }
+                    let msg = if is_section(parent, &e.name) {
+                        format!("<{}> is written twice in <{parent}>; the second one is ignored", e.name)
+                    } else {
+                        format!("unknown element <{}> in <{parent}> (kept, not used)", e.name)
+                    };
+                    if is_section(parent, &e.name) {
+                        self.error(e.loc, msg);
+                    } else {
+                        self.warn(e.loc, msg);
+                    }
+                }
+                Node::Text(t) => {
+                    let shown: String = t.chars().take(20).collect();
+                    self.warn(
+                        at,
+                        format!("text \"{shown}\" inside <{parent}> (kept, not used)"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn cluster(&mut self, c: &ClusterConf) {
+        self.attrs(&schema::CLUSTER, &c.attrs, c.loc, &[]);
+        if let Some(name) = c.attrs.attr("name") {
+            if name.value.chars().count() > schema::CLUSTER_NAME_MAX {
+                self.error(
+                    name.loc,
+                    format!(
+                        "cluster name \"{}\" is longer than {} characters",
+                        name.value,
+                        schema::CLUSTER_NAME_MAX
+                    ),
+                );
+            }
+        }
+        self.extras("cluster", c.loc, &c.extra);
+        if let Some(s) = &c.cman {
+            self.attrs(&schema::CMAN, &s.attrs, s.loc, &[]);
+            self.extras("cman", s.loc, &s.extra);
+        }
+        if let Some(s) = &c.totem {
+            self.attrs(&schema::TOTEM, &s.attrs, s.loc, &[]);
+            self.extras("totem", s.loc, &s.extra);
+        }
+        if let Some(q) = &c.quorumd {
+            self.attrs(&schema::QUORUMD, &q.attrs, q.loc, &[]);
+            for h in &q.heuristics {
+                self.attrs(&schema::HEURISTIC, &h.attrs, h.loc, &[]);
+                self.extras("heuristic", h.loc, &h.extra);
+            }
+            self.extras("quorumd", q.loc, &q.extra);
+        }
+        if let Some(s) = &c.fence_daemon {
+            self.attrs(&schema::FENCE_DAEMON, &s.attrs, s.loc, &[]);
+            self.extras("fence_daemon", s.loc, &s.extra);
+        }
+        if let Some(f) = &c.fencedevices {
+            self.attrs(&schema::FENCEDEVICES, &f.attrs, f.loc, &[]);
+            self.extras("fencedevices", f.loc, &f.extra);
+        }
+        self.fence_devices(c);
+        if let Some(n) = &c.clusternodes {
+            self.attrs(&schema::CLUSTERNODES, &n.attrs, n.loc, &[]);
+            self.extras("clusternodes", n.loc, &n.extra);
+        }
+        self.nodes(c);
+        self.quorum(c);
+        if let Some(rm) = &c.rm {
+            self.attrs(&schema::RM, &rm.attrs, rm.loc, &[]);
+            self.extras("rm", rm.loc, &rm.extra);
+            if let Some(f) = &rm.failoverdomains {
+                self.attrs(&schema::FAILOVERDOMAINS, &f.attrs, f.loc, &[]);
+                self.extras("failoverdomains", f.loc, &f.extra);
+            }
+            if let Some(r) = &rm.resources {
+                self.attrs(&schema::RESOURCES, &r.attrs, r.loc, &[]);
+                self.extras("resources", r.loc, &r.extra);
+            }
+            self.domains(c);
+            self.resources(c);
+        }
+    }
+
+    fn fence_devices(&mut self, c: &ClusterConf) {
+        let mut seen = Seen::new();
+        for d in c.fence_devices() {
+            self.attrs(&schema::FENCEDEVICE, &d.attrs, d.loc, schema::FENCE_OPTIONS);
+            self.extras("fencedevice", d.loc, &d.extra);
+            if let Some(name) = d.attrs.get("name") {
+                self.duplicate(&mut seen, name, d.loc, "fencedevice name");
+            }
+            if let Some(agent) = d.attrs.attr("agent") {
+                if !agent.value.trim().is_empty()
+                    && !schema::KNOWN_FENCE_AGENTS.contains(&agent.value.as_str())
+                {
+                    self.warn(
+                        agent.loc,
+                        format!(
+                            "fence agent \"{}\" is not known to the schema (kept; it runs if installed)",
+                            agent.value
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn duplicate(&mut self, seen: &mut Seen, key: &str, at: Loc, what: &str) {
+        if key.is_empty() {
+            return;
+        }
+        match seen.get(key) {
+            Some(first) => {
+                let first = *first;
+                self.error(
+                    at,
+                    format!("duplicate {what} \"{key}\" (first at line {})", first.line),
+                );
+            }
+            None => {
+                seen.insert(key.to_string(), at);
+            }
+        }
+    }
+
+    fn nodes(&mut self, c: &ClusterConf) {
+        let mut names = Seen::new();
+        let mut ids = Seen::new();
+        for n in c.nodes() {
+            self.attrs(&schema::CLUSTERNODE, &n.attrs, n.loc, &[]);
+            self.extras("clusternode", n.loc, &n.extra);
+            if let Some(name) = n.attrs.attr("name") {
+                self.duplicate(&mut names, &name.value, n.loc, "clusternode name");
+            }
+            if let (Some(id), Some(at)) = (n.nodeid(), n.attrs.attr("nodeid")) {
+                if id >= 1 {
+                    self.duplicate(&mut ids, &id.to_string(), at.loc, "nodeid");
+                }
+            }
+            self.node_fencing(c, n);
+        }
+    }
+
+    fn node_fencing(&mut self, c: &ClusterConf, n: &ClusterNode) {
+        if let Some(f) = &n.fence {
+            self.attrs(&schema::FENCE, &f.attrs, f.loc, &[]);
+            self.extras("fence", f.loc, &f.extra);
+        }
+        if n.methods().is_empty() && !n.name().is_empty() {
+            self.warn(
+                n.loc,
+                format!(
+                    "node \"{}\" has no fence method: if it fails, its services stay where they are until an administrator runs fence_ack_manual",
+                    n.name()
+                ),
+            );
+        }
+        let mut method_names = Seen::new();
+        for m in n.methods() {
+            self.attrs(&schema::METHOD, &m.attrs, m.loc, &[]);
+            self.extras("method", m.loc, &m.extra);
+            self.duplicate(&mut method_names, m.name(), m.loc, "fence method name");
+            if m.devices.is_empty() {
+                self.warn(
+                    m.loc,
+                    format!(
+                        "fence method \"{}\" of node \"{}\" has no device: it always fails",
+                        m.name(),
+                        n.name()
+                    ),
+                );
+            }
+            for d in &m.devices {
+                self.device_ref(c, n, d, &format!("method \"{}\"", m.name()));
+            }
+        }
+        if let Some(u) = &n.unfence {
+            self.attrs(&schema::UNFENCE, &u.attrs, u.loc, &[]);
+            self.extras("unfence", u.loc, &u.extra);
+            for d in &u.devices {
+                self.device_ref(c, n, d, "unfence");
+            }
+        }
+    }
+
+    fn device_ref(&mut self, c: &ClusterConf, n: &ClusterNode, d: &Section, place: &str) {
+        self.attrs(&schema::DEVICE, &d.attrs, d.loc, schema::FENCE_OPTIONS);
+        self.extras("device", d.loc, &d.extra);
+        if let Some(name) = d.attrs.attr("name") {
+            if !name.value.trim().is_empty() && c.fence_device(&name.value).is_none() {
+                self.error(
+                    name.loc,
+                    format!(
+                        "device \"{}\" in {place} of node \"{}\" names no fencedevice",
+                        name.value,
+                        n.name()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn quorum(&mut self, c: &ClusterConf) {
+        let Some(cman) = &c.cman else { return };
+        if !c.two_node() {
+            return;
+        }
+        let at = cman.attrs.loc_or("two_node", cman.loc);
+        if c.nodes().len() > 2 {
+            self.warn(
+                at,
+                format!(
+                    "two_node=\"1\" with {} nodes: cman only allows two-node mode with exactly two nodes",
+                    c.nodes().len()
+                ),
+            );
+        }
+        if let Some(ev) = cman.attrs.get("expected_votes") {
+            if value::parse_uint(ev).is_some_and(|n| n != 1) {
+                self.warn(
+                    at,
+                    format!("two_node=\"1\" needs expected_votes=\"1\", not \"{ev}\""),
+                );
+            }
+        }
+    }
+
+    fn domains(&mut self, c: &ClusterConf) {
+        let mut names = Seen::new();
+        for d in c.domains() {
+            self.attrs(&schema::FAILOVERDOMAIN, &d.attrs, d.loc, &[]);
+            self.extras("failoverdomain", d.loc, &d.extra);
+            self.duplicate(
+                &mut names,
+                &d.name().to_ascii_lowercase(),
+                d.loc,
+                "failoverdomain name",
+            );
+            self.domain_nodes(c, d);
+        }
+    }
+
+    fn domain_nodes(&mut self, c: &ClusterConf, d: &FailoverDomain) {
+        let mut members = Seen::new();
+        for fdn in &d.nodes {
+            self.attrs(&schema::FAILOVERDOMAINNODE, &fdn.attrs, fdn.loc, &[]);
+            self.extras("failoverdomainnode", fdn.loc, &fdn.extra);
+            let Some(name) = fdn.attrs.attr("name") else {
+                continue;
+            };
+            if name.value.trim().is_empty() {
+                continue;
+            }
+            if c.node(&name.value).is_none() {
+                self.error(
+                    name.loc,
+                    format!(
+                        "failoverdomainnode \"{}\" in domain \"{}\" names no clusternode",
+                        name.value,
+                        d.name()
+                    ),
+                );
+            }
+            match members.get(&name.value.to_ascii_lowercase()) {
+                Some(_) => self.error(
+                    fdn.loc,
+                    format!(
+                        "node \"{}\" is listed twice in domain \"{}\"",
+                        name.value,
+                        d.name()
+                    ),
+                ),
+                None => {
+                    members.insert(name.value.to_ascii_lowercase(), fdn.loc);
+                }
+            }
+            if d.ordered() && !fdn.attrs.contains("priority") {
+                self.warn(
+                    fdn.loc,
+                    format!(
+                        "node \"{}\" in ordered domain \"{}\" has no priority: it is ranked last (RHCS ranked it inconsistently)",
+                        name.value,
+                        d.name()
+                    ),
+                );
+            }
+        }
+    }
+
+    fn resources(&mut self, c: &ClusterConf) {
+        // Global definitions by (type, primary value), for ref= resolution.
+        let mut globals: HashMap<(&str, &str), &Resource> = HashMap::new();
+        // Primary and unique values already defined: (type, attr, value) -> where.
+        let mut defined: HashMap<(String, &'static str, String), Loc> = HashMap::new();
+        // How many times each global resource is referenced.
+        let mut refs: HashMap<(&str, &str), (usize, Loc)> = HashMap::new();
+
+        for r in c.resources() {
+            self.resource(r, true);
+            self.definition(r, &mut defined);
+            if let Some(p) = r.attrs.get(r.primary_attr()) {
+                globals.entry((r.kind.as_str(), p)).or_insert(r);
+            }
+            for child in &r.children {
+                self.tree(c, child, &globals, &mut defined, &mut refs);
+            }
+        }
+        let mut group_names = Seen::new();
+        for g in c.groups() {
+            let key = g.full_name();
+            if g.reference().is_none() {
+                self.duplicate(&mut group_names, &key, g.loc, "resource group");
+            }
+            self.tree(c, g, &globals, &mut defined, &mut refs);
+            self.group_policy(c, g);
+        }
+        for ((kind, name), (count, at)) in refs {
+            let max = resource_type(kind).and_then(|t| t.maxinstances);
+            if let Some(max) = max {
+                if count > max as usize {
+                    self.error(
+                        at,
+                        format!(
+                            "{kind} resource \"{name}\" is used {count} times; {kind} allows {max} instance{}",
+                            if max == 1 { "" } else { "s" }
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A resource in a group's tree: a definition (checked like a global) or a reference.
+    fn tree<'a>(
+        &mut self,
+        c: &'a ClusterConf,
+        r: &'a Resource,
+        globals: &HashMap<(&'a str, &'a str), &'a Resource>,
+        defined: &mut HashMap<(String, &'static str, String), Loc>,
+        refs: &mut HashMap<(&'a str, &'a str), (usize, Loc)>,
+    ) {
+        match r.reference() {
+            Some(target) => {
+                self.resource(r, false);
+                let key = (r.kind.as_str(), target);
+                if globals.contains_key(&key) {
+                    let e = refs.entry(key).or_insert((0, r.loc));
+                    e.0 += 1;
+                    e.1 = r.loc;
+                } else if !target.trim().is_empty() {
+                    let at = r.attrs.loc_or("ref", r.loc);
+                    self.error(
+                        at,
+                        format!(
+                            "<{} ref=\"{target}\"> refers to no {} resource with {}=\"{target}\" in <resources>",
+                            r.kind,
+                            r.kind,
+                            r.primary_attr()
+                        ),
+                    );
+                }
+            }
+            None => {
+                self.resource(r, true);
+                self.definition(r, defined);
+            }
+        }
+        for child in &r.children {
+            self.tree(c, child, globals, defined, refs);
+        }
+    }
+
+    /// Records a definition's primary and unique values; a second resource of the same type
+    /// with the same value is an error (RHCS refused it: "Primary attribute collision").
+    fn definition(&mut self, r: &Resource, defined: &mut HashMap<(String, &'static str, String), Loc>) {
+        let Some(t) = resource_type(&r.kind) else { return };
+        for p in t.params.iter().filter(|p| p.primary || p.unique) {
+            let Some(a) = r.attrs.attr(p.name) else { continue };
+            if a.value.trim().is_empty() {
+                continue;
+            }
+            let key = (r.kind.clone(), p.name, a.value.clone());
+            match defined.get(&key) {
+                Some(first) => self.error(
+                    a.loc,
+                    format!(
+                        "duplicate {} resource {}=\"{}\" (first at line {})",
+                        r.kind, p.name, a.value, first.line
+                    ),
+                ),
+                None => {
+                    defined.insert(key, a.loc);
+                }
+            }
+        }
+    }
+
+    /// Attributes of one resource element. `definition` is false for `ref=` elements, which
+    /// need not repeat the required attributes.
+    fn resource(&mut self, r: &Resource, definition: bool) {
+        for a in &r.actions {
+            self.attrs(&schema::ACTION, &a.attrs, a.loc, &[]);
+            self.extras("action", a.loc, &a.extra);
+        }
+        let Some(t) = resource_type(&r.kind) else {
+            self.warn(
+                r.loc,
+                format!(
+                    "resource type <{}> is not known to the schema (kept; it has no agent here)",
+                    r.kind
+                ),
+            );
+            return;
+        };
+        if definition {
+            for p in t.params.iter().filter(|p| p.required) {
+                if !r.attrs.contains(p.name) {
+                    self.error(
+                        r.loc,
+                        format!(
+                            "<{}> is missing the required attribute \"{}\"",
+                            r.kind, p.name
+                        ),
+                    );
+                }
+            }
+        }
+        for (name, a) in r.attrs.iter() {
+            let ty = match t.params.iter().find(|p| p.name == name) {
+                Some(p) => resource_param_ty(&r.kind, name, p.kind),
+                None => match schema::RESOURCE_COMMON.iter().find(|s| s.name == name) {
+                    Some(s) => s.ty,
+                    None => {
+                        self.warn(
+                            a.loc,
+                            format!(
+                                "unknown attribute \"{name}\" on <{}> (kept, not used)",
+                                r.kind
+                            ),
+                        );
+                        continue;
+                    }
+                },
+            };
+            self.value(&r.kind, name, &a.value, ty, a.loc);
+        }
+    }
+
+    fn group_policy(&mut self, c: &ClusterConf, g: &Resource) {
+        if let Some(d) = g.attrs.attr("domain") {
+            if !d.value.trim().is_empty() && c.domain(&d.value).is_none() {
+                self.error(
+                    d.loc,
+                    format!(
+                        "{} names failover domain \"{}\", which does not exist",
+                        g.full_name(),
+                        d.value
+                    ),
+                );
+            }
+        }
+        if let Some(dep) = g.attrs.attr("depend") {
+            let target = dep.value.trim();
+            if !target.is_empty() {
+                if c.group(target).is_none() {
+                    self.error(
+                        dep.loc,
+                        format!(
+                            "{} depends on \"{}\", which is not a service or vm of this cluster",
+                            g.full_name(),
+                            dep.value
+                        ),
+                    );
+                } else if c.group(target).map(|t| t.full_name()) == Some(g.full_name()) {
+                    self.error(dep.loc, format!("{} depends on itself", g.full_name()));
+                }
+            }
+        }
+    }
+}
+
+/// The checked type of a resource parameter: the rules table's, sharpened where cluster.conf's
+/// meaning is fixed (an ip's address, a script's path).
+fn resource_param_ty(kind: &str, name: &str, declared: ParamKind) -> Ty {
+    match (kind, name) {
+        ("ip", "address") => Ty::IpPrefix,
+        ("script", "file") => Ty::AbsPath,
+        (_, "name") => Ty::Name,
+        _ => match declared {
+            ParamKind::String => Ty::Str,
+            ParamKind::Boolean => Ty::Bool,
+            ParamKind::Integer => Ty::Int,
+            ParamKind::Time => Ty::Time,
+            ParamKind::Enum(words) => Ty::Enum(words),
+        },
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+/// Child elements that the model reads once; a second copy is kept as an extra and reported.
+fn is_section(parent: &str, child: &str) -> bool {
+    matches!(
+        (parent, child),
+        (
+            "cluster",
+            "cman" | "totem" | "quorumd" | "fence_daemon" | "clusternodes" | "fencedevices" | "rm"
+        ) | ("clusternode", "fence" | "unfence")
+            | ("rm", "failoverdomains" | "resources")
+    )
+}

@@ -1,0 +1,121 @@
+//! Reading attribute values the way cluster.conf means them.
+//!
+//! One place for the words and numbers every part of the project reads from the file, so that the
+//! validator and the typed accessors can never disagree about what a value means.
+
+use std::net::IpAddr;
+
+/// `1/0/yes/no/true/false/on/off` (any case) with their plain meaning.
+pub fn parse_bool(word: &str) -> Option<bool> {
+    match word.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// What RHCS's `atoi(value) != 0` made of a flag: the leading decimal number, or 0.
+pub fn atoi_flag(word: &str) -> bool {
+    let t = word.trim_start();
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse::<u64>().map(|n| n != 0).unwrap_or(false)
+}
+
+/// A non-negative decimal integer.
+pub fn parse_uint(word: &str) -> Option<u64> {
+    let w = word.trim();
+    if w.is_empty() || !w.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    w.parse().ok()
+}
+
+/// A decimal integer, possibly negative.
+pub fn parse_int(word: &str) -> Option<i64> {
+    let w = word.trim();
+    let digits = w.strip_prefix('-').unwrap_or(w);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    w.parse().ok()
+}
+
+/// A time in seconds as rgmanager's `expand_time` read it: a number with an optional unit
+/// `s`, `m`, `h`, `d` or `w`.
+pub fn parse_time(word: &str) -> Option<u64> {
+    let w = word.trim();
+    let (num, mult) = match w.as_bytes().last()? {
+        b's' | b'S' => (&w[..w.len() - 1], 1),
+        b'm' | b'M' => (&w[..w.len() - 1], 60),
+        b'h' | b'H' => (&w[..w.len() - 1], 3600),
+        b'd' | b'D' => (&w[..w.len() - 1], 86400),
+        b'w' | b'W' => (&w[..w.len() - 1], 604800),
+        _ => (w, 1),
+    };
+    parse_uint(num)?.checked_mul(mult)
+}
+
+/// An IPv4 or IPv6 address with an optional `/prefix` (0..=32 or 0..=128).
+pub fn parse_ip_prefix(word: &str) -> Result<(IpAddr, Option<u8>), String> {
+    let (addr, prefix) = match word.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (word, None),
+    };
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("\"{addr}\" is not an IPv4 or IPv6 address"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => None,
+        Some(p) => match parse_uint(p) {
+            Some(n) if n <= max => Some(n as u8),
+            _ => return Err(format!("prefix \"/{p}\" is not a number in 0..{max}")),
+        },
+    };
+    Ok((ip, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans() {
+        for w in ["1", "yes", "TRUE", "on"] {
+            assert_eq!(parse_bool(w), Some(true), "{w}");
+        }
+        for w in ["0", "No", "false", "off"] {
+            assert_eq!(parse_bool(w), Some(false), "{w}");
+        }
+        assert_eq!(parse_bool("2"), None);
+        assert_eq!(parse_bool("maybe"), None);
+    }
+
+    #[test]
+    fn atoi_reads_words_as_zero() {
+        assert!(!atoi_flag("yes"));
+        assert!(atoi_flag("1"));
+        assert!(atoi_flag("2abc"));
+        assert!(!atoi_flag("true"));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("30"), Some(30));
+        assert_eq!(parse_time("5m"), Some(300));
+        assert_eq!(parse_time("1w"), Some(604800));
+        assert_eq!(parse_time("m"), None);
+        assert_eq!(parse_time("x5"), None);
+    }
+
+    #[test]
+    fn addresses() {
+        assert!(parse_ip_prefix("10.0.0.1/24").is_ok());
+        assert!(parse_ip_prefix("fd00::1/64").is_ok());
+        assert!(parse_ip_prefix("10.0.0.1").is_ok());
+        assert!(parse_ip_prefix("10.0.0.1/33").is_err());
+        assert!(parse_ip_prefix("10.0.0.300").is_err());
+        assert!(parse_ip_prefix("fd00::1/129").is_err());
+    }
+}
