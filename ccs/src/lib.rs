@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod model;
 pub mod resource_types;
+pub mod sample;
 pub mod schema;
 pub mod validate;
 pub mod value;
@@ -72,7 +73,10 @@ pub fn parse_str(text: &str) -> Result<ClusterConf, Diagnostic> {
     if root.name != "cluster" {
         return Err(Diagnostic::error(
             root.loc,
-            format!("the root element is <{}>; cluster.conf starts with <cluster>", root.name),
+            format!(
+                "the root element is <{}>; cluster.conf starts with <cluster>",
+                root.name
+            ),
         ));
     }
     Ok(ClusterConf::from_element(root))
@@ -128,5 +132,7 @@ pub fn load(path: &Path) -> Result<(ClusterConf, Vec<Diagnostic>), Error> {
 /// The canonical written form: XML declaration, tab indentation, attributes in alphabetical
 /// order (as luci and ccs wrote them), sections in a fixed order, unknown parts after the known.
 pub fn write(conf: &ClusterConf) -> String {
-    xml::write_document(&conf.to_element())
+    let mut w = xml::XmlWriter::new();
+    conf.write_xml(&mut w);
+    w.finish()
 }

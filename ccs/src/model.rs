@@ -11,7 +11,7 @@
 
 use crate::resource_types::{resource_type, ParamKind};
 use crate::value;
-use crate::xml::{Attrs, Element, Loc, Node};
+use crate::xml::{Attrs, Element, Loc, Node, XmlWriter};
 
 /// A leaf element: its attributes plus whatever it holds that the model does not know.
 /// Used for `cman`, `totem`, `fence_daemon`, `fencedevice`, a method's `device`,
@@ -237,7 +237,10 @@ impl ClusterConf {
     }
 
     pub fn nodes(&self) -> &[ClusterNode] {
-        self.clusternodes.as_ref().map(|c| c.nodes.as_slice()).unwrap_or(&[])
+        self.clusternodes
+            .as_ref()
+            .map(|c| c.nodes.as_slice())
+            .unwrap_or(&[])
     }
 
     pub fn node(&self, name: &str) -> Option<&ClusterNode> {
@@ -245,11 +248,16 @@ impl ClusterConf {
     }
 
     pub fn fence_devices(&self) -> &[Section] {
-        self.fencedevices.as_ref().map(|c| c.devices.as_slice()).unwrap_or(&[])
+        self.fencedevices
+            .as_ref()
+            .map(|c| c.devices.as_slice())
+            .unwrap_or(&[])
     }
 
     pub fn fence_device(&self, name: &str) -> Option<&Section> {
-        self.fence_devices().iter().find(|d| d.attrs.get("name") == Some(name))
+        self.fence_devices()
+            .iter()
+            .find(|d| d.attrs.get("name") == Some(name))
     }
 
     pub fn domains(&self) -> &[FailoverDomain] {
@@ -262,7 +270,9 @@ impl ClusterConf {
 
     /// Failover domains are named case-insensitively, as RHCS compared them.
     pub fn domain(&self, name: &str) -> Option<&FailoverDomain> {
-        self.domains().iter().find(|d| d.name().eq_ignore_ascii_case(name))
+        self.domains()
+            .iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
     }
 
     /// Global resource definitions (`<rm><resources>`).
@@ -296,7 +306,9 @@ impl ClusterConf {
     }
 
     pub fn two_node(&self) -> bool {
-        self.cman.as_ref().is_some_and(|c| flag(&c.attrs, "two_node", false))
+        self.cman
+            .as_ref()
+            .is_some_and(|c| flag(&c.attrs, "two_node", false))
     }
 
     /// Expected votes: the `cman` attribute, else the sum of the nodes' votes (cman's default).
@@ -353,7 +365,10 @@ impl ClusterNode {
     }
 
     pub fn methods(&self) -> &[FenceMethod] {
-        self.fence.as_ref().map(|f| f.methods.as_slice()).unwrap_or(&[])
+        self.fence
+            .as_ref()
+            .map(|f| f.methods.as_slice())
+            .unwrap_or(&[])
     }
 }
 
@@ -482,9 +497,9 @@ pub fn param_kind(kind: &str, attr: &str) -> Option<ParamKind> {
 // ---------------------------------------------------------------------------------------------
 // From the XML tree.
 
-fn split(el: Element, mut take: impl FnMut(Element) -> Option<Element>) -> Vec<Node> {
+fn split(children: Vec<Node>, mut take: impl FnMut(Element) -> Option<Element>) -> Vec<Node> {
     let mut extra = Vec::new();
-    for child in el.children {
+    for child in children {
         match child {
             Node::Element(e) => {
                 if let Some(e) = take(e) {
@@ -506,13 +521,10 @@ impl Section {
         }
     }
 
-    pub fn to_element(&self, name: &str) -> Element {
-        Element {
-            name: name.to_string(),
-            attrs: self.attrs.clone(),
-            children: self.extra.clone(),
-            loc: self.loc,
-        }
+    pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
+        w.start(name, &self.attrs);
+        w.nodes(&self.extra);
+        w.end(name);
     }
 }
 
@@ -522,10 +534,14 @@ macro_rules! list_model {
     ($ty:ident, $field:ident, $item_tag:literal, $item:ty) => {
         impl $ty {
             pub fn from_element(el: Element) -> Self {
-                let attrs = el.attrs.clone();
-                let loc = el.loc;
+                let Element {
+                    attrs,
+                    children,
+                    loc,
+                    ..
+                } = el;
                 let mut items = Vec::new();
-                let extra = split(el, |e| {
+                let extra = split(children, |e| {
                     if e.name == $item_tag {
                         items.push(<$item>::from_element(e));
                         None
@@ -541,14 +557,13 @@ macro_rules! list_model {
                 }
             }
 
-            pub fn to_element(&self, name: &str) -> Element {
-                let mut el = Element::with_attrs(name, self.attrs.clone());
-                el.loc = self.loc;
+            pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
+                w.start(name, &self.attrs);
                 for item in &self.$field {
-                    el.push(item.to_element($item_tag));
+                    item.write_xml(w, $item_tag);
                 }
-                el.children.extend(self.extra.iter().cloned());
-                el
+                w.nodes(&self.extra);
+                w.end(name);
             }
         }
     };
@@ -565,10 +580,14 @@ list_model!(FailoverDomain, nodes, "failoverdomainnode", Section);
 
 impl ClusterNode {
     pub fn from_element(el: Element) -> Self {
-        let attrs = el.attrs.clone();
-        let loc = el.loc;
+        let Element {
+            attrs,
+            children,
+            loc,
+            ..
+        } = el;
         let (mut fence, mut unfence) = (None, None);
-        let extra = split(el, |e| match e.name.as_str() {
+        let extra = split(children, |e| match e.name.as_str() {
             "fence" if fence.is_none() => {
                 fence = Some(Fence::from_element(e));
                 None
@@ -588,26 +607,29 @@ impl ClusterNode {
         }
     }
 
-    pub fn to_element(&self, name: &str) -> Element {
-        let mut el = Element::with_attrs(name, self.attrs.clone());
-        el.loc = self.loc;
+    pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
+        w.start(name, &self.attrs);
         if let Some(f) = &self.fence {
-            el.push(f.to_element("fence"));
+            f.write_xml(w, "fence");
         }
         if let Some(u) = &self.unfence {
-            el.push(u.to_element("unfence"));
+            u.write_xml(w, "unfence");
         }
-        el.children.extend(self.extra.iter().cloned());
-        el
+        w.nodes(&self.extra);
+        w.end(name);
     }
 }
 
 impl Resources {
     pub fn from_element(el: Element) -> Self {
-        let attrs = el.attrs.clone();
-        let loc = el.loc;
+        let Element {
+            attrs,
+            children,
+            loc,
+            ..
+        } = el;
         let mut items = Vec::new();
-        let extra = split(el, |e| {
+        let extra = split(children, |e| {
             items.push(Resource::from_element(e));
             None
         });
@@ -619,28 +641,33 @@ impl Resources {
         }
     }
 
-    pub fn to_element(&self, name: &str) -> Element {
-        let mut el = Element::with_attrs(name, self.attrs.clone());
-        el.loc = self.loc;
+    pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
+        w.start(name, &self.attrs);
         for r in &self.items {
-            el.push(r.to_element());
+            r.write_xml(w);
         }
-        el.children.extend(self.extra.iter().cloned());
-        el
+        w.nodes(&self.extra);
+        w.end(name);
     }
 }
 
 impl Resource {
     pub fn from_element(el: Element) -> Self {
+        let Element {
+            name,
+            attrs,
+            children: nodes,
+            loc,
+        } = el;
         let mut r = Resource {
-            kind: el.name.clone(),
-            attrs: el.attrs.clone(),
-            loc: el.loc,
+            kind: name,
+            attrs,
+            loc,
             ..Resource::default()
         };
         let mut children = Vec::new();
         let mut actions = Vec::new();
-        r.extra = split(el, |e| {
+        r.extra = split(nodes, |e| {
             if e.name == "action" {
                 actions.push(Section::from_element(e));
             } else {
@@ -653,22 +680,26 @@ impl Resource {
         r
     }
 
-    pub fn to_element(&self) -> Element {
-        let mut el = Element::with_attrs(self.kind.clone(), self.attrs.clone());
-        el.loc = self.loc;
+    pub fn write_xml(&self, w: &mut XmlWriter) {
+        w.start(&self.kind, &self.attrs);
         for a in &self.actions {
-            el.push(a.to_element("action"));
+            a.write_xml(w, "action");
         }
         for c in &self.children {
-            el.push(c.to_element());
+            c.write_xml(w);
         }
-        el.children.extend(self.extra.iter().cloned());
-        el
+        w.nodes(&self.extra);
+        w.end(&self.kind);
     }
 }
 
 /// Children of `<rm>` that are not resource groups.
-pub const RM_SECTIONS: &[&str] = &["failoverdomains", "resources", "events", "resource-defaults"];
+pub const RM_SECTIONS: &[&str] = &[
+    "failoverdomains",
+    "resources",
+    "events",
+    "resource-defaults",
+];
 
 /// True if an element under `<rm>` is a resource group: an element named after a known resource
 /// type (RHCS took any child of `<rm>` whose agent it knew). Other elements are kept as extras.
@@ -678,11 +709,15 @@ fn is_group(e: &Element) -> bool {
 
 impl Rm {
     pub fn from_element(el: Element) -> Self {
-        let attrs = el.attrs.clone();
-        let loc = el.loc;
+        let Element {
+            attrs,
+            children,
+            loc,
+            ..
+        } = el;
         let (mut fods, mut res) = (None, None);
         let mut groups = Vec::new();
-        let extra = split(el, |e| match e.name.as_str() {
+        let extra = split(children, |e| match e.name.as_str() {
             "failoverdomains" if fods.is_none() => {
                 fods = Some(FailoverDomains::from_element(e));
                 None
@@ -707,29 +742,34 @@ impl Rm {
         }
     }
 
-    pub fn to_element(&self, name: &str) -> Element {
-        let mut el = Element::with_attrs(name, self.attrs.clone());
-        el.loc = self.loc;
+    pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
+        w.start(name, &self.attrs);
         if let Some(f) = &self.failoverdomains {
-            el.push(f.to_element("failoverdomains"));
+            f.write_xml(w, "failoverdomains");
         }
         if let Some(r) = &self.resources {
-            el.push(r.to_element("resources"));
+            r.write_xml(w, "resources");
         }
         for g in &self.groups {
-            el.push(g.to_element());
+            g.write_xml(w);
         }
-        el.children.extend(self.extra.iter().cloned());
-        el
+        w.nodes(&self.extra);
+        w.end(name);
     }
 }
 
 impl ClusterConf {
     /// Builds the model from a parsed `<cluster>` element (the caller checked the root's name).
     pub fn from_element(el: Element) -> Self {
+        let Element {
+            attrs,
+            children,
+            loc,
+            ..
+        } = el;
         let mut c = ClusterConf {
-            attrs: el.attrs.clone(),
-            loc: el.loc,
+            attrs,
+            loc,
             ..ClusterConf::default()
         };
         let mut cman = None;
@@ -740,7 +780,7 @@ impl ClusterConf {
         let mut fencedevices = None;
         let mut rm = None;
         // A section written twice is kept as an extra element (the validator reports it).
-        c.extra = split(el, |e| match e.name.as_str() {
+        c.extra = split(children, |e| match e.name.as_str() {
             "cman" if cman.is_none() => {
                 cman = Some(Section::from_element(e));
                 None
@@ -781,33 +821,32 @@ impl ClusterConf {
         c
     }
 
-    /// The canonical element tree: the sections in a fixed order (`clusternodes`, `cman`,
+    /// Writes the canonical form: the sections in a fixed order (`clusternodes`, `cman`,
     /// `totem`, `quorumd`, `fence_daemon`, `fencedevices`, `rm`), then everything else as loaded.
-    pub fn to_element(&self) -> Element {
-        let mut el = Element::with_attrs("cluster", self.attrs.clone());
-        el.loc = self.loc;
+    pub fn write_xml(&self, w: &mut XmlWriter) {
+        w.start("cluster", &self.attrs);
         if let Some(n) = &self.clusternodes {
-            el.push(n.to_element("clusternodes"));
+            n.write_xml(w, "clusternodes");
         }
         if let Some(s) = &self.cman {
-            el.push(s.to_element("cman"));
+            s.write_xml(w, "cman");
         }
         if let Some(s) = &self.totem {
-            el.push(s.to_element("totem"));
+            s.write_xml(w, "totem");
         }
         if let Some(q) = &self.quorumd {
-            el.push(q.to_element("quorumd"));
+            q.write_xml(w, "quorumd");
         }
         if let Some(s) = &self.fence_daemon {
-            el.push(s.to_element("fence_daemon"));
+            s.write_xml(w, "fence_daemon");
         }
         if let Some(f) = &self.fencedevices {
-            el.push(f.to_element("fencedevices"));
+            f.write_xml(w, "fencedevices");
         }
         if let Some(r) = &self.rm {
-            el.push(r.to_element("rm"));
+            r.write_xml(w, "rm");
         }
-        el.children.extend(self.extra.iter().cloned());
-        el
+        w.nodes(&self.extra);
+        w.end("cluster");
     }
 }

@@ -11,7 +11,7 @@
 //! Messages are fixed sentences with the offending values quoted, so the same problem always
 //! reads the same way (fixtures pin them).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -93,10 +93,15 @@ pub fn validate(conf: &ClusterConf) -> Vec<Diagnostic> {
 #[derive(Default)]
 struct Checker {
     diags: Vec<Diagnostic>,
+    /// Failover domain names, lowercased (looked up once per service).
+    domain_names: Seen,
 }
 
 /// Where a name was first defined, for duplicate detection.
 type Seen = HashMap<String, Loc>;
+
+/// Primary and unique attribute values of resource definitions: (type, attribute, value).
+type Defined<'a> = HashMap<(&'a str, &'static str, &'a str), Loc>;
 
 impl Checker {
     fn error(&mut self, loc: Loc, msg: String) {
@@ -172,7 +177,7 @@ impl Checker {
                 }
             }
             Ty::PosInt => {
-                if !value::parse_uint(v).is_some_and(|n| n >= 1) {
+                if value::parse_uint(v).is_none_or(|n| n == 0) {
                     self.error(at, bad("a positive integer"));
                 }
             }
@@ -227,9 +232,15 @@ impl Checker {
                         continue;
                     }
                     let msg = if is_section(parent, &e.name) {
-                        format!("<{}> is written twice in <{parent}>; the second one is ignored", e.name)
+                        format!(
+                            "<{}> is written twice in <{parent}>; the second one is ignored",
+                            e.name
+                        )
                     } else {
-                        format!("unknown element <{}> in <{parent}> (kept, not used)", e.name)
+                        format!(
+                            "unknown element <{}> in <{parent}> (kept, not used)",
+                            e.name
+                        )
                     };
                     if is_section(parent, &e.name) {
                         self.error(e.loc, msg);
@@ -311,12 +322,18 @@ impl Checker {
     }
 
     fn fence_devices(&mut self, c: &ClusterConf) {
-        let mut seen = Seen::new();
+        let mut seen = Seen::default();
         for d in c.fence_devices() {
             self.attrs(&schema::FENCEDEVICE, &d.attrs, d.loc, schema::FENCE_OPTIONS);
             self.extras("fencedevice", d.loc, &d.extra);
-            if let Some(name) = d.attrs.get("name") {
-                self.duplicate(&mut seen, name, d.loc, "fencedevice name");
+            if let Some(name) = d.attrs.attr("name") {
+                self.duplicate(
+                    &mut seen,
+                    &name.value,
+                    &name.value,
+                    name.loc,
+                    "fencedevice name",
+                );
             }
             if let Some(agent) = d.attrs.attr("agent") {
                 if !agent.value.trim().is_empty()
@@ -334,7 +351,10 @@ impl Checker {
         }
     }
 
-    fn duplicate(&mut self, seen: &mut Seen, key: &str, at: Loc, what: &str) {
+    /// Reports `key` if it was seen before. `shown` is the name as written (the key may be
+    /// folded to lower case where RHCS compared names case-insensitively); `at` is where the
+    /// name is written, so the administrator is pointed at the value to change.
+    fn duplicate(&mut self, seen: &mut Seen, key: &str, shown: &str, at: Loc, what: &str) {
         if key.is_empty() {
             return;
         }
@@ -343,7 +363,10 @@ impl Checker {
                 let first = *first;
                 self.error(
                     at,
-                    format!("duplicate {what} \"{key}\" (first at line {})", first.line),
+                    format!(
+                        "duplicate {what} \"{shown}\" (first at line {})",
+                        first.line
+                    ),
                 );
             }
             None => {
@@ -353,17 +376,23 @@ impl Checker {
     }
 
     fn nodes(&mut self, c: &ClusterConf) {
-        let mut names = Seen::new();
-        let mut ids = Seen::new();
+        let mut names = Seen::default();
+        let mut ids = Seen::default();
         for n in c.nodes() {
             self.attrs(&schema::CLUSTERNODE, &n.attrs, n.loc, &[]);
             self.extras("clusternode", n.loc, &n.extra);
             if let Some(name) = n.attrs.attr("name") {
-                self.duplicate(&mut names, &name.value, n.loc, "clusternode name");
+                self.duplicate(
+                    &mut names,
+                    &name.value,
+                    &name.value,
+                    name.loc,
+                    "clusternode name",
+                );
             }
             if let (Some(id), Some(at)) = (n.nodeid(), n.attrs.attr("nodeid")) {
                 if id >= 1 {
-                    self.duplicate(&mut ids, &id.to_string(), at.loc, "nodeid");
+                    self.duplicate(&mut ids, &id.to_string(), &id.to_string(), at.loc, "nodeid");
                 }
             }
             self.node_fencing(c, n);
@@ -384,11 +413,19 @@ impl Checker {
                 ),
             );
         }
-        let mut method_names = Seen::new();
+        let mut method_names = Seen::default();
         for m in n.methods() {
             self.attrs(&schema::METHOD, &m.attrs, m.loc, &[]);
             self.extras("method", m.loc, &m.extra);
-            self.duplicate(&mut method_names, m.name(), m.loc, "fence method name");
+            if let Some(name) = m.attrs.attr("name") {
+                self.duplicate(
+                    &mut method_names,
+                    &name.value,
+                    &name.value,
+                    name.loc,
+                    "fence method name",
+                );
+            }
             if m.devices.is_empty() {
                 self.warn(
                     m.loc,
@@ -445,7 +482,8 @@ impl Checker {
             );
         }
         if let Some(ev) = cman.attrs.get("expected_votes") {
-            if value::parse_uint(ev).is_some_and(|n| n != 1) {
+            // 0 or a word is already an error of the attribute itself.
+            if value::parse_uint(ev).is_some_and(|n| n > 1) {
                 self.warn(
                     at,
                     format!("two_node=\"1\" needs expected_votes=\"1\", not \"{ev}\""),
@@ -455,22 +493,27 @@ impl Checker {
     }
 
     fn domains(&mut self, c: &ClusterConf) {
-        let mut names = Seen::new();
+        let mut names = Seen::default();
         for d in c.domains() {
             self.attrs(&schema::FAILOVERDOMAIN, &d.attrs, d.loc, &[]);
             self.extras("failoverdomain", d.loc, &d.extra);
-            self.duplicate(
-                &mut names,
-                &d.name().to_ascii_lowercase(),
-                d.loc,
-                "failoverdomain name",
-            );
+            if let Some(name) = d.attrs.attr("name") {
+                // RHCS compared domain names case-insensitively (strcasecmp).
+                self.duplicate(
+                    &mut names,
+                    &name.value.to_ascii_lowercase(),
+                    &name.value,
+                    name.loc,
+                    "failoverdomain name",
+                );
+            }
             self.domain_nodes(c, d);
         }
+        self.domain_names = names;
     }
 
     fn domain_nodes(&mut self, c: &ClusterConf, d: &FailoverDomain) {
-        let mut members = Seen::new();
+        let mut members = Seen::default();
         for fdn in &d.nodes {
             self.attrs(&schema::FAILOVERDOMAINNODE, &fdn.attrs, fdn.loc, &[]);
             self.extras("failoverdomainnode", fdn.loc, &fdn.extra);
@@ -490,9 +533,9 @@ impl Checker {
                     ),
                 );
             }
-            match members.get(&name.value.to_ascii_lowercase()) {
+            match members.get(name.value.to_ascii_lowercase().as_str()) {
                 Some(_) => self.error(
-                    fdn.loc,
+                    name.loc,
                     format!(
                         "node \"{}\" is listed twice in domain \"{}\"",
                         name.value,
@@ -500,7 +543,7 @@ impl Checker {
                     ),
                 ),
                 None => {
-                    members.insert(name.value.to_ascii_lowercase(), fdn.loc);
+                    members.insert(name.value.to_ascii_lowercase().into(), fdn.loc);
                 }
             }
             if d.ordered() && !fdn.attrs.contains("priority") {
@@ -518,11 +561,11 @@ impl Checker {
 
     fn resources(&mut self, c: &ClusterConf) {
         // Global definitions by (type, primary value), for ref= resolution.
-        let mut globals: HashMap<(&str, &str), &Resource> = HashMap::new();
+        let mut globals: HashMap<(&str, &str), &Resource> = HashMap::default();
         // Primary and unique values already defined: (type, attr, value) -> where.
-        let mut defined: HashMap<(String, &'static str, String), Loc> = HashMap::new();
+        let mut defined: Defined = HashMap::default();
         // How many times each global resource is referenced.
-        let mut refs: HashMap<(&str, &str), (usize, Loc)> = HashMap::new();
+        let mut refs: HashMap<(&str, &str), (usize, Loc)> = HashMap::default();
 
         for r in c.resources() {
             self.resource(r, true);
@@ -531,16 +574,13 @@ impl Checker {
                 globals.entry((r.kind.as_str(), p)).or_insert(r);
             }
             for child in &r.children {
-                self.tree(c, child, &globals, &mut defined, &mut refs);
+                self.tree(child, &globals, &mut defined, &mut refs);
             }
         }
-        let mut group_names = Seen::new();
+        // Two groups with one name are caught by `definition` (a group's name is its primary
+        // attribute), so they are not checked again here: one problem, one finding.
         for g in c.groups() {
-            let key = g.full_name();
-            if g.reference().is_none() {
-                self.duplicate(&mut group_names, &key, g.loc, "resource group");
-            }
-            self.tree(c, g, &globals, &mut defined, &mut refs);
+            self.tree(g, &globals, &mut defined, &mut refs);
             self.group_policy(c, g);
         }
         for ((kind, name), (count, at)) in refs {
@@ -562,10 +602,9 @@ impl Checker {
     /// A resource in a group's tree: a definition (checked like a global) or a reference.
     fn tree<'a>(
         &mut self,
-        c: &'a ClusterConf,
         r: &'a Resource,
         globals: &HashMap<(&'a str, &'a str), &'a Resource>,
-        defined: &mut HashMap<(String, &'static str, String), Loc>,
+        defined: &mut Defined<'a>,
         refs: &mut HashMap<(&'a str, &'a str), (usize, Loc)>,
     ) {
         match r.reference() {
@@ -595,20 +634,24 @@ impl Checker {
             }
         }
         for child in &r.children {
-            self.tree(c, child, globals, defined, refs);
+            self.tree(child, globals, defined, refs);
         }
     }
 
     /// Records a definition's primary and unique values; a second resource of the same type
     /// with the same value is an error (RHCS refused it: "Primary attribute collision").
-    fn definition(&mut self, r: &Resource, defined: &mut HashMap<(String, &'static str, String), Loc>) {
-        let Some(t) = resource_type(&r.kind) else { return };
+    fn definition<'a>(&mut self, r: &'a Resource, defined: &mut Defined<'a>) {
+        let Some(t) = resource_type(&r.kind) else {
+            return;
+        };
         for p in t.params.iter().filter(|p| p.primary || p.unique) {
-            let Some(a) = r.attrs.attr(p.name) else { continue };
+            let Some(a) = r.attrs.attr(p.name) else {
+                continue;
+            };
             if a.value.trim().is_empty() {
                 continue;
             }
-            let key = (r.kind.clone(), p.name, a.value.clone());
+            let key = (r.kind.as_str(), p.name, a.value.as_str());
             match defined.get(&key) {
                 Some(first) => self.error(
                     a.loc,
@@ -642,7 +685,10 @@ impl Checker {
             return;
         };
         if definition {
-            for p in t.params.iter().filter(|p| p.required) {
+            // The primary attribute names the resource (`type:primary`), so a definition
+            // without it cannot be referenced or run even where the agent's metadata does not
+            // mark it required (ip's `address`, vm's `name`).
+            for p in t.params.iter().filter(|p| p.required || p.primary) {
                 if !r.attrs.contains(p.name) {
                     self.error(
                         r.loc,
@@ -677,7 +723,11 @@ impl Checker {
 
     fn group_policy(&mut self, c: &ClusterConf, g: &Resource) {
         if let Some(d) = g.attrs.attr("domain") {
-            if !d.value.trim().is_empty() && c.domain(&d.value).is_none() {
+            if !d.value.trim().is_empty()
+                && !self
+                    .domain_names
+                    .contains_key(d.value.to_ascii_lowercase().as_str())
+            {
                 self.error(
                     d.loc,
                     format!(

@@ -9,8 +9,9 @@
 //! comments, processing instructions, the DOCTYPE, and the layout (indentation, attribute order):
 //! the written form is canonical. Byte-for-byte copies of a file (config sync) never go through here.
 
-use std::collections::BTreeMap;
 use std::fmt;
+
+use compact_str::CompactString;
 
 use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
@@ -20,7 +21,7 @@ use quick_xml::Reader;
 ///
 /// Locations are not part of a configuration's identity: two models that differ only in where
 /// their elements were written compare equal, so that `parse(write(c)) == c` holds.
-#[derive(Clone, Copy, Debug, Default, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub struct Loc {
     pub line: u32,
     pub col: u32,
@@ -54,72 +55,100 @@ impl fmt::Display for Loc {
     }
 }
 
-/// Maps byte offsets of a text to line and column.
+/// Maps byte offsets of a text to line and column. Offsets are asked for in increasing order
+/// while parsing, so it walks forward from the last answer (linear in the file, even for a file
+/// written on one line); an offset behind the last one starts over from the beginning.
 pub struct LineIndex<'a> {
     text: &'a str,
-    starts: Vec<usize>,
+    /// The last offset answered, and its line and column (0-based, column in characters).
+    at: usize,
+    line: u32,
+    col: u32,
 }
 
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
-        LineIndex { text, starts }
+        LineIndex {
+            text,
+            at: 0,
+            line: 0,
+            col: 0,
+        }
     }
 
-    pub fn loc(&self, offset: usize) -> Loc {
-        let offset = offset.min(self.text.len());
-        let line = match self.starts.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
-        let start = self.starts[line];
-        // Count characters, not bytes; an offset inside a multi-byte character counts it.
-        let col = self
-            .text
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(offset - start);
-        Loc::new(line as u32 + 1, col as u32 + 1)
+    pub fn loc(&mut self, offset: usize) -> Loc {
+        let bytes = self.text.as_bytes();
+        let offset = offset.min(bytes.len());
+        if offset < self.at {
+            (self.at, self.line, self.col) = (0, 0, 0);
+        }
+        let mut from = self.at;
+        for nl in memchr::memchr_iter(b'\n', &bytes[self.at..offset]) {
+            self.line += 1;
+            self.col = 0;
+            from = self.at + nl + 1;
+        }
+        self.col += char_count(&bytes[from..offset]) as u32;
+        self.at = offset;
+        Loc::new(self.line + 1, self.col + 1)
+    }
+}
+
+/// Characters in a byte range of UTF-8 text (a character cut at the end counts).
+fn char_count(bytes: &[u8]) -> usize {
+    if bytes.is_ascii() {
+        bytes.len()
+    } else {
+        bytes.iter().filter(|b| **b & 0xC0 != 0x80).count()
     }
 }
 
 /// One attribute value and where its name starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attr {
-    pub value: String,
+    /// Short values (most of them) are stored inline, without an allocation.
+    pub value: CompactString,
     pub loc: Loc,
 }
 
 /// The attributes of an element, by name. Kept sorted: the canonical written order is
-/// alphabetical, as the RHEL tools (luci, ccs) wrote cluster.conf.
+/// alphabetical, as the RHEL tools (luci, ccs) wrote cluster.conf. A sorted vector rather than a
+/// map: elements carry a handful of attributes, and this is the parser's hottest allocation.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Attrs(BTreeMap<String, Attr>);
+pub struct Attrs(Vec<(CompactString, Attr)>);
 
 impl Attrs {
     pub fn new() -> Self {
         Attrs::default()
     }
 
+    pub fn with_capacity(n: usize) -> Self {
+        Attrs(Vec::with_capacity(n))
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(|a| a.value.as_str())
+        self.attr(name).map(|a| a.value.as_str())
     }
 
     pub fn attr(&self, name: &str) -> Option<&Attr> {
-        self.0.get(name)
+        self.find(name).ok().map(|i| &self.0[i].1)
     }
 
     /// Where the attribute is written, or `fallback` (the element) when it is absent.
     pub fn loc_or(&self, name: &str, fallback: Loc) -> Loc {
-        self.0.get(name).map(|a| a.loc).unwrap_or(fallback)
+        self.attr(name).map(|a| a.loc).unwrap_or(fallback)
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.0.contains_key(name)
+        self.find(name).is_ok()
     }
 
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.insert(
+    pub fn set(&mut self, name: impl Into<CompactString>, value: impl Into<CompactString>) {
+        self.insert(
             name.into(),
             Attr {
                 value: value.into(),
@@ -128,12 +157,21 @@ impl Attrs {
         );
     }
 
-    pub fn insert(&mut self, name: String, attr: Attr) -> Option<Attr> {
-        self.0.insert(name, attr)
+    /// Sets an attribute; returns the previous value of that name, if any.
+    pub fn insert(&mut self, name: CompactString, attr: Attr) -> Option<Attr> {
+        match self.find(&name) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, attr)),
+            Err(i) => {
+                self.0.insert(i, (name, attr));
+                None
+            }
+        }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name).map(|a| a.value)
+        self.find(name)
+            .ok()
+            .map(|i| self.0.remove(i).1.value.into_string())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Attr)> {
@@ -149,7 +187,7 @@ impl Attrs {
     }
 }
 
-impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Attrs {
+impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Attrs {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         let mut a = Attrs::new();
         for (k, v) in iter {
@@ -214,9 +252,9 @@ pub struct SyntaxError {
 
 /// Parses a document into its root element.
 pub fn parse(text: &str) -> Result<Element, SyntaxError> {
-    let index = LineIndex::new(text);
+    let mut index = LineIndex::new(text);
     let err = |offset: usize, message: String| SyntaxError {
-        loc: index.loc(offset),
+        loc: LineIndex::new(text).loc(offset),
         message,
     };
 
@@ -244,11 +282,11 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                 return Err(err(start, "content after the root element".into()));
             }
             Event::Start(e) => {
-                let el = element_from_tag(text, start, &e, &index)?;
+                let el = element_from_tag(text, start, &e, &mut index)?;
                 stack.push((el, String::new()));
             }
             Event::Empty(e) => {
-                let el = element_from_tag(text, start, &e, &index)?;
+                let el = element_from_tag(text, start, &e, &mut index)?;
                 attach(&mut stack, &mut root, el);
             }
             Event::End(_) => {
@@ -280,12 +318,16 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                 }
             }
             Event::GeneralRef(r) => {
-                let resolved = resolve_ref(&r)
-                    .ok_or_else(|| err(start, format!("unknown entity reference &{};", show(&r))))?;
+                let resolved = resolve_ref(&r).ok_or_else(|| {
+                    err(start, format!("unknown entity reference &{};", show(&r)))
+                })?;
                 match stack.last_mut() {
                     Some((_, pending)) => pending.push_str(&resolved),
                     None => {
-                        return Err(err(start, "entity reference outside the root element".into()))
+                        return Err(err(
+                            start,
+                            "entity reference outside the root element".into(),
+                        ))
                     }
                 }
             }
@@ -340,14 +382,20 @@ fn element_from_tag(
     text: &str,
     start: usize,
     tag: &BytesStart<'_>,
-    index: &LineIndex<'_>,
+    index: &mut LineIndex<'_>,
 ) -> Result<Element, SyntaxError> {
     let name = String::from_utf8_lossy(tag.name().as_ref()).into_owned();
+    // Locations are asked for in file order: the element, then its attributes.
+    let loc = index.loc(start);
     // The tag's content (name and attributes) begins right after '<'.
     let content_start = start + 1;
-    let positions = attribute_offsets(text.as_bytes(), content_start + name.len());
-    let mut attrs = Attrs::new();
-    for (i, attr) in tag.attributes().with_checks(true).enumerate() {
+    let mut positions = AttributeOffsets {
+        bytes: text.as_bytes(),
+        i: content_start + name.len(),
+    };
+    let mut attrs = Attrs::with_capacity(4);
+    // Duplicates are found by `Attrs::insert` below, cheaper than quick-xml's own check.
+    for attr in tag.attributes().with_checks(false) {
         let attr = attr.map_err(|e| {
             let (at, message) = describe_attr_error(&e, &name);
             SyntaxError {
@@ -355,40 +403,67 @@ fn element_from_tag(
                 message,
             }
         })?;
-        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-        let value = attr.unescape_value().map_err(|e| SyntaxError {
-            loc: index.loc(positions.get(i).copied().unwrap_or(start)),
-            message: format!("bad value of attribute \"{key}\" on <{name}>: {e}"),
+        let key = match std::str::from_utf8(attr.key.as_ref()) {
+            Ok(k) => CompactString::new(k),
+            Err(_) => CompactString::from_utf8_lossy(attr.key.as_ref()),
+        };
+        let at = index.loc(positions.next().unwrap_or(start));
+        let raw = std::str::from_utf8(&attr.value).map_err(|_| SyntaxError {
+            loc: at,
+            message: format!("value of attribute \"{key}\" on <{name}> is not UTF-8"),
         })?;
-        let loc = index.loc(positions.get(i).copied().unwrap_or(start));
-        attrs.insert(
-            key,
-            Attr {
-                value: value.into_owned(),
-                loc,
-            },
-        );
+        // Most values hold no entity: copy them as they are.
+        let value = if raw.contains('&') {
+            match quick_xml::escape::unescape(raw) {
+                Ok(v) => CompactString::from(v),
+                Err(e) => {
+                    return Err(SyntaxError {
+                        loc: at,
+                        message: format!(
+                            "value of attribute \"{key}\" on <{name}>: {}",
+                            describe_escape_error(&e)
+                        ),
+                    })
+                }
+            }
+        } else {
+            CompactString::new(raw)
+        };
+        if let Some(first) = attrs.insert(key.clone(), Attr { value, loc: at }) {
+            let _ = first;
+            return Err(SyntaxError {
+                loc: at,
+                message: format!("attribute \"{key}\" written twice in <{name}>"),
+            });
+        }
     }
     Ok(Element {
         name,
         attrs,
         children: Vec::new(),
-        loc: index.loc(start),
+        loc,
     })
 }
 
 /// Byte offsets of each attribute name in a start tag, scanning from just after the tag name.
 /// quick-xml checks the syntax; this only finds where each attribute begins.
-fn attribute_offsets(bytes: &[u8], mut i: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    loop {
+struct AttributeOffsets<'a> {
+    bytes: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for AttributeOffsets<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let (bytes, mut i) = (self.bytes, self.i);
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
         }
         if i >= bytes.len() || matches!(bytes[i], b'>' | b'/') {
-            return out;
+            return None;
         }
-        out.push(i);
+        let found = i;
         while i < bytes.len() && !matches!(bytes[i], b'=' | b'>') && !bytes[i].is_ascii_whitespace()
         {
             i += 1;
@@ -399,23 +474,35 @@ fn attribute_offsets(bytes: &[u8], mut i: usize) -> Vec<usize> {
         match bytes.get(i) {
             Some(&q) if q == b'"' || q == b'\'' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != q {
-                    i += 1;
-                }
+                i += memchr::memchr(q, &bytes[i..]).unwrap_or(bytes.len() - i);
                 i += 1;
             }
-            _ => return out,
+            _ => i = bytes.len(),
         }
+        self.i = i;
+        Some(found)
     }
 }
 
 fn describe_attr_error(e: &AttrError, tag: &str) -> (usize, String) {
     match e {
-        AttrError::ExpectedEq(p) => (*p, format!("attribute name in <{tag}> must be followed by '='")),
+        AttrError::ExpectedEq(p) => (
+            *p,
+            format!("attribute name in <{tag}> must be followed by '='"),
+        ),
         AttrError::ExpectedValue(p) => (*p, format!("attribute in <{tag}> has no value after '='")),
         AttrError::UnquotedValue(p) => (*p, format!("attribute value in <{tag}> is not quoted")),
         AttrError::ExpectedQuote(p, _) => (*p, format!("attribute value in <{tag}> is not closed")),
         AttrError::Duplicated(p, _) => (*p, format!("attribute written twice in <{tag}>")),
+    }
+}
+
+fn describe_escape_error(e: &quick_xml::escape::EscapeError) -> String {
+    use quick_xml::escape::EscapeError as E;
+    match e {
+        E::UnrecognizedEntity(_, name) => format!("unknown entity \"&{name};\""),
+        E::UnterminatedEntity(_) => "'&' not followed by an entity and ';' (write &amp;)".into(),
+        E::InvalidCharRef(e) => format!("bad character reference: {e}"),
     }
 }
 
@@ -442,32 +529,118 @@ fn describe_error(e: &quick_xml::Error) -> String {
         },
         quick_xml::Error::InvalidAttr(a) => describe_attr_error(a, "tag").1,
         quick_xml::Error::Encoding(e) => format!("bad encoding: {e}"),
-        quick_xml::Error::Escape(e) => format!("bad escape: {e}"),
+        quick_xml::Error::Escape(e) => describe_escape_error(e),
         other => format!("not well-formed: {other}"),
     }
 }
 
 /// Writes an element tree as an indented document with an XML declaration.
 pub fn write_document(root: &Element) -> String {
-    let mut out = String::with_capacity(4096);
-    out.push_str("<?xml version=\"1.0\"?>\n");
-    write_element(&mut out, root, 0);
-    out
+    let mut w = XmlWriter::new();
+    write_element(&mut w.out, root, 0);
+    w.finish()
 }
 
-fn write_element(out: &mut String, el: &Element, depth: usize) {
+/// Streams the canonical written form: XML declaration, one element per line, tab indentation,
+/// `<x/>` for empty elements. The model writes itself through this without building a tree.
+pub struct XmlWriter {
+    out: String,
+    depth: usize,
+    /// The last start tag is not closed yet: `>` or `/>` depends on whether a child follows.
+    pending: bool,
+}
+
+impl Default for XmlWriter {
+    fn default() -> Self {
+        XmlWriter::new()
+    }
+}
+
+impl XmlWriter {
+    pub fn new() -> Self {
+        let mut out = String::with_capacity(64 * 1024);
+        out.push_str("<?xml version=\"1.0\"?>\n");
+        XmlWriter {
+            out,
+            depth: 0,
+            pending: false,
+        }
+    }
+
+    fn close_pending(&mut self) {
+        if self.pending {
+            self.out.push_str(">\n");
+            self.pending = false;
+        }
+    }
+
+    /// Opens an element; its children follow, then [`XmlWriter::end`].
+    pub fn start(&mut self, name: &str, attrs: &Attrs) {
+        self.close_pending();
+        indent(&mut self.out, self.depth);
+        write_start_tag(&mut self.out, name, attrs);
+        self.pending = true;
+        self.depth += 1;
+    }
+
+    pub fn end(&mut self, name: &str) {
+        self.depth = self.depth.saturating_sub(1);
+        if self.pending {
+            self.out.push_str("/>\n");
+            self.pending = false;
+        } else {
+            indent(&mut self.out, self.depth);
+            self.out.push_str("</");
+            self.out.push_str(name);
+            self.out.push_str(">\n");
+        }
+    }
+
+    /// Writes a kept node (an unknown element with all it holds, or a text) as a child.
+    pub fn node(&mut self, node: &Node) {
+        self.close_pending();
+        match node {
+            Node::Element(e) => write_element(&mut self.out, e, self.depth),
+            Node::Text(t) => {
+                indent(&mut self.out, self.depth);
+                escape_into(&mut self.out, t, false);
+                self.out.push('\n');
+            }
+        }
+    }
+
+    pub fn nodes(&mut self, nodes: &[Node]) {
+        for n in nodes {
+            self.node(n);
+        }
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+fn indent(out: &mut String, depth: usize) {
     for _ in 0..depth {
         out.push('\t');
     }
+}
+
+fn write_start_tag(out: &mut String, name: &str, attrs: &Attrs) {
     out.push('<');
-    out.push_str(&el.name);
-    for (k, a) in el.attrs.iter() {
+    out.push_str(name);
+    for (k, a) in attrs.iter() {
         out.push(' ');
         out.push_str(k);
         out.push_str("=\"");
         escape_into(out, &a.value, true);
         out.push('"');
     }
+}
+
+fn write_element(out: &mut String, el: &Element, depth: usize) {
+    indent(out, depth);
+    write_start_tag(out, &el.name, &el.attrs);
     if el.children.is_empty() {
         out.push_str("/>\n");
         return;
@@ -481,17 +654,13 @@ fn write_element(out: &mut String, el: &Element, depth: usize) {
             match child {
                 Node::Element(e) => write_element(out, e, depth + 1),
                 Node::Text(t) => {
-                    for _ in 0..=depth {
-                        out.push('\t');
-                    }
+                    indent(out, depth + 1);
                     escape_into(out, t, false);
                     out.push('\n');
                 }
             }
         }
-        for _ in 0..depth {
-            out.push('\t');
-        }
+        indent(out, depth);
     }
     out.push_str("</");
     out.push_str(&el.name);
@@ -499,6 +668,11 @@ fn write_element(out: &mut String, el: &Element, depth: usize) {
 }
 
 fn escape_into(out: &mut String, s: &str, attr: bool) {
+    let special = |b: &u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\n' | b'\r' | b'\t');
+    if !s.as_bytes().iter().any(special) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -552,7 +726,7 @@ mod tests {
 
     #[test]
     fn columns_count_characters() {
-        let idx = LineIndex::new("é<a/>");
+        let mut idx = LineIndex::new("é<a/>");
         assert_eq!(idx.loc(2).key(), (1, 2));
     }
 }
