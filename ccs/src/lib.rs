@@ -16,6 +16,7 @@ pub mod xml;
 
 use std::path::{Path, PathBuf};
 
+pub use compact_str::CompactString;
 pub use model::ClusterConf;
 pub use validate::{Diagnostic, Severity};
 pub use xml::Loc;

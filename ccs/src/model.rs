@@ -9,6 +9,8 @@
 //! Building the model never fails on content: a missing `nodeid` or `priority="x"` is a
 //! validation problem (`crate::validate`), not a parse error. Only XML syntax stops a load.
 
+use compact_str::CompactString;
+
 use crate::resource_types::{resource_type, ParamKind};
 use crate::value;
 use crate::xml::{Attrs, Element, Loc, Node, XmlWriter};
@@ -142,7 +144,8 @@ pub struct Resources {
 /// RHCS resource type (and custom ones) loads; typed views below read the classic attributes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resource {
-    pub kind: String,
+    /// The type: the element name (`service`, `ip`, `script`, …).
+    pub kind: CompactString,
     pub attrs: Attrs,
     pub children: Vec<Resource>,
     /// `<action name= depth= interval= timeout=/>` overrides of the agent's timings.
@@ -413,7 +416,7 @@ impl FailoverDomain {
 impl Resource {
     pub fn new(kind: &str) -> Self {
         Resource {
-            kind: kind.to_string(),
+            kind: kind.into(),
             ..Resource::default()
         }
     }

@@ -17,9 +17,9 @@ pub enum Ty {
     /// A boolean that RHCS read with `atoi`, so a word there meant 0: accepted with its plain
     /// meaning and a warning.
     AtoiBool,
-    /// A non-negative integer.
+    /// A non-negative integer that fits 32 bits (cman and rgmanager read them as C ints).
     UInt,
-    /// An integer ≥ 1.
+    /// An integer in 1..=4294967295.
     PosInt,
     /// An integer, possibly negative (`post_fail_delay="-1"`).
     Int,

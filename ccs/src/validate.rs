@@ -100,6 +100,9 @@ struct Checker {
 /// Where a name was first defined, for duplicate detection.
 type Seen = HashMap<String, Loc>;
 
+/// Global resources by (type, primary value): how many times referenced, and where last.
+type Globals<'a> = HashMap<(&'a str, &'a str), (usize, Loc)>;
+
 /// Primary and unique attribute values of resource definitions: (type, attribute, value).
 type Defined<'a> = HashMap<(&'a str, &'static str, &'a str), Loc>;
 
@@ -172,12 +175,12 @@ impl Checker {
                 Some(_) => {}
             },
             Ty::UInt => {
-                if value::parse_uint(v).is_none() {
+                if value::parse_u32(v).is_none() {
                     self.error(at, bad("a non-negative integer"));
                 }
             }
             Ty::PosInt => {
-                if value::parse_uint(v).is_none_or(|n| n == 0) {
+                if value::parse_u32(v).is_none_or(|n| n == 0) {
                     self.error(at, bad("a positive integer"));
                 }
             }
@@ -560,30 +563,30 @@ impl Checker {
     }
 
     fn resources(&mut self, c: &ClusterConf) {
-        // Global definitions by (type, primary value), for ref= resolution.
-        let mut globals: HashMap<(&str, &str), &Resource> = HashMap::default();
+        let n = c.resources().len() + c.groups().len();
+        // Global definitions by (type, primary value), for ref= resolution, with how many
+        // times each is referenced and where last.
+        let mut globals: Globals = HashMap::with_capacity_and_hasher(n, Default::default());
         // Primary and unique values already defined: (type, attr, value) -> where.
-        let mut defined: Defined = HashMap::default();
-        // How many times each global resource is referenced.
-        let mut refs: HashMap<(&str, &str), (usize, Loc)> = HashMap::default();
+        let mut defined: Defined = HashMap::with_capacity_and_hasher(2 * n, Default::default());
 
         for r in c.resources() {
             self.resource(r, true);
             self.definition(r, &mut defined);
             if let Some(p) = r.attrs.get(r.primary_attr()) {
-                globals.entry((r.kind.as_str(), p)).or_insert(r);
+                globals.entry((r.kind.as_str(), p)).or_insert((0, r.loc));
             }
             for child in &r.children {
-                self.tree(child, &globals, &mut defined, &mut refs);
+                self.tree(child, &mut globals, &mut defined);
             }
         }
         // Two groups with one name are caught by `definition` (a group's name is its primary
         // attribute), so they are not checked again here: one problem, one finding.
         for g in c.groups() {
-            self.tree(g, &globals, &mut defined, &mut refs);
+            self.tree(g, &mut globals, &mut defined);
             self.group_policy(c, g);
         }
-        for ((kind, name), (count, at)) in refs {
+        for ((kind, name), (count, at)) in globals {
             let max = resource_type(kind).and_then(|t| t.maxinstances);
             if let Some(max) = max {
                 if count > max as usize {
@@ -600,19 +603,11 @@ impl Checker {
     }
 
     /// A resource in a group's tree: a definition (checked like a global) or a reference.
-    fn tree<'a>(
-        &mut self,
-        r: &'a Resource,
-        globals: &HashMap<(&'a str, &'a str), &'a Resource>,
-        defined: &mut Defined<'a>,
-        refs: &mut HashMap<(&'a str, &'a str), (usize, Loc)>,
-    ) {
+    fn tree<'a>(&mut self, r: &'a Resource, globals: &mut Globals<'a>, defined: &mut Defined<'a>) {
         match r.reference() {
             Some(target) => {
                 self.resource(r, false);
-                let key = (r.kind.as_str(), target);
-                if globals.contains_key(&key) {
-                    let e = refs.entry(key).or_insert((0, r.loc));
+                if let Some(e) = globals.get_mut(&(r.kind.as_str(), target)) {
                     e.0 += 1;
                     e.1 = r.loc;
                 } else if !target.trim().is_empty() {
@@ -634,7 +629,7 @@ impl Checker {
             }
         }
         for child in &r.children {
-            self.tree(child, globals, defined, refs);
+            self.tree(child, globals, defined);
         }
     }
 
@@ -759,11 +754,13 @@ impl Checker {
 }
 
 /// The checked type of a resource parameter: the rules table's, sharpened where cluster.conf's
-/// meaning is fixed (an ip's address, a script's path).
-fn resource_param_ty(kind: &str, name: &str, declared: ParamKind) -> Ty {
+/// meaning is fixed (an ip's address, a script's path, a restart count rgmanager reads as a
+/// number although the metadata calls it a string).
+pub fn resource_param_ty(kind: &str, name: &str, declared: ParamKind) -> Ty {
     match (kind, name) {
         ("ip", "address") => Ty::IpPrefix,
         ("script", "file") => Ty::AbsPath,
+        ("service" | "vm", "max_restarts") => Ty::UInt,
         (_, "name") => Ty::Name,
         _ => match declared {
             ParamKind::String => Ty::Str,

@@ -31,6 +31,11 @@ pub fn parse_uint(word: &str) -> Option<u64> {
     w.parse().ok()
 }
 
+/// A non-negative decimal integer that fits 32 bits (what cman and rgmanager read as C ints).
+pub fn parse_u32(word: &str) -> Option<u32> {
+    parse_uint(word).and_then(|n| u32::try_from(n).ok())
+}
+
 /// A decimal integer, possibly negative.
 pub fn parse_int(word: &str) -> Option<i64> {
     let w = word.trim();
@@ -41,19 +46,33 @@ pub fn parse_int(word: &str) -> Option<i64> {
     w.parse().ok()
 }
 
-/// A time in seconds as rgmanager's `expand_time` read it: a number with an optional unit
-/// `s`, `m`, `h`, `d` or `w`.
+/// A time in seconds as rgmanager's `expand_time` read it: numbers each with an optional unit
+/// `s`, `m`, `h`, `d` or `w`, added up (`90`, `5m`, `1h30m`). Anything else is not a time.
 pub fn parse_time(word: &str) -> Option<u64> {
-    let w = word.trim();
-    let (num, mult) = match w.as_bytes().last()? {
-        b's' | b'S' => (&w[..w.len() - 1], 1),
-        b'm' | b'M' => (&w[..w.len() - 1], 60),
-        b'h' | b'H' => (&w[..w.len() - 1], 3600),
-        b'd' | b'D' => (&w[..w.len() - 1], 86400),
-        b'w' | b'W' => (&w[..w.len() - 1], 604800),
-        _ => (w, 1),
-    };
-    parse_uint(num)?.checked_mul(mult)
+    let mut rest = word.trim().as_bytes();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+        let (mult, used) = match rest.get(digits) {
+            None => (1, digits),
+            Some(b's' | b'S') => (1, digits + 1),
+            Some(b'm' | b'M') => (60, digits + 1),
+            Some(b'h' | b'H') => (3600, digits + 1),
+            Some(b'd' | b'D') => (86400, digits + 1),
+            Some(b'w' | b'W') => (604800, digits + 1),
+            Some(_) => return None,
+        };
+        total = total.checked_add(n.checked_mul(mult)?)?;
+        rest = &rest[used..];
+    }
+    Some(total)
 }
 
 /// An IPv4 or IPv6 address with an optional `/prefix` (0..=32 or 0..=128).
@@ -105,7 +124,10 @@ mod tests {
         assert_eq!(parse_time("30"), Some(30));
         assert_eq!(parse_time("5m"), Some(300));
         assert_eq!(parse_time("1w"), Some(604800));
+        assert_eq!(parse_time("1h30m"), Some(5400));
+        assert_eq!(parse_time("1m30"), Some(90));
         assert_eq!(parse_time("m"), None);
+        assert_eq!(parse_time("5 m"), None);
         assert_eq!(parse_time("x5"), None);
     }
 

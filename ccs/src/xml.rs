@@ -82,13 +82,19 @@ impl<'a> LineIndex<'a> {
         if offset < self.at {
             (self.at, self.line, self.col) = (0, 0, 0);
         }
-        let mut from = self.at;
-        for nl in memchr::memchr_iter(b'\n', &bytes[self.at..offset]) {
-            self.line += 1;
-            self.col = 0;
-            from = self.at + nl + 1;
+        let gap = &bytes[self.at..offset];
+        if gap.len() <= 32 && gap.iter().all(|b| *b != b'\n' && b.is_ascii()) {
+            // The common step (to the next attribute of a tag): same line, ASCII.
+            self.col += gap.len() as u32;
+        } else {
+            let mut from = self.at;
+            for nl in memchr::memchr_iter(b'\n', gap) {
+                self.line += 1;
+                self.col = 0;
+                from = self.at + nl + 1;
+            }
+            self.col += char_count(&bytes[from..offset]) as u32;
         }
-        self.col += char_count(&bytes[from..offset]) as u32;
         self.at = offset;
         Loc::new(self.line + 1, self.col + 1)
     }
@@ -207,14 +213,14 @@ pub enum Node {
 /// A generic element: the form unknown parts of a file are kept in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Element {
-    pub name: String,
+    pub name: CompactString,
     pub attrs: Attrs,
     pub children: Vec<Node>,
     pub loc: Loc,
 }
 
 impl Element {
-    pub fn new(name: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<CompactString>) -> Self {
         Element {
             name: name.into(),
             attrs: Attrs::new(),
@@ -223,7 +229,7 @@ impl Element {
         }
     }
 
-    pub fn with_attrs(name: impl Into<String>, attrs: Attrs) -> Self {
+    pub fn with_attrs(name: impl Into<CompactString>, attrs: Attrs) -> Self {
         Element {
             attrs,
             ..Element::new(name)
@@ -300,9 +306,13 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                 let raw = t
                     .decode()
                     .map_err(|e| err(start, format!("bad text encoding: {e}")))?;
+                let blank = raw.trim().is_empty();
                 match stack.last_mut() {
+                    // Indentation: text is trimmed, so blanks before any text are dropped here
+                    // (saves building a string per element).
+                    Some((_, pending)) if blank && pending.is_empty() => {}
                     Some((_, pending)) => pending.push_str(&raw),
-                    None if !raw.trim().is_empty() => {
+                    None if !blank => {
                         return Err(err(start, "text outside the root element".into()))
                     }
                     None => {}
@@ -384,7 +394,10 @@ fn element_from_tag(
     tag: &BytesStart<'_>,
     index: &mut LineIndex<'_>,
 ) -> Result<Element, SyntaxError> {
-    let name = String::from_utf8_lossy(tag.name().as_ref()).into_owned();
+    let name = match std::str::from_utf8(tag.name().as_ref()) {
+        Ok(n) => CompactString::new(n),
+        Err(_) => CompactString::from_utf8_lossy(tag.name().as_ref()),
+    };
     // Locations are asked for in file order: the element, then its attributes.
     let loc = index.loc(start);
     // The tag's content (name and attributes) begins right after '<'.

@@ -120,7 +120,7 @@ const GROUP_KINDS: &[&str] = &["service", "vm", "apache"];
 fn resource(kinds: &'static [&'static str]) -> impl Strategy<Value = Resource> {
     let leaf = (prop::sample::select(kinds), attrs(), vec(section(), 0..2)).prop_map(
         |(k, attrs, actions)| Resource {
-            kind: k.to_string(),
+            kind: k.into(),
             attrs,
             actions,
             ..Resource::default()
@@ -135,7 +135,7 @@ fn resource(kinds: &'static [&'static str]) -> impl Strategy<Value = Resource> {
             prop::option::of(text()),
         )
             .prop_map(|(k, attrs, children, actions, t)| Resource {
-                kind: k.to_string(),
+                kind: k.into(),
                 attrs,
                 children,
                 actions,
@@ -152,7 +152,7 @@ fn group() -> impl Strategy<Value = Resource> {
         vec(resource(KINDS), 0..3),
     )
         .prop_map(|(k, attrs, children)| Resource {
-            kind: k.to_string(),
+            kind: k.into(),
             attrs,
             children,
             ..Resource::default()
