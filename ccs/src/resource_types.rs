@@ -3118,8 +3118,15 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
 ];
 
 /// The rules of the type named `name` (exact, case-sensitive), if it is a classic RHCS type.
+/// (A hash lookup: the validator and tree builder ask for every resource of a file.)
 pub fn resource_type(name: &str) -> Option<&'static ResourceType> {
-    RESOURCE_TYPES.iter().find(|t| t.name == name)
+    static BY_NAME: std::sync::OnceLock<
+        rustc_hash::FxHashMap<&'static str, &'static ResourceType>,
+    > = std::sync::OnceLock::new();
+    BY_NAME
+        .get_or_init(|| RESOURCE_TYPES.iter().map(|t| (t.name, t)).collect())
+        .get(name)
+        .copied()
 }
 
 #[cfg(test)]

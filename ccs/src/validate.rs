@@ -696,6 +696,10 @@ impl Checker {
             }
         }
         for (name, a) in r.attrs.iter() {
+            if name == "ref" {
+                self.value(&r.kind, name, &a.value, Ty::Name, a.loc);
+                continue;
+            }
             let ty = match t.params.iter().find(|p| p.name == name) {
                 Some(p) => resource_param_ty(&r.kind, name, p.kind),
                 None => match schema::RESOURCE_COMMON.iter().find(|s| s.name == name) {

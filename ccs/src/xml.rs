@@ -13,7 +13,6 @@ use std::fmt;
 
 use compact_str::CompactString;
 
-use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
@@ -165,6 +164,11 @@ impl Attrs {
 
     /// Sets an attribute; returns the previous value of that name, if any.
     pub fn insert(&mut self, name: CompactString, attr: Attr) -> Option<Attr> {
+        // Files are often written in alphabetical order already: append without a search.
+        if self.0.last().is_none_or(|(last, _)| *last < name) {
+            self.0.push((name, attr));
+            return None;
+        }
         match self.find(&name) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, attr)),
             Err(i) => {
@@ -394,37 +398,39 @@ fn element_from_tag(
     tag: &BytesStart<'_>,
     index: &mut LineIndex<'_>,
 ) -> Result<Element, SyntaxError> {
-    let name = match std::str::from_utf8(tag.name().as_ref()) {
-        Ok(n) => CompactString::new(n),
-        Err(_) => CompactString::from_utf8_lossy(tag.name().as_ref()),
-    };
+    // The tag's content (name and attributes, without '<', '>' or '/>') as text: it starts
+    // right after '<' and its ends are ASCII, so it is a slice of the (valid UTF-8) input.
+    let content_start = start + 1;
+    let content = text
+        .get(content_start..content_start + tag.len())
+        .unwrap_or_default();
+    let name_len = tag.name().as_ref().len().min(content.len());
+    let name = CompactString::new(&content[..name_len]);
     // Locations are asked for in file order: the element, then its attributes.
     let loc = index.loc(start);
-    // The tag's content (name and attributes) begins right after '<'.
-    let content_start = start + 1;
-    let mut positions = AttributeOffsets {
-        bytes: text.as_bytes(),
-        i: content_start + name.len(),
-    };
+    // A tag on one line of ASCII (nearly all of them) places its attributes by arithmetic.
+    let one_line = content.is_ascii() && !content.contains('\n');
     let mut attrs = Attrs::with_capacity(4);
-    // Duplicates are found by `Attrs::insert` below, cheaper than quick-xml's own check.
-    for attr in tag.attributes().with_checks(false) {
-        let attr = attr.map_err(|e| {
-            let (at, message) = describe_attr_error(&e, &name);
-            SyntaxError {
-                loc: index.loc(content_start + at),
-                message,
+    let mut scan = AttrScanner {
+        s: content,
+        i: name_len,
+    };
+    loop {
+        let (key_at, key, raw) = match scan.next_attr() {
+            Ok(Some(a)) => a,
+            Ok(None) => break,
+            Err((at, what)) => {
+                return Err(SyntaxError {
+                    loc: index.loc(content_start + at),
+                    message: format!("{what} in <{name}>"),
+                })
             }
-        })?;
-        let key = match std::str::from_utf8(attr.key.as_ref()) {
-            Ok(k) => CompactString::new(k),
-            Err(_) => CompactString::from_utf8_lossy(attr.key.as_ref()),
         };
-        let at = index.loc(positions.next().unwrap_or(start));
-        let raw = std::str::from_utf8(&attr.value).map_err(|_| SyntaxError {
-            loc: at,
-            message: format!("value of attribute \"{key}\" on <{name}> is not UTF-8"),
-        })?;
+        let at = if one_line {
+            Loc::new(loc.line, loc.col + 1 + key_at as u32)
+        } else {
+            index.loc(content_start + key_at)
+        };
         // Most values hold no entity: copy them as they are.
         let value = if raw.contains('&') {
             match quick_xml::escape::unescape(raw) {
@@ -442,8 +448,10 @@ fn element_from_tag(
         } else {
             CompactString::new(raw)
         };
-        if let Some(first) = attrs.insert(key.clone(), Attr { value, loc: at }) {
-            let _ = first;
+        if attrs
+            .insert(CompactString::new(key), Attr { value, loc: at })
+            .is_some()
+        {
             return Err(SyntaxError {
                 loc: at,
                 message: format!("attribute \"{key}\" written twice in <{name}>"),
@@ -458,55 +466,59 @@ fn element_from_tag(
     })
 }
 
-/// Byte offsets of each attribute name in a start tag, scanning from just after the tag name.
-/// quick-xml checks the syntax; this only finds where each attribute begins.
-struct AttributeOffsets<'a> {
-    bytes: &'a [u8],
+/// Reads the attributes of a start tag's content. quick-xml finds the tags; the attributes are
+/// read here, straight from the text, because this also yields where each one starts.
+struct AttrScanner<'a> {
+    s: &'a str,
     i: usize,
 }
 
-impl Iterator for AttributeOffsets<'_> {
-    type Item = usize;
-
-    fn next(&mut self) -> Option<usize> {
-        let (bytes, mut i) = (self.bytes, self.i);
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+impl<'a> AttrScanner<'a> {
+    /// The next attribute as (offset of its name, name, raw value), or an error as
+    /// (offset, what is wrong).
+    #[allow(clippy::type_complexity)]
+    fn next_attr(&mut self) -> Result<Option<(usize, &'a str, &'a str)>, (usize, &'static str)> {
+        let b = self.s.as_bytes();
+        let mut i = self.i;
+        let before = i;
+        while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
         }
-        if i >= bytes.len() || matches!(bytes[i], b'>' | b'/') {
-            return None;
+        if i >= b.len() {
+            return Ok(None);
         }
-        let found = i;
-        while i < bytes.len() && !matches!(bytes[i], b'=' | b'>') && !bytes[i].is_ascii_whitespace()
-        {
+        if i == before && before > 0 {
+            return Err((i, "attributes must be separated by white space"));
+        }
+        let key_at = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
             i += 1;
         }
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'=') {
+        let key = &self.s[key_at..i];
+        while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
         }
-        match bytes.get(i) {
-            Some(&q) if q == b'"' || q == b'\'' => {
-                i += 1;
-                i += memchr::memchr(q, &bytes[i..]).unwrap_or(bytes.len() - i);
-                i += 1;
-            }
-            _ => i = bytes.len(),
+        if b.get(i) != Some(&b'=') {
+            return Err((key_at, "attribute name must be followed by '='"));
         }
-        self.i = i;
-        Some(found)
-    }
-}
-
-fn describe_attr_error(e: &AttrError, tag: &str) -> (usize, String) {
-    match e {
-        AttrError::ExpectedEq(p) => (
-            *p,
-            format!("attribute name in <{tag}> must be followed by '='"),
-        ),
-        AttrError::ExpectedValue(p) => (*p, format!("attribute in <{tag}> has no value after '='")),
-        AttrError::UnquotedValue(p) => (*p, format!("attribute value in <{tag}> is not quoted")),
-        AttrError::ExpectedQuote(p, _) => (*p, format!("attribute value in <{tag}> is not closed")),
-        AttrError::Duplicated(p, _) => (*p, format!("attribute written twice in <{tag}>")),
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let quote = match b.get(i) {
+            Some(&q @ (b'"' | b'\'')) => q,
+            Some(_) => return Err((i, "attribute value is not quoted")),
+            None => return Err((i, "attribute has no value after '='")),
+        };
+        let value_at = i + 1;
+        let Some(len) = memchr::memchr(quote, &b[value_at..]) else {
+            return Err((i, "attribute value is not closed"));
+        };
+        self.i = value_at + len + 1;
+        if key.is_empty() {
+            return Err((key_at, "attribute without a name"));
+        }
+        Ok(Some((key_at, key, &self.s[value_at..value_at + len])))
     }
 }
 
@@ -540,7 +552,7 @@ fn describe_error(e: &quick_xml::Error) -> String {
             I::DoubleHyphenInComment => "'--' inside a comment".into(),
             other => format!("not well-formed: {other}"),
         },
-        quick_xml::Error::InvalidAttr(a) => describe_attr_error(a, "tag").1,
+        quick_xml::Error::InvalidAttr(a) => format!("bad attribute: {a}"),
         quick_xml::Error::Encoding(e) => format!("bad encoding: {e}"),
         quick_xml::Error::Escape(e) => describe_escape_error(e),
         other => format!("not well-formed: {other}"),
