@@ -172,7 +172,7 @@ impl Checker {
                 }
             }
             Ty::PosInt => {
-                if !value::parse_uint(v).is_some_and(|n| n >= 1) {
+                if !matches!(value::parse_uint(v), Some(n) if n >= 1) {
                     self.error(at, bad("a positive integer"));
                 }
             }
@@ -227,9 +227,15 @@ impl Checker {
                         continue;
                     }
                     let msg = if is_section(parent, &e.name) {
-                        format!("<{}> is written twice in <{parent}>; the second one is ignored", e.name)
+                        format!(
+                            "<{}> is written twice in <{parent}>; the second one is ignored",
+                            e.name
+                        )
                     } else {
-                        format!("unknown element <{}> in <{parent}> (kept, not used)", e.name)
+                        format!(
+                            "unknown element <{}> in <{parent}> (kept, not used)",
+                            e.name
+                        )
                     };
                     if is_section(parent, &e.name) {
                         self.error(e.loc, msg);
@@ -562,7 +568,7 @@ impl Checker {
     /// A resource in a group's tree: a definition (checked like a global) or a reference.
     fn tree<'a>(
         &mut self,
-        c: &'a ClusterConf,
+        _c: &'a ClusterConf,
         r: &'a Resource,
         globals: &HashMap<(&'a str, &'a str), &'a Resource>,
         defined: &mut HashMap<(String, &'static str, String), Loc>,
@@ -595,16 +601,24 @@ impl Checker {
             }
         }
         for child in &r.children {
-            self.tree(c, child, globals, defined, refs);
+            self.tree(_c, child, globals, defined, refs);
         }
     }
 
     /// Records a definition's primary and unique values; a second resource of the same type
     /// with the same value is an error (RHCS refused it: "Primary attribute collision").
-    fn definition(&mut self, r: &Resource, defined: &mut HashMap<(String, &'static str, String), Loc>) {
-        let Some(t) = resource_type(&r.kind) else { return };
+    fn definition(
+        &mut self,
+        r: &Resource,
+        defined: &mut HashMap<(String, &'static str, String), Loc>,
+    ) {
+        let Some(t) = resource_type(&r.kind) else {
+            return;
+        };
         for p in t.params.iter().filter(|p| p.primary || p.unique) {
-            let Some(a) = r.attrs.attr(p.name) else { continue };
+            let Some(a) = r.attrs.attr(p.name) else {
+                continue;
+            };
             if a.value.trim().is_empty() {
                 continue;
             }
