@@ -1,1 +1,8 @@
+//! `rgmanager`: the resource group manager of the cluster.
+//!
+//! [`resource`] builds each service's resource tree from cluster.conf and runs it through the
+//! resource agents; the `rg_test` tool ([`rg_test`]) shows and exercises those trees the way the
+//! original `rg_test` did.
 
+pub mod resource;
+pub mod rg_test;
