@@ -8,7 +8,7 @@
 //! - [`runner`]: a tree run with real agents, with per-resource results.
 //! - [`dump`]: the text `rg_test` prints.
 
-// agent
+pub mod agent;
 pub mod dump;
 pub mod rules;
 // runner
