@@ -11,7 +11,7 @@
 pub mod agent;
 pub mod dump;
 pub mod rules;
-// runner
+pub mod runner;
 pub mod tree;
 pub mod walk;
 

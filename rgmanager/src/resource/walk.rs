@@ -96,8 +96,14 @@ pub trait Executor {
     /// Counts one restart of the node.
     fn record_restart(&mut self, _forest: &Forest, _node: NodeId) {}
 
-    /// Forgets the node's restarts (its subtree was started afresh, or it failed for good).
+    /// Forgets the node's restarts (it failed for good, or was stopped as non-critical).
     fn clear_restarts(&mut self, _forest: &Forest, _node: NodeId) {}
+
+    /// An independent node is being started. rgmanager forgot its restarts on a plain start
+    /// (not on the restart that recovers it); the default does that.
+    fn independent_start(&mut self, forest: &Forest, node: NodeId) {
+        self.clear_restarts(forest, node);
+    }
 }
 
 /// The result of a walk.
@@ -232,7 +238,7 @@ impl<E: Executor> Walker<'_, E> {
                 return Flags::default();
             }
             if self.forest.node(node).independent {
-                self.exec.clear_restarts(self.forest, node);
+                self.exec.independent_start(self.forest, node);
             }
             if !self.exec.exec(self.forest, node, Op::Start) {
                 return Flags::FAILURE;
