@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use ccs::ClusterConf;
 
+use crate::resource::agent::{AgentError, Agents};
 use crate::resource::dump;
+use crate::resource::runner::Runner;
 use crate::resource::walk::{self, Op, Recorder};
 use crate::resource::Forest;
 
@@ -145,8 +147,73 @@ fn build(conf: &ClusterConf, out: &mut Output, verbose_rhcs_lines: bool) -> Fore
     f
 }
 
-/// Runs a command that needs no agents (`rules`, `test FILE`, `noop ...`). Real runs go
-/// through [`run_with_agents`].
+/// rgmanager's names for OCF exit codes, used in its `returned N (...)` log lines.
+pub fn ocf_strerror(code: i32) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "generic error",
+        2 => "invalid argument(s)",
+        3 => "function not implemented",
+        4 => "insufficient privileges",
+        5 => "program not installed",
+        6 => "program not configured",
+        7 => "not running",
+        _ => "unspecified",
+    }
+}
+
+/// Runs any command; `test FILE start|stop|status TYPE NAME` runs `agents` on this machine.
+pub fn run(cmd: &Command, agents: &Agents) -> Output {
+    let Command::Run {
+        file,
+        noop: false,
+        op,
+        kind,
+        name,
+    } = cmd
+    else {
+        return run_offline(cmd);
+    };
+    let mut out = Output::default();
+    out.stderr.push_str("Running in test mode.\n");
+    let Some(conf) = load(file, &mut out) else {
+        return out;
+    };
+    let f = build(&conf, &mut out, true);
+    let Some(res) = f.find_resource(kind, name) else {
+        out.stdout
+            .push_str(&format!("No resource {name} of type {kind} found\n"));
+        return out;
+    };
+    out.stdout.push_str(&banner_before(*op, name));
+    let mut runner = Runner::new(&f, agents);
+    let rep = runner.run_resource(res, *op);
+    for r in &rep.results {
+        if let Err(e) = &r.result {
+            let (k, primary) = r.resource.split_once(':').unwrap_or((&r.resource, ""));
+            let line = match &e.source {
+                AgentError::Failed { code, .. } => format!(
+                    "{} on {k} \"{primary}\" returned {code} ({})\n",
+                    r.op.as_str(),
+                    ocf_strerror(*code)
+                ),
+                AgentError::NotRunning => format!(
+                    "{} on {k} \"{primary}\" returned 7 (not running)\n",
+                    r.op.as_str()
+                ),
+                other => format!("{} on {k} \"{primary}\" failed: {other}\n", r.op.as_str()),
+            };
+            out.stderr.push_str(&line);
+        }
+    }
+    let (text, code) = banner_after(*op, name, !rep.ok);
+    out.stdout.push_str(&text);
+    out.code = code;
+    out
+}
+
+/// Runs a command that needs no agents (`rules`, `test FILE`, `noop ...`); real runs go
+/// through [`run`].
 pub fn run_offline(cmd: &Command) -> Output {
     let mut out = Output::default();
     match cmd {
@@ -171,9 +238,7 @@ pub fn run_offline(cmd: &Command) -> Output {
             out.stdout.push_str(&dump::test_dump(&conf, &f));
         }
         Command::Run { noop: false, .. } => {
-            out.stderr
-                .push_str("rg_test: running agents needs rgmanager::rg_test::run\n");
-            out.code = 2;
+            return run(cmd, &Agents::builtin());
         }
         Command::Run {
             file,
