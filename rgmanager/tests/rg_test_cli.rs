@@ -149,3 +149,29 @@ fn noop_dump_and_rules() {
     assert_eq!(rc, 1);
     assert!(out.starts_with("usage: rg_test [agent_path] <args..>"));
 }
+
+#[test]
+fn seed_004_tutorial_service_order() {
+    // The RHCS tutorial's apache service: address first, then the init script; reverse on stop.
+    let conf =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../ccs/tests/fixtures/valid/seed004-v6.conf");
+    let conf = conf.to_str().unwrap();
+    let (rc, out, _) = rg_test(&["noop", conf, "start", "service", "apache_service"]);
+    assert_eq!(rc, 0);
+    assert_eq!(
+        out,
+        "Starting apache_service...\n[start] service:apache_service\n[start] ip:192.168.122.100/24\n[start] script:httpd\nStart of apache_service complete\n"
+    );
+    let (rc, out, _) = rg_test(&["noop", conf, "stop", "service", "apache_service"]);
+    assert_eq!(rc, 0);
+    assert_eq!(
+        out,
+        "Stopping apache_service...\n[stop] script:httpd\n[stop] ip:192.168.122.100/24\n[stop] service:apache_service\nStop of apache_service complete\n"
+    );
+    let (_, out, _) = rg_test(&["noop", conf, "status", "service", "apache_service"]);
+    // The deepest due check of each resource; the service itself has no status action.
+    assert_eq!(
+        out,
+        "Checking status of apache_service...\n[status] ip:192.168.122.100/24\n[status] script:httpd\nStatus of apache_service is good\n"
+    );
+}

@@ -9,7 +9,7 @@ use ccs::resource_types::ResourceType;
 use ccs::ClusterConf;
 
 use super::rules::{rule_actions, rule_attrs, sorted_types};
-use super::tree::{Forest, NodeId, ResourceDef};
+use super::tree::{atoi, Forest, NodeId, ResourceDef};
 
 /// The agent file rgmanager ran for a type (its basename, as `Agent:` lines show it).
 pub fn agent_file(kind: &str) -> String {
@@ -136,8 +136,143 @@ pub fn domains(conf: &ClusterConf) -> String {
     out
 }
 
+/// rgmanager's resource-group state names (`rg_state_str`), numbered from 110.
+const RG_STATES: &[&str] = &[
+    "stopped",
+    "starting",
+    "started",
+    "stopping",
+    "failed",
+    "uninitialized",
+    "checking",
+    "recoverable",
+    "recovering",
+    "disabled",
+    "migrating",
+];
+
+fn rg_state_str(state: Option<usize>) -> &'static str {
+    state
+        .and_then(|s| s.checked_sub(110))
+        .and_then(|i| RG_STATES.get(i))
+        .copied()
+        .unwrap_or("Unknown")
+}
+
+/// `=== Event Triggers ===` body (`event_config.c`): the `<rm><events>` entries rgmanager
+/// accepted, by priority (1..100, default 99), then its built-in default event at 100.
+pub fn events(conf: &ClusterConf) -> String {
+    use ccs::xml::Node;
+    let mut levels: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    let node_id = |name: &str| -> i64 {
+        conf.node(name)
+            .and_then(|n| n.nodeid())
+            .map(i64::from)
+            .unwrap_or(0)
+    };
+    let evs = conf
+        .rm
+        .iter()
+        .flat_map(|rm| rm.extra.iter())
+        .filter_map(|n| match n {
+            Node::Element(e) if e.name == "events" => Some(e),
+            _ => None,
+        })
+        .take(1)
+        .flat_map(|e| e.elements().filter(|c| c.name == "event"));
+    for ev in evs {
+        let Some(name) = ev.attrs.get("name") else {
+            // rgmanager stopped reading events at the first one without a name.
+            break;
+        };
+        let text: String = ev
+            .children
+            .iter()
+            .filter_map(|c| match c {
+                Node::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        let script = match ev.attrs.get("file") {
+            Some(f) => format!("    File: {f}\n"),
+            None if !text.is_empty() => "    Inline script.\n".to_string(),
+            None => continue,
+        };
+        let prio = match ev.attrs.get("priority") {
+            Some(p) => {
+                let p = atoi(p);
+                if !(1..=100).contains(&p) {
+                    continue;
+                }
+                p
+            }
+            None => 99,
+        };
+        let class = match ev.attrs.get("class").map(str::to_ascii_lowercase) {
+            None => "    (Any event)\n".to_string(),
+            Some(c) if c == "node" => {
+                let mut id = -1;
+                if let Some(v) = ev.attrs.get("node_id") {
+                    id = atoi(v);
+                    if id <= 0 {
+                        continue;
+                    }
+                } else if let Some(v) = ev.attrs.get("node") {
+                    id = node_id(v);
+                    if id <= 0 {
+                        continue;
+                    }
+                }
+                let state = match ev.attrs.get("node_state") {
+                    Some(v) if v.eq_ignore_ascii_case("up") => 1,
+                    Some(v) if v.eq_ignore_ascii_case("down") => 0,
+                    Some(v) => i64::from(atoi(v) != 0),
+                    None => -1,
+                };
+                format!("    Node {id} State {state}\n")
+            }
+            Some(c) if c == "service" || c == "resource" || c == "rg" => {
+                let svc = ev.attrs.get("service").unwrap_or("");
+                if ev.attrs.get("service").is_some_and(str::is_empty) {
+                    continue;
+                }
+                let state = ev.attrs.get("service_state").and_then(|v| {
+                    if v.starts_with(|c: char| c.is_ascii_digit()) {
+                        usize::try_from(atoi(v)).ok()
+                    } else {
+                        RG_STATES
+                            .iter()
+                            .position(|s| s.eq_ignore_ascii_case(v))
+                            .map(|i| i + 110)
+                    }
+                });
+                format!("    RG {svc} State {}\n", rg_state_str(state))
+            }
+            // "config" events were never implemented, other classes are refused.
+            Some(_) => continue,
+        };
+        levels
+            .entry(prio)
+            .or_default()
+            .push(format!("  Name: {name}\n{class}{script}"));
+    }
+    levels.entry(100).or_default().push(format!(
+        "  Name: Default\n    (Any event)\n    File: {}/default_event_script.sl\n",
+        super::agent::OCF_ROOT
+    ));
+    let mut out = String::new();
+    for (prio, entries) in levels {
+        let _ = writeln!(out, "Event Priority Level {prio}:");
+        for e in entries {
+            out.push_str(&e);
+        }
+    }
+    out
+}
+
 /// What `rg_test test FILE` prints on stdout: the build messages rgmanager printed, then the
-/// resource list, the trees and the failover domains (each section only when non-empty).
+/// resource list, the trees and the failover domains (each only when non-empty) and the
+/// event triggers.
 pub fn test_dump(conf: &ClusterConf, f: &Forest) -> String {
     let mut out = String::new();
     for p in &f.problems {
@@ -160,6 +295,9 @@ pub fn test_dump(conf: &ClusterConf, f: &Forest) -> String {
         out.push_str("=== Failover Domains ===\n");
         out.push_str(&domains(conf));
     }
+    // rgmanager always had its default event, so this section always appears.
+    out.push_str("=== Event Triggers ===\n");
+    out.push_str(&events(conf));
     out
 }
 
@@ -312,7 +450,30 @@ service (S0) {\n  name = \"s\";\n  domain = \"d\";\n";
             out.contains("Resource type: script [INLINE]\nAgent: script.sh\n"),
             "{out}"
         );
-        assert!(out.ends_with("=== Failover Domains ===\nFailover domain: d\nFlags: Ordered Restricted \n  Node n1 (id 1, priority 1)\n  Node n2 (id 2, priority 2)\nFailover domain: e\nFlags: none\n"), "{out}");
+        assert!(out.contains("=== Failover Domains ===\nFailover domain: d\nFlags: Ordered Restricted \n  Node n1 (id 1, priority 1)\n  Node n2 (id 2, priority 2)\nFailover domain: e\nFlags: none\n=== Event Triggers ===\n"), "{out}");
+        assert!(out.ends_with("=== Event Triggers ===\nEvent Priority Level 100:\n  Name: Default\n    (Any event)\n    File: /usr/share/cluster/default_event_script.sl\n"), "{out}");
+    }
+
+    #[test]
+    fn event_triggers_by_priority() {
+        let conf = ccs::parse_str(
+            r#"<cluster name="c" config_version="1">
+              <clusternodes><clusternode name="n1" nodeid="1"/></clusternodes>
+              <rm><events>
+                <event name="up" class="node" node="n1" node_state="up" priority="5">start_service("service:a");</event>
+                <event name="svc" class="service" service="service:a" service_state="failed" file="/x.sl"/>
+                <event name="any" priority="5" file="/y.sl"/>
+                <event name="bad" class="config" file="/z.sl"/>
+                <event name="noscript" class="node"/>
+              </events></rm></cluster>"#,
+        )
+        .unwrap();
+        assert_eq!(
+            events(&conf),
+            "Event Priority Level 5:\n  Name: up\n    Node 1 State 1\n    Inline script.\n  Name: any\n    (Any event)\n    File: /y.sl\n\
+Event Priority Level 99:\n  Name: svc\n    RG service:a State failed\n    File: /x.sl\n\
+Event Priority Level 100:\n  Name: Default\n    (Any event)\n    File: /usr/share/cluster/default_event_script.sl\n"
+        );
     }
 
     #[test]

@@ -475,7 +475,7 @@ fn apply_action_overrides(def: &mut ResourceDef, el: &Resource, problems: &mut V
 }
 
 /// C's `atoi`: leading whitespace, optional sign, digits; 0 when there are none.
-fn atoi(s: &str) -> i64 {
+pub(crate) fn atoi(s: &str) -> i64 {
     let t = s.trim_start();
     let (neg, t) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),
