@@ -490,9 +490,9 @@ mod tests {
         );
         let file = script(d.path(), "hang", &body, 0o755);
         let e = ScriptAgent
-            .start(&ctx(&file, Some(Duration::from_secs(1))))
+            .start(&ctx(&file, Some(Duration::from_secs(3))))
             .unwrap_err();
-        assert!(matches!(e, AgentError::Timeout { secs: 1, .. }), "{e}");
+        assert!(matches!(e, AgentError::Timeout { secs: 3, .. }), "{e}");
         let pid: i32 = std::fs::read_to_string(&pidfile)
             .unwrap()
             .trim()
