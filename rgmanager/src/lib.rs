@@ -1,4 +1,9 @@
-//! `rgmanager`: the resource group manager: resources, the placement policy, membership, the
-//! node daemon and its tools (clustat, clusvcadm, rg_test). So far: the demo.
+//! `rgmanager`: the resource group manager of the cluster.
+//!
+//! [`resource`] builds each service's resource tree from cluster.conf and runs it through the
+//! resource agents; the `rg_test` tool ([`rg_test`]) shows and exercises those trees the way the
+//! original `rg_test` did; [`demo`] is the README's first command.
 
 pub mod demo;
+pub mod resource;
+pub mod rg_test;

@@ -1,0 +1,19 @@
+//! `rgmanager::resource`: the resources of each service and how they are run.
+//!
+//! - [`rules`]: rgmanager's view of the RHCS rules table (`ccs::resource_types`).
+//! - [`tree`]: the resource list and one tree per service from cluster.conf (references,
+//!   inline resources, inheritance, instance limits, collisions, special attributes).
+//! - [`walk`]: the start/stop/status order over a tree and what failures do to it.
+//! - [`agent`]: the resource-agent trait and the agents we have (`script`).
+//! - [`runner`]: a tree run with real agents, with per-resource results.
+//! - [`dump`]: the text `rg_test` prints.
+
+pub mod agent;
+pub mod dump;
+pub mod rules;
+pub mod runner;
+pub mod tree;
+pub mod walk;
+
+pub use tree::{Forest, NodeId, ResId, ResourceDef, TreeError, TreeNode};
+pub use walk::{Op, Walk};
