@@ -263,6 +263,7 @@ pub struct SyntaxError {
 /// Parses a document into its root element.
 pub fn parse(text: &str) -> Result<Element, SyntaxError> {
     let mut index = LineIndex::new(text);
+    let mut scratch = Attrs::with_capacity(16);
     let err = |offset: usize, message: String| SyntaxError {
         loc: LineIndex::new(text).loc(offset),
         message,
@@ -292,11 +293,11 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                 return Err(err(start, "content after the root element".into()));
             }
             Event::Start(e) => {
-                let el = element_from_tag(text, start, &e, &mut index)?;
+                let el = element_from_tag(text, start, &e, &mut index, &mut scratch)?;
                 stack.push((el, String::new()));
             }
             Event::Empty(e) => {
-                let el = element_from_tag(text, start, &e, &mut index)?;
+                let el = element_from_tag(text, start, &e, &mut index, &mut scratch)?;
                 attach(&mut stack, &mut root, el);
             }
             Event::End(_) => {
@@ -397,6 +398,7 @@ fn element_from_tag(
     start: usize,
     tag: &BytesStart<'_>,
     index: &mut LineIndex<'_>,
+    scratch: &mut Attrs,
 ) -> Result<Element, SyntaxError> {
     // The tag's content (name and attributes, without '<', '>' or '/>') as text: it starts
     // right after '<' and its ends are ASCII, so it is a slice of the (valid UTF-8) input.
@@ -410,7 +412,10 @@ fn element_from_tag(
     let loc = index.loc(start);
     // A tag on one line of ASCII (nearly all of them) places its attributes by arithmetic.
     let one_line = content.is_ascii() && !content.contains('\n');
-    let mut attrs = Attrs::with_capacity(4);
+    // Attributes are gathered in a reused buffer and then copied at their exact count: most
+    // elements have one or two, and the model keeps tens of thousands of them.
+    let attrs = scratch;
+    attrs.0.clear();
     let mut scan = AttrScanner {
         s: content,
         i: name_len,
@@ -460,7 +465,7 @@ fn element_from_tag(
     }
     Ok(Element {
         name,
-        attrs,
+        attrs: Attrs(attrs.0.drain(..).collect()),
         children: Vec::new(),
         loc,
     })
