@@ -37,11 +37,6 @@ impl Loc {
         Loc { line, col }
     }
 
-    /// True when the location was never set (a model built in code rather than parsed).
-    pub fn is_unknown(&self) -> bool {
-        self.line == 0
-    }
-
     /// Total order on positions (the derived `Ord` is fine, but `==` ignores positions).
     pub fn key(&self) -> (u32, u32) {
         (self.line, self.col)

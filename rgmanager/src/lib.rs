@@ -4,6 +4,8 @@
 //! resource agents; the `rg_test` tool ([`rg_test`]) shows and exercises those trees the way the
 //! original `rg_test` did; [`demo`] is the README's first command.
 
+pub mod clustat;
 pub mod demo;
 pub mod resource;
 pub mod rg_test;
+pub mod state;
