@@ -182,7 +182,7 @@ pub fn aes_cbc_encrypt(key: &[u8; 16], iv: &[u8; 16], plain: &[u8]) -> Vec<u8> {
 /// Inverse of [`aes_cbc_encrypt`]: `data` is `iv || ciphertext`. `None` when the length is not a
 /// whole number of blocks or the confidentiality trailer is inconsistent.
 pub fn aes_cbc_decrypt(key: &[u8; 16], data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() < 32 || data.len() % 16 != 0 {
+    if data.len() < 32 || !data.len().is_multiple_of(16) {
         return None;
     }
     let (iv, ct) = data.split_at(16);
