@@ -611,3 +611,103 @@ fn usage_errors_exit_1() {
         "fence_ipmilan: Failed: You have to enter fence address"
     );
 }
+
+/// A UDP relay between the agent and the BMC that loses datagrams: every third one in each
+/// direction, starting with the first, so every handshake step and command is hit at some point.
+struct LossyRelay {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u32, u32)>>,
+}
+
+impl LossyRelay {
+    fn start(bmc_port: u16) -> LossyRelay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        back.connect(("127.0.0.1", bmc_port)).unwrap();
+        front
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        back.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let port = front.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut up, mut down, mut dropped_up, mut dropped_down) = (0u32, 0u32, 0u32, 0u32);
+            let mut client = None;
+            let mut buf = [0u8; 2048];
+            while !stop2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    client = Some(from);
+                    up += 1;
+                    if up % 3 == 1 {
+                        dropped_up += 1;
+                    } else {
+                        let _ = back.send(&buf[..n]);
+                    }
+                }
+                if let Ok(n) = back.recv(&mut buf) {
+                    down += 1;
+                    if down % 3 == 1 {
+                        dropped_down += 1;
+                    } else if let Some(c) = client {
+                        let _ = front.send_to(&buf[..n], c);
+                    }
+                }
+            }
+            (dropped_up, dropped_down)
+        });
+        LossyRelay {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> (u32, u32) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for LossyRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn lost_datagrams_are_retransmitted() {
+    let bmc = Bmc::start();
+    let relay = LossyRelay::start(bmc.port);
+    let port = relay.port.to_string();
+    let a = [
+        "-a",
+        "127.0.0.1",
+        "-u",
+        &port,
+        "-l",
+        "admin",
+        "-p",
+        PASSWORD,
+        "--power-wait=0",
+        // Retransmit after 0.2 s instead of 1 s to keep the test short.
+        "--ipmitool-timeout=0.2",
+    ]
+    .map(String::from);
+    expect(&run(&a, &["-o", "status"]), 0, "Status: ON");
+    expect(&run(&a, &["-o", "off"]), 0, "Success: Powered OFF");
+    assert_eq!(bmc.ipmitool_power(), "Chassis Power is off");
+    expect(&run(&a, &["-o", "on"]), 0, "Success: Powered ON");
+    assert_eq!(bmc.ipmitool_power(), "Chassis Power is on");
+    let (up, down) = relay.finish();
+    assert!(
+        up >= 5 && down >= 3,
+        "relay dropped {up} requests and {down} answers"
+    );
+}

@@ -57,7 +57,9 @@ You should use -m/method onoff if your fence device works correctly with that op
         "sudo_path",
     ],
     required: &["ipaddr"],
-    defaults: &[("ipport", "623"), ("power_wait", "2")],
+    // ipmitool's own lanplus retransmission interval is 1 s; fence-agents' "2" only lengthened
+    // recovery from a lost datagram.
+    defaults: &[("ipport", "623"), ("power_wait", "2"), ("ipmitool_timeout", "1")],
     has_plugs: false,
     actions: &["on", "off", "reboot", "status", "monitor", "metadata", "validate-all"],
     connect,
@@ -107,8 +109,24 @@ pub fn session_config(opts: &Options) -> Result<SessionConfig, FenceError> {
         })?),
         None => None,
     };
-    // Retransmit every second (ipmitool's lanplus default) for up to shell_timeout per step.
-    let retransmit = Duration::from_secs(1).min(opts.shell_timeout.max(Duration::from_millis(100)));
+    // ipmitool_timeout is what fence-agents passes to ipmitool -N: the wait before a datagram is
+    // sent again. Each step (one request and its answer) gets shell_timeout in total.
+    let interval = opts
+        .raw
+        .get("ipmitool_timeout")
+        .map(String::as_str)
+        .unwrap_or("1");
+    let retransmit = interval
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && (0.01..=60.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            FenceError::Usage(format!(
+                "Failed: ipmitool_timeout must be 0.01 to 60 seconds, not '{interval}'"
+            ))
+        })?;
     let attempts = (opts.shell_timeout.as_secs_f64() / retransmit.as_secs_f64())
         .ceil()
         .max(1.0) as u32;
@@ -230,6 +248,13 @@ mod tests {
         assert_eq!(c.kg, Some(vec![0x0a, 0x0b]));
         assert!(session_config(&opts(&[("cipher", "0")])).is_err());
         assert!(session_config(&opts(&[("hexadecimal_kg", "xyz")])).is_err());
+        let c = session_config(&opts(&[
+            ("ipmitool_timeout", "0.25"),
+            ("shell_timeout", "2"),
+        ]))
+        .unwrap();
+        assert_eq!((c.retransmit, c.attempts), (Duration::from_millis(250), 8));
+        assert!(session_config(&opts(&[("ipmitool_timeout", "0")])).is_err());
     }
 
     #[test]

@@ -308,7 +308,14 @@ impl Session {
         if now < p.deadline {
             return Ok(None);
         }
-        if p.sent >= self.cfg.attempts {
+        // Close Session is sent twice at most: the BMC expires an abandoned session anyway, and
+        // some (ipmi_sim) do not answer a repeated Close for a session they already closed.
+        let limit = if self.state == State::Closing {
+            self.cfg.attempts.min(2)
+        } else {
+            self.cfg.attempts
+        };
+        if p.sent >= limit {
             let step = self.state.step();
             let attempts = p.sent;
             self.pending = None;
