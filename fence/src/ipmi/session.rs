@@ -191,6 +191,8 @@ pub struct Session {
     k1: Vec<u8>,
     k2: [u8; 16],
     out_seq: u32,
+    /// Highest session sequence number accepted from the BMC: older ones are replays.
+    in_seq: u32,
     rq_seq: u8,
     pending: Option<Pending>,
 }
@@ -232,6 +234,7 @@ impl Session {
             k1: Vec::new(),
             k2: [0; 16],
             out_seq: 0,
+            in_seq: 0,
             rq_seq: 0,
             pending: None,
         })
@@ -263,8 +266,9 @@ impl Session {
         self.state == State::Idle
     }
 
-    /// The current session keys (SIK, K1, K2), for tests and diagnostics of the derivation.
-    pub fn keys(&self) -> (&[u8], &[u8], &[u8; 16]) {
+    /// The current session keys (SIK, K1, K2), to test the derivation.
+    #[cfg(test)]
+    fn keys(&self) -> (&[u8], &[u8], &[u8; 16]) {
         (&self.sik, &self.k1, &self.k2)
     }
 
@@ -625,13 +629,20 @@ impl Session {
         let Some(req) = self.pending.as_ref().and_then(|p| p.request.clone()) else {
             return Ok(Output::Nothing);
         };
-        let Some(r) = self.open_response(dg) else {
+        let Some((seq, r)) = self.open_response(dg) else {
             return Ok(Output::Nothing);
         };
-        if r.rq_seq != req.rq_seq || r.cmd != req.cmd || r.netfn != req.netfn + 1 {
-            tracing::debug!(rq_seq = r.rq_seq, cmd = r.cmd, "dropping stale response");
+        let replay = seq <= self.in_seq;
+        if replay || r.rq_seq != req.rq_seq || r.cmd != req.cmd || r.netfn != req.netfn + 1 {
+            tracing::debug!(
+                seq,
+                rq_seq = r.rq_seq,
+                cmd = r.cmd,
+                "dropping stale response"
+            );
             return Ok(Output::Nothing);
         }
+        self.in_seq = seq;
         self.pending = None;
         match self.state {
             State::SetPrivilege => {
@@ -655,7 +666,7 @@ impl Session {
         }
     }
 
-    fn open_response(&self, dg: &[u8]) -> Option<IpmiResponse> {
+    fn open_response(&self, dg: &[u8]) -> Option<(u32, IpmiResponse)> {
         let suite = self.cfg.suite;
         let f = match packet::decode(dg, suite.integrity.icv_len()) {
             Ok(Frame::V20(f)) => f,
@@ -677,7 +688,7 @@ impl Session {
                 super::crypto::aes_cbc_decrypt(&self.k2, f.payload)?
             }
         };
-        IpmiResponse::decode(&msg).ok()
+        IpmiResponse::decode(&msg).ok().map(|r| (f.seq, r))
     }
 }
 
@@ -1011,6 +1022,71 @@ mod tests {
             s.handle_datagram(now, &bmc.answer(&close)).unwrap(),
             Output::Closed
         );
+    }
+
+    fn suite17_established() -> (Session, TestBmc, Instant) {
+        let mut script = vec![vec![1, 2, 3, 4], vec![5; 16]];
+        script.extend((0..200).map(|i| vec![i as u8; 16]));
+        let mut s = Session::new(
+            cfg(17, b"password"),
+            Box::new(Script(VecDeque::from(script))),
+        )
+        .unwrap();
+        let mut bmc = TestBmc {
+            alg: AuthAlg::HmacSha256,
+            integrity: IntegrityAlg::HmacSha256_128,
+            console_sid: 0,
+            rm: vec![],
+            k1: vec![],
+            k2: [0; 16],
+            seq: 0,
+        };
+        let now = Instant::now();
+        let mut dg = s.start(now).unwrap();
+        while let Output::Send(next) = s.handle_datagram(now, &bmc.answer(&dg)).unwrap() {
+            dg = next;
+        }
+        assert!(s.is_idle());
+        (s, bmc, now)
+    }
+
+    #[test]
+    fn lost_request_is_resent_with_a_new_sequence_number() {
+        let (mut s, mut bmc, now) = suite17_established();
+        let first = s.request(now, 0x00, 0x01, &[]).unwrap();
+        let again = s.handle_timeout(s.deadline().unwrap()).unwrap().unwrap();
+        assert_ne!(first[10..14], again[10..14]);
+        // The answer to the lost first copy would match too; here only the second arrives.
+        let Output::Response(r) = s.handle_datagram(now, &bmc.answer(&again)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(r.cmd, 0x01);
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn replayed_answers_are_dropped() {
+        let (mut s, mut bmc, now) = suite17_established();
+        let req = s.request(now, 0x00, 0x01, &[]).unwrap();
+        let answer = bmc.answer(&req);
+        assert!(matches!(
+            s.handle_datagram(now, &answer).unwrap(),
+            Output::Response(_)
+        ));
+        // Go once round the 6-bit rqSeq space (63 values) so the old answer's rqSeq matches again.
+        for _ in 0..62 {
+            let req = s.request(now, 0x00, 0x01, &[]).unwrap();
+            assert!(matches!(
+                s.handle_datagram(now, &bmc.answer(&req)).unwrap(),
+                Output::Response(_)
+            ));
+        }
+        let req = s.request(now, 0x00, 0x01, &[]).unwrap();
+        assert_eq!(s.handle_datagram(now, &answer).unwrap(), Output::Nothing);
+        assert!(matches!(
+            s.handle_datagram(now, &bmc.answer(&req)).unwrap(),
+            Output::Response(_)
+        ));
     }
 
     proptest::proptest! {
