@@ -707,6 +707,139 @@ mod tests {
         );
     }
 
+    /// A device type without a network: the address names its behaviour.
+    struct Dev {
+        on: bool,
+    }
+
+    impl crate::agent::FenceDevice for Dev {
+        fn get_power(&mut self, _: Option<&str>) -> Result<crate::agent::PowerState, FenceError> {
+            Ok(if self.on {
+                crate::agent::PowerState::On
+            } else {
+                crate::agent::PowerState::Off
+            })
+        }
+        fn set_power(
+            &mut self,
+            _: Option<&str>,
+            s: crate::agent::PowerState,
+        ) -> Result<(), FenceError> {
+            self.on = s == crate::agent::PowerState::On;
+            Ok(())
+        }
+    }
+
+    fn fake_connect(o: &Options) -> Result<Box<dyn crate::agent::FenceDevice>, FenceError> {
+        match o.ipaddr.as_deref() {
+            Some("down") => Err(FenceError::Timeout("no answer".into())),
+            Some("nopw") if o.passwd.as_ref().map(|p| p.expose()) != Some("pw") => {
+                Err(FenceError::Login("wrong password".into()))
+            }
+            Some("off") => Ok(Box::new(Dev { on: false })),
+            _ => Ok(Box::new(Dev { on: true })),
+        }
+    }
+
+    static FAKE: AgentSpec = AgentSpec {
+        name: "fence_fake",
+        shortdesc: "Fake",
+        longdesc: "Fake device for tests",
+        vendor_url: "",
+        symlinks: &[],
+        options: &[
+            "ipaddr",
+            "ipport",
+            "login",
+            "passwd",
+            "passwd_script",
+            "port",
+            "plug_separator",
+            "separator",
+        ],
+        required: &["ipaddr"],
+        defaults: &[],
+        has_plugs: false,
+        actions: &[
+            "on",
+            "off",
+            "reboot",
+            "status",
+            "monitor",
+            "metadata",
+            "validate-all",
+        ],
+        connect: fake_connect,
+    };
+
+    #[derive(Default)]
+    struct Recorder(Vec<Duration>);
+    impl Clock for Recorder {
+        fn sleep(&mut self, d: Duration) {
+            self.0.push(d);
+        }
+    }
+
+    fn run_fake(a: &[&str]) -> (i32, String, String, Vec<Duration>) {
+        let (mut out, mut err, mut clock) = (Vec::new(), Vec::new(), Recorder::default());
+        let code = execute(
+            &FAKE,
+            parse_args(&FAKE, &args(a)).unwrap(),
+            &mut clock,
+            &mut out,
+            &mut err,
+        );
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            clock.0,
+        )
+    }
+
+    #[test]
+    fn execute_actions_exit_codes_and_delay() {
+        let (code, out, _, _) = run_fake(&["-a", "off", "-o", "status"]);
+        assert_eq!((code, out.as_str()), (2, "Status: OFF\n"));
+        let (code, out, _, sleeps) = run_fake(&["-a", "on", "-o", "status", "--delay=5"]);
+        assert_eq!((code, out.as_str()), (0, "Status: ON\n"));
+        assert!(sleeps.is_empty(), "status must not be delayed");
+        let (code, out, _, sleeps) = run_fake(&["-a", "on", "-o", "off", "--delay=5"]);
+        assert_eq!((code, out.as_str()), (0, "Success: Powered OFF\n"));
+        assert_eq!(sleeps.first(), Some(&Duration::from_secs(5)));
+        let (code, out, _, sleeps) = run_fake(&["-a", "on", "-o", "reboot", "--delay=1.5"]);
+        assert_eq!((code, out.as_str()), (0, "Success: Rebooted\n"));
+        assert_eq!(sleeps.first(), Some(&Duration::from_millis(1500)));
+        let (code, out, err, _) = run_fake(&["-a", "down", "-u", "99", "-o", "off"]);
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (
+                1,
+                "",
+                "fence_fake: down:99: Connection timed out: no answer\n"
+            )
+        );
+    }
+
+    #[test]
+    fn execute_uses_the_password_script() {
+        let (code, _, err, _) =
+            run_fake(&["-a", "nopw", "-o", "status", "-S", "echo pw; echo other"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+        let (code, _, err, _) = run_fake(&["-a", "nopw", "-o", "status", "-S", "echo nope"]);
+        assert_eq!(code, 1);
+        assert_eq!(
+            err,
+            "fence_fake: nopw: Unable to connect/login to fencing device: wrong password\n"
+        );
+        let (code, _, err, _) = run_fake(&["-a", "nopw", "-o", "status", "-S", "exit 4"]);
+        assert_eq!(code, 1);
+        assert!(
+            err.starts_with("fence_fake: nopw: Failed: password script: exited with"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn password_script_first_line() {
         let s = run_password_script("printf 'pw1\\nother\\n'", Duration::from_secs(5)).unwrap();
