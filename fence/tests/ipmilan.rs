@@ -711,3 +711,40 @@ fn lost_datagrams_are_retransmitted() {
         "relay dropped {up} requests and {down} answers"
     );
 }
+
+#[test]
+fn unknown_user_and_insufficient_privilege() {
+    let bmc = Bmc::start();
+    let port = bmc.port.to_string();
+    let out = run(
+        &[
+            "-a",
+            "127.0.0.1",
+            "-u",
+            &port,
+            "-l",
+            "nobody",
+            "-p",
+            PASSWORD,
+            "-o",
+            "status",
+        ]
+        .map(String::from),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!("fence_ipmilan: 127.0.0.1:{port}: Unable to connect/login to fencing device: device refused RAKP message 1: unauthorized name")
+    );
+    // A user-level session may read the state but not switch power.
+    let a = bmc.args();
+    expect(&run(&a, &["-L", "user", "-o", "status"]), 0, "Status: ON");
+    let out = run(&a, &["-L", "user", "-o", "off", "--power-wait=0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!("fence_ipmilan: 127.0.0.1:{port}: Failed: Chassis Control: insufficient privilege level")
+    );
+    assert_eq!(bmc.ipmitool_power(), "Chassis Power is on");
+}
