@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::agent::options::{self, Kind, OptSpec};
-use crate::agent::{Action, AgentSpec, Clock, Fence, FenceError, Options, RealClock, Secret};
+use crate::agent::{Action, AgentSpec, Clock, FenceError, Options, RealClock, Secret};
 
 /// The version `-V` prints: the fence-agents release whose interface this follows.
 pub const VERSION: &str = "4.12.1";
@@ -387,18 +387,7 @@ pub fn execute(
     if opts.action == Action::ValidateAll {
         return 0;
     }
-    if matches!(opts.action, Action::Off | Action::Reboot) && !opts.delay.is_zero() {
-        tracing::info!(
-            "Delay {} second(s) before logging in to the fence device",
-            opts.delay.as_secs_f64()
-        );
-        clock.sleep(opts.delay);
-    }
-    let result = (spec.connect)(&opts).and_then(|mut dev| {
-        let r = dev.run(&opts, spec.has_plugs, clock);
-        dev.logout();
-        r
-    });
+    let result = spec.perform(&opts, clock);
     match result {
         Ok(o) => {
             for l in &o.lines {

@@ -335,6 +335,22 @@ pub struct AgentSpec {
 }
 
 impl AgentSpec {
+    /// Carry out a device action with options already checked: the `delay` (before off/reboot
+    /// only, as fence-agents does), connect and log in, the action, log out.
+    pub fn perform(&self, opts: &Options, clock: &mut dyn Clock) -> Result<Outcome, FenceError> {
+        if matches!(opts.action, Action::Off | Action::Reboot) && !opts.delay.is_zero() {
+            tracing::info!(
+                "Delay {} second(s) before logging in to the fence device",
+                opts.delay.as_secs_f64()
+            );
+            clock.sleep(opts.delay);
+        }
+        let mut dev = (self.connect)(opts)?;
+        let result = dev.run(opts, self.has_plugs, clock);
+        dev.logout();
+        result
+    }
+
     /// The device name used in error messages: `address:port` when known.
     pub fn device_label(&self, opts: &Options) -> String {
         match (&opts.ipaddr, opts.ipport) {
