@@ -424,7 +424,7 @@ fn prepare(spec: &AgentSpec, opts: &mut Options) -> Result<(), FenceError> {
     }
     let device_action = matches!(
         opts.action,
-        Action::On | Action::Off | Action::Reboot | Action::Status
+        Action::On | Action::Off | Action::Reboot | Action::Status | Action::Diag
     );
     if spec.has_plugs && device_action && opts.plugs.is_empty() {
         return Err(FenceError::Usage(

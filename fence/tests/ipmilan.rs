@@ -337,6 +337,13 @@ fn monitor_list_and_validate() {
     expect(&run(&a, &["-o", "monitor"]), 0, "");
     expect(&run(&a, &["-o", "list"]), 0, "N/A");
     expect(&run(&a, &["-o", "validate-all"]), 0, "");
+    // ipmi_sim does not implement the diagnostic interrupt: the refusal is reported.
+    let out = run(&a, &["-o", "diag"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!("fence_ipmilan: 127.0.0.1:{}: Failed: Chassis Control (diag): invalid data field in request", bmc.port)
+    );
     // monitor fails when the BMC does not answer.
     let dead = [
         "-a",
@@ -591,7 +598,8 @@ fn metadata_is_well_formed_and_reads_back() {
             "status",
             "monitor",
             "metadata",
-            "validate-all"
+            "validate-all",
+            "diag"
         ]
     );
 }

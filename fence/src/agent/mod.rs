@@ -81,6 +81,10 @@ pub trait FenceDevice {
     fn power_cycle(&mut self, _plug: Option<&str>) -> Result<bool, FenceError> {
         Err(FenceError::Unsupported("power cycle"))
     }
+    /// Send a diagnostic interrupt (NMI); `Ok(true)` when the device accepted it.
+    fn diag(&mut self, _plug: Option<&str>) -> Result<bool, FenceError> {
+        Err(FenceError::Unsupported("diag"))
+    }
     /// All plugs of the device.
     fn list(&mut self) -> Result<Vec<Outlet>, FenceError> {
         Err(FenceError::Unsupported("list"))
@@ -232,6 +236,20 @@ pub trait Fence: FenceDevice {
         Ok(Outcome::ok("Success: Rebooted"))
     }
 
+    /// `diag`: one diagnostic interrupt per plug, reported like a cycle reboot (fence-agents
+    /// reuses its reboot path for it); nothing can confirm its effect.
+    fn diag(&mut self, opts: &Options) -> Result<Outcome, FenceError> {
+        self.multi_status(opts)?;
+        for plug in plugs(opts) {
+            if !FenceDevice::diag(self, plug)? {
+                return Err(FenceError::Device(
+                    "diagnostic interrupt was not accepted".into(),
+                ));
+            }
+        }
+        Ok(Outcome::ok("Success: Rebooted"))
+    }
+
     /// `list` / `list-status`: `plug<sep>alias[<sep>STATUS]`; `N/A` for devices without plugs.
     fn list(
         &mut self,
@@ -291,6 +309,7 @@ pub trait Fence: FenceDevice {
             Action::List => Fence::list(self, opts, has_plugs, false),
             Action::ListStatus => Fence::list(self, opts, has_plugs, true),
             Action::Monitor => self.monitor(opts, has_plugs),
+            Action::Diag => Fence::diag(self, opts),
             Action::Metadata | Action::ValidateAll => {
                 Err(FenceError::Usage("not a device action".into()))
             }
@@ -573,6 +592,18 @@ mod tests {
         );
         assert_eq!(out, Err(FenceError::CycleFailed));
         assert_eq!(d.calls, vec!["get", "cycle", "cycle"]);
+    }
+
+    #[test]
+    fn diag_needs_device_support() {
+        let mut d = FakeDevice::new(PowerState::On, 0);
+        let out = d.run(
+            &opts(&[("action", "diag")]),
+            false,
+            &mut FakeClock::default(),
+        );
+        assert_eq!(out, Err(FenceError::Unsupported("diag")));
+        assert_eq!(d.calls, vec!["get"]);
     }
 
     #[test]

@@ -194,6 +194,8 @@ pub enum Action {
     Metadata,
     /// Check the parameters only.
     ValidateAll,
+    /// Pulse the diagnostic interrupt (NMI), for a crash dump; cannot be confirmed.
+    Diag,
 }
 
 impl Action {
@@ -210,6 +212,7 @@ impl Action {
             "monitor" => Action::Monitor,
             "metadata" | "meta-data" => Action::Metadata,
             "validate-all" => Action::ValidateAll,
+            "diag" => Action::Diag,
             _ => return None,
         })
     }

@@ -20,6 +20,7 @@ const CMD_CHASSIS_CONTROL: u8 = 0x02;
 const CONTROL_POWER_DOWN: u8 = 0x00;
 const CONTROL_POWER_UP: u8 = 0x01;
 const CONTROL_POWER_CYCLE: u8 = 0x02;
+const CONTROL_DIAGNOSTIC_INTERRUPT: u8 = 0x04;
 
 /// Cipher suite used when none is given: ipmi_sim (and some BMCs) do not answer Get Channel
 /// Cipher Suites, and probing for it is what makes ipmitool stall for 10 s.
@@ -61,7 +62,7 @@ You should use -m/method onoff if your fence device works correctly with that op
     // recovery from a lost datagram.
     defaults: &[("ipport", "623"), ("power_wait", "2"), ("ipmitool_timeout", "1")],
     has_plugs: false,
-    actions: &["on", "off", "reboot", "status", "monitor", "metadata", "validate-all"],
+    actions: &["on", "off", "reboot", "status", "monitor", "metadata", "validate-all", "diag"],
     connect,
 };
 
@@ -203,6 +204,15 @@ impl FenceDevice for Ipmilan {
             CMD_CHASSIS_CONTROL,
             &[CONTROL_POWER_CYCLE],
             "Chassis Control (cycle)",
+        )
+        .map(|_| true)
+    }
+
+    fn diag(&mut self, _plug: Option<&str>) -> Result<bool, FenceError> {
+        self.chassis(
+            CMD_CHASSIS_CONTROL,
+            &[CONTROL_DIAGNOSTIC_INTERRUPT],
+            "Chassis Control (diag)",
         )
         .map(|_| true)
     }
