@@ -620,16 +620,18 @@ fn usage_errors_exit_1() {
     );
 }
 
-/// A UDP relay between the agent and the BMC that loses datagrams: every third one in each
-/// direction, starting with the first, so every handshake step and command is hit at some point.
+/// A UDP relay between the agent and the BMC that loses datagrams: every `drop_every`th one in
+/// each direction (0: none), starting with the first, so every handshake step and command is hit at
+/// some point. It records the (auth type, payload type) of every datagram the agent sends.
 struct LossyRelay {
     port: u16,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<(u8, u8)>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<(u32, u32)>>,
 }
 
 impl LossyRelay {
-    fn start(bmc_port: u16) -> LossyRelay {
+    fn start(bmc_port: u16, drop_every: u32) -> LossyRelay {
         use std::sync::atomic::{AtomicBool, Ordering};
         let front = UdpSocket::bind("127.0.0.1:0").unwrap();
         let back = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -642,6 +644,9 @@ impl LossyRelay {
         let port = front.local_addr().unwrap().port();
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sent2 = sent.clone();
+        let drop = move |n: u32| drop_every > 0 && n % drop_every == 1 % drop_every;
         let thread = std::thread::spawn(move || {
             let (mut up, mut down, mut dropped_up, mut dropped_down) = (0u32, 0u32, 0u32, 0u32);
             let mut client = None;
@@ -649,8 +654,11 @@ impl LossyRelay {
             while !stop2.load(Ordering::Relaxed) {
                 if let Ok((n, from)) = front.recv_from(&mut buf) {
                     client = Some(from);
+                    if n >= 6 {
+                        sent2.lock().unwrap().push((buf[4], buf[5]));
+                    }
                     up += 1;
-                    if up % 3 == 1 {
+                    if drop(up) {
                         dropped_up += 1;
                     } else {
                         let _ = back.send(&buf[..n]);
@@ -658,7 +666,7 @@ impl LossyRelay {
                 }
                 if let Ok(n) = back.recv(&mut buf) {
                     down += 1;
-                    if down % 3 == 1 {
+                    if drop(down) {
                         dropped_down += 1;
                     } else if let Some(c) = client {
                         let _ = front.send_to(&buf[..n], c);
@@ -669,6 +677,7 @@ impl LossyRelay {
         });
         LossyRelay {
             port,
+            sent,
             stop,
             thread: Some(thread),
         }
@@ -692,7 +701,7 @@ impl Drop for LossyRelay {
 #[test]
 fn lost_datagrams_are_retransmitted() {
     let bmc = Bmc::start();
-    let relay = LossyRelay::start(bmc.port);
+    let relay = LossyRelay::start(bmc.port, 3);
     let port = relay.port.to_string();
     let a = [
         "-a",
@@ -754,5 +763,43 @@ fn unknown_user_and_insufficient_privilege() {
         String::from_utf8_lossy(&out.stderr).trim_end(),
         format!("fence_ipmilan: 127.0.0.1:{port}: Failed: Chassis Control: insufficient privilege level")
     );
+    assert_eq!(bmc.ipmitool_power(), "Chassis Power is on");
+}
+
+#[test]
+fn one_session_serves_every_step_of_an_action() {
+    let bmc = Bmc::start();
+    let relay = LossyRelay::start(bmc.port, 0);
+    let port = relay.port.to_string();
+    let a = [
+        "-a",
+        "127.0.0.1",
+        "-u",
+        &port,
+        "-l",
+        "admin",
+        "-p",
+        PASSWORD,
+        "--power-wait=0",
+    ]
+    .map(String::from);
+    expect(&run(&a, &["-o", "reboot"]), 0, "Success: Rebooted");
+    let sent = relay.sent.lock().unwrap().clone();
+    let count = |t: (u8, u8)| sent.iter().filter(|s| **s == t).count();
+    // One handshake: Get Channel Auth Caps (v1.5), Open Session, RAKP 1, RAKP 3 …
+    assert_eq!(
+        (
+            count((0x00, 0x00)),
+            count((0x06, 0x10)),
+            count((0x06, 0x12)),
+            count((0x06, 0x14))
+        ),
+        (1, 1, 1, 1),
+        "{sent:?}"
+    );
+    // … then Set Session Privilege, status, off, status…, on, status…, Close Session, all inside
+    // it (encrypted and authenticated IPMI payloads).
+    assert!(count((0x06, 0xC0)) >= 7, "{sent:?}");
+    assert_eq!(sent.len(), 4 + count((0x06, 0xC0)), "{sent:?}");
     assert_eq!(bmc.ipmitool_power(), "Chassis Power is on");
 }
