@@ -397,7 +397,10 @@ fn wrong_password_fails_clearly_without_echoing_it() {
 
 #[test]
 fn unreachable_port_times_out() {
-    let port = free_udp_port().to_string();
+    // A socket that is bound but never answers: a BMC that is gone silent (a released port would
+    // answer with ICMP port unreachable, which the monitor test covers).
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port().to_string();
     let t0 = Instant::now();
     let out = run(
         &[

@@ -4,7 +4,7 @@
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::packet::IpmiResponse;
 use super::session::{OsEntropy, Output, Session, SessionConfig, SessionError};
@@ -23,6 +23,29 @@ pub enum ClientError {
     Session(#[from] SessionError),
 }
 
+/// Resolve `host` within `timeout`: name lookup is a network step too, and a dead DNS server can
+/// block `getaddrinfo` far longer than a fence action may take. A lookup that overruns is left
+/// behind in its thread; the process ends soon after anyway.
+fn resolve(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, ClientError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    std::thread::spawn(move || {
+        let r = (name.as_str(), port)
+            .to_socket_addrs()
+            .map(|mut a| a.next());
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(Some(a))) => Ok(a),
+        Ok(Ok(None)) => Err(ClientError::Resolve(format!("{host}: no address"))),
+        Ok(Err(e)) => Err(ClientError::Resolve(format!("{host}: {e}"))),
+        Err(_) => Err(ClientError::Resolve(format!(
+            "{host}: no answer within {} s",
+            timeout.as_secs_f64()
+        ))),
+    }
+}
+
 /// An open RMCP+ session over UDP.
 pub struct Client {
     sock: UdpSocket,
@@ -32,11 +55,7 @@ pub struct Client {
 impl Client {
     /// Resolve `host:port`, run the handshake and return the established session.
     pub fn connect(host: &str, port: u16, cfg: SessionConfig) -> Result<Client, ClientError> {
-        let peer: SocketAddr = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| ClientError::Resolve(format!("{host}: {e}")))?
-            .next()
-            .ok_or_else(|| ClientError::Resolve(host.to_string()))?;
+        let peer = resolve(host, port, cfg.retransmit * cfg.attempts)?;
         let local: SocketAddr = if peer.is_ipv4() {
             "0.0.0.0:0"
         } else {
