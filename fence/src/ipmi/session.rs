@@ -581,7 +581,9 @@ impl Session {
         self.sik = auth.hmac(kg, &[&self.rm, &r.rc, &[self.role], &ulen, user]);
         self.k1 = auth.hmac(&self.sik, &[&[0x01; 20]]);
         let k2 = auth.hmac(&self.sik, &[&[0x02; 20]]);
-        self.k2.copy_from_slice(&k2[..16]);
+        // HMAC output is 20 or 32 bytes; the AES key is its first 16.
+        let k2 = k2.get(..16).ok_or(SessionError::KeyMismatch)?;
+        self.k2.copy_from_slice(k2);
         self.guid = r.guid;
         let m = packet::Rakp3 {
             tag: 0,
@@ -1100,6 +1102,22 @@ mod tests {
             let mut prefixed = hex("0600ff0706c0");
             prefixed.extend(&junk);
             let _ = s.handle_datagram(now, &prefixed);
+        }
+
+        #[test]
+        fn corrupted_answers_in_session_are_dropped(flip in 0usize..80, bit in 0u8..8, cut in 0usize..90) {
+            let (mut s, mut bmc, now) = suite17_established();
+            let req = s.request(now, 0x00, 0x01, &[]).unwrap();
+            let answer = bmc.answer(&req);
+            let mut bad = answer.clone();
+            if flip < bad.len() {
+                bad[flip] ^= 1 << bit;
+                proptest::prop_assert_eq!(s.handle_datagram(now, &bad).unwrap(), Output::Nothing);
+            }
+            if cut < answer.len() {
+                proptest::prop_assert_eq!(s.handle_datagram(now, &answer[..cut]).unwrap(), Output::Nothing);
+            }
+            proptest::prop_assert!(matches!(s.handle_datagram(now, &answer).unwrap(), Output::Response(_)));
         }
     }
 }
