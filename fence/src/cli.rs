@@ -433,10 +433,13 @@ fn prepare(spec: &AgentSpec, opts: &mut Options) -> Result<(), FenceError> {
     }
     if opts.passwd.is_none() {
         if let Some(script) = opts.passwd_script.clone() {
-            opts.passwd = Some(run_password_script(
-                &script,
-                opts.login_timeout.max(Duration::from_secs(1)),
-            )?);
+            // login_timeout 0 means no limit; a day stands in for that.
+            let limit = if opts.login_timeout.is_zero() {
+                Duration::from_secs(86_400)
+            } else {
+                opts.login_timeout
+            };
+            opts.passwd = Some(run_password_script(&script, limit)?);
         }
     }
     Ok(())
@@ -511,6 +514,14 @@ pub fn main(spec: &AgentSpec) -> i32 {
             }
         }
     };
+    let mut parsed = parsed;
+    if std::env::var("PCMK_service").as_deref() == Ok("pacemaker-fenced") {
+        // As fence-agents: started by Pacemaker's fencer, our own timeouts default to off.
+        parsed
+            .raw
+            .entry("disable_timeout".into())
+            .or_insert_with(|| "true".into());
+    }
     init_logging(&parsed.raw);
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

@@ -262,6 +262,8 @@ pub struct Options {
     pub shell_timeout: Duration,
     /// Wait for login.
     pub login_timeout: Duration,
+    /// Own timeouts disabled (Pacemaker's fencer enforces its own); the three above are then 0.
+    pub disable_timeout: bool,
     /// Sleep between status polls.
     pub stonith_status_sleep: Duration,
     /// Extra power-on attempts.
@@ -381,6 +383,18 @@ impl Options {
                 .unwrap_or(0),
         };
         let sec = |k: &str| seconds(k, &get(k).unwrap_or_else(|| "0".into()));
+        // Under Pacemaker the agent's own timeouts are off (0 = no limit): the fencer enforces one.
+        let disable_timeout = raw
+            .get("disable_timeout")
+            .and_then(|v| parse_bool(v))
+            .unwrap_or(false);
+        let limit = |k: &str| {
+            if disable_timeout {
+                Ok(Duration::ZERO)
+            } else {
+                sec(k)
+            }
+        };
         Ok(Options {
             action,
             ipaddr: get("ipaddr"),
@@ -394,10 +408,11 @@ impl Options {
             secure: flag("secure"),
             identity_file: get("identity_file"),
             ssh_options: get("ssh_options"),
-            power_timeout: sec("power_timeout")?.as_secs(),
+            power_timeout: limit("power_timeout")?.as_secs(),
             power_wait: sec("power_wait")?,
-            shell_timeout: sec("shell_timeout")?,
-            login_timeout: sec("login_timeout")?,
+            shell_timeout: limit("shell_timeout")?,
+            login_timeout: limit("login_timeout")?,
+            disable_timeout,
             stonith_status_sleep: sec("stonith_status_sleep")?,
             retry_on: integer("retry_on", &get("retry_on").unwrap_or_else(|| "1".into()))?,
             delay: sec("delay")?,
@@ -447,6 +462,26 @@ mod tests {
         assert_eq!(o.power_wait, Duration::from_secs(2));
         let o = Options::from_raw(raw(&[("power_wait", "0")]), &[("power_wait", "2")]).unwrap();
         assert_eq!(o.power_wait, Duration::ZERO);
+    }
+
+    #[test]
+    fn disable_timeout_zeroes_the_timeouts() {
+        let o = Options::from_raw(
+            raw(&[("disable_timeout", "true"), ("shell_timeout", "7")]),
+            &[],
+        )
+        .unwrap();
+        assert!(o.disable_timeout);
+        assert_eq!(
+            (o.power_timeout, o.shell_timeout, o.login_timeout),
+            (0, Duration::ZERO, Duration::ZERO)
+        );
+        let o = Options::from_raw(
+            raw(&[("disable_timeout", "false"), ("shell_timeout", "7")]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(o.shell_timeout, Duration::from_secs(7));
     }
 
     #[test]

@@ -128,9 +128,15 @@ pub fn session_config(opts: &Options) -> Result<SessionConfig, FenceError> {
                 "Failed: ipmitool_timeout must be 0.01 to 60 seconds, not '{interval}'"
             ))
         })?;
-    let attempts = (opts.shell_timeout.as_secs_f64() / retransmit.as_secs_f64())
-        .ceil()
-        .max(1.0) as u32;
+    // A zero shell_timeout means no limit (fence-agents' meaning; Pacemaker kills us when its own
+    // timeout expires).
+    let attempts = if opts.shell_timeout.is_zero() {
+        u32::MAX
+    } else {
+        (opts.shell_timeout.as_secs_f64() / retransmit.as_secs_f64())
+            .ceil()
+            .max(1.0) as u32
+    };
     Ok(SessionConfig {
         username: opts.login.clone().unwrap_or_default().into_bytes(),
         password: opts
@@ -265,6 +271,8 @@ mod tests {
         .unwrap();
         assert_eq!((c.retransmit, c.attempts), (Duration::from_millis(250), 8));
         assert!(session_config(&opts(&[("ipmitool_timeout", "0")])).is_err());
+        let c = session_config(&opts(&[("disable_timeout", "1")])).unwrap();
+        assert_eq!(c.attempts, u32::MAX);
     }
 
     #[test]
