@@ -232,7 +232,9 @@ pub fn metadata(spec: &AgentSpec) -> String {
         xml_escape(spec.vendor_url)
     );
     for (_, name, s, rel) in &entries {
-        let required = s.required || spec.required.contains(&s.key);
+        // As fence-agents: with port_as_ip the address may come as the plug, so it is optional.
+        let optional_ip = s.key == "ipaddr" && spec.options.contains(&"port_as_ip");
+        let required = s.required || (spec.required.contains(&s.key) && !optional_ip);
         let extra = match *rel {
             "obsoletes" => format!(" obsoletes=\"{}\"", s.key),
             "deprecated" => " deprecated=\"1\"".to_string(),
@@ -642,10 +644,10 @@ mod tests {
     fn metadata_lists_old_and_new_names() {
         let m = metadata(&SPEC);
         assert!(
-            m.contains("<parameter name=\"ip\" unique=\"0\" required=\"1\" obsoletes=\"ipaddr\">")
+            m.contains("<parameter name=\"ip\" unique=\"0\" required=\"0\" obsoletes=\"ipaddr\">")
         );
         assert!(
-            m.contains("<parameter name=\"ipaddr\" unique=\"0\" required=\"1\" deprecated=\"1\">")
+            m.contains("<parameter name=\"ipaddr\" unique=\"0\" required=\"0\" deprecated=\"1\">")
         );
         assert!(m.contains("<getopt mixed=\"-p, --password=[password]\" />"));
         assert!(m.contains("<content type=\"integer\" default=\"623\"  />"));

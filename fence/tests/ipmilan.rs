@@ -337,6 +337,22 @@ fn monitor_list_and_validate() {
     expect(&run(&a, &["-o", "monitor"]), 0, "");
     expect(&run(&a, &["-o", "list"]), 0, "N/A");
     expect(&run(&a, &["-o", "validate-all"]), 0, "");
+    // --port-as-ip: the plug is the address (how some cluster.conf entries name the BMC).
+    let port = bmc.port.to_string();
+    let plug_as_ip = [
+        "--port-as-ip",
+        "-n",
+        "127.0.0.1",
+        "-u",
+        &port,
+        "-l",
+        "admin",
+        "-p",
+        PASSWORD,
+        "-o",
+        "status",
+    ];
+    expect(&run(&plug_as_ip.map(String::from), &[]), 0, "Status: ON");
     // ipmi_sim does not implement the diagnostic interrupt: the refusal is reported.
     let out = run(&a, &["-o", "diag"]);
     assert_eq!(out.status.code(), Some(1));

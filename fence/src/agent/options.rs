@@ -93,7 +93,7 @@ pub const ALL: &[OptSpec] = &[
     opt("target", None, "target", Some("targetaddress"), Str, None, "Bridge IPMI requests to the remote target address", 1),
     opt("quiet", Some('q'), "quiet", None, Boolean, None, "Disable logging to stderr. Does not affect --verbose or --debug-file or logging to syslog.", 50),
     opt("verbose", Some('v'), "verbose", None, Boolean, None, "Verbose mode. Multiple -v flags can be stacked on the command line (e.g., -vvv) to increase verbosity.", 51),
-    opt("verbose_level", None, "verbose-level", Some("level"), Integer, None, "Level of debugging detail in output. Defaults to the number of --verbose flags specified on the command line, or to 1 if verbose=1 in a stonith device configuration (i.e., on stdin).", 52),
+    opt("verbose_level", None, "verbose-level", None, Integer, None, "Level of debugging detail in output. Defaults to the number of --verbose flags specified on the command line, or to 1 if verbose=1 in a stonith device configuration (i.e., on stdin).", 52),
     opt("debug", Some('D'), "debug-file", Some("debugfile"), Str, None, "Write debug information to given file", 52),
     opt("version", Some('V'), "version", None, Boolean, None, "Display version information and exit", 53),
     opt("help", Some('h'), "help", None, Boolean, None, "Display help and exit", 54),
