@@ -78,7 +78,9 @@ fn parse_validate_args(args: Vec<String>) -> Parsed<ValidateArgs> {
                 println!("{VALIDATE_USAGE}");
                 return Parsed::Exit(EXIT_VALID);
             }
-            other => return usage_error(VALIDATE_USAGE, &format!("unknown option \"{other}\"")),
+            other => {
+                return usage_error(VALIDATE_USAGE, &format!("unknown option \"{other}\""))
+            }
         }
     }
     Parsed::Run(out)

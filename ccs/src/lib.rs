@@ -72,10 +72,7 @@ pub fn parse_str(text: &str) -> Result<ClusterConf, Diagnostic> {
     if root.name != "cluster" {
         return Err(Diagnostic::error(
             root.loc,
-            format!(
-                "the root element is <{}>; cluster.conf starts with <cluster>",
-                root.name
-            ),
+            format!("the root element is <{}>; cluster.conf starts with <cluster>", root.name),
         ));
     }
     Ok(ClusterConf::from_element(root))

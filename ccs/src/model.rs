@@ -237,10 +237,7 @@ impl ClusterConf {
     }
 
     pub fn nodes(&self) -> &[ClusterNode] {
-        self.clusternodes
-            .as_ref()
-            .map(|c| c.nodes.as_slice())
-            .unwrap_or(&[])
+        self.clusternodes.as_ref().map(|c| c.nodes.as_slice()).unwrap_or(&[])
     }
 
     pub fn node(&self, name: &str) -> Option<&ClusterNode> {
@@ -248,16 +245,11 @@ impl ClusterConf {
     }
 
     pub fn fence_devices(&self) -> &[Section] {
-        self.fencedevices
-            .as_ref()
-            .map(|c| c.devices.as_slice())
-            .unwrap_or(&[])
+        self.fencedevices.as_ref().map(|c| c.devices.as_slice()).unwrap_or(&[])
     }
 
     pub fn fence_device(&self, name: &str) -> Option<&Section> {
-        self.fence_devices()
-            .iter()
-            .find(|d| d.attrs.get("name") == Some(name))
+        self.fence_devices().iter().find(|d| d.attrs.get("name") == Some(name))
     }
 
     pub fn domains(&self) -> &[FailoverDomain] {
@@ -270,9 +262,7 @@ impl ClusterConf {
 
     /// Failover domains are named case-insensitively, as RHCS compared them.
     pub fn domain(&self, name: &str) -> Option<&FailoverDomain> {
-        self.domains()
-            .iter()
-            .find(|d| d.name().eq_ignore_ascii_case(name))
+        self.domains().iter().find(|d| d.name().eq_ignore_ascii_case(name))
     }
 
     /// Global resource definitions (`<rm><resources>`).
@@ -306,9 +296,7 @@ impl ClusterConf {
     }
 
     pub fn two_node(&self) -> bool {
-        self.cman
-            .as_ref()
-            .is_some_and(|c| flag(&c.attrs, "two_node", false))
+        self.cman.as_ref().is_some_and(|c| flag(&c.attrs, "two_node", false))
     }
 
     /// Expected votes: the `cman` attribute, else the sum of the nodes' votes (cman's default).
@@ -365,10 +353,7 @@ impl ClusterNode {
     }
 
     pub fn methods(&self) -> &[FenceMethod] {
-        self.fence
-            .as_ref()
-            .map(|f| f.methods.as_slice())
-            .unwrap_or(&[])
+        self.fence.as_ref().map(|f| f.methods.as_slice()).unwrap_or(&[])
     }
 }
 
@@ -683,12 +668,7 @@ impl Resource {
 }
 
 /// Children of `<rm>` that are not resource groups.
-pub const RM_SECTIONS: &[&str] = &[
-    "failoverdomains",
-    "resources",
-    "events",
-    "resource-defaults",
-];
+pub const RM_SECTIONS: &[&str] = &["failoverdomains", "resources", "events", "resource-defaults"];
 
 /// True if an element under `<rm>` is a resource group: an element named after a known resource
 /// type (RHCS took any child of `<rm>` whose agent it knew). Other elements are kept as extras.

@@ -227,15 +227,9 @@ impl Checker {
                         continue;
                     }
                     let msg = if is_section(parent, &e.name) {
-                        format!(
-                            "<{}> is written twice in <{parent}>; the second one is ignored",
-                            e.name
-                        )
+                        format!("<{}> is written twice in <{parent}>; the second one is ignored", e.name)
                     } else {
-                        format!(
-                            "unknown element <{}> in <{parent}> (kept, not used)",
-                            e.name
-                        )
+                        format!("unknown element <{}> in <{parent}> (kept, not used)", e.name)
                     };
                     if is_section(parent, &e.name) {
                         self.error(e.loc, msg);
@@ -607,18 +601,10 @@ impl Checker {
 
     /// Records a definition's primary and unique values; a second resource of the same type
     /// with the same value is an error (RHCS refused it: "Primary attribute collision").
-    fn definition(
-        &mut self,
-        r: &Resource,
-        defined: &mut HashMap<(String, &'static str, String), Loc>,
-    ) {
-        let Some(t) = resource_type(&r.kind) else {
-            return;
-        };
+    fn definition(&mut self, r: &Resource, defined: &mut HashMap<(String, &'static str, String), Loc>) {
+        let Some(t) = resource_type(&r.kind) else { return };
         for p in t.params.iter().filter(|p| p.primary || p.unique) {
-            let Some(a) = r.attrs.attr(p.name) else {
-                continue;
-            };
+            let Some(a) = r.attrs.attr(p.name) else { continue };
             if a.value.trim().is_empty() {
                 continue;
             }

@@ -63,12 +63,7 @@ pub struct LineIndex<'a> {
 impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
-        starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
+        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
         LineIndex { text, starts }
     }
 
@@ -285,16 +280,12 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                 }
             }
             Event::GeneralRef(r) => {
-                let resolved = resolve_ref(&r).ok_or_else(|| {
-                    err(start, format!("unknown entity reference &{};", show(&r)))
-                })?;
+                let resolved = resolve_ref(&r)
+                    .ok_or_else(|| err(start, format!("unknown entity reference &{};", show(&r))))?;
                 match stack.last_mut() {
                     Some((_, pending)) => pending.push_str(&resolved),
                     None => {
-                        return Err(err(
-                            start,
-                            "entity reference outside the root element".into(),
-                        ))
+                        return Err(err(start, "entity reference outside the root element".into()))
                     }
                 }
             }
@@ -420,10 +411,7 @@ fn attribute_offsets(bytes: &[u8], mut i: usize) -> Vec<usize> {
 
 fn describe_attr_error(e: &AttrError, tag: &str) -> (usize, String) {
     match e {
-        AttrError::ExpectedEq(p) => (
-            *p,
-            format!("attribute name in <{tag}> must be followed by '='"),
-        ),
+        AttrError::ExpectedEq(p) => (*p, format!("attribute name in <{tag}> must be followed by '='")),
         AttrError::ExpectedValue(p) => (*p, format!("attribute in <{tag}> has no value after '='")),
         AttrError::UnquotedValue(p) => (*p, format!("attribute value in <{tag}> is not quoted")),
         AttrError::ExpectedQuote(p, _) => (*p, format!("attribute value in <{tag}> is not closed")),
