@@ -296,6 +296,7 @@ fn reboot_with_cycle_method_and_other_suites() {
         std::thread::sleep(Duration::from_millis(200));
     }
     // Suites 1 and 2 share the SHA-1 RAKP with 3 (no encryption; no integrity for 1).
+    expect(&run(&a, &["-C", "1", "-o", "status"]), 0, "Status: ON");
     expect(&run(&a, &["-C", "2", "-o", "status"]), 0, "Status: ON");
     expect(
         &run(&a, &["-C", "2", "-o", "off", "--power-wait=0"]),
