@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::state::{ServiceFlags, ServiceState};
 
@@ -18,7 +18,7 @@ const MAX_NAME: usize = 64;
 const STATE_WIDTH: usize = 14;
 
 /// One row of the member table.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberStatus {
     pub name: String,
     pub nodeid: u32,
@@ -34,7 +34,7 @@ pub struct MemberStatus {
 }
 
 /// One resource group as the cluster knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     /// Full name, `service:web`.
     pub name: String,
@@ -49,7 +49,7 @@ pub struct ServiceStatus {
 }
 
 /// Everything one clustat run shows.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub cluster_name: String,
     pub cluster_id: u32,

@@ -4,6 +4,8 @@
 //! resource agents; the `rg_test` tool ([`rg_test`]) shows and exercises those trees the way the
 //! original `rg_test` did; [`demo`] is the README's first command.
 
+pub mod admin;
+pub mod cli;
 pub mod clustat;
 pub mod demo;
 pub mod resource;

@@ -5,8 +5,11 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A resource group's state (`rgmanager/include/resgroup.h`, strings in `rg_strings.c`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ServiceState {
     Stopped,
     Starting,
@@ -103,7 +106,7 @@ impl fmt::Display for ServiceState {
 
 /// Service flags: frozen (no status checks, no recovery) and partial (a non-critical subtree is
 /// stopped). Bits as RHCS: frozen 1, partial 2.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceFlags {
     pub frozen: bool,
     pub partial: bool,
