@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod cli;
 pub mod clustat;
+pub mod daemon;
 pub mod demo;
 pub mod resource;
 pub mod rg_test;
