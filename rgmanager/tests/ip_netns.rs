@@ -360,6 +360,45 @@ fn address_on_another_interface_is_an_error() {
     );
 }
 
+#[test]
+fn duplicate_ipv6_address_fails_the_status() {
+    let ns = Netns::new();
+    ns.veth("10.200.10.1/24", "fd00:200:10::1/64");
+    // The peer end goes to a namespace of its own, a second "host" that already has the address.
+    let other = Netns::new();
+    ns.ip(&["link", "set", "pb", "netns", &other.name]);
+    other.ip(&["link", "set", "pb", "up"]);
+    other.ip(&["addr", "add", "fd00:200:10::100/64", "dev", "pb", "nodad"]);
+    ns.wait_link("ha", true);
+    let c = ctx(&[("address", "fd00:200:10::100")]);
+    ns.inside(|| IpAgent.start(&c).unwrap());
+    // Duplicate address detection runs in the kernel within a few seconds of the add.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let e = loop {
+        match ns.inside(|| IpAgent.status(&c)) {
+            Ok(()) => {
+                assert!(Instant::now() < deadline, "DAD never failed");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(e, AgentError::Ip(IpError::Duplicate { .. })),
+        "{e}"
+    );
+    assert!(ns
+        .ip(&["-o", "addr", "show", "dev", "ha"])
+        .lines()
+        .any(|l| l.contains("fd00:200:10::100/64") && l.contains("dadfailed")));
+    // Stop removes it all the same.
+    ns.inside(|| IpAgent.stop(&c).unwrap());
+    assert!(!ns
+        .addrs("ha")
+        .iter()
+        .any(|a| a.starts_with("fd00:200:10::100/")));
+}
+
 /// A packet socket capturing every frame that reaches `dev`.
 struct Capture(OwnedFd);
 

@@ -18,8 +18,9 @@
 //! - stop: removes the address wherever it is on this host and checks it is gone; an address
 //!   that is not there is stopped already. After a removal the agent sleeps `sleeptime`
 //!   seconds (default 10, `0` = none) as ip.sh did, to let the neighbours' caches age.
-//! - status: depth 0: the address is present (else "not running") and, with `monitor_link`,
-//!   its interface is up with carrier; depth 10 and deeper: the interface is up even without
+//! - status: depth 0: the address is present (else "not running"), has not failed IPv6
+//!   duplicate address detection (an addition: the kernel keeps such an address but never
+//!   uses it) and, with `monitor_link`, its interface is up with carrier; depth 10 and deeper: the interface is up even without
 //!   `monitor_link`. ip.sh pinged its own address at depth 10; a ping to a local address never
 //!   leaves the host, so checking the interface state locally answers the same question.
 
@@ -57,6 +58,8 @@ pub enum IpError {
     NoCarrier { ifname: String },
     #[error("interface {ifname} holding {addr} is down")]
     InterfaceDown { ifname: String, addr: String },
+    #[error("{addr} on {ifname} failed duplicate address detection: another node has it")]
+    Duplicate { addr: String, ifname: String },
     #[error("{addr} is still configured on {ifname} after its removal")]
     StillPresent { addr: String, ifname: String },
     #[error("{addr} was added to {ifname} but is not configured there")]
@@ -246,9 +249,15 @@ pub enum StatusFault {
 
 pub fn check_status(p: &IpParams, links: &[Link], depth: u32) -> Result<(), StatusFault> {
     let present = locate(&p.addr, links);
-    let Some((link, _)) = present.first() else {
+    let Some((link, a)) = present.first() else {
         return Err(StatusFault::NotRunning);
     };
+    if a.dad_failed {
+        return Err(StatusFault::Failed(IpError::Duplicate {
+            addr: p.addr.to_string(),
+            ifname: link.name.clone(),
+        }));
+    }
     if (p.monitor_link || depth >= 10) && !link.up {
         return Err(StatusFault::Failed(IpError::InterfaceDown {
             ifname: link.name.clone(),
@@ -378,6 +387,7 @@ mod tests {
                     IfAddr {
                         addr: ip,
                         prefix: p.unwrap(),
+                        dad_failed: false,
                     }
                 })
                 .collect(),
@@ -530,6 +540,7 @@ mod tests {
         links[1].addrs.push(IfAddr {
             addr: "10.0.0.100".parse().unwrap(),
             prefix: 24,
+            dad_failed: false,
         });
         assert_eq!(
             plan_start(&params("10.0.0.100"), &links).unwrap(),
@@ -542,6 +553,7 @@ mod tests {
         links[4].addrs.push(IfAddr {
             addr: "10.0.0.100".parse().unwrap(),
             prefix: 24,
+            dad_failed: false,
         });
         let e = plan_start(&params("10.0.0.100"), &links).unwrap_err();
         assert_eq!(
@@ -553,12 +565,33 @@ mod tests {
         links[2].addrs.push(IfAddr {
             addr: "198.51.100.1".parse().unwrap(),
             prefix: 32,
+            dad_failed: false,
         });
         assert_eq!(
             plan_start(&params("198.51.100.1"), &links).unwrap(),
             StartPlan::AlreadyPresent {
                 ifname: "eth1".into()
             }
+        );
+    }
+
+    #[test]
+    fn status_fails_on_a_duplicate_ipv6_address() {
+        let mut links = host();
+        let p = params("fd00:1::100");
+        links[1].addrs.push(IfAddr {
+            addr: p.addr,
+            prefix: 64,
+            dad_failed: false,
+        });
+        check_status(&p, &links, 0).unwrap();
+        links[1].addrs.last_mut().unwrap().dad_failed = true;
+        let Err(StatusFault::Failed(e)) = check_status(&p, &links, 0) else {
+            panic!("a failed DAD must fail the status");
+        };
+        assert_eq!(
+            e.to_string(),
+            "fd00:1::100 on eth0 failed duplicate address detection: another node has it"
         );
     }
 
@@ -573,6 +606,7 @@ mod tests {
         links[4].addrs.push(IfAddr {
             addr: "10.0.0.100".parse().unwrap(),
             prefix: 24,
+            dad_failed: false,
         });
         check_status(&p, &links, 0).unwrap();
         check_status(&p, &links, 10).unwrap();

@@ -15,7 +15,9 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -25,6 +27,8 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 pub struct IfAddr {
     pub addr: IpAddr,
     pub prefix: u8,
+    /// IPv6 duplicate address detection found another node with it (`IFA_F_DADFAILED`).
+    pub dad_failed: bool,
 }
 
 /// An interface as the `ip` agent sees it.
@@ -167,10 +171,13 @@ pub fn links() -> Result<Vec<Link>, NetifError> {
         // IPv6 usually sends only IFA_ADDRESS.
         let mut local = None;
         let mut address = None;
+        // The header holds the first 8 flag bits; IFA_FLAGS, when sent, all of them.
+        let mut dad_failed = a.header.flags.contains(AddressHeaderFlags::Dadfailed);
         for attr in &a.attributes {
             match attr {
                 AddressAttribute::Local(ip) => local = Some(*ip),
                 AddressAttribute::Address(ip) => address = Some(*ip),
+                AddressAttribute::Flags(f) => dad_failed |= f.contains(AddressFlags::Dadfailed),
                 _ => {}
             }
         }
@@ -181,6 +188,7 @@ pub fn links() -> Result<Vec<Link>, NetifError> {
             l.addrs.push(IfAddr {
                 addr: ip,
                 prefix: a.header.prefix_len,
+                dad_failed,
             });
         }
     }
