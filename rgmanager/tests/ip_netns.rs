@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rgmanager::resource::agent::{Agent, AgentError, Agents, OpContext};
@@ -32,6 +33,10 @@ struct Netns {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// `ip netns add` sets up the `/run/netns` mount the first time it runs on a machine; one
+/// at a time, so that parallel tests on a fresh machine do not race at it.
+static CREATE: Mutex<()> = Mutex::new(());
+
 impl Netns {
     fn new() -> Netns {
         require_root();
@@ -40,6 +45,7 @@ impl Netns {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
+        let _one = CREATE.lock().unwrap_or_else(|e| e.into_inner());
         run("ip", &["netns", "add", &name]);
         Netns { name }
     }
