@@ -1,7 +1,7 @@
 //! Resource agents: one trait for every resource type (start, stop, status at a depth,
 //! metadata), the registry of the agents we have, and the agents themselves that need no
 //! network: `service` (a resource group's own node: nothing to do) and `script` (an LSB init
-//! script, rgmanager's `script.sh`).
+//! script, rgmanager's `script.sh`). The `ip` agent lives in [`super::ip`].
 //!
 //! Every agent that runs a program gets the environment rgmanager's `build_env` gave its
 //! agents: `OCF_RESKEY_<attr>` for each resolved attribute, `OCF_RA_VERSION_MAJOR/MINOR`,
@@ -126,6 +126,9 @@ pub enum AgentError {
     },
     #[error("no agent for resource type {kind} on this node")]
     NoAgent { kind: String },
+    /// The `ip` agent's own failures.
+    #[error(transparent)]
+    Ip(super::ip::IpError),
 }
 
 /// One failed operation, naming the service and the resource.
@@ -187,11 +190,13 @@ impl Agents {
         Agents::default()
     }
 
-    /// The agents of this crate that need nothing but the local machine: `service`, `script`.
+    /// The agents of this crate that need nothing but the local machine: `service`, `script`,
+    /// `ip`.
     pub fn builtin() -> Self {
         let mut a = Agents::empty();
         a.register(Box::new(ServiceAgent));
         a.register(Box::new(ScriptAgent));
+        a.register(Box::new(super::ip::IpAgent));
         a
     }
 

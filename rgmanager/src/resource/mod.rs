@@ -5,11 +5,15 @@
 //!   inline resources, inheritance, instance limits, collisions, special attributes).
 //! - [`walk`]: the start/stop/status order over a tree and what failures do to it.
 //! - [`agent`]: the resource-agent trait and the agents we have (`script`).
+//! - [`ip`]: the `ip` agent (floating addresses), its decisions as pure functions.
+//! - [`netif`]: rtnetlink and the ARP / neighbour-advertisement frames `ip` needs.
 //! - [`runner`]: a tree run with real agents, with per-resource results.
 //! - [`dump`]: the text `rg_test` prints.
 
 pub mod agent;
 pub mod dump;
+pub mod ip;
+pub mod netif;
 pub mod rules;
 pub mod runner;
 pub mod tree;

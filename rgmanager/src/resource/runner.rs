@@ -494,16 +494,16 @@ mod tests {
     fn types_without_an_agent_report_no_agent() {
         let f = forest(
             r#"<cluster name="c" config_version="1"><rm>
-              <service name="web"><ip address="192.0.2.7"/></service></rm></cluster>"#,
+              <service name="web"><fs name="data" device="/dev/sdz1" mountpoint="/srv"/></service></rm></cluster>"#,
         );
         let agents = Agents::builtin();
         let mut r = Runner::new(&f, &agents);
         let rep = r.start(f.roots[0]);
         assert!(!rep.ok);
         let e = rep.errors().next().unwrap();
-        assert_eq!(e.resource, "ip:192.0.2.7");
+        assert_eq!(e.resource, "fs:data");
         assert!(
-            e.to_string().contains("no agent for resource type ip"),
+            e.to_string().contains("no agent for resource type fs"),
             "{e}"
         );
     }
