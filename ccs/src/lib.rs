@@ -69,18 +69,15 @@ impl Report {
 /// Reads a text into the model. Fails only when the text is not well-formed XML or its root is
 /// not `<cluster>`; content problems are for [`validate::validate`].
 pub fn parse_str(text: &str) -> Result<ClusterConf, Diagnostic> {
-    let root =
-        xml::parse(text).map_err(|e| Diagnostic::error(e.loc, format!("XML: {}", e.message)))?;
-    if root.name != "cluster" {
-        return Err(Diagnostic::error(
-            root.loc,
-            format!(
-                "the root element is <{}>; cluster.conf starts with <cluster>",
-                root.name
-            ),
-        ));
-    }
-    Ok(ClusterConf::from_element(root))
+    let mut b = model::ModelBuilder::default();
+    xml::parse_into(text, &mut b)
+        .map_err(|e| Diagnostic::error(e.loc, format!("XML: {}", e.message)))?;
+    b.finish().map_err(|(name, loc)| {
+        Diagnostic::error(
+            loc,
+            format!("the root element is <{name}>; cluster.conf starts with <cluster>"),
+        )
+    })
 }
 
 /// Reads and validates a text.

@@ -13,7 +13,7 @@ use compact_str::CompactString;
 
 use crate::resource_types::resource_type;
 use crate::value;
-use crate::xml::{Attrs, Element, Loc, Node, XmlWriter};
+use crate::xml::{Attrs, Builder, Element, Loc, Node, XmlWriter};
 
 /// A leaf element: its attributes plus whatever it holds that the model does not know.
 /// Used for `cman`, `totem`, `fence_daemon`, `fencedevice`, a method's `device`,
@@ -489,32 +489,9 @@ pub fn primary_attr_of(kind: &str) -> &'static str {
 }
 
 // ---------------------------------------------------------------------------------------------
-// From the XML tree.
-
-fn split(children: Vec<Node>, mut take: impl FnMut(Element) -> Option<Element>) -> Vec<Node> {
-    let mut extra = Vec::new();
-    for child in children {
-        match child {
-            Node::Element(e) => {
-                if let Some(e) = take(e) {
-                    extra.push(Node::Element(e));
-                }
-            }
-            text => extra.push(text),
-        }
-    }
-    extra
-}
+// Writing: each part writes itself through `XmlWriter`, in the canonical order.
 
 impl Section {
-    pub fn from_element(el: Element) -> Self {
-        Section {
-            attrs: el.attrs,
-            extra: el.children,
-            loc: el.loc,
-        }
-    }
-
     pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
         w.start(name, &self.attrs);
         w.nodes(&self.extra);
@@ -527,30 +504,6 @@ impl Section {
 macro_rules! list_model {
     ($ty:ident, $field:ident, $item_tag:literal, $item:ty) => {
         impl $ty {
-            pub fn from_element(el: Element) -> Self {
-                let Element {
-                    attrs,
-                    children,
-                    loc,
-                    ..
-                } = el;
-                let mut items = Vec::new();
-                let extra = split(children, |e| {
-                    if e.name == $item_tag {
-                        items.push(<$item>::from_element(e));
-                        None
-                    } else {
-                        Some(e)
-                    }
-                });
-                $ty {
-                    attrs,
-                    $field: items,
-                    extra,
-                    loc,
-                }
-            }
-
             pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
                 w.start(name, &self.attrs);
                 for item in &self.$field {
@@ -573,34 +526,6 @@ list_model!(FailoverDomains, domains, "failoverdomain", FailoverDomain);
 list_model!(FailoverDomain, nodes, "failoverdomainnode", Section);
 
 impl ClusterNode {
-    pub fn from_element(el: Element) -> Self {
-        let Element {
-            attrs,
-            children,
-            loc,
-            ..
-        } = el;
-        let (mut fence, mut unfence) = (None, None);
-        let extra = split(children, |e| match e.name.as_str() {
-            "fence" if fence.is_none() => {
-                fence = Some(Fence::from_element(e));
-                None
-            }
-            "unfence" if unfence.is_none() => {
-                unfence = Some(Unfence::from_element(e));
-                None
-            }
-            _ => Some(e),
-        });
-        ClusterNode {
-            attrs,
-            fence,
-            unfence,
-            extra,
-            loc,
-        }
-    }
-
     pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
         w.start(name, &self.attrs);
         if let Some(f) = &self.fence {
@@ -615,26 +540,6 @@ impl ClusterNode {
 }
 
 impl Resources {
-    pub fn from_element(el: Element) -> Self {
-        let Element {
-            attrs,
-            children,
-            loc,
-            ..
-        } = el;
-        let mut items = Vec::new();
-        let extra = split(children, |e| {
-            items.push(Resource::from_element(e));
-            None
-        });
-        Resources {
-            attrs,
-            items,
-            extra,
-            loc,
-        }
-    }
-
     pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
         w.start(name, &self.attrs);
         for r in &self.items {
@@ -646,34 +551,6 @@ impl Resources {
 }
 
 impl Resource {
-    pub fn from_element(el: Element) -> Self {
-        let Element {
-            name,
-            attrs,
-            children: nodes,
-            loc,
-        } = el;
-        let mut r = Resource {
-            kind: name,
-            attrs,
-            loc,
-            ..Resource::default()
-        };
-        let mut children = Vec::new();
-        let mut actions = Vec::new();
-        r.extra = split(nodes, |e| {
-            if e.name == "action" {
-                actions.push(Section::from_element(e));
-            } else {
-                children.push(Resource::from_element(e));
-            }
-            None
-        });
-        r.children = children;
-        r.actions = actions;
-        r
-    }
-
     pub fn write_xml(&self, w: &mut XmlWriter) {
         w.start(&self.kind, &self.attrs);
         for a in &self.actions {
@@ -697,45 +574,11 @@ pub const RM_SECTIONS: &[&str] = &[
 
 /// True if an element under `<rm>` is a resource group: an element named after a known resource
 /// type (RHCS took any child of `<rm>` whose agent it knew). Other elements are kept as extras.
-fn is_group(e: &Element) -> bool {
-    resource_type(&e.name).is_some()
+fn is_group(name: &str) -> bool {
+    !RM_SECTIONS.contains(&name) && resource_type(name).is_some()
 }
 
 impl Rm {
-    pub fn from_element(el: Element) -> Self {
-        let Element {
-            attrs,
-            children,
-            loc,
-            ..
-        } = el;
-        let (mut fods, mut res) = (None, None);
-        let mut groups = Vec::new();
-        let extra = split(children, |e| match e.name.as_str() {
-            "failoverdomains" if fods.is_none() => {
-                fods = Some(FailoverDomains::from_element(e));
-                None
-            }
-            "resources" if res.is_none() => {
-                res = Some(Resources::from_element(e));
-                None
-            }
-            name if !RM_SECTIONS.contains(&name) && is_group(&e) => {
-                groups.push(Resource::from_element(e));
-                None
-            }
-            _ => Some(e),
-        });
-        Rm {
-            attrs,
-            failoverdomains: fods,
-            resources: res,
-            groups,
-            extra,
-            loc,
-        }
-    }
-
     pub fn write_xml(&self, w: &mut XmlWriter, name: &str) {
         w.start(name, &self.attrs);
         if let Some(f) = &self.failoverdomains {
@@ -754,67 +597,6 @@ impl Rm {
 
 impl ClusterConf {
     /// Builds the model from a parsed `<cluster>` element (the caller checked the root's name).
-    pub fn from_element(el: Element) -> Self {
-        let Element {
-            attrs,
-            children,
-            loc,
-            ..
-        } = el;
-        let mut c = ClusterConf {
-            attrs,
-            loc,
-            ..ClusterConf::default()
-        };
-        let mut cman = None;
-        let mut totem = None;
-        let mut quorumd = None;
-        let mut fence_daemon = None;
-        let mut clusternodes = None;
-        let mut fencedevices = None;
-        let mut rm = None;
-        // A section written twice is kept as an extra element (the validator reports it).
-        c.extra = split(children, |e| match e.name.as_str() {
-            "cman" if cman.is_none() => {
-                cman = Some(Section::from_element(e));
-                None
-            }
-            "totem" if totem.is_none() => {
-                totem = Some(Section::from_element(e));
-                None
-            }
-            "quorumd" if quorumd.is_none() => {
-                quorumd = Some(Quorumd::from_element(e));
-                None
-            }
-            "fence_daemon" if fence_daemon.is_none() => {
-                fence_daemon = Some(Section::from_element(e));
-                None
-            }
-            "clusternodes" if clusternodes.is_none() => {
-                clusternodes = Some(ClusterNodes::from_element(e));
-                None
-            }
-            "fencedevices" if fencedevices.is_none() => {
-                fencedevices = Some(FenceDevices::from_element(e));
-                None
-            }
-            "rm" if rm.is_none() => {
-                rm = Some(Rm::from_element(e));
-                None
-            }
-            _ => Some(e),
-        });
-        c.cman = cman;
-        c.totem = totem;
-        c.quorumd = quorumd;
-        c.fence_daemon = fence_daemon;
-        c.clusternodes = clusternodes;
-        c.fencedevices = fencedevices;
-        c.rm = rm;
-        c
-    }
-
     /// Writes the canonical form: the sections in a fixed order (`clusternodes`, `cman`,
     /// `totem`, `quorumd`, `fence_daemon`, `fencedevices`, `rm`), then everything else as loaded.
     pub fn write_xml(&self, w: &mut XmlWriter) {
@@ -842,5 +624,254 @@ impl ClusterConf {
         }
         w.nodes(&self.extra);
         w.end("cluster");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading: the model is built straight from the parser's events (no intermediate tree: files of
+// tens of thousands of resources load noticeably faster). Each open element is a frame; where
+// an element goes is decided from its parent frame and its name when it starts, and it is
+// attached to its parent when it ends.
+
+/// Which field of its parent a leaf `Section` fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Cman,
+    Totem,
+    FenceDaemon,
+    Heuristic,
+    Device,
+    FenceDevice,
+    DomainNode,
+    Action,
+}
+
+/// An element being read.
+enum Frame {
+    Cluster(Box<ClusterConf>),
+    Section(Section, Slot),
+    Quorumd(Quorumd),
+    ClusterNodes(ClusterNodes),
+    ClusterNode(ClusterNode),
+    Fence(Fence),
+    Method(FenceMethod),
+    Unfence(Unfence),
+    FenceDevices(FenceDevices),
+    Rm(Rm),
+    FailoverDomains(FailoverDomains),
+    FailoverDomain(FailoverDomain),
+    Resources(Resources),
+    Resource(Resource),
+    /// Anything the model does not know, kept as a tree; also a root that is not `<cluster>`.
+    Other(Element),
+}
+
+impl Frame {
+    /// Where kept nodes (unknown children, text) of this element go.
+    fn extra(&mut self) -> &mut Vec<Node> {
+        match self {
+            Frame::Cluster(c) => &mut c.extra,
+            Frame::Section(s, _) => &mut s.extra,
+            Frame::Quorumd(x) => &mut x.extra,
+            Frame::ClusterNodes(x) => &mut x.extra,
+            Frame::ClusterNode(x) => &mut x.extra,
+            Frame::Fence(x) => &mut x.extra,
+            Frame::Method(x) => &mut x.extra,
+            Frame::Unfence(x) => &mut x.extra,
+            Frame::FenceDevices(x) => &mut x.extra,
+            Frame::Rm(x) => &mut x.extra,
+            Frame::FailoverDomains(x) => &mut x.extra,
+            Frame::FailoverDomain(x) => &mut x.extra,
+            Frame::Resources(x) => &mut x.extra,
+            Frame::Resource(x) => &mut x.extra,
+            Frame::Other(e) => &mut e.children,
+        }
+    }
+
+    /// The frame for child `el` of this frame. A section written twice is kept as an unknown
+    /// element (the validator reports it).
+    fn child(&self, el: Element) -> Frame {
+        let section = |el: Element, slot| {
+            Frame::Section(
+                Section {
+                    attrs: el.attrs,
+                    extra: Vec::new(),
+                    loc: el.loc,
+                },
+                slot,
+            )
+        };
+        macro_rules! list {
+            ($variant:ident, $ty:ident) => {
+                Frame::$variant($ty {
+                    attrs: el.attrs,
+                    loc: el.loc,
+                    ..$ty::default()
+                })
+            };
+        }
+        match (self, el.name.as_str()) {
+            (Frame::Cluster(c), "cman") if c.cman.is_none() => section(el, Slot::Cman),
+            (Frame::Cluster(c), "totem") if c.totem.is_none() => section(el, Slot::Totem),
+            (Frame::Cluster(c), "fence_daemon") if c.fence_daemon.is_none() => {
+                section(el, Slot::FenceDaemon)
+            }
+            (Frame::Cluster(c), "quorumd") if c.quorumd.is_none() => list!(Quorumd, Quorumd),
+            (Frame::Cluster(c), "clusternodes") if c.clusternodes.is_none() => {
+                list!(ClusterNodes, ClusterNodes)
+            }
+            (Frame::Cluster(c), "fencedevices") if c.fencedevices.is_none() => {
+                list!(FenceDevices, FenceDevices)
+            }
+            (Frame::Cluster(c), "rm") if c.rm.is_none() => list!(Rm, Rm),
+            (Frame::Quorumd(_), "heuristic") => section(el, Slot::Heuristic),
+            (Frame::ClusterNodes(_), "clusternode") => list!(ClusterNode, ClusterNode),
+            (Frame::ClusterNode(n), "fence") if n.fence.is_none() => list!(Fence, Fence),
+            (Frame::ClusterNode(n), "unfence") if n.unfence.is_none() => list!(Unfence, Unfence),
+            (Frame::Fence(_), "method") => list!(Method, FenceMethod),
+            (Frame::Method(_) | Frame::Unfence(_), "device") => section(el, Slot::Device),
+            (Frame::FenceDevices(_), "fencedevice") => section(el, Slot::FenceDevice),
+            (Frame::Rm(r), "failoverdomains") if r.failoverdomains.is_none() => {
+                list!(FailoverDomains, FailoverDomains)
+            }
+            (Frame::Rm(r), "resources") if r.resources.is_none() => list!(Resources, Resources),
+            (Frame::Rm(_), name) if is_group(name) => Frame::Resource(resource(el)),
+            (Frame::FailoverDomains(_), "failoverdomain") => {
+                list!(FailoverDomain, FailoverDomain)
+            }
+            (Frame::FailoverDomain(_), "failoverdomainnode") => section(el, Slot::DomainNode),
+            (Frame::Resources(_), _) => Frame::Resource(resource(el)),
+            (Frame::Resource(_), "action") => section(el, Slot::Action),
+            (Frame::Resource(_), _) => Frame::Resource(resource(el)),
+            _ => Frame::Other(el),
+        }
+    }
+
+    /// Puts a finished child where `child()` decided it goes.
+    fn attach(&mut self, child: Frame) {
+        match (self, child) {
+            (parent, Frame::Other(e)) => parent.extra().push(Node::Element(e)),
+            (Frame::Cluster(c), Frame::Section(s, Slot::Cman)) => c.cman = Some(s),
+            (Frame::Cluster(c), Frame::Section(s, Slot::Totem)) => c.totem = Some(s),
+            (Frame::Cluster(c), Frame::Section(s, Slot::FenceDaemon)) => c.fence_daemon = Some(s),
+            (Frame::Cluster(c), Frame::Quorumd(q)) => c.quorumd = Some(q),
+            (Frame::Cluster(c), Frame::ClusterNodes(n)) => c.clusternodes = Some(n),
+            (Frame::Cluster(c), Frame::FenceDevices(f)) => c.fencedevices = Some(f),
+            (Frame::Cluster(c), Frame::Rm(r)) => c.rm = Some(r),
+            (Frame::Quorumd(q), Frame::Section(s, _)) => q.heuristics.push(s),
+            (Frame::ClusterNodes(c), Frame::ClusterNode(n)) => c.nodes.push(n),
+            (Frame::ClusterNode(n), Frame::Fence(f)) => n.fence = Some(f),
+            (Frame::ClusterNode(n), Frame::Unfence(u)) => n.unfence = Some(u),
+            (Frame::Fence(f), Frame::Method(m)) => f.methods.push(m),
+            (Frame::Method(m), Frame::Section(s, _)) => m.devices.push(s),
+            (Frame::Unfence(u), Frame::Section(s, _)) => u.devices.push(s),
+            (Frame::FenceDevices(f), Frame::Section(s, _)) => f.devices.push(s),
+            (Frame::Rm(r), Frame::FailoverDomains(f)) => r.failoverdomains = Some(f),
+            (Frame::Rm(r), Frame::Resources(x)) => r.resources = Some(x),
+            (Frame::Rm(r), Frame::Resource(g)) => r.groups.push(g),
+            (Frame::FailoverDomains(f), Frame::FailoverDomain(d)) => f.domains.push(d),
+            (Frame::FailoverDomain(d), Frame::Section(s, _)) => d.nodes.push(s),
+            (Frame::Resources(x), Frame::Resource(r)) => x.items.push(r),
+            (Frame::Resource(r), Frame::Section(s, _)) => r.actions.push(s),
+            (Frame::Resource(r), Frame::Resource(c)) => r.children.push(c),
+            // `child()` never pairs anything else.
+            (parent, other) => {
+                let _ = other;
+                debug_assert!(false, "no place for a child");
+                let _ = parent;
+            }
+        }
+    }
+}
+
+fn resource(el: Element) -> Resource {
+    Resource {
+        kind: el.name,
+        attrs: el.attrs,
+        loc: el.loc,
+        ..Resource::default()
+    }
+}
+
+/// Builds a [`ClusterConf`] from parser events.
+#[derive(Default)]
+pub struct ModelBuilder {
+    stack: Vec<Frame>,
+    done: Option<Frame>,
+}
+
+impl ModelBuilder {
+    /// The model, or the name and location of a root element that is not `<cluster>`.
+    pub fn finish(self) -> Result<ClusterConf, (CompactString, Loc)> {
+        match self.done {
+            Some(Frame::Cluster(c)) => Ok(*c),
+            Some(Frame::Other(e)) => Err((e.name, e.loc)),
+            _ => Err((CompactString::default(), Loc::default())),
+        }
+    }
+}
+
+impl Builder for ModelBuilder {
+    fn start(&mut self, el: Element) {
+        let frame = match self.stack.last() {
+            Some(parent) => parent.child(el),
+            None if el.name == "cluster" => Frame::Cluster(Box::new(ClusterConf {
+                attrs: el.attrs,
+                loc: el.loc,
+                ..ClusterConf::default()
+            })),
+            None => Frame::Other(el),
+        };
+        self.stack.push(frame);
+    }
+
+    fn text(&mut self, text: String) {
+        if let Some(top) = self.stack.last_mut() {
+            top.extra().push(Node::Text(text));
+        }
+    }
+
+    fn end(&mut self) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        match self.stack.last_mut() {
+            Some(parent) => parent.attach(frame),
+            None => self.done = Some(frame),
+        }
+    }
+}
+
+/// Replays a generic tree as parser events.
+fn replay(el: Element, b: &mut impl Builder) {
+    let Element {
+        name,
+        attrs,
+        children,
+        loc,
+    } = el;
+    b.start(Element {
+        name,
+        attrs,
+        children: Vec::new(),
+        loc,
+    });
+    for child in children {
+        match child {
+            Node::Element(e) => replay(e, b),
+            Node::Text(t) => b.text(t),
+        }
+    }
+    b.end();
+}
+
+impl ClusterConf {
+    /// Builds the model from a generic `<cluster>` tree (for trees built or parsed elsewhere;
+    /// `crate::parse_str` builds the model straight from the text). A root of another name
+    /// gives an empty model keeping nothing: check the name first.
+    pub fn from_element(el: Element) -> Self {
+        let mut b = ModelBuilder::default();
+        replay(el, &mut b);
+        b.finish().unwrap_or_default()
     }
 }
