@@ -12,6 +12,32 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clustat::Status;
+use crate::state::RgCode;
+
+/// What an administrator asks of a service (`clusvcadm`'s requests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceAction {
+    Enable,
+    Disable,
+    Relocate,
+    Migrate,
+    Restart,
+    /// Stop until the next transition (`-s`).
+    Stop,
+    Freeze,
+    Unfreeze,
+    Convalesce,
+}
+
+/// The cluster-wide lock that keeps services from starting (`clusvcadm -l/-u/-S`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockOp {
+    Lock,
+    Unlock,
+    Query,
+}
 
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/cluster/rgmanager.sock";
@@ -27,13 +53,39 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Request {
     /// Members, quorum and services, as clustat shows them.
     Status,
+    /// A service request, forwarded by the local daemon to the coordinator.
+    Service {
+        action: ServiceAction,
+        /// Full name, `service:web`.
+        service: String,
+        /// `-m MEMBER`: where to enable, relocate or migrate to.
+        target: Option<String>,
+        /// `-F`: enable according to failover domain rules.
+        domain_rules: bool,
+    },
+    Lock {
+        lock: LockOp,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum Response {
-    Status { status: Status },
-    Error { message: String },
+    Status {
+        status: Status,
+    },
+    /// The answer to a service request: RHCS's code and, after a start, where it runs.
+    Service {
+        code: RgCode,
+        owner: Option<String>,
+    },
+    /// The lock's state after a lock request.
+    Lock {
+        locked: bool,
+    },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

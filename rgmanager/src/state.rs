@@ -1,4 +1,4 @@
-//! Service states and flags as RHCS named and numbered them.
+//! Service states, flags and request answer codes as RHCS named and numbered them.
 //!
 //! The numbers are part of the interface: `clustat -s` exits with them, `clustat -x` prints them,
 //! scripts compare them. One table here so that every tool and the policy use the same words.
@@ -145,6 +145,92 @@ impl ServiceFlags {
     }
 }
 
+/// The answer codes of resource group requests (`resgroup.h`), with RHCS's messages
+/// (`rg_strerror`): what `clusvcadm` prints and, as a negative number, exits with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RgCode {
+    Success,
+    Fail,
+    Abort,
+    NotMaster,
+    NoService,
+    Deadlock,
+    Again,
+    Depend,
+    Invalid,
+    Quorum,
+    Run,
+    Frozen,
+    NoNode,
+    Fencing,
+    Script,
+    NotRunnable,
+    Exclusive,
+    OriginalOwner,
+    Permission,
+}
+
+impl RgCode {
+    pub const ALL: [RgCode; 19] = [
+        RgCode::Success,
+        RgCode::Fail,
+        RgCode::Abort,
+        RgCode::NotMaster,
+        RgCode::NoService,
+        RgCode::Deadlock,
+        RgCode::Again,
+        RgCode::Depend,
+        RgCode::Invalid,
+        RgCode::Quorum,
+        RgCode::Run,
+        RgCode::Frozen,
+        RgCode::NoNode,
+        RgCode::Fencing,
+        RgCode::Script,
+        RgCode::NotRunnable,
+        RgCode::Exclusive,
+        RgCode::OriginalOwner,
+        RgCode::Permission,
+    ];
+
+    /// RHCS's number: 0, then -1 (`RG_EFAIL`) … -18 (`RG_EPERM`).
+    pub fn code(self) -> i32 {
+        -(RgCode::ALL.iter().position(|c| *c == self).unwrap_or(1) as i32)
+    }
+
+    pub fn from_code(code: i32) -> Option<RgCode> {
+        usize::try_from(-i64::from(code))
+            .ok()
+            .and_then(|i| RgCode::ALL.get(i).copied())
+    }
+
+    /// `rg_strerror()`, word for word (typo included: scripts match these lines).
+    pub fn message(self) -> &'static str {
+        match self {
+            RgCode::Success => "Success",
+            RgCode::Fail => "Failure",
+            RgCode::Abort => "Aborted; service failed",
+            RgCode::NotMaster => "Service not mastered locally",
+            RgCode::NoService => "Service does not exist",
+            RgCode::Deadlock => "Operation would cause a deadlock",
+            RgCode::Again => "Temporary failure; try again",
+            RgCode::Depend => "Operation violates dependency rule",
+            RgCode::Invalid => "Invalid operation for resource",
+            RgCode::Quorum => "Operation requires quorum",
+            RgCode::Run => "Service is already running",
+            RgCode::Frozen => "Failure: Service is frozen",
+            RgCode::NoNode => "Target node dead / nonexistent",
+            RgCode::Fencing => "Fencing operation pending; try again later",
+            RgCode::Script => "S/Lang Script Error",
+            RgCode::NotRunnable => "Service not runnable",
+            RgCode::Exclusive => "Service not runnable: cannot run exclusive",
+            RgCode::OriginalOwner => "Failed; service running on original owner",
+            RgCode::Permission => "Permissing denied",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +244,17 @@ mod tests {
         assert_eq!(ServiceState::Recoverable.as_str(), "recoverable");
         assert_eq!(ServiceState::Disabled.code(), 119);
         assert_eq!(ServiceState::from_code(121), None);
+    }
+
+    #[test]
+    fn return_codes() {
+        assert_eq!(RgCode::Success.code(), 0);
+        assert_eq!(RgCode::Run.code(), -10);
+        assert_eq!(RgCode::Permission.code(), -18);
+        assert_eq!(RgCode::from_code(-11), Some(RgCode::Frozen));
+        assert_eq!(RgCode::from_code(-19), None);
+        assert_eq!(RgCode::from_code(3), None);
+        assert_eq!(RgCode::Frozen.message(), "Failure: Service is frozen");
     }
 
     #[test]

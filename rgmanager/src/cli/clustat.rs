@@ -185,6 +185,7 @@ fn fetch(args: &Args) -> Result<Status, AdminError> {
     match admin::query(&path, &Request::Status, admin::TIMEOUT)? {
         Response::Status { status } => Ok(status),
         Response::Error { message } => Err(AdminError::Protocol(message)),
+        other => Err(AdminError::Protocol(format!("unexpected answer {other:?}"))),
     }
 }
 

@@ -2,3 +2,4 @@
 //! `src/bin/*.rs` calls one `run` here; the logic they print comes from the library modules.
 
 pub mod clustat;
+pub mod clusvcadm;
