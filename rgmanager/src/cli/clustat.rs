@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::{Getopt, Opt};
 use crate::admin::{self, AdminError, Request, Response};
 use crate::clustat::{self, full_service_name, Status, View};
 
@@ -68,91 +69,48 @@ fn atoi(s: &str) -> i64 {
     }
 }
 
-/// Parses the arguments the way getopt(3) does (bundled flags, attached or separate values).
-pub fn parse(args: &[String]) -> Parsed {
+/// Parses the arguments the way getopt(3) did for clustat.
+pub fn parse(argv: &[String]) -> Parsed {
     let mut a = Args::default();
     let mut errors = false;
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        i += 1;
-        match arg.as_str() {
-            "--json" => {
-                a.json = true;
-                continue;
-            }
-            "--socket" => {
-                match args.get(i) {
-                    Some(p) => a.socket = Some(PathBuf::from(p)),
-                    None => errors = true,
-                }
-                i += 1;
-                continue;
-            }
-            "--help" => {
+    let mut opts = Getopt::new(argv, "fIls:m:i:xvQh?");
+    while let Some(opt) = opts.next() {
+        match opt {
+            Opt::Long(l) if l == "json" => a.json = true,
+            Opt::Long(l) if l == "socket" => match opts.next_word() {
+                Some(p) => a.socket = Some(PathBuf::from(p)),
+                None => errors = true,
+            },
+            Opt::Long(l) if l == "help" => {
                 return Parsed::Exit {
                     status: 0,
                     stdout: USAGE.into(),
                 }
             }
-            "--" => break,
-            _ => {}
-        }
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            // getopt stops at the first non-option; clustat takes none.
-            break;
-        };
-        let chars: Vec<char> = flags.chars().collect();
-        let mut k = 0;
-        while k < chars.len() {
-            let c = chars[k];
-            k += 1;
-            // Options with a value take the rest of this word, or the next word.
-            let mut value = || -> Option<String> {
-                if k < chars.len() {
-                    let v: String = chars[k..].iter().collect();
-                    k = chars.len();
-                    Some(v)
-                } else {
-                    i += 1;
-                    args.get(i - 1).cloned()
-                }
-            };
-            match c {
-                'f' => {}
-                'I' => a.nodeid_only = true,
-                'l' => a.long = true,
-                'v' => a.version = true,
-                'Q' => a.quorum_only = true,
-                's' => match value() {
-                    Some(v) => a.service = Some(full_service_name(&v)),
-                    None => errors = true,
-                },
-                'm' => match value() {
-                    Some(v) => a.member = Some(v),
-                    None => errors = true,
-                },
-                'i' => match value() {
-                    Some(v) => a.interval = Some(atoi(&v).max(1) as u64),
-                    None => errors = true,
-                },
-                'x' => {
-                    if a.interval.is_some() {
-                        return Parsed::Exit {
-                            status: 1,
-                            stdout: "Error: Options '-i' and '-x' are mutually exclusive\n".into(),
-                        };
-                    }
-                    a.xml = true;
-                }
-                'h' | '?' => {
+            Opt::Flag('f') => {}
+            Opt::Flag('I') => a.nodeid_only = true,
+            Opt::Flag('l') => a.long = true,
+            Opt::Flag('v') => a.version = true,
+            Opt::Flag('Q') => a.quorum_only = true,
+            Opt::Value('s', v) => a.service = Some(full_service_name(&v)),
+            Opt::Value('m', v) => a.member = Some(v),
+            Opt::Value('i', v) => a.interval = Some(atoi(&v).max(1) as u64),
+            Opt::Flag('x') => {
+                if a.interval.is_some() {
                     return Parsed::Exit {
-                        status: 0,
-                        stdout: USAGE.into(),
-                    }
+                        status: 1,
+                        stdout: "Error: Options '-i' and '-x' are mutually exclusive\n".into(),
+                    };
                 }
-                _ => errors = true,
+                a.xml = true;
             }
+            Opt::Flag('h' | '?') => {
+                return Parsed::Exit {
+                    status: 0,
+                    stdout: USAGE.into(),
+                }
+            }
+            _ => errors = true,
         }
     }
     if errors {

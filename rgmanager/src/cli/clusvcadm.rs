@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use super::{Getopt, Opt};
 use crate::admin::{self, AdminError, LockOp, Request, Response, ServiceAction};
 use crate::clustat::{full_service_name, MemberStatus};
 use crate::state::RgCode;
@@ -122,78 +123,58 @@ pub fn parse(argv: &[String]) -> Result<Args, Stop> {
         stdout: String::new(),
         stderr: "Cannot use '-F' with '-n' or '-m'\n".into(),
     };
-    let mut i = 0;
-    while i < argv.len() {
-        let arg = &argv[i];
-        i += 1;
-        if arg == "--socket" {
-            socket = Some(PathBuf::from(argv.get(i).ok_or_else(usage)?));
-            i += 1;
-            continue;
-        }
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty() && *f != "-") else {
-            break;
-        };
-        let chars: Vec<char> = flags.chars().collect();
-        let mut k = 0;
-        while k < chars.len() {
-            let c = chars[k];
-            k += 1;
-            let mut value = || -> Option<String> {
-                if k < chars.len() {
-                    let v: String = chars[k..].iter().collect();
-                    k = chars.len();
-                    Some(v)
-                } else {
-                    i += 1;
-                    argv.get(i - 1).cloned()
-                }
-            };
-            let act = match c {
-                'l' => return lock_args(LockOp::Lock, quiet, socket),
-                'S' => return lock_args(LockOp::Query, quiet, socket),
-                'u' => return lock_args(LockOp::Unlock, quiet, socket),
-                'v' => {
-                    return Ok(Args {
-                        command: Command::Version,
-                        quiet,
-                        socket,
-                    })
-                }
-                'e' => Some(ServiceAction::Enable),
-                'd' => Some(ServiceAction::Disable),
-                'r' => Some(ServiceAction::Relocate),
-                'M' => Some(ServiceAction::Migrate),
-                's' => Some(ServiceAction::Stop),
-                'R' => Some(ServiceAction::Restart),
-                'Z' => Some(ServiceAction::Freeze),
-                'U' => Some(ServiceAction::Unfreeze),
-                'c' => Some(ServiceAction::Convalesce),
-                'F' => {
-                    if member.is_some() {
-                        return Err(conflict());
-                    }
-                    fod = true;
-                    None
-                }
-                'm' | 'n' => {
-                    if fod {
-                        return Err(conflict());
-                    }
-                    member = Some(value().ok_or_else(usage)?);
-                    None
-                }
-                'q' => {
-                    quiet = true;
-                    None
-                }
-                _ => return Err(usage()),
-            };
-            if let Some(a) = act {
-                action = Some(a);
-                service = Some(value().ok_or_else(usage)?);
+    let mut opts = Getopt::new(argv, "lSue:M:d:r:n:c:m:FvR:s:Z:U:qh?");
+    while let Some(opt) = opts.next() {
+        let act = match opt {
+            Opt::Long(l) if l == "socket" => {
+                socket = Some(PathBuf::from(opts.next_word().ok_or_else(usage)?));
+                continue;
             }
-        }
+            Opt::Flag('l') => return lock_args(LockOp::Lock, quiet, socket),
+            Opt::Flag('S') => return lock_args(LockOp::Query, quiet, socket),
+            Opt::Flag('u') => return lock_args(LockOp::Unlock, quiet, socket),
+            Opt::Flag('v') => {
+                return Ok(Args {
+                    command: Command::Version,
+                    quiet,
+                    socket,
+                })
+            }
+            Opt::Flag('F') => {
+                if member.is_some() {
+                    return Err(conflict());
+                }
+                fod = true;
+                continue;
+            }
+            Opt::Value('m' | 'n', v) => {
+                if fod {
+                    return Err(conflict());
+                }
+                member = Some(v);
+                continue;
+            }
+            Opt::Flag('q') => {
+                quiet = true;
+                continue;
+            }
+            Opt::Value(c, v) => (c, v),
+            _ => return Err(usage()),
+        };
+        let a = match act.0 {
+            'e' => ServiceAction::Enable,
+            'd' => ServiceAction::Disable,
+            'r' => ServiceAction::Relocate,
+            'M' => ServiceAction::Migrate,
+            's' => ServiceAction::Stop,
+            'R' => ServiceAction::Restart,
+            'Z' => ServiceAction::Freeze,
+            'U' => ServiceAction::Unfreeze,
+            'c' => ServiceAction::Convalesce,
+            _ => return Err(usage()),
+        };
+        action = Some(a);
+        service = Some(act.1);
     }
     let (Some(action), Some(service)) = (action, service) else {
         return Err(usage());

@@ -3,3 +3,146 @@
 
 pub mod clustat;
 pub mod clusvcadm;
+
+/// One option as getopt(3) returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opt {
+    /// A flag without a value.
+    Flag(char),
+    /// An option with its value (attached, `-sweb`, or the next word, `-s web`).
+    Value(char, String),
+    /// An option that takes a value but none followed.
+    Missing(char),
+    /// A letter not in the spec.
+    Unknown(char),
+    /// `--word` (our long options; the tool decides what they mean).
+    Long(String),
+}
+
+/// getopt(3) for the RHCS tools: a spec like `"fIls:m:i:xvQh?"` (a letter followed by `:` takes
+/// a value), bundled flags, and `--word` long options. Stops at the first non-option or `--`.
+pub struct Getopt<'a> {
+    argv: &'a [String],
+    spec: &'static str,
+    /// Next word, and the position inside a bundle of flags (0 = start a new word).
+    word: usize,
+    pos: usize,
+}
+
+impl<'a> Getopt<'a> {
+    pub fn new(argv: &'a [String], spec: &'static str) -> Self {
+        Getopt {
+            argv,
+            spec,
+            word: 0,
+            pos: 0,
+        }
+    }
+
+    /// The next word, for long options that take a value.
+    pub fn next_word(&mut self) -> Option<String> {
+        let w = self.argv.get(self.word).cloned();
+        if w.is_some() {
+            self.word += 1;
+        }
+        w
+    }
+
+    fn takes_value(&self, c: char) -> Option<bool> {
+        let mut it = self.spec.chars().peekable();
+        while let Some(s) = it.next() {
+            let value = it.peek() == Some(&':');
+            if value {
+                it.next();
+            }
+            if s == c {
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+impl Iterator for Getopt<'_> {
+    type Item = Opt;
+
+    fn next(&mut self) -> Option<Opt> {
+        if self.pos == 0 {
+            let arg = self.argv.get(self.word)?;
+            if arg == "--" {
+                return None;
+            }
+            if let Some(long) = arg.strip_prefix("--") {
+                self.word += 1;
+                return Some(Opt::Long(long.to_string()));
+            }
+            if !arg.starts_with('-') || arg.len() < 2 {
+                return None;
+            }
+            self.pos = 1;
+        }
+        let arg: &str = self.argv.get(self.word)?;
+        let rest = arg.get(self.pos..).unwrap_or("");
+        let mut chars = rest.chars();
+        let Some(c) = chars.next() else {
+            self.word += 1;
+            self.pos = 0;
+            return self.next();
+        };
+        self.pos += c.len_utf8();
+        let tail: String = chars.collect();
+        let at_end = tail.is_empty();
+        match self.takes_value(c) {
+            None => {
+                if at_end {
+                    (self.word, self.pos) = (self.word + 1, 0);
+                }
+                Some(Opt::Unknown(c))
+            }
+            Some(false) => {
+                if at_end {
+                    (self.word, self.pos) = (self.word + 1, 0);
+                }
+                Some(Opt::Flag(c))
+            }
+            Some(true) => {
+                (self.word, self.pos) = (self.word + 1, 0);
+                if !at_end {
+                    return Some(Opt::Value(c, tail));
+                }
+                match self.next_word() {
+                    Some(v) => Some(Opt::Value(c, v)),
+                    None => Some(Opt::Missing(c)),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn getopt_forms() {
+        let argv: Vec<String> = ["-ls", "web", "-mnode1", "-x", "--json", "-Z", "-i"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let got: Vec<Opt> = Getopt::new(&argv, "ls:m:xi:").collect();
+        assert_eq!(
+            got,
+            vec![
+                Opt::Flag('l'),
+                Opt::Value('s', "web".into()),
+                Opt::Value('m', "node1".into()),
+                Opt::Flag('x'),
+                Opt::Long("json".into()),
+                Opt::Unknown('Z'),
+                Opt::Missing('i'),
+            ]
+        );
+        let stop: Vec<String> = ["-l", "file", "-x"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(Getopt::new(&stop, "lx").count(), 1);
+    }
+}
