@@ -1,0 +1,495 @@
+//! `rgmanager::policy`: where services run and what happens when something fails, as a pure
+//! function `decide(&ClusterView, &Event) -> Vec<Action>`.
+//!
+//! It owns RHCS's placement and recovery rules (failover domains, `exclusive`, `autostart`,
+//! `depend`, `recovery` with restart thresholds, failback, node loss, quorum loss, the
+//! administrator's requests and their return codes) and nothing else: no I/O, no clock (the
+//! caller passes `now`), no randomness. Keeping the decision pure is what lets the coordinator
+//! decide placement instead of letting nodes race for it, and what lets the golden scenarios
+//! and the property test pin the behaviour down without a cluster. The daemon carries the
+//! actions out and reports their outcome as new events. `docs/policy.md` is the user's page.
+//!
+//! - [`view`]: the policy's digest of cluster.conf ([`PolicyConfig`], built once) and the
+//!   replicated state it decides on ([`ClusterView`]), with [`ClusterView::apply`] recording
+//!   what a successful action leaves behind.
+//! - [`decide`](mod@decide): the rules.
+
+pub mod decide;
+pub mod view;
+
+pub use decide::decide;
+pub use view::{ClusterView, DomainConf, NodeConf, PolicyConfig, ServiceConf, ServiceStatus};
+
+use std::fmt;
+
+/// A node as cluster.conf numbers it (`clusternode/@nodeid`).
+pub type NodeId = u32;
+
+/// What the membership layer knows about a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeState {
+    /// A member of the current view.
+    Online,
+    /// Not a member and holding nothing: it left cleanly (stopping its services first) or has
+    /// not joined since start-up.
+    Down,
+    /// Left uncleanly and not fenced yet: whatever it ran may still be running, so its
+    /// services stay its own.
+    Lost,
+    /// Left uncleanly and then fenced (or acknowledged by hand): it runs nothing.
+    Fenced,
+}
+
+impl NodeState {
+    pub fn is_online(self) -> bool {
+        self == NodeState::Online
+    }
+
+    /// Offline and known to run nothing: its services may be recovered elsewhere.
+    pub fn is_safely_down(self) -> bool {
+        matches!(self, NodeState::Down | NodeState::Fenced)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Online => "online",
+            NodeState::Down => "down",
+            NodeState::Lost => "lost",
+            NodeState::Fenced => "fenced",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<NodeState> {
+        Some(match word {
+            "online" => NodeState::Online,
+            "down" => NodeState::Down,
+            "lost" => NodeState::Lost,
+            "fenced" => NodeState::Fenced,
+            _ => return None,
+        })
+    }
+}
+
+/// A service's state, with RHCS's numbers and clustat words (`resgroup.h`, `rg_strings.c`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Stopped,
+    Starting,
+    Started,
+    Stopping,
+    Failed,
+    Uninitialized,
+    Checking,
+    /// RHCS's ERROR: being stopped for recovery.
+    Recoverable,
+    /// RHCS's RECOVER: between the recovery stop and the recovery start (here: for the whole
+    /// of an in-place recovery restart).
+    Recovering,
+    Disabled,
+    Migrating,
+}
+
+impl State {
+    pub const ALL: [State; 11] = [
+        State::Stopped,
+        State::Starting,
+        State::Started,
+        State::Stopping,
+        State::Failed,
+        State::Uninitialized,
+        State::Checking,
+        State::Recoverable,
+        State::Recovering,
+        State::Disabled,
+        State::Migrating,
+    ];
+
+    /// RHCS's number (110 = stopped … 120 = migrating), which `clustat -s` exits with.
+    pub fn code(self) -> u32 {
+        match self {
+            State::Stopped => 110,
+            State::Starting => 111,
+            State::Started => 112,
+            State::Stopping => 113,
+            State::Failed => 114,
+            State::Uninitialized => 115,
+            State::Checking => 116,
+            State::Recoverable => 117,
+            State::Recovering => 118,
+            State::Disabled => 119,
+            State::Migrating => 120,
+        }
+    }
+
+    /// The clustat word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Started => "started",
+            State::Stopping => "stopping",
+            State::Failed => "failed",
+            State::Uninitialized => "uninitialized",
+            State::Checking => "checking",
+            State::Recoverable => "recoverable",
+            State::Recovering => "recovering",
+            State::Disabled => "disabled",
+            State::Migrating => "migrating",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    /// States in which the owner has, or may have, the service's resources up. A service in
+    /// one of them belongs to its owner until that owner stops it or is known to be down.
+    pub fn holds(self) -> bool {
+        matches!(
+            self,
+            State::Starting
+                | State::Started
+                | State::Stopping
+                | State::Checking
+                | State::Recoverable
+                | State::Recovering
+                | State::Migrating
+        )
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The answer to an administrator's request: RHCS's return codes (`resgroup.h`), which
+/// `clusvcadm` prints with [`RgCode::message`] and exits with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RgCode {
+    Success,
+    Fail,
+    Abort,
+    Forward,
+    NoService,
+    Deadlock,
+    Again,
+    Depend,
+    Invalid,
+    Quorum,
+    Running,
+    Frozen,
+    Node,
+    Fence,
+    Script,
+    Domain,
+    Exclusive,
+    Relocated,
+    Permission,
+}
+
+impl RgCode {
+    pub const ALL: [RgCode; 19] = [
+        RgCode::Success,
+        RgCode::Fail,
+        RgCode::Abort,
+        RgCode::Forward,
+        RgCode::NoService,
+        RgCode::Deadlock,
+        RgCode::Again,
+        RgCode::Depend,
+        RgCode::Invalid,
+        RgCode::Quorum,
+        RgCode::Running,
+        RgCode::Frozen,
+        RgCode::Node,
+        RgCode::Fence,
+        RgCode::Script,
+        RgCode::Domain,
+        RgCode::Exclusive,
+        RgCode::Relocated,
+        RgCode::Permission,
+    ];
+
+    /// The number (0, -1 … -18).
+    pub fn code(self) -> i32 {
+        -(RgCode::ALL.iter().position(|c| *c == self).unwrap_or(1) as i32)
+    }
+
+    /// The C name (`RG_EFROZEN`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RgCode::Success => "RG_ESUCCESS",
+            RgCode::Fail => "RG_EFAIL",
+            RgCode::Abort => "RG_EABORT",
+            RgCode::Forward => "RG_EFORWARD",
+            RgCode::NoService => "RG_ENOSERVICE",
+            RgCode::Deadlock => "RG_EDEADLCK",
+            RgCode::Again => "RG_EAGAIN",
+            RgCode::Depend => "RG_EDEPEND",
+            RgCode::Invalid => "RG_EINVAL",
+            RgCode::Quorum => "RG_EQUORUM",
+            RgCode::Running => "RG_ERUN",
+            RgCode::Frozen => "RG_EFROZEN",
+            RgCode::Node => "RG_ENODE",
+            RgCode::Fence => "RG_EFENCE",
+            RgCode::Script => "RG_ESCRIPT",
+            RgCode::Domain => "RG_EDOMAIN",
+            RgCode::Exclusive => "RG_EEXCL",
+            RgCode::Relocated => "RG_ERELO",
+            RgCode::Permission => "RG_EPERM",
+        }
+    }
+
+    /// `rg_strerror`'s text, as clusvcadm prints it.
+    pub fn message(self) -> &'static str {
+        match self {
+            RgCode::Success => "Success",
+            RgCode::Fail => "Failure",
+            RgCode::Abort => "Aborted; service failed",
+            RgCode::Forward => "Service not mastered locally",
+            RgCode::NoService => "Service does not exist",
+            RgCode::Deadlock => "Operation would cause a deadlock",
+            RgCode::Again => "Temporary failure; try again",
+            RgCode::Depend => "Operation violates dependency rule",
+            RgCode::Invalid => "Invalid operation for resource",
+            RgCode::Quorum => "Operation requires quorum",
+            RgCode::Running => "Service is already running",
+            RgCode::Frozen => "Failure: Service is frozen",
+            RgCode::Node => "Target node dead / nonexistent",
+            RgCode::Fence => "Fencing operation pending; try again later",
+            RgCode::Script => "S/Lang Script Error",
+            RgCode::Domain => "Service not runnable",
+            RgCode::Exclusive => "Service not runnable: cannot run exclusive",
+            RgCode::Relocated => "Failed; service running on original owner",
+            RgCode::Permission => "Permissing denied",
+        }
+    }
+
+    pub fn parse_name(name: &str) -> Option<RgCode> {
+        RgCode::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// What the policy is asked to react to. Membership facts in an event (a node joined, left,
+/// was fenced; quorum lost or regained) override the view, so the caller may pass the view
+/// from before or after it recorded them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    NodeJoined(NodeId),
+    /// `clean`: the node shut down in order (its services were stopped); otherwise it failed
+    /// and must be fenced before its services move.
+    NodeLeft {
+        node: NodeId,
+        clean: bool,
+    },
+    /// Fencing of a lost node succeeded (or was acknowledged by hand).
+    NodeFenced(NodeId),
+    QuorumLost,
+    QuorumRegained,
+    /// Re-examine everything: initial placement after start-up, services left stopped after a
+    /// failed relocation, dependencies. Not a tight timer: a service stopped by the
+    /// administrator (`clusvcadm -s`) is started again by the next evaluation, as RHCS did at
+    /// the next transition.
+    Evaluate,
+    /// The owner's status check of a started service failed.
+    StatusFailed {
+        service: String,
+        node: NodeId,
+    },
+    /// A `Start`, `Relocate` (its start phase) or `Restart` failed to start on `node`.
+    StartFailed {
+        service: String,
+        node: NodeId,
+    },
+    /// A stop failed on `node` (the resources may still be up there).
+    StopFailed {
+        service: String,
+        node: NodeId,
+    },
+    /// A start completed on `node`.
+    Started {
+        service: String,
+        node: NodeId,
+    },
+    /// A `Stop` completed (not the stop phase of a relocation or restart).
+    Stopped {
+        service: String,
+        node: NodeId,
+    },
+    Request(Request),
+}
+
+/// The administrator's requests (`clusvcadm`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// `-e S`: `node` is the `-m` member, or the local member for a plain `-e`; `None` follows
+    /// the failover domain (`-e S -F`).
+    Enable {
+        service: String,
+        node: Option<NodeId>,
+    },
+    /// `-d S`
+    Disable { service: String },
+    /// `-r S [-m N]`
+    Relocate {
+        service: String,
+        node: Option<NodeId>,
+    },
+    /// `-R S`
+    Restart { service: String },
+    /// `-s S`
+    Stop { service: String },
+    /// `-Z S`
+    Freeze { service: String },
+    /// `-U S`
+    Unfreeze { service: String },
+}
+
+impl Request {
+    pub fn service(&self) -> &str {
+        match self {
+            Request::Enable { service, .. }
+            | Request::Disable { service }
+            | Request::Relocate { service, .. }
+            | Request::Restart { service }
+            | Request::Stop { service }
+            | Request::Freeze { service }
+            | Request::Unfreeze { service } => service,
+        }
+    }
+}
+
+/// Log levels of the lines the policy writes (syslog's, as rgmanager used them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Level {
+    Debug,
+    Info,
+    Notice,
+    Warning,
+    Err,
+    Crit,
+    Alert,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Notice => "notice",
+            Level::Warning => "warning",
+            Level::Err => "err",
+            Level::Crit => "crit",
+            Level::Alert => "alert",
+        }
+    }
+}
+
+/// What the daemon must do, in list order. Services are named `type:name`.
+///
+/// Order matters where services depend on each other: the stops of a service's dependents
+/// come before the action that takes it down, and a dependent is started only on its
+/// dependency's `Started` event. Actions on unrelated services may run concurrently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start on `node`: state `starting` (owner `node`), then `started`; report `Started` or
+    /// `StartFailed`.
+    Start { service: String, node: NodeId },
+    /// Stop on `node`: state `stopping` (a `failed` service stays `failed` meanwhile), then
+    /// `to` (`stopped` or `disabled`) with `node` as last owner; report `Stopped` or
+    /// `StopFailed`.
+    Stop {
+        service: String,
+        node: NodeId,
+        to: State,
+    },
+    /// Stop on `from` (state `stopping`), then start on `to` (`starting`, `started`), as one
+    /// operation; report `Started`, `StopFailed` (from) or `StartFailed` (to).
+    Relocate {
+        service: String,
+        from: NodeId,
+        to: NodeId,
+    },
+    /// Stop and start again on `node`. `recover`: a recovery after a failed status check: the
+    /// state reads `recovering` throughout and `now` joins the restart history. Report
+    /// `Started`, `StopFailed` or `StartFailed`.
+    Restart {
+        service: String,
+        node: NodeId,
+        recover: bool,
+    },
+    /// Without quorum: stop on `node` at once, writing no state (there is no quorum to write
+    /// it with; RHCS's `#69: Unclean stop`).
+    EmergencyStop { service: String, node: NodeId },
+    /// Write the state without running anything: the owner (if any) becomes the last owner.
+    Mark { service: String, state: State },
+    /// Set or clear the frozen flag.
+    Freeze { service: String, frozen: bool },
+    /// Forget the restart history (after the threshold sent the service elsewhere).
+    ClearRestarts { service: String },
+    /// A log line in RHCS's words.
+    Log { level: Level, text: String },
+    /// The answer to a [`Request`] (always the last action of a request's list).
+    Reply(RgCode),
+}
+
+impl Action {
+    /// The service this action changes, if any.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Action::Start { service, .. }
+            | Action::Stop { service, .. }
+            | Action::Relocate { service, .. }
+            | Action::Restart { service, .. }
+            | Action::EmergencyStop { service, .. }
+            | Action::Mark { service, .. }
+            | Action::Freeze { service, .. }
+            | Action::ClearRestarts { service } => Some(service),
+            Action::Log { .. } | Action::Reply(_) => None,
+        }
+    }
+
+    /// The node that ends up running the service, for the actions that start it somewhere.
+    pub fn start_target(&self) -> Option<NodeId> {
+        match self {
+            Action::Start { node, .. } | Action::Restart { node, .. } => Some(*node),
+            Action::Relocate { to, .. } => Some(*to),
+            _ => None,
+        }
+    }
+
+    /// One line, with node names from `config` (the golden scenarios' and the docs' form).
+    pub fn render(&self, config: &PolicyConfig) -> String {
+        let n = |id: &NodeId| config.node_name(*id).to_string();
+        match self {
+            Action::Start { service, node } => format!("start {service} on {}", n(node)),
+            Action::Stop { service, node, to } => {
+                format!("stop {service} on {} -> {to}", n(node))
+            }
+            Action::Relocate { service, from, to } => {
+                format!("relocate {service} from {} to {}", n(from), n(to))
+            }
+            Action::Restart {
+                service,
+                node,
+                recover,
+            } => format!(
+                "restart {service} on {}{}",
+                n(node),
+                if *recover { " (recovery)" } else { "" }
+            ),
+            Action::EmergencyStop { service, node } => {
+                format!("emergency-stop {service} on {}", n(node))
+            }
+            Action::Mark { service, state } => format!("mark {service} {state}"),
+            Action::Freeze { service, frozen } => {
+                format!("{} {service}", if *frozen { "freeze" } else { "unfreeze" })
+            }
+            Action::ClearRestarts { service } => format!("clear-restarts {service}"),
+            Action::Log { level, text } => format!("log {}: {text}", level.as_str()),
+            Action::Reply(code) => format!("reply {}", code.name()),
+        }
+    }
+}
