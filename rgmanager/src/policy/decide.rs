@@ -664,6 +664,10 @@ impl<'a> Cx<'a> {
                         );
                         self.relocate_away(s, o);
                     }
+                } else if self.score(o, s) == Score::Illegal {
+                    // Running where its restricted domain no longer allows it: not restarted
+                    // there.
+                    self.relocate_away(s, o);
                 } else {
                     self.log(Level::Notice, format!("Recovering failed service {name}"));
                     self.take_down(
@@ -697,6 +701,16 @@ impl<'a> Cx<'a> {
                 );
                 self.plan_on(t, s);
             }
+            // Nowhere else, and its own node is outside its restricted domain (the config
+            // changed under it): stop it.
+            Err(_) if self.score(o, s) == Score::Illegal => self.take_down(
+                s,
+                Action::Stop {
+                    service: name,
+                    node,
+                    to: State::Stopped,
+                },
+            ),
             Err(_) => {
                 self.log(
                     Level::Warning,
@@ -780,8 +794,15 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn stop_failed(&mut self, s: usize, _node: NodeId) {
+    fn stop_failed(&mut self, s: usize, node: NodeId) {
         if !self.quorate {
+            return;
+        }
+        // Only the node that was stopping it can say the stop failed.
+        let st = self.status(s);
+        let from_owner = self.owned_by(s, node).is_some();
+        let from_failed_owner = st.state == State::Failed && st.last_owner == Some(node);
+        if !(from_owner || from_failed_owner) {
             return;
         }
         let name = self.name(s);
@@ -1023,6 +1044,25 @@ impl<'a> Cx<'a> {
         let Some(o) = self.online_owner(s) else {
             return self.req_enable(s, None, false);
         };
+        if self.score(o, s) == Score::Illegal {
+            // Its node is outside its restricted domain now: restart it where it may run.
+            return match self.best_target(s, Some(o)) {
+                Ok(t) => {
+                    let (name, from, to) = (self.name(s), self.node_id(o), self.node_id(t));
+                    self.take_down(
+                        s,
+                        Action::Relocate {
+                            service: name,
+                            from,
+                            to,
+                        },
+                    );
+                    self.plan_on(t, s);
+                    RgCode::Success
+                }
+                Err(_) => RgCode::Domain,
+            };
+        }
         let name = self.name(s);
         let node = self.node_id(o);
         self.take_down(
