@@ -10,7 +10,7 @@ use std::cmp::Reverse;
 use ccs::model::Recovery;
 
 use super::view::{ClusterView, DomainRef, PolicyConfig};
-use super::{Action, Event, Level, NodeId, NodeState, Request, RgCode, State};
+use super::{Action, Event, Level, NodeId, NodeState, Request, RgCode, ServiceStatus, State};
 
 /// RHCS's placement score (`FOD_ILLEGAL` … `FOD_BEST`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,6 +87,15 @@ pub fn decide(view: &ClusterView, event: &Event) -> Vec<Action> {
     }
     cx.out
 }
+
+static FRESH: ServiceStatus = ServiceStatus {
+    state: State::Stopped,
+    owner: None,
+    last_owner: None,
+    frozen: false,
+    restarts: Vec::new(),
+    last_transition: 0,
+};
 
 struct Cx<'a> {
     view: &'a ClusterView,
@@ -204,8 +213,10 @@ impl<'a> Cx<'a> {
             .map_or(NodeState::Down, |i| self.members[i])
     }
 
-    fn status(&self, s: usize) -> &'a super::ServiceStatus {
-        &self.view.services[s]
+    /// The record of service `s`; a view without one (built for an older config) reads as a
+    /// fresh stopped service, as RHCS initialised missing records.
+    fn status(&self, s: usize) -> &'a ServiceStatus {
+        self.view.services.get(s).unwrap_or(&FRESH)
     }
 
     /// The owner's index when the service is held by an online node.

@@ -493,3 +493,61 @@ impl Action {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_words_are_rhcs_ones() {
+        assert_eq!(RgCode::Success.code(), 0);
+        assert_eq!(RgCode::Fail.code(), -1);
+        assert_eq!(RgCode::Quorum.code(), -9);
+        assert_eq!(RgCode::Running.code(), -10);
+        assert_eq!(RgCode::Frozen.code(), -11);
+        assert_eq!(RgCode::Fence.code(), -13);
+        assert_eq!(RgCode::Domain.code(), -15);
+        assert_eq!(RgCode::Permission.code(), -18);
+        assert_eq!(RgCode::parse_name("RG_EEXCL"), Some(RgCode::Exclusive));
+        assert_eq!(State::Stopped.code(), 110);
+        assert_eq!(State::Recoverable.as_str(), "recoverable");
+        assert_eq!(State::Migrating.code(), 120);
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn config_digest() {
+        let conf = ccs::parse_str(
+            r#"<cluster name="c" config_version="1"><clusternodes>
+                <clusternode name="a" nodeid="1"/><clusternode name="b" nodeid="2"/>
+                <clusternode name="nodeless"/></clusternodes>
+              <rm><failoverdomains>
+                <failoverdomain name="d" ordered="1"><failoverdomainnode name="A"/>
+                  <failoverdomainnode name="b" priority="2"/><failoverdomainnode name="zz"/>
+                </failoverdomain>
+                <failoverdomain name="D" ordered="0"><failoverdomainnode name="a"/></failoverdomain>
+              </failoverdomains>
+              <service name="x" domain="d" depend="y"/><service name="y" domain="none"/>
+              <vm name="x"/></rm></cluster>"#,
+        )
+        .unwrap();
+        let c = view::PolicyConfig::from_conf(&conf);
+        assert_eq!(c.nodes.len(), 2, "a node without nodeid is left out");
+        assert_eq!(
+            c.domains.len(),
+            1,
+            "a repeated domain name ends the list (RHCS #31)"
+        );
+        assert_eq!(c.domains[0].rank, vec![Some(u32::MAX), Some(2)]);
+        let x = c.service_index("x").unwrap();
+        let y = c.service_index("service:y").unwrap();
+        assert_eq!(c.services[x].depend, Some(y));
+        assert_eq!(c.services[y].dependents, vec![x]);
+        assert_eq!(c.services[y].domain, view::DomainRef::Missing);
+        assert!(c.service_index("vm:x").is_some());
+        assert_eq!(c.node_by_name("B"), Some(2));
+        assert_eq!(c.node_name(7), "#7");
+    }
+}
