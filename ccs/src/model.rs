@@ -11,7 +11,7 @@
 
 use compact_str::CompactString;
 
-use crate::resource_types::{resource_type, ParamKind};
+use crate::resource_types::resource_type;
 use crate::value;
 use crate::xml::{Attrs, Element, Loc, Node, XmlWriter};
 
@@ -486,15 +486,6 @@ pub fn primary_attr_of(kind: &str) -> &'static str {
         .and_then(|t| t.params.iter().find(|p| p.primary))
         .map(|p| p.name)
         .unwrap_or("name")
-}
-
-/// How the RHCS rules table types parameter `attr` of resource type `kind`, if it declares it.
-pub fn param_kind(kind: &str, attr: &str) -> Option<ParamKind> {
-    resource_type(kind)?
-        .params
-        .iter()
-        .find(|p| p.name == attr)
-        .map(|p| p.kind)
 }
 
 // ---------------------------------------------------------------------------------------------

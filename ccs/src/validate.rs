@@ -11,13 +11,16 @@
 //! Messages are fixed sentences with the offending values quoted, so the same problem always
 //! reads the same way (fixtures pin them).
 
+use std::collections::hash_map::Entry;
+use std::sync::OnceLock;
+
 use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::model::{ClusterConf, ClusterNode, FailoverDomain, Resource, Section};
-use crate::resource_types::{resource_type, ParamKind};
+use crate::resource_types::{resource_type, ParamKind, RESOURCE_TYPES};
 use crate::schema::{self, AttrSpec, ElementSpec, Ty};
 use crate::value;
 use crate::xml::{Attrs, Loc, Node};
@@ -571,8 +574,7 @@ impl Checker {
         let mut defined: Defined = HashMap::with_capacity_and_hasher(2 * n, Default::default());
 
         for r in c.resources() {
-            self.resource(r, true);
-            self.definition(r, &mut defined);
+            self.resource(r, Some(&mut defined));
             if let Some(p) = r.attrs.get(r.primary_attr()) {
                 globals.entry((r.kind.as_str(), p)).or_insert((0, r.loc));
             }
@@ -580,7 +582,7 @@ impl Checker {
                 self.tree(child, &mut globals, &mut defined);
             }
         }
-        // Two groups with one name are caught by `definition` (a group's name is its primary
+        // Two groups with one name are caught by `resource` (a group's name is its primary
         // attribute), so they are not checked again here: one problem, one finding.
         for g in c.groups() {
             self.tree(g, &mut globals, &mut defined);
@@ -606,7 +608,7 @@ impl Checker {
     fn tree<'a>(&mut self, r: &'a Resource, globals: &mut Globals<'a>, defined: &mut Defined<'a>) {
         match r.reference() {
             Some(target) => {
-                self.resource(r, false);
+                self.resource(r, None);
                 if let Some(e) = globals.get_mut(&(r.kind.as_str(), target)) {
                     e.0 += 1;
                     e.1 = r.loc;
@@ -623,53 +625,24 @@ impl Checker {
                     );
                 }
             }
-            None => {
-                self.resource(r, true);
-                self.definition(r, defined);
-            }
+            None => self.resource(r, Some(defined)),
         }
         for child in &r.children {
             self.tree(child, globals, defined);
         }
     }
 
-    /// Records a definition's primary and unique values; a second resource of the same type
-    /// with the same value is an error (RHCS refused it: "Primary attribute collision").
-    fn definition<'a>(&mut self, r: &'a Resource, defined: &mut Defined<'a>) {
-        let Some(t) = resource_type(&r.kind) else {
-            return;
-        };
-        for p in t.params.iter().filter(|p| p.primary || p.unique) {
-            let Some(a) = r.attrs.attr(p.name) else {
-                continue;
-            };
-            if a.value.trim().is_empty() {
-                continue;
-            }
-            let key = (r.kind.as_str(), p.name, a.value.as_str());
-            match defined.get(&key) {
-                Some(first) => self.error(
-                    a.loc,
-                    format!(
-                        "duplicate {} resource {}=\"{}\" (first at line {})",
-                        r.kind, p.name, a.value, first.line
-                    ),
-                ),
-                None => {
-                    defined.insert(key, a.loc);
-                }
-            }
-        }
-    }
-
-    /// Attributes of one resource element. `definition` is false for `ref=` elements, which
-    /// need not repeat the required attributes.
-    fn resource(&mut self, r: &Resource, definition: bool) {
+    /// One resource element: its actions and attributes, and for a definition (`defined` is
+    /// given; not for `ref=` elements, which need not repeat the required attributes) the
+    /// required attributes and its primary and unique values. A second resource of one type
+    /// with the same primary or unique value is an error (RHCS refused it: "Primary attribute
+    /// collision").
+    fn resource<'a>(&mut self, r: &'a Resource, mut defined: Option<&mut Defined<'a>>) {
         for a in &r.actions {
             self.attrs(&schema::ACTION, &a.attrs, a.loc, &[]);
             self.extras("action", a.loc, &a.extra);
         }
-        let Some(t) = resource_type(&r.kind) else {
+        let Some(info) = type_info(&r.kind) else {
             self.warn(
                 r.loc,
                 format!(
@@ -679,44 +652,52 @@ impl Checker {
             );
             return;
         };
-        if definition {
-            // The primary attribute names the resource (`type:primary`), so a definition
-            // without it cannot be referenced or run even where the agent's metadata does not
-            // mark it required (ip's `address`, vm's `name`).
-            for p in t.params.iter().filter(|p| p.required || p.primary) {
-                if !r.attrs.contains(p.name) {
+        if defined.is_some() {
+            for needed in &info.needed {
+                if !r.attrs.contains(needed) {
                     self.error(
                         r.loc,
                         format!(
-                            "<{}> is missing the required attribute \"{}\"",
-                            r.kind, p.name
+                            "<{}> is missing the required attribute \"{needed}\"",
+                            r.kind
                         ),
                     );
                 }
             }
         }
         for (name, a) in r.attrs.iter() {
-            if name == "ref" {
-                self.value(&r.kind, name, &a.value, Ty::Name, a.loc);
+            let Some(&(pname, ty, key)) = info.params.get(name) else {
+                self.warn(
+                    a.loc,
+                    format!(
+                        "unknown attribute \"{name}\" on <{}> (kept, not used)",
+                        r.kind
+                    ),
+                );
                 continue;
-            }
-            let ty = match t.params.iter().find(|p| p.name == name) {
-                Some(p) => resource_param_ty(&r.kind, name, p.kind),
-                None => match schema::RESOURCE_COMMON.iter().find(|s| s.name == name) {
-                    Some(s) => s.ty,
-                    None => {
-                        self.warn(
-                            a.loc,
-                            format!(
-                                "unknown attribute \"{name}\" on <{}> (kept, not used)",
-                                r.kind
-                            ),
-                        );
-                        continue;
-                    }
-                },
             };
             self.value(&r.kind, name, &a.value, ty, a.loc);
+            let Some(defined) = defined.as_deref_mut().filter(|_| key) else {
+                continue;
+            };
+            if a.value.trim().is_empty() {
+                continue;
+            }
+            match defined.entry((r.kind.as_str(), pname, a.value.as_str())) {
+                Entry::Occupied(first) => {
+                    let first = first.get().line;
+                    self.error(
+                        a.loc,
+                        format!(
+                            "duplicate {} resource {name}=\"{}\" (first at line {first})",
+                            r.kind, a.value
+                        ),
+                    )
+                }
+                Entry::Vacant(v) => {
+                    v.insert(a.loc);
+                }
+            }
         }
     }
 
@@ -755,6 +736,42 @@ impl Checker {
             }
         }
     }
+}
+
+/// What the validator needs of a resource type, computed once per type: the attributes a
+/// definition must carry (required or primary), and each attribute it understands (its own
+/// parameters and rgmanager's common ones) with its checked type and whether it is a primary or
+/// unique key.
+struct TypeInfo {
+    needed: Vec<&'static str>,
+    params: HashMap<&'static str, (&'static str, Ty, bool)>,
+}
+
+fn type_info(kind: &str) -> Option<&'static TypeInfo> {
+    static INFO: OnceLock<HashMap<&'static str, TypeInfo>> = OnceLock::new();
+    INFO.get_or_init(|| {
+        RESOURCE_TYPES
+            .iter()
+            .map(|t| {
+                let mut params: HashMap<_, _> = schema::RESOURCE_COMMON
+                    .iter()
+                    .map(|s| (s.name, (s.name, s.ty, false)))
+                    .collect();
+                for p in t.params {
+                    let ty = resource_param_ty(t.name, p.name, p.kind);
+                    params.insert(p.name, (p.name, ty, p.primary || p.unique));
+                }
+                let needed = t
+                    .params
+                    .iter()
+                    .filter(|p| p.required || p.primary)
+                    .map(|p| p.name)
+                    .collect();
+                (t.name, TypeInfo { needed, params })
+            })
+            .collect()
+    })
+    .get(kind)
 }
 
 /// The checked type of a resource parameter: the rules table's, sharpened where cluster.conf's

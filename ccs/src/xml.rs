@@ -37,11 +37,6 @@ impl Loc {
         Loc { line, col }
     }
 
-    /// True when the location was never set (a model built in code rather than parsed).
-    pub fn is_unknown(&self) -> bool {
-        self.line == 0
-    }
-
     /// Total order on positions (the derived `Ord` is fine, but `==` ignores positions).
     pub fn key(&self) -> (u32, u32) {
         (self.line, self.col)
@@ -260,9 +255,81 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Receives a document as it is read: what the generic tree and the typed model are built by.
+/// Calls nest: `start` … (`text` | nested elements)* … `end`. Text comes trimmed and never empty.
+pub trait Builder {
+    /// An element starts; `el` has its name, attributes and location, no children.
+    fn start(&mut self, el: Element);
+    fn text(&mut self, text: String);
+    fn end(&mut self);
+}
+
+/// Builds the generic tree.
+#[derive(Default)]
+pub struct TreeBuilder {
+    stack: Vec<Element>,
+    root: Option<Element>,
+}
+
+impl TreeBuilder {
+    /// The root element, once the document is complete.
+    pub fn finish(self) -> Option<Element> {
+        self.root
+    }
+}
+
+impl Builder for TreeBuilder {
+    fn start(&mut self, el: Element) {
+        self.stack.push(el);
+    }
+
+    fn text(&mut self, text: String) {
+        if let Some(top) = self.stack.last_mut() {
+            top.children.push(Node::Text(text));
+        }
+    }
+
+    fn end(&mut self) {
+        let Some(el) = self.stack.pop() else { return };
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(Node::Element(el)),
+            None => self.root = Some(el),
+        }
+    }
+}
+
 /// Parses a document into its root element.
 pub fn parse(text: &str) -> Result<Element, SyntaxError> {
+    let mut b = TreeBuilder::default();
+    parse_into(text, &mut b)?;
+    b.finish().ok_or_else(|| SyntaxError {
+        loc: LineIndex::new(text).loc(text.len()),
+        message: "no root element".into(),
+    })
+}
+
+/// An element being read: for the end-of-file message, and its text so far.
+struct Open {
+    name: CompactString,
+    loc: Loc,
+    pending: String,
+}
+
+/// Passes the text collected since the last child to the builder, trimmed, if not blank.
+fn flush(open: &mut Open, b: &mut impl Builder) {
+    if !open.pending.is_empty() {
+        let t = open.pending.trim();
+        if !t.is_empty() {
+            b.text(t.to_string());
+        }
+        open.pending.clear();
+    }
+}
+
+/// Reads a document into a builder. Fails at the first syntax error, located.
+pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
     let mut index = LineIndex::new(text);
+    let mut scratch = Attrs::with_capacity(16);
     let err = |offset: usize, message: String| SyntaxError {
         loc: LineIndex::new(text).loc(offset),
         message,
@@ -274,9 +341,8 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
     cfg.check_end_names = true;
     cfg.check_comments = true;
 
-    // Open elements; the root ends up in `root`.
-    let mut stack: Vec<(Element, String)> = Vec::new();
-    let mut root: Option<Element> = None;
+    let mut stack: Vec<Open> = Vec::new();
+    let mut seen_root = false;
     loop {
         let start = reader.buffer_position() as usize;
         let event = match reader.read_event() {
@@ -286,25 +352,35 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                 return Err(err(at, describe_error(&e)));
             }
         };
+        let empty = matches!(event, Event::Empty(_));
         match event {
-            Event::Start(e) | Event::Empty(e) if root.is_some() && stack.is_empty() => {
-                let _ = e;
+            Event::Start(_) | Event::Empty(_) if seen_root && stack.is_empty() => {
                 return Err(err(start, "content after the root element".into()));
             }
-            Event::Start(e) => {
-                let el = element_from_tag(text, start, &e, &mut index)?;
-                stack.push((el, String::new()));
-            }
-            Event::Empty(e) => {
-                let el = element_from_tag(text, start, &e, &mut index)?;
-                attach(&mut stack, &mut root, el);
+            Event::Start(e) | Event::Empty(e) => {
+                let el = element_from_tag(text, start, &e, &mut index, &mut scratch)?;
+                if let Some(parent) = stack.last_mut() {
+                    flush(parent, b);
+                }
+                seen_root = true;
+                if empty {
+                    b.start(el);
+                    b.end();
+                } else {
+                    stack.push(Open {
+                        name: el.name.clone(),
+                        loc: el.loc,
+                        pending: String::new(),
+                    });
+                    b.start(el);
+                }
             }
             Event::End(_) => {
-                let Some((mut el, pending)) = stack.pop() else {
+                let Some(mut open) = stack.pop() else {
                     return Err(err(start, "closing tag without an opening tag".into()));
                 };
-                flush_text(&mut el, pending);
-                attach(&mut stack, &mut root, el);
+                flush(&mut open, b);
+                b.end();
             }
             Event::Text(t) => {
                 let raw = t
@@ -314,8 +390,8 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                 match stack.last_mut() {
                     // Indentation: text is trimmed, so blanks before any text are dropped here
                     // (saves building a string per element).
-                    Some((_, pending)) if blank && pending.is_empty() => {}
-                    Some((_, pending)) => pending.push_str(&raw),
+                    Some(open) if blank && open.pending.is_empty() => {}
+                    Some(open) => open.pending.push_str(&raw),
                     None if !blank => {
                         return Err(err(start, "text outside the root element".into()))
                     }
@@ -327,7 +403,7 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                     .decode()
                     .map_err(|e| err(start, format!("bad CDATA encoding: {e}")))?;
                 match stack.last_mut() {
-                    Some((_, pending)) => pending.push_str(&raw),
+                    Some(open) => open.pending.push_str(&raw),
                     None => return Err(err(start, "CDATA outside the root element".into())),
                 }
             }
@@ -336,7 +412,7 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
                     err(start, format!("unknown entity reference &{};", show(&r)))
                 })?;
                 match stack.last_mut() {
-                    Some((_, pending)) => pending.push_str(&resolved),
+                    Some(open) => open.pending.push_str(&resolved),
                     None => {
                         return Err(err(
                             start,
@@ -349,17 +425,20 @@ pub fn parse(text: &str) -> Result<Element, SyntaxError> {
             Event::Eof => break,
         }
     }
-    if let Some((el, _)) = stack.pop() {
-        let name = el.name.clone();
+    if let Some(open) = stack.pop() {
+        let name = open.name;
         return Err(SyntaxError {
             loc: index.loc(text.len()),
             message: format!(
                 "end of file inside <{name}> opened at {}: missing </{name}>",
-                el.loc
+                open.loc
             ),
         });
     }
-    root.ok_or_else(|| err(text.len(), "no root element".into()))
+    if !seen_root {
+        return Err(err(text.len(), "no root element".into()));
+    }
+    Ok(())
 }
 
 fn show(bytes: &[u8]) -> String {
@@ -374,29 +453,12 @@ fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
     quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
 }
 
-fn flush_text(el: &mut Element, pending: String) {
-    let t = pending.trim();
-    if !t.is_empty() {
-        el.children.push(Node::Text(t.to_string()));
-    }
-}
-
-fn attach(stack: &mut [(Element, String)], root: &mut Option<Element>, el: Element) {
-    match stack.last_mut() {
-        Some((parent, pending)) => {
-            let text = std::mem::take(pending);
-            flush_text(parent, text);
-            parent.children.push(Node::Element(el));
-        }
-        None => *root = Some(el),
-    }
-}
-
 fn element_from_tag(
     text: &str,
     start: usize,
     tag: &BytesStart<'_>,
     index: &mut LineIndex<'_>,
+    scratch: &mut Attrs,
 ) -> Result<Element, SyntaxError> {
     // The tag's content (name and attributes, without '<', '>' or '/>') as text: it starts
     // right after '<' and its ends are ASCII, so it is a slice of the (valid UTF-8) input.
@@ -410,7 +472,10 @@ fn element_from_tag(
     let loc = index.loc(start);
     // A tag on one line of ASCII (nearly all of them) places its attributes by arithmetic.
     let one_line = content.is_ascii() && !content.contains('\n');
-    let mut attrs = Attrs::with_capacity(4);
+    // Attributes are gathered in a reused buffer and then copied at their exact count: most
+    // elements have one or two, and the model keeps tens of thousands of them.
+    let attrs = scratch;
+    attrs.0.clear();
     let mut scan = AttrScanner {
         s: content,
         i: name_len,
@@ -460,7 +525,7 @@ fn element_from_tag(
     }
     Ok(Element {
         name,
-        attrs,
+        attrs: Attrs(attrs.0.drain(..).collect()),
         children: Vec::new(),
         loc,
     })

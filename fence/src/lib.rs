@@ -1,1 +1,8 @@
+//! Fencing for the cluster: the fence-agents option/action framework (`agent`), the CLI front
+//! shared by every agent binary (`cli`), the IPMI protocol (`ipmi`) and the native agents
+//! (`agents`).
 
+pub mod agent;
+pub mod agents;
+pub mod cli;
+pub mod ipmi;

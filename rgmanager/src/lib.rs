@@ -5,7 +5,12 @@
 //! function; the `rg_test` tool ([`rg_test`]) shows and exercises those trees the way the
 //! original `rg_test` did; [`demo`] is the README's first command.
 
+pub mod admin;
+pub mod cli;
+pub mod clustat;
+pub mod daemon;
 pub mod demo;
 pub mod policy;
 pub mod resource;
 pub mod rg_test;
+pub mod state;

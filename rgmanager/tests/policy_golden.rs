@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rgmanager::policy::{
-    decide, ClusterView, Event, NodeState, PolicyConfig, Request, ServiceStatus, State,
+    decide, parse_state, ClusterView, Event, NodeState, PolicyConfig, Request, ServiceStatus,
 };
 
 fn dir() -> PathBuf {
@@ -99,7 +99,7 @@ fn parse_service(view: &mut ClusterView, words: &[&str], at: &str) {
     );
     let state = words
         .get(2)
-        .and_then(|w| State::parse(w))
+        .and_then(|w| parse_state(w))
         .unwrap_or_else(|| panic!("{at}: service {name}: bad state"));
     let mut st = ServiceStatus {
         state,
@@ -187,7 +187,7 @@ fn run(path: &Path) -> Scenario {
                 let v = view.as_mut().expect("conf first");
                 let state = words
                     .get(1)
-                    .and_then(|w| State::parse(w))
+                    .and_then(|w| parse_state(w))
                     .unwrap_or_else(|| panic!("{at}: all STATE"));
                 v.services.iter_mut().for_each(|s| {
                     *s = ServiceStatus {

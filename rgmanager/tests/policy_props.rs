@@ -11,7 +11,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use rgmanager::policy::view::DomainRef;
 use rgmanager::policy::{
-    decide, Action, ClusterView, Event, NodeState, PolicyConfig, Request, ServiceStatus, State,
+    decide, Action, ClusterView, Event, Holds, NodeState, PolicyConfig, Request, ServiceStatus,
+    State,
 };
 
 #[derive(Clone, Debug)]

@@ -10,7 +10,9 @@ use std::cmp::Reverse;
 use ccs::model::Recovery;
 
 use super::view::{ClusterView, DomainRef, PolicyConfig};
-use super::{Action, Event, Level, NodeId, NodeState, Request, RgCode, ServiceStatus, State};
+use super::{
+    Action, Event, Holds, Level, NodeId, NodeState, Request, RgCode, ServiceStatus, State,
+};
 
 /// RHCS's placement score (`FOD_ILLEGAL` … `FOD_BEST`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -20,8 +20,6 @@ pub mod view;
 pub use decide::decide;
 pub use view::{ClusterView, DomainConf, NodeConf, PolicyConfig, ServiceConf, ServiceStatus};
 
-use std::fmt;
-
 /// A node as cluster.conf numbers it (`clusternode/@nodeid`).
 pub type NodeId = u32;
 
@@ -70,81 +68,23 @@ impl NodeState {
     }
 }
 
-/// A service's state, with RHCS's numbers and clustat words (`resgroup.h`, `rg_strings.c`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum State {
-    Stopped,
-    Starting,
-    Started,
-    Stopping,
-    Failed,
-    Uninitialized,
-    Checking,
-    /// RHCS's ERROR: being stopped for recovery.
-    Recoverable,
-    /// RHCS's RECOVER: between the recovery stop and the recovery start (here: for the whole
-    /// of an in-place recovery restart).
-    Recovering,
-    Disabled,
-    Migrating,
+/// A service's state: the project's one table of RHCS's states (`rgmanager::state`).
+pub use crate::state::ServiceState as State;
+
+/// The state with this clustat word.
+pub fn parse_state(word: &str) -> Option<State> {
+    State::ALL.into_iter().find(|s| s.as_str() == word)
 }
 
-impl State {
-    pub const ALL: [State; 11] = [
-        State::Stopped,
-        State::Starting,
-        State::Started,
-        State::Stopping,
-        State::Failed,
-        State::Uninitialized,
-        State::Checking,
-        State::Recoverable,
-        State::Recovering,
-        State::Disabled,
-        State::Migrating,
-    ];
-
-    /// RHCS's number (110 = stopped … 120 = migrating), which `clustat -s` exits with.
-    pub fn code(self) -> u32 {
-        match self {
-            State::Stopped => 110,
-            State::Starting => 111,
-            State::Started => 112,
-            State::Stopping => 113,
-            State::Failed => 114,
-            State::Uninitialized => 115,
-            State::Checking => 116,
-            State::Recoverable => 117,
-            State::Recovering => 118,
-            State::Disabled => 119,
-            State::Migrating => 120,
-        }
-    }
-
-    /// The clustat word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Stopped => "stopped",
-            State::Starting => "starting",
-            State::Started => "started",
-            State::Stopping => "stopping",
-            State::Failed => "failed",
-            State::Uninitialized => "uninitialized",
-            State::Checking => "checking",
-            State::Recoverable => "recoverable",
-            State::Recovering => "recovering",
-            State::Disabled => "disabled",
-            State::Migrating => "migrating",
-        }
-    }
-
-    pub fn parse(word: &str) -> Option<State> {
-        State::ALL.into_iter().find(|s| s.as_str() == word)
-    }
-
+/// What the policy needs to know about a state beyond its name.
+pub trait Holds {
     /// States in which the owner has, or may have, the service's resources up. A service in
     /// one of them belongs to its owner until that owner stops it or is known to be down.
-    pub fn holds(self) -> bool {
+    fn holds(self) -> bool;
+}
+
+impl Holds for State {
+    fn holds(self) -> bool {
         matches!(
             self,
             State::Starting
@@ -155,12 +95,6 @@ impl State {
                 | State::Recovering
                 | State::Migrating
         )
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -513,7 +447,7 @@ mod tests {
         assert_eq!(State::Recoverable.as_str(), "recoverable");
         assert_eq!(State::Migrating.code(), 120);
         for s in State::ALL {
-            assert_eq!(State::parse(s.as_str()), Some(s));
+            assert_eq!(parse_state(s.as_str()), Some(s));
         }
     }
 

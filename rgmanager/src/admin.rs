@@ -1,0 +1,119 @@
+//! The admin socket: how `clustat` (and later `clusvcadm`, `ccs_sync`) talk to the local daemon.
+//!
+//! One Unix stream socket per daemon; a request is one JSON object on one line, the answer is one
+//! JSON object on one line. JSON keeps the protocol readable with `socat` when debugging, and the
+//! messages are small. The client side lives here too, with the timeout RHCS's tools used.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clustat::Status;
+
+/// Where the daemon listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/var/run/cluster/rgmanager.sock";
+
+/// Environment variable naming another socket (several daemons on one machine, tests).
+pub const SOCKET_ENV: &str = "RGMANAGER_SOCKET";
+
+/// How long a tool waits for an answer (clustat's select() timeout).
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Members, quorum and services, as clustat shows them.
+    Status,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Response {
+    Status { status: Status },
+    Error { message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No daemon listens on the socket.
+    #[error("{path}: {source}")]
+    NotRunning {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("Timed out waiting for a response from Resource Group Manager")]
+    Timeout,
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad answer from the daemon: {0}")]
+    Protocol(String),
+}
+
+/// The socket a tool should use: `explicit`, else `$RGMANAGER_SOCKET`, else the default.
+pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    match std::env::var_os(SOCKET_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_SOCKET),
+    }
+}
+
+/// Sends one request and reads one answer.
+pub fn query(path: &Path, req: &Request, timeout: Duration) -> Result<Response, AdminError> {
+    let stream = UnixStream::connect(path).map_err(|source| AdminError::NotRunning {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let io = |source| AdminError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let mut line = serde_json::to_string(req).map_err(|e| AdminError::Protocol(e.to_string()))?;
+    line.push('\n');
+    (&stream).write_all(line.as_bytes()).map_err(io)?;
+    let mut answer = String::new();
+    match BufReader::new(&stream).read_line(&mut answer) {
+        Ok(0) => return Err(AdminError::Protocol("connection closed".into())),
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            return Err(AdminError::Timeout)
+        }
+        Err(e) => return Err(io(e)),
+    }
+    serde_json::from_str(&answer).map_err(|e| AdminError::Protocol(e.to_string()))
+}
+
+/// Reads one request line and writes the answer `handle` gives: the server side of one
+/// connection, for whatever runtime the daemon drives it from.
+pub fn serve_one(
+    stream: &UnixStream,
+    handle: impl FnOnce(Request) -> Response,
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line)?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Ok(req) => handle(req),
+        Err(e) => Response::Error {
+            message: format!("bad request: {e}"),
+        },
+    };
+    let mut out = serde_json::to_string(&reply).map_err(std::io::Error::other)?;
+    out.push('\n');
+    let mut w = stream;
+    w.write_all(out.as_bytes())
+}
