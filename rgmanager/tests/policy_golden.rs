@@ -121,6 +121,9 @@ fn parse_service(view: &mut ClusterView, words: &[&str], at: &str) {
                     .map(|t| t.parse().unwrap_or_else(|_| panic!("{at}: bad time {t}")))
                     .collect()
             }
+            "startfail" => {
+                st.start_failures = words[i + 1].split(',').map(|n| node(view, n, at)).collect()
+            }
             "transition" => {
                 st.last_transition = words[i + 1]
                     .parse()

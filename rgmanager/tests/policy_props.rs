@@ -226,6 +226,12 @@ fn build_view(conf: &str, members: &[usize], quorate: bool, st: &[GenStatus]) ->
             frozen: g.frozen,
             restarts: g.restarts.clone(),
             last_transition: g.transition,
+            // Some records carry an earlier start failure (on their last owner).
+            start_failures: if g.transition > 0 {
+                node(g.last).into_iter().collect()
+            } else {
+                Vec::new()
+            },
         };
     }
     v

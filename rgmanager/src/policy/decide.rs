@@ -97,6 +97,7 @@ static FRESH: ServiceStatus = ServiceStatus {
     frozen: false,
     restarts: Vec::new(),
     last_transition: 0,
+    start_failures: Vec::new(),
 };
 
 struct Cx<'a> {
@@ -330,11 +331,11 @@ impl<'a> Cx<'a> {
     /// `best_target_node`, decided: the highest score, then the lowest priority number
     /// (a member without one last), then the node running fewest services, then cluster.conf
     /// order.
-    fn best_target(&self, s: usize, exclude: Option<usize>) -> Result<usize, NoTarget> {
+    fn best_target(&self, s: usize, exclude: &[usize]) -> Result<usize, NoTarget> {
         let mut best: Option<PlaceKey> = None;
         let mut legal = false;
         for i in 0..self.cfg.nodes.len() {
-            if Some(i) == exclude {
+            if exclude.contains(&i) {
                 continue;
             }
             let score = self.score(i, s);
@@ -530,7 +531,7 @@ impl<'a> Cx<'a> {
             }
             return;
         }
-        match self.best_target(s, None) {
+        match self.best_target(s, &[]) {
             Ok(i) => {
                 let name = self.name(s);
                 let text = match st.owner.filter(|_| takeover) {
@@ -701,7 +702,7 @@ impl<'a> Cx<'a> {
     fn relocate_away(&mut self, s: usize, o: usize) {
         let name = self.name(s);
         let node = self.node_id(o);
-        match self.best_target(s, Some(o)) {
+        match self.best_target(s, &[o]) {
             Ok(t) => {
                 let to = self.node_id(t);
                 self.take_down(
@@ -782,7 +783,15 @@ impl<'a> Cx<'a> {
             Level::Warning,
             format!("#71: Relocating failed service {name}"),
         );
-        match self.best_target(s, Some(o)) {
+        // Not back to a node where it already failed to start since it last ran: each node
+        // is tried once, as RHCS's relocation loop did.
+        let mut tried: Vec<usize> = st
+            .start_failures
+            .iter()
+            .filter_map(|&n| self.cfg.node_index(n))
+            .collect();
+        tried.push(o);
+        match self.best_target(s, &tried) {
             Ok(t) => {
                 let to = self.node_id(t);
                 self.take_down(
@@ -915,7 +924,7 @@ impl<'a> Cx<'a> {
                 }
                 i
             }
-            None => match self.best_target(s, None) {
+            None => match self.best_target(s, &[]) {
                 Ok(i) => i,
                 Err(NoTarget::Domain) => return RgCode::Domain,
                 Err(NoTarget::Exclusive) => return RgCode::Exclusive,
@@ -1023,7 +1032,7 @@ impl<'a> Cx<'a> {
                 }
                 i
             }
-            None => match self.best_target(s, Some(o)) {
+            None => match self.best_target(s, &[o]) {
                 Ok(i) => i,
                 // Nowhere else to go: it keeps running where it is.
                 Err(_) => return RgCode::Relocated,
@@ -1059,7 +1068,7 @@ impl<'a> Cx<'a> {
         };
         if self.score(o, s) == Score::Illegal {
             // Its node is outside its restricted domain now: restart it where it may run.
-            return match self.best_target(s, Some(o)) {
+            return match self.best_target(s, &[o]) {
                 Ok(t) => {
                     let (name, from, to) = (self.name(s), self.node_id(o), self.node_id(t));
                     self.take_down(

@@ -219,6 +219,9 @@ pub struct ServiceStatus {
     /// Time of the last transition; 0 = never (a fresh service, which `autostart="0"` turns
     /// into `disabled`).
     pub last_transition: u64,
+    /// Nodes where a start failed since the service last started: a failed start is not
+    /// relocated back to them (cleared by a successful start).
+    pub start_failures: Vec<NodeId>,
 }
 
 impl Default for ServiceStatus {
@@ -230,6 +233,7 @@ impl Default for ServiceStatus {
             frozen: false,
             restarts: Vec::new(),
             last_transition: 0,
+            start_failures: Vec::new(),
         }
     }
 }
@@ -290,9 +294,22 @@ impl ClusterView {
         self.services.get_mut(i)
     }
 
-    /// Record an event's membership and quorum facts (the other events change nothing here).
+    /// Record an event's facts: membership, quorum, and the nodes that failed to start a
+    /// service since it last started.
     pub fn apply_event(&mut self, event: &Event) {
         match event {
+            Event::StartFailed { service, node } => {
+                if let Some(st) = self.service_mut(service) {
+                    if !st.start_failures.contains(node) {
+                        st.start_failures.push(*node);
+                    }
+                }
+            }
+            Event::Started { service, .. } => {
+                if let Some(st) = self.service_mut(service) {
+                    st.start_failures.clear();
+                }
+            }
             Event::NodeJoined(n) => self.set_member(*n, NodeState::Online),
             Event::NodeLeft { node, clean } => self.set_member(
                 *node,
@@ -318,6 +335,9 @@ impl ClusterView {
         let Some(st) = action.service().and_then(|s| self.service_mut(s)) else {
             return;
         };
+        if action.start_target().is_some() {
+            st.start_failures.clear();
+        }
         match action {
             Action::Start { node, .. } => {
                 if st.owner.is_some() && st.owner != Some(*node) {
