@@ -423,17 +423,32 @@ impl<'a> Cx<'a> {
     /// Stop (→ stopped) every running dependent of `s`, deepest first, because `s` is going
     /// down. Frozen dependents are left alone.
     fn stop_dependents(&mut self, s: usize) {
-        let deps = self.cfg.services[s].dependents.clone();
-        for d in deps {
+        // Depth first with an explicit stack (a dependency chain may be as long as the
+        // service list), emitting each dependent after its own dependents.
+        let cfg = self.cfg;
+        let mut order = Vec::new();
+        let mut stack = vec![(s, 0usize)];
+        while let Some(top) = stack.last_mut() {
+            let (n, k) = *top;
+            let Some(&d) = cfg.services[n].dependents.get(k) else {
+                stack.pop();
+                if n != s {
+                    order.push(n);
+                }
+                continue;
+            };
+            top.1 += 1;
             if self.touched[d] || self.status(d).frozen || !self.running(d) {
                 continue;
             }
+            self.touched[d] = true;
+            self.down[d] = true;
+            stack.push((d, 0));
+        }
+        for d in order {
             let Some(o) = self.online_owner(d) else {
                 continue;
             };
-            self.touched[d] = true;
-            self.down[d] = true;
-            self.stop_dependents(d);
             let name = self.name(d);
             self.log(
                 Level::Warning,

@@ -452,6 +452,47 @@ mod tests {
     }
 
     #[test]
+    fn long_dependency_chain_stops_deepest_first() {
+        // s(i) depends on s(i-1); disabling s0 stops all 20,000 others, without recursion
+        // deep enough to overflow a test thread's stack.
+        let n = 20_000;
+        let mut xml = String::from(
+            r#"<cluster name="c" config_version="1"><clusternodes><clusternode name="a" nodeid="1"/></clusternodes><rm><service name="s0"/>"#,
+        );
+        for i in 1..=n {
+            xml.push_str(&format!(
+                r#"<service name="s{i}" depend="service:s{}"/>"#,
+                i - 1
+            ));
+        }
+        xml.push_str("</rm></cluster>");
+        let mut view = ClusterView::from_conf(&ccs::parse_str(&xml).unwrap());
+        view.members[0] = NodeState::Online;
+        view.quorate = true;
+        for st in &mut view.services {
+            st.state = State::Started;
+            st.owner = Some(1);
+        }
+        let actions = decide(
+            &view,
+            &Event::Request(Request::Disable {
+                service: "s0".into(),
+            }),
+        );
+        let stops: Vec<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Stop { service, .. } => Some(service.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stops.len(), n + 1);
+        assert_eq!(stops[0], format!("service:s{n}"));
+        assert_eq!(stops[n], "service:s0");
+        assert_eq!(actions.last(), Some(&Action::Reply(RgCode::Success)));
+    }
+
+    #[test]
     fn config_digest() {
         let conf = ccs::parse_str(
             r#"<cluster name="c" config_version="1"><clusternodes>
