@@ -365,6 +365,63 @@ fn check(view: &ClusterView, event: &Event, actions: &[Action]) -> Result<(), St
             starts_on.entry(target).or_default().push(s);
         }
     }
+    // depend: whatever takes a running (or taken over) service down stops its running
+    // dependents first.
+    if eff.quorate {
+        for (k, a) in actions.iter().enumerate() {
+            let down = matches!(
+                a,
+                Action::Stop { .. }
+                    | Action::Relocate { .. }
+                    | Action::Restart { .. }
+                    | Action::Mark { .. }
+            );
+            let Some(name) = a.service().filter(|_| down) else {
+                continue;
+            };
+            let s = idx(name)?;
+            let st = &eff.services[s];
+            if !st.state.holds() {
+                continue;
+            }
+            for &d in &cfg.services[s].dependents {
+                let ds = &eff.services[d];
+                let running = ds.state == State::Started && ds.owner.is_some_and(online);
+                // The event itself may say it stopped (the record is not updated yet).
+                let just_stopped = matches!(event, Event::Stopped { service, .. } if *service == cfg.services[d].name);
+                if !running || ds.frozen || just_stopped {
+                    continue;
+                }
+                let dname = &cfg.services[d].name;
+                let stopped_before = actions[..k]
+                    .iter()
+                    .any(|b| matches!(b, Action::Stop { service, .. } if service == dname));
+                // A depend cycle (s needs d needs s) has no order: d just has to go down too.
+                let mut up = cfg.services[s].depend;
+                let mut cyclic = false;
+                for _ in 0..cfg.services.len() {
+                    match up {
+                        Some(x) if x == d => cyclic = true,
+                        Some(x) => up = cfg.services[x].depend,
+                        None => break,
+                    }
+                    if cyclic {
+                        break;
+                    }
+                }
+                let taken_down_anywhere = actions.iter().any(|b| {
+                    b.service() == Some(dname.as_str())
+                        && !matches!(b, Action::Freeze { .. } | Action::ClearRestarts { .. })
+                });
+                if !(stopped_before || cyclic && taken_down_anywhere) {
+                    return Err(format!(
+                        "{a:?} while its dependent {} keeps running",
+                        cfg.services[d].name
+                    ));
+                }
+            }
+        }
+    }
     // exclusive: what holds on a target node (per the record) plus what this decision puts there.
     for (node, new) in &starts_on {
         let held: Vec<usize> = (0..cfg.services.len())

@@ -412,7 +412,12 @@ impl<'a> Cx<'a> {
         self.plan_on(i, s);
     }
 
+    /// Write a resting state (stopped, disabled, failed): the service is not running, so its
+    /// running dependents stop first.
     fn mark(&mut self, s: usize, state: State) {
+        self.down[s] = true;
+        self.touched[s] = true;
+        self.stop_dependents(s);
         self.out.push(Action::Mark {
             service: self.name(s),
             state,
@@ -473,16 +478,11 @@ impl<'a> Cx<'a> {
     // -----------------------------------------------------------------------------------
     // Membership and quorum.
 
-    /// What RHCS did on every transition: failback to a joining node, stop dependents of
-    /// services that are gone, start what is stopped (exclusive services first, so that they
-    /// find empty nodes), take over what down nodes held.
+    /// What RHCS did on every transition: stop dependents of services that are gone,
+    /// failback to a joining node, start what is stopped (exclusive services first, so that
+    /// they find empty nodes), take over what down nodes held.
     fn evaluate(&mut self, joined: Option<usize>) {
         let n = self.cfg.services.len();
-        if let Some(j) = joined {
-            for s in 0..n {
-                self.consider_failback(s, j);
-            }
-        }
         for s in 0..n {
             if self.cfg.services[s].depend.is_some()
                 && !self.touched[s]
@@ -505,6 +505,17 @@ impl<'a> Cx<'a> {
                             to: State::Stopped,
                         },
                     );
+                }
+            }
+        }
+        if let Some(j) = joined {
+            // A service whose dependency fails back too does not move on its own: the
+            // dependency's relocation stops it first, and it starts again after.
+            let wants: Vec<bool> = (0..n).map(|s| self.wants_failback(s, j)).collect();
+            let mut memo = vec![0u8; n];
+            for s in 0..n {
+                if wants[s] && !self.ancestor_in(&wants, &mut memo, s) {
+                    self.consider_failback(s, j);
                 }
             }
         }
@@ -540,6 +551,11 @@ impl<'a> Cx<'a> {
             self.mark(s, State::Disabled);
             return;
         }
+        if takeover {
+            // It died with its node: what depended on it goes down until it is back.
+            self.touched[s] = true;
+            self.stop_dependents(s);
+        }
         if !self.depend_ok(s) {
             if takeover {
                 self.mark(s, State::Stopped);
@@ -573,6 +589,39 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// Started on another online node that scores lower than the joiner `j`.
+    fn wants_failback(&self, s: usize, j: usize) -> bool {
+        if self.status(s).frozen || self.status(s).state != State::Started {
+            return false;
+        }
+        self.online_owner(s)
+            .is_some_and(|o| o != j && self.score(j, s) > self.score(o, s))
+    }
+
+    /// Some service up the hard `depend` chain of `s` is in `set`. `memo` caches the answer
+    /// per service (0 unknown, 1 no, 2 yes) so that long chains cost one walk; a cycle ends
+    /// the walk after as many steps as there are services.
+    fn ancestor_in(&self, set: &[bool], memo: &mut [u8], s: usize) -> bool {
+        let mut path = Vec::new();
+        let mut cur = self.cfg.services[s].depend;
+        let mut found = false;
+        while let Some(d) = cur {
+            if set[d] || memo[d] == 2 {
+                found = true;
+                break;
+            }
+            if memo[d] == 1 || path.len() > set.len() {
+                break;
+            }
+            path.push(d);
+            cur = self.cfg.services[d].depend;
+        }
+        for p in path {
+            memo[p] = if found { 2 } else { 1 };
+        }
+        found
+    }
+
     /// `consider_relocate`: a started service moves to the joining node if that node scores
     /// strictly better than its owner (and `exclusive` allows it).
     fn consider_failback(&mut self, s: usize, j: usize) {
@@ -582,7 +631,12 @@ impl<'a> Cx<'a> {
         let Some(o) = self.online_owner(s) else {
             return;
         };
-        if o == j || self.score(j, s) <= self.score(o, s) || !self.exclusive_ok(j, s) {
+        // A relocation restarts it: only with its dependency running.
+        if o == j
+            || self.score(j, s) <= self.score(o, s)
+            || !self.exclusive_ok(j, s)
+            || !self.depend_ok(s)
+        {
             return;
         }
         let name = self.name(s);
