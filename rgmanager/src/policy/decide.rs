@@ -631,12 +631,9 @@ impl<'a> Cx<'a> {
         let Some(o) = self.online_owner(s) else {
             return;
         };
-        // A relocation restarts it: only with its dependency running.
-        if o == j
-            || self.score(j, s) <= self.score(o, s)
-            || !self.exclusive_ok(j, s)
-            || !self.depend_ok(s)
-        {
+        // Called for services that want to fail back (`wants_failback`: the joiner scores
+        // better). A relocation restarts it: only with its dependency running.
+        if o == j || !self.exclusive_ok(j, s) || !self.depend_ok(s) {
             return;
         }
         let name = self.name(s);
