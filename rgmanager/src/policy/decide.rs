@@ -467,7 +467,8 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// Take `s` down on its owner `o` with `action`, its running dependents first.
+    /// Take `s` down with `action` (a stop, relocation or restart), its running dependents
+    /// first.
     fn take_down(&mut self, s: usize, action: Action) {
         self.down[s] = true;
         self.touched[s] = true;
