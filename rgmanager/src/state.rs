@@ -145,29 +145,29 @@ impl ServiceFlags {
     }
 }
 
-/// The answer codes of resource group requests (`resgroup.h`), with RHCS's messages
-/// (`rg_strerror`): what `clusvcadm` prints and, as a negative number, exits with.
+/// The answer to an administrator's request: RHCS's return codes (`resgroup.h`), which
+/// `clusvcadm` prints with [`RgCode::message`] and exits with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RgCode {
     Success,
     Fail,
     Abort,
-    NotMaster,
+    Forward,
     NoService,
     Deadlock,
     Again,
     Depend,
     Invalid,
     Quorum,
-    Run,
+    Running,
     Frozen,
-    NoNode,
-    Fencing,
+    Node,
+    Fence,
     Script,
-    NotRunnable,
+    Domain,
     Exclusive,
-    OriginalOwner,
+    Relocated,
     Permission,
 }
 
@@ -176,27 +176,77 @@ impl RgCode {
         RgCode::Success,
         RgCode::Fail,
         RgCode::Abort,
-        RgCode::NotMaster,
+        RgCode::Forward,
         RgCode::NoService,
         RgCode::Deadlock,
         RgCode::Again,
         RgCode::Depend,
         RgCode::Invalid,
         RgCode::Quorum,
-        RgCode::Run,
+        RgCode::Running,
         RgCode::Frozen,
-        RgCode::NoNode,
-        RgCode::Fencing,
+        RgCode::Node,
+        RgCode::Fence,
         RgCode::Script,
-        RgCode::NotRunnable,
+        RgCode::Domain,
         RgCode::Exclusive,
-        RgCode::OriginalOwner,
+        RgCode::Relocated,
         RgCode::Permission,
     ];
 
-    /// RHCS's number: 0, then -1 (`RG_EFAIL`) … -18 (`RG_EPERM`).
+    /// The number (0, -1 … -18).
     pub fn code(self) -> i32 {
         -(RgCode::ALL.iter().position(|c| *c == self).unwrap_or(1) as i32)
+    }
+
+    /// The C name (`RG_EFROZEN`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RgCode::Success => "RG_ESUCCESS",
+            RgCode::Fail => "RG_EFAIL",
+            RgCode::Abort => "RG_EABORT",
+            RgCode::Forward => "RG_EFORWARD",
+            RgCode::NoService => "RG_ENOSERVICE",
+            RgCode::Deadlock => "RG_EDEADLCK",
+            RgCode::Again => "RG_EAGAIN",
+            RgCode::Depend => "RG_EDEPEND",
+            RgCode::Invalid => "RG_EINVAL",
+            RgCode::Quorum => "RG_EQUORUM",
+            RgCode::Running => "RG_ERUN",
+            RgCode::Frozen => "RG_EFROZEN",
+            RgCode::Node => "RG_ENODE",
+            RgCode::Fence => "RG_EFENCE",
+            RgCode::Script => "RG_ESCRIPT",
+            RgCode::Domain => "RG_EDOMAIN",
+            RgCode::Exclusive => "RG_EEXCL",
+            RgCode::Relocated => "RG_ERELO",
+            RgCode::Permission => "RG_EPERM",
+        }
+    }
+
+    /// `rg_strerror`'s text, as clusvcadm prints it.
+    pub fn message(self) -> &'static str {
+        match self {
+            RgCode::Success => "Success",
+            RgCode::Fail => "Failure",
+            RgCode::Abort => "Aborted; service failed",
+            RgCode::Forward => "Service not mastered locally",
+            RgCode::NoService => "Service does not exist",
+            RgCode::Deadlock => "Operation would cause a deadlock",
+            RgCode::Again => "Temporary failure; try again",
+            RgCode::Depend => "Operation violates dependency rule",
+            RgCode::Invalid => "Invalid operation for resource",
+            RgCode::Quorum => "Operation requires quorum",
+            RgCode::Running => "Service is already running",
+            RgCode::Frozen => "Failure: Service is frozen",
+            RgCode::Node => "Target node dead / nonexistent",
+            RgCode::Fence => "Fencing operation pending; try again later",
+            RgCode::Script => "S/Lang Script Error",
+            RgCode::Domain => "Service not runnable",
+            RgCode::Exclusive => "Service not runnable: cannot run exclusive",
+            RgCode::Relocated => "Failed; service running on original owner",
+            RgCode::Permission => "Permissing denied",
+        }
     }
 
     pub fn from_code(code: i32) -> Option<RgCode> {
@@ -205,29 +255,9 @@ impl RgCode {
             .and_then(|i| RgCode::ALL.get(i).copied())
     }
 
-    /// `rg_strerror()`, word for word (typo included: scripts match these lines).
-    pub fn message(self) -> &'static str {
-        match self {
-            RgCode::Success => "Success",
-            RgCode::Fail => "Failure",
-            RgCode::Abort => "Aborted; service failed",
-            RgCode::NotMaster => "Service not mastered locally",
-            RgCode::NoService => "Service does not exist",
-            RgCode::Deadlock => "Operation would cause a deadlock",
-            RgCode::Again => "Temporary failure; try again",
-            RgCode::Depend => "Operation violates dependency rule",
-            RgCode::Invalid => "Invalid operation for resource",
-            RgCode::Quorum => "Operation requires quorum",
-            RgCode::Run => "Service is already running",
-            RgCode::Frozen => "Failure: Service is frozen",
-            RgCode::NoNode => "Target node dead / nonexistent",
-            RgCode::Fencing => "Fencing operation pending; try again later",
-            RgCode::Script => "S/Lang Script Error",
-            RgCode::NotRunnable => "Service not runnable",
-            RgCode::Exclusive => "Service not runnable: cannot run exclusive",
-            RgCode::OriginalOwner => "Failed; service running on original owner",
-            RgCode::Permission => "Permissing denied",
-        }
+    /// The code of a C name (`RG_EFROZEN`).
+    pub fn parse_name(name: &str) -> Option<RgCode> {
+        RgCode::ALL.into_iter().find(|c| c.name() == name)
     }
 }
 
@@ -249,7 +279,8 @@ mod tests {
     #[test]
     fn return_codes() {
         assert_eq!(RgCode::Success.code(), 0);
-        assert_eq!(RgCode::Run.code(), -10);
+        assert_eq!(RgCode::Running.code(), -10);
+        assert_eq!(RgCode::Running.name(), "RG_ERUN");
         assert_eq!(RgCode::Permission.code(), -18);
         assert_eq!(RgCode::from_code(-11), Some(RgCode::Frozen));
         assert_eq!(RgCode::from_code(-19), None);

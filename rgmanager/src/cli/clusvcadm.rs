@@ -360,7 +360,7 @@ pub fn run_with(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8
                 }
             };
             let _ = writeln!(out, "{}", code.message());
-            if code == RgCode::Run {
+            if code == RgCode::Running {
                 return 0;
             }
             if code != RgCode::Success {
@@ -516,7 +516,7 @@ mod tests {
                 "Local machine disabling service:web...Failure: Service is frozen\n".into()
             )
         );
-        let (_d, p) = daemon(1, RgCode::Run, "");
+        let (_d, p) = daemon(1, RgCode::Running, "");
         assert_eq!(run_at(&p, &["-e", "web"]).0, 0);
     }
 
