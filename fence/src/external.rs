@@ -322,7 +322,41 @@ fn last_line(text: &str) -> Option<String> {
     text.lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty())
-        .map(str::to_string)
+        .map(|l| strip_log_prefix(l).to_string())
+}
+
+/// `line` without fence-agents' logging prefix `2026-01-31 12:00:00,123 ERROR: `: the time is
+/// the caller's to add, and the level is implied by the failure.
+fn strip_log_prefix(line: &str) -> &str {
+    let b = line.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    let stamp = digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && b.get(10) == Some(&b' ')
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19)
+        && b.get(19) == Some(&b',');
+    if !stamp {
+        return line;
+    }
+    let rest = line[20..].trim_start_matches(|c: char| c.is_ascii_digit());
+    match rest.strip_prefix(' ').and_then(|r| r.split_once(": ")) {
+        Some((level, msg))
+            if !level.is_empty() && level.chars().all(|c| c.is_ascii_uppercase()) =>
+        {
+            msg
+        }
+        _ => line,
+    }
 }
 
 /// `text` with every occurrence of each secret replaced by `[set]` (longest secrets first, so a
@@ -401,8 +435,20 @@ mod tests {
     }
 
     #[test]
-    fn last_line_skips_blank_lines() {
+    fn last_line_skips_blank_lines_and_the_log_prefix() {
         assert_eq!(last_line("a\nb\n\n  \n").as_deref(), Some("b"));
         assert_eq!(last_line("\n"), None);
+        assert_eq!(
+            last_line("x\n2026-11-22 03:36:54,634 ERROR: Unable to connect\n").as_deref(),
+            Some("Unable to connect")
+        );
+        for kept in [
+            "2026-11-22 03:36:54,634 error: lower case is not the prefix",
+            "2026-11-22 03:36:54 ERROR: no milliseconds",
+            "2026-11-22 03:36:54,634",
+            "12:00 ERROR: x",
+        ] {
+            assert_eq!(strip_log_prefix(kept), kept);
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! Fencing for the cluster: the fence-agents option/action framework (`agent`), the CLI front
 //! shared by every agent binary (`cli`), the IPMI protocol (`ipmi`) and the native agents
-//! (`agents`), and agents run as separate programs (`external`).
+//! (`agents`), agents run as separate programs (`external`), and fencing a node from cluster.conf
+//! (`node`).
 
 pub mod agent;
 pub mod agents;
 pub mod cli;
 pub mod external;
 pub mod ipmi;
+pub mod node;
+pub mod node_cli;
