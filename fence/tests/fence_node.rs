@@ -1,7 +1,7 @@
 //! `fence_node` end to end: cluster.conf files written by the tests, real devices — OpenIPMI's
-//! `ipmi_sim` fenced by our native fence_ipmilan (in-process), Debian's Python `fence_apc`
-//! (external) pointed at a closed port as the device that is down, and small script agents put on
-//! `PATH` that record what they were asked.
+//! `ipmi_sim` fenced by our native fence_ipmilan (in-process), Debian's Python `fence_wti`
+//! (external) and our `fence_apc` pointed at a closed port as devices that are down, and small
+//! script agents put on `PATH` that record what they were asked.
 
 mod support;
 
@@ -82,20 +82,26 @@ fn stderr(o: &Output) -> String {
 }
 
 #[test]
-fn first_method_down_second_method_fences() {
+fn methods_down_fall_through_to_the_one_that_fences() {
     let bmc = Bmc::start();
     let dir = tempfile::tempdir().unwrap();
     let down = closed_tcp_port();
+    // Method 0: Debian's Python fence_wti (run as a program); method 1: our fence_apc
+    // (in-process); both devices down. Method 2: our fence_ipmilan against ipmi_sim.
     let conf = write_conf(
         dir.path(),
-        r#"        <method name="apc">
+        r#"        <method name="wti">
+          <device name="wti1" port="1" action="off"/>
+        </method>
+        <method name="apc">
           <device name="apc1" port="1" action="off"/>
         </method>
         <method name="ipmi">
           <device name="bmc1" action="off"/>
         </method>"#,
         &format!(
-            r#"    <fencedevice name="apc1" agent="fence_apc" ipaddr="127.0.0.1" ipport="{down}" login="apc" passwd="apcpw" login_timeout="1"/>
+            r#"    <fencedevice name="wti1" agent="fence_wti" ipaddr="127.0.0.1" ipport="{down}" login="wti" passwd="wtipw" login_timeout="1"/>
+    <fencedevice name="apc1" agent="fence_apc" ipaddr="127.0.0.1" ipport="{down}" login="apc" passwd="apcpw" login_timeout="1"/>
 {}"#,
             ipmi_device("bmc1", &bmc, PASSWORD)
         ),
@@ -105,13 +111,17 @@ fn first_method_down_second_method_fences() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert_eq!(
         err,
-        "fence node1 dev 0.0 agent fence_apc result: error from agent\n\
-         agent \"fence_apc\" reports: device \"apc1\": fence_apc: exit 1: Unable to connect/login to fencing device\n\
-         fence node1 dev 1.0 agent fence_ipmilan result: success\n\
-         fence node1 success\n"
+        format!(
+            "fence node1 dev 0.0 agent fence_wti result: error from agent\n\
+             agent \"fence_wti\" reports: device \"wti1\": fence_wti: exit 1: Unable to connect/login to fencing device\n\
+             fence node1 dev 1.0 agent fence_apc result: error from agent\n\
+             agent \"fence_apc\" reports: device \"apc1\": fence_apc: 127.0.0.1:{down}: Unable to connect/login to fencing device: cannot connect: Connection refused (os error 111)\n\
+             fence node1 dev 2.0 agent fence_ipmilan result: success\n\
+             fence node1 success\n"
+        )
     );
     assert_eq!(bmc.power_file(), "0", "node1 is off");
-    assert!(!err.contains("apcpw") && !err.contains(PASSWORD));
+    assert!(!err.contains("apcpw") && !err.contains("wtipw") && !err.contains(PASSWORD));
 }
 
 #[test]
