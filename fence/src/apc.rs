@@ -678,6 +678,70 @@ mod tests {
         assert_eq!(dialect_of(""), Dialect::Menus);
     }
 
+    /// Pieces real screens are made of, so random screens reach deep into the dialogs.
+    const PIECES: &[&str] = &[
+        "\r\n> ",
+        "\r\napc>",
+        "User Name : ",
+        "Password  : ",
+        "AOS v3.7.3",
+        "AOS v6.4.6",
+        "Outlet Management",
+        "Outlet Control/Configuration",
+        "MasterSwitch plus",
+        "MasterSwitch plus 2",
+        "2- Outlet Restriction",
+        "  1- Outlet 1   ON\r\n",
+        "  2- x OFF\r\n",
+        "Press <ENTER>",
+        "Enter 'YES' to continue or <ENTER> to cancel :",
+        "Press <ENTER> to continue...",
+        "4- Logout",
+        "E000: Success",
+        "E102: Parameter Error",
+        " 1: Outlet 1: On\r\n",
+        "\u{fffd}",
+        "x",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn random_screens_end_every_dialog_without_panic(
+            picks in proptest::collection::vec(proptest::collection::vec(0usize..22, 0..6), 1..14),
+            task in 0usize..4,
+        ) {
+            let task = match task {
+                0 => Task::Login { user: "u".into(), password: Secret::new("p") },
+                1 => Task::Status,
+                _ => Task::Set { plug: "1".into(), state: PowerState::Off },
+            };
+            let dialect = if picks.len() % 2 == 0 { Dialect::Menus } else { Dialect::CommandLine };
+            let mut d = Dialog::new(task, dialect, None);
+            let mut screens = picks.iter().map(|p| p.iter().map(|&i| PIECES[i]).collect::<String>());
+            let mut buf = String::new();
+            for _ in 0..200 {
+                match d.poll() {
+                    Step::Send(_) => buf.push_str(&screens.next().unwrap_or_default()),
+                    Step::Expect { patterns, .. } => match find_earliest(&buf, &patterns) {
+                        Some((i, at, end)) => {
+                            let before = buf[..at].to_string();
+                            buf.drain(..end);
+                            if d.matched(i, &before).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        None => match screens.next() {
+                            Some(more) => buf.push_str(&more),
+                            None => return Ok(()), // the edge would time out here
+                        },
+                    },
+                    Step::Done => return Ok(()),
+                }
+            }
+            proptest::prop_assert!(false, "dialog did not finish in 200 steps");
+        }
+    }
+
     #[test]
     fn truncated_and_corrupted_screens_never_panic() {
         let inputs = [

@@ -91,6 +91,26 @@ pub fn encode(data: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_and_plain_text_passes_through(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            text in "[ -~\r\n]{0,80}",
+            cut in 0usize..200,
+        ) {
+            let mut c = Client::default();
+            let cut = cut.min(junk.len());
+            let _ = c.decode(&junk[..cut]);
+            let _ = c.decode(&junk[cut..]);
+            // Whatever came before, once out of an option the text arrives unchanged.
+            let mut c = Client::default();
+            let wire = encode(text.as_bytes());
+            let (d, r) = c.decode(&wire);
+            proptest::prop_assert_eq!(d, text.as_bytes().to_vec());
+            proptest::prop_assert!(r.is_empty());
+        }
+    }
+
     #[test]
     fn negotiation_and_data() {
         let mut c = Client::default();
