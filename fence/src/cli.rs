@@ -805,6 +805,7 @@ mod tests {
             "metadata",
             "validate-all",
         ],
+        declines: &[],
         connect: fake_connect,
     };
 

@@ -506,9 +506,30 @@ impl Default for AgentRunner {
     }
 }
 
+/// The native agent for `call`, unless it declines one of the parameters given (then the
+/// installed program of that name runs instead).
+fn native(call: &DeviceCall) -> Option<&'static crate::agent::AgentSpec> {
+    let spec = crate::agents::by_name(&call.agent)?;
+    if spec.declines.is_empty() {
+        return Some(spec);
+    }
+    // Read the parameters as the agent would, so `ssh=yes` counts like `secure=1`.
+    let text: String = call
+        .params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    let parsed = crate::cli::parse_stdin(spec, &text);
+    if spec.declines.iter().any(|k| parsed.raw.contains_key(*k)) {
+        tracing::debug!(agent = %call.agent, "native agent declines these parameters; running the installed one");
+        return None;
+    }
+    Some(spec)
+}
+
 impl DeviceRunner for AgentRunner {
     fn run(&mut self, call: &DeviceCall) -> Result<(), (FenceResult, String)> {
-        let outcome = if let Some(spec) = crate::agents::by_name(&call.agent) {
+        let outcome = if let Some(spec) = native(call) {
             crate::cli::perform_params(spec, &call.params, &mut RealClock)
                 .map_err(|e| (FenceResult::ErrorFromAgent, e))?
         } else {
@@ -902,6 +923,30 @@ mod tests {
                 ("nodename".to_string(), "n".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn native_agents_unless_they_decline_a_parameter() {
+        let c = |agent: &str, params: &[(&str, &str)]| DeviceCall {
+            method: 0,
+            device: 0,
+            device_name: "d".into(),
+            agent: agent.into(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let name = |call: &DeviceCall| native(call).map(|s| s.name);
+        assert_eq!(name(&c("fence_apc", &[("port", "1")])), Some("fence_apc"));
+        assert_eq!(name(&c("fence_apc", &[("secure", "0")])), Some("fence_apc"));
+        assert_eq!(name(&c("fence_apc", &[("secure", "1")])), None);
+        assert_eq!(name(&c("fence_apc", &[("ssh", "yes")])), None);
+        assert_eq!(
+            name(&c("fence_ipmilan", &[("lanplus", "1")])),
+            Some("fence_ipmilan")
+        );
+        assert_eq!(name(&c("fence_wti", &[])), None);
     }
 
     /// Records the calls; fails the devices named in `down`.

@@ -125,6 +125,34 @@ fn methods_down_fall_through_to_the_one_that_fences() {
 }
 
 #[test]
+fn options_the_native_agent_lacks_run_the_installed_agent() {
+    // Our fence_apc has no ssh: with secure="1" Debian's fence_apc runs instead (and fails here,
+    // nothing listens), which its "exit 1" report shows.
+    let dir = tempfile::tempdir().unwrap();
+    let down = closed_tcp_port();
+    let conf = write_conf(
+        dir.path(),
+        r#"        <method name="apc">
+          <device name="apc1" port="1" action="off"/>
+        </method>"#,
+        &format!(
+            r#"    <fencedevice name="apc1" agent="fence_apc" ipaddr="127.0.0.1" ipport="{down}" login="apc" passwd="apcpw" secure="1" login_timeout="1"/>"#
+        ),
+    );
+    let out = fence_node(dir.path(), &["-f", conf.to_str().unwrap(), "node1"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(
+            "fence node1 dev 0.0 agent fence_apc result: error from agent\n\
+             agent \"fence_apc\" reports: device \"apc1\": fence_apc: exit 1: "
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("apcpw"));
+}
+
+#[test]
 fn dual_supply_method_runs_off_off_then_on_on() {
     let psu1 = Bmc::start();
     let psu2 = Bmc::start();

@@ -52,6 +52,7 @@ running because the connection will block any necessary fencing actions.",
         "metadata",
         "validate-all",
     ],
+    declines: &["secure"],
     connect,
 };
 
