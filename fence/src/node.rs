@@ -561,29 +561,32 @@ impl DeviceRunner for AgentRunner {
     }
 }
 
-/// Fence `victim` as `conf` says, logging in fenced's words.
+/// Fence `victim` as `conf` says, logging in fenced's words. `observer` sees every attempt as
+/// it ends (a tool prints them live; the [`Report`] has them all at the end).
 pub fn fence_node(
     conf: &ClusterConf,
     victim: &str,
     policy: &RetryPolicy,
     runner: &mut dyn DeviceRunner,
     clock: &mut dyn Clock,
+    observer: &mut dyn FnMut(&Attempt),
 ) -> Result<Report, NodeError> {
     let plan = plan(conf, victim)?;
-    Ok(execute(&plan, policy, runner, clock))
+    Ok(execute(&plan, policy, runner, clock, observer))
 }
 
-/// Carry out a [`Plan`].
+/// Carry out a [`Plan`]; see [`fence_node`].
 pub fn execute(
     plan: &Plan,
     policy: &RetryPolicy,
     runner: &mut dyn DeviceRunner,
     clock: &mut dyn Clock,
+    observer: &mut dyn FnMut(&Attempt),
 ) -> Report {
     let victim = plan.victim.as_str();
     let mut seq = Sequencer::new(plan.methods.iter().map(Vec::len).collect(), *policy);
     let mut attempts: Vec<Attempt> = Vec::new();
-    let log = |a: Attempt, attempts: &mut Vec<Attempt>| {
+    let mut log = |a: Attempt, attempts: &mut Vec<Attempt>| {
         if a.result == FenceResult::Success {
             tracing::info!("{}", a.line(victim));
         } else {
@@ -592,6 +595,7 @@ pub fn execute(
                 tracing::error!("{r}");
             }
         }
+        observer(&a);
         attempts.push(a);
     };
     tracing::info!("fencing node {victim}");
@@ -986,6 +990,7 @@ mod tests {
             &RetryPolicy::once(),
             &mut r,
             &mut FakeClock::default(),
+            &mut |_| {},
         )
         .unwrap();
         assert_eq!(rep.verdict, Verdict::Success { method: 0 });
@@ -1014,7 +1019,12 @@ mod tests {
             initial_delay: Duration::ZERO,
         };
         let mut clock = FakeClock::default();
-        let rep = fence_node(&conf(), "node1", &policy, &mut r, &mut clock).unwrap();
+        let mut seen = 0;
+        let rep = fence_node(&conf(), "node1", &policy, &mut r, &mut clock, &mut |_| {
+            seen += 1
+        })
+        .unwrap();
+        assert_eq!(seen, rep.attempts.len());
         assert_eq!(rep.verdict, Verdict::Failed { rounds: 2 });
         assert_eq!(clock.0, [Duration::from_secs(5)]);
         let round1: Vec<String> = rep
@@ -1051,6 +1061,7 @@ mod tests {
             &RetryPolicy::forever(Duration::from_secs(5)),
             &mut r,
             &mut FakeClock::default(),
+            &mut |_| {},
         )
         .unwrap();
         assert_eq!(rep.verdict, Verdict::NoMethod);

@@ -183,19 +183,29 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
         timeout: a.agent_timeout,
         ..AgentRunner::default()
     };
-    let report = match node::fence_node(&conf, &a.node, &policy, &mut runner, &mut RealClock) {
+    // Attempts are printed as they end: with --rounds 0 this may run for a long time.
+    let victim = a.node.clone();
+    let mut print = |at: &node::Attempt| {
+        let _ = writeln!(err, "{}", at.line(&victim));
+        if let Some(r) = at.report_line() {
+            let _ = writeln!(err, "{r}");
+        }
+    };
+    let report = node::fence_node(
+        &conf,
+        &a.node,
+        &policy,
+        &mut runner,
+        &mut RealClock,
+        &mut print,
+    );
+    let report = match report {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "fence_node: {}: {e}", a.file.display());
             return 1;
         }
     };
-    for at in &report.attempts {
-        let _ = writeln!(err, "{}", at.line(&report.victim));
-        if let Some(r) = at.report_line() {
-            let _ = writeln!(err, "{r}");
-        }
-    }
     let (word, code) = match report.verdict {
         Verdict::Success { .. } => ("success", 0),
         Verdict::Failed { .. } => ("failed", 1),
