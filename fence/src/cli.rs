@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::agent::options::{self, Kind, OptSpec};
-use crate::agent::{Action, AgentSpec, Clock, FenceError, Options, RealClock, Secret};
+use crate::agent::{Action, AgentSpec, Clock, FenceError, Options, Outcome, RealClock, Secret};
 
 /// The version `-V` prints: the fence-agents release whose interface this follows.
 pub const VERSION: &str = "4.12.1";
@@ -401,6 +401,40 @@ pub fn execute(
     }
 }
 
+/// Carry out a device action in-process from `name=value` parameters, as if they had come on the
+/// agent's stdin (what `fence::node` does for the agents we have natively). The error is the one
+/// line the agent binary would print: agent name, device and reason, never a secret.
+pub fn perform_params(
+    spec: &AgentSpec,
+    params: &[(String, String)],
+    clock: &mut dyn Clock,
+) -> Result<Outcome, String> {
+    let mut text = String::new();
+    for (k, v) in params {
+        text.push_str(k);
+        text.push('=');
+        text.push_str(v);
+        text.push('\n');
+    }
+    let parsed = parse_stdin(spec, &text);
+    for w in &parsed.warnings {
+        tracing::warn!("{w}");
+    }
+    let line = |opts: Option<&Options>, e: &FenceError| {
+        let mut buf = Vec::new();
+        fail(spec, opts, e, &mut buf);
+        String::from_utf8_lossy(&buf).trim_end().to_string()
+    };
+    let mut opts = Options::from_raw(parsed.raw, spec.defaults).map_err(|e| line(None, &e))?;
+    if matches!(opts.action, Action::Metadata | Action::ValidateAll) {
+        let e = FenceError::Usage("Failed: not a device action".into());
+        return Err(line(Some(&opts), &e));
+    }
+    prepare(spec, &mut opts).map_err(|e| line(Some(&opts), &e))?;
+    spec.perform(&opts, clock)
+        .map_err(|e| line(Some(&opts), &e))
+}
+
 /// Checks that need no device, and the password script.
 fn prepare(spec: &AgentSpec, opts: &mut Options) -> Result<(), FenceError> {
     if opts.raw.contains_key("port_as_ip") && !opts.plugs.is_empty() {
@@ -771,6 +805,7 @@ mod tests {
             "metadata",
             "validate-all",
         ],
+        declines: &[],
         connect: fake_connect,
     };
 

@@ -1,8 +1,15 @@
 //! Fencing for the cluster: the fence-agents option/action framework (`agent`), the CLI front
-//! shared by every agent binary (`cli`), the IPMI protocol (`ipmi`) and the native agents
-//! (`agents`).
+//! shared by every agent binary (`cli`), the IPMI protocol (`ipmi`), the APC switch dialog (`apc`) over
+//! telnet (`telnet`) and the native agents
+//! (`agents`), agents run as separate programs (`external`), and fencing a node from cluster.conf
+//! (`node`).
 
 pub mod agent;
 pub mod agents;
+pub mod apc;
 pub mod cli;
+pub mod external;
 pub mod ipmi;
+pub mod node;
+pub mod node_cli;
+pub mod telnet;

@@ -91,6 +91,8 @@ pub const ALL: &[OptSpec] = &[
     opt("auth", Some('A'), "auth", Some("auth"), Select(&["md5", "password", "none"]), None, "IPMI Lan Auth type.", 1),
     opt("hexadecimal_kg", None, "hexadecimal-kg", Some("key"), Str, None, "Hexadecimal-encoded Kg key for IPMIv2 authentication", 1),
     opt("target", None, "target", Some("targetaddress"), Str, None, "Bridge IPMI requests to the remote target address", 1),
+    opt("switch", Some('s'), "switch", Some("id"), Str, None, "Physical switch number on device", 1),
+    opt("settle_delay", None, "settle-delay", Some("seconds"), Second, Some("0"), "Wait X seconds before each command, for units that drop input sent too early", 200),
     opt("quiet", Some('q'), "quiet", None, Boolean, None, "Disable logging to stderr. Does not affect --verbose or --debug-file or logging to syslog.", 50),
     opt("verbose", Some('v'), "verbose", None, Boolean, None, "Verbose mode. Multiple -v flags can be stacked on the command line (e.g., -vvv) to increase verbosity.", 51),
     opt("verbose_level", None, "verbose-level", None, Integer, None, "Level of debugging detail in output. Defaults to the number of --verbose flags specified on the command line, or to 1 if verbose=1 in a stonith device configuration (i.e., on stdin).", 52),

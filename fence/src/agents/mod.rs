@@ -1,11 +1,12 @@
 //! The native agents, one module per device type; each provides an [`crate::agent::AgentSpec`]
 //! and a [`crate::agent::FenceDevice`].
 
+pub mod apc;
 pub mod ipmilan;
 
 /// The native agent installed under `name` (`fence_ipmilan`, or one of its other names).
 pub fn by_name(name: &str) -> Option<&'static crate::agent::AgentSpec> {
-    let all: [&'static crate::agent::AgentSpec; 1] = [&ipmilan::SPEC];
+    let all: [&'static crate::agent::AgentSpec; 2] = [&ipmilan::SPEC, &apc::SPEC];
     all.into_iter()
         .find(|s| s.name == name || s.symlinks.iter().any(|(n, _)| *n == name))
 }
@@ -21,6 +22,10 @@ mod tests {
         assert_eq!(
             super::by_name("fence_ipmilanplus").map(|s| s.name),
             Some("fence_ipmilan")
+        );
+        assert_eq!(
+            super::by_name("fence_apc").map(|s| s.name),
+            Some("fence_apc")
         );
         assert!(super::by_name("fence_ilo").is_none());
     }

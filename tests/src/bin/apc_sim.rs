@@ -1,0 +1,58 @@
+//! `apc_sim --dialect v3|v6 [--port N] [--user U] [--password P] [--outlets N] [--state-file F]`:
+//! the APC switch simulator (`cluster_tests::apc_sim`) on 127.0.0.1; prints `listening PORT`.
+
+use std::io::Write;
+
+use cluster_tests::apc_sim::{serve, Config, Dialect};
+
+fn main() {
+    let mut cfg = Config {
+        dialect: Dialect::V3,
+        user: "apc".into(),
+        password: "apc".into(),
+        outlets: 8,
+        state_file: None,
+    };
+    let mut port: u16 = 0;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || match it.next() {
+            Some(v) => v.clone(),
+            None => {
+                eprintln!("apc_sim: {a} needs a value");
+                std::process::exit(1);
+            }
+        };
+        let bad = |what: &str| -> ! {
+            eprintln!("apc_sim: bad {what}");
+            std::process::exit(1)
+        };
+        match a.as_str() {
+            "--dialect" => {
+                cfg.dialect = match value().as_str() {
+                    "v3" => Dialect::V3,
+                    "v6" => Dialect::V6,
+                    _ => bad("dialect (v3 or v6)"),
+                }
+            }
+            "--port" => port = value().parse().unwrap_or_else(|_| bad("port")),
+            "--user" => cfg.user = value(),
+            "--password" => cfg.password = value(),
+            "--outlets" => cfg.outlets = value().parse().unwrap_or_else(|_| bad("outlet count")),
+            "--state-file" => cfg.state_file = Some(value().into()),
+            other => bad(&format!("argument {other}")),
+        }
+    }
+    let listener = match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("apc_sim: cannot listen on port {port}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    println!("listening {port}");
+    let _ = std::io::stdout().flush();
+    serve(listener, cfg);
+}
