@@ -5,5 +5,7 @@
 //! original `rg_test` did; [`demo`] is the README's first command.
 
 pub mod demo;
+pub mod membership;
+pub mod quorum;
 pub mod resource;
 pub mod rg_test;
