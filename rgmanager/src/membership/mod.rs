@@ -28,6 +28,7 @@
 //!   inquorate, which is the safe side.
 
 pub mod frame;
+pub mod key;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
