@@ -29,6 +29,7 @@
 
 pub mod frame;
 pub mod key;
+pub mod net;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
