@@ -22,7 +22,9 @@
 //!
 //! Heartbeat payload: config_version u64, installed view number u64, then three id lists, each
 //! a u16 count followed by u32 node ids in ascending order: the installed view's members, the
-//! nodes the sender hears, the sender's candidate view. A leave frame has an empty payload.
+//! nodes the sender hears, the sender's candidate view. A count of 0xFFFF means "the same ids as
+//! the list before" (a settled cluster sends one list, not three). A leave frame has an empty
+//! payload.
 //!
 //! Checks, in order, each with its own counter: length and magic (garbage or truncated), format
 //! version, cluster name (another cluster on the same port is not an attack, so it is counted
@@ -42,6 +44,8 @@ pub const HEADER_LEN: usize = 30;
 pub const MAC_LEN: usize = 32;
 /// The most ids a list may carry (cman's limit of nodes was far lower).
 pub const MAX_IDS: usize = 1024;
+/// A list count meaning "the same ids as the list before".
+pub const SAME_AS_PREVIOUS: u16 = 0xFFFF;
 
 /// The kind of a frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,12 +134,19 @@ impl Codec {
             Payload::Heartbeat(h) => {
                 payload.extend_from_slice(&h.config_version.to_be_bytes());
                 payload.extend_from_slice(&h.view.to_be_bytes());
+                let mut previous: Option<&Vec<NodeId>> = None;
                 for list in [&h.members, &h.heard, &h.candidate] {
-                    let n = list.len().min(MAX_IDS);
-                    payload.extend_from_slice(&(n as u16).to_be_bytes());
-                    for id in &list[..n] {
-                        payload.extend_from_slice(&id.to_be_bytes());
+                    if previous == Some(list) {
+                        // In a settled cluster the three lists are equal: say so in 2 bytes.
+                        payload.extend_from_slice(&SAME_AS_PREVIOUS.to_be_bytes());
+                    } else {
+                        let n = list.len().min(MAX_IDS);
+                        payload.extend_from_slice(&(n as u16).to_be_bytes());
+                        for id in &list[..n] {
+                            payload.extend_from_slice(&id.to_be_bytes());
+                        }
                     }
+                    previous = Some(list);
                 }
                 Kind::Heartbeat
             }
@@ -226,8 +237,12 @@ fn decode_heartbeat(mut p: &[u8]) -> Result<Heartbeat, Reject> {
         *p = b;
         Ok(a)
     }
-    fn list(p: &mut &[u8]) -> Result<Vec<NodeId>, Reject> {
-        let n = usize::from(u16::from_be_bytes(arr(take(p, 2)?)));
+    fn list(p: &mut &[u8], previous: Option<&Vec<NodeId>>) -> Result<Vec<NodeId>, Reject> {
+        let count = u16::from_be_bytes(arr(take(p, 2)?));
+        if count == SAME_AS_PREVIOUS {
+            return previous.cloned().ok_or(Reject::Garbage);
+        }
+        let n = usize::from(count);
         if n > MAX_IDS {
             return Err(Reject::Garbage);
         }
@@ -244,9 +259,9 @@ fn decode_heartbeat(mut p: &[u8]) -> Result<Heartbeat, Reject> {
     }
     let config_version = u64::from_be_bytes(arr(take(&mut p, 8)?));
     let view = u64::from_be_bytes(arr(take(&mut p, 8)?));
-    let members = list(&mut p)?;
-    let heard = list(&mut p)?;
-    let candidate = list(&mut p)?;
+    let members = list(&mut p, None)?;
+    let heard = list(&mut p, Some(&members))?;
+    let candidate = list(&mut p, Some(&heard))?;
     if !p.is_empty() {
         return Err(Reject::Garbage);
     }
@@ -301,13 +316,13 @@ mod tests {
         want.extend_from_slice(&[0, 0, 0, 2]);
         want.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 9]);
-        want.extend_from_slice(&[0, 54]);
+        want.extend_from_slice(&[0, 42]);
         want.extend_from_slice(b"alpha");
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 7]);
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 3]);
         want.extend_from_slice(&[0, 2, 0, 0, 0, 1, 0, 0, 0, 2]);
         want.extend_from_slice(&[0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]);
-        want.extend_from_slice(&[0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3]);
+        want.extend_from_slice(&[0xFF, 0xFF]);
         assert_eq!(&b[..want.len()], &want[..]);
         assert_eq!(b.len(), want.len() + MAC_LEN);
         // The MAC is HMAC-SHA256 of everything before it, with the cluster key.
@@ -316,6 +331,56 @@ mod tests {
         m.update(&want);
         assert_eq!(&b[want.len()..], &m.finalize().into_bytes()[..]);
         assert_eq!(c.decode(&b), Ok(heartbeat()));
+    }
+
+    #[test]
+    fn repeated_lists_are_elided() {
+        let c = codec();
+        let settled = |ids: Vec<NodeId>| Frame {
+            payload: Payload::Heartbeat(Heartbeat {
+                config_version: 1,
+                view: 4,
+                members: ids.clone(),
+                heard: ids.clone(),
+                candidate: ids,
+            }),
+            ..heartbeat()
+        };
+        let f = settled((1..=64).collect());
+        let b = c.encode(&f);
+        let payload = &b[HEADER_LEN + 5..b.len() - MAC_LEN];
+        assert_eq!(payload.len(), 16 + 2 + 64 * 4 + 2 + 2);
+        assert_eq!(&payload[payload.len() - 4..], &[0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(c.decode(&b), Ok(f));
+        // Empty lists too (a node before its first view).
+        let f = settled(vec![]);
+        assert_eq!(c.decode(&c.encode(&f)), Ok(f));
+        // "Same as before" for the first list has nothing to refer to.
+        let mut p = vec![0u8; 16];
+        p.extend_from_slice(&[0xFF, 0xFF, 0, 0, 0, 0]);
+        assert_eq!(c.decode(&sealed(&c, 1, &p)), Err(Reject::Garbage));
+        // A count beyond the limit.
+        let mut p = vec![0u8; 16];
+        p.extend_from_slice(&[0x04, 0x01]);
+        p.extend(std::iter::repeat_n(0u8, 1025 * 4));
+        p.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(c.decode(&sealed(&c, 1, &p)), Err(Reject::Garbage));
+        // The same payload with valid lists is accepted: the helper itself is right.
+        let mut p = vec![0u8; 16];
+        p.extend_from_slice(&[0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert!(c.decode(&sealed(&c, 1, &p)).is_ok());
+    }
+
+    /// A frame of `kind` with any payload, correctly sealed.
+    fn sealed(c: &Codec, kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut b = b"RGMh\x01".to_vec();
+        b.extend_from_slice(&[kind, 5, 0, 0, 0, 0, 1]);
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+        b.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        b.extend_from_slice(b"alpha");
+        b.extend_from_slice(payload);
+        b.extend_from_slice(&[0; MAC_LEN]);
+        reseal(c, b)
     }
 
     #[test]

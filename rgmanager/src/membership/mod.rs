@@ -242,6 +242,9 @@ pub struct Membership {
     next_heartbeat: Instant,
     last_sent: Option<Instant>,
     disagree_since: Option<Instant>,
+    /// A received change waits this long for the ones right behind it, so that a burst of
+    /// datagrams costs one evaluation, not one each.
+    eval_at: Option<Instant>,
     leaving: bool,
     duplicates_seen: Vec<u64>,
     counters: Counters,
@@ -272,6 +275,7 @@ impl Membership {
             next_heartbeat: now,
             last_sent: None,
             disagree_since: None,
+            eval_at: None,
             leaving: false,
             duplicates_seen: Vec::new(),
             counters: Counters::default(),
@@ -353,6 +357,9 @@ impl Membership {
         if let Some(d) = self.disagree_since {
             t = t.min(d + self.cfg.token * 2);
         }
+        if let Some(e) = self.eval_at {
+            t = t.min(e);
+        }
         Some(t)
     }
 
@@ -361,8 +368,25 @@ impl Membership {
         if self.leaving {
             return;
         }
-        self.evaluate(now);
+        let token = self.cfg.token;
+        let due = self.eval_at.is_some_and(|t| t <= now)
+            || self.view.is_none()
+            || self.disagree_since.is_some()
+            || self
+                .peers
+                .values()
+                .any(|p| p.last_heard.is_some_and(|t| now >= t + token));
+        if due {
+            self.evaluate(now);
+        }
         self.maybe_send(now);
+    }
+
+    /// Evaluates soon (see `eval_at`).
+    fn schedule_eval(&mut self, now: Instant) {
+        let settle = (self.cfg.heartbeat / 16).min(Duration::from_millis(5));
+        let at = now + settle;
+        self.eval_at = Some(self.eval_at.map_or(at, |t| t.min(at)));
     }
 
     /// A received datagram.
@@ -432,8 +456,22 @@ impl Membership {
         }
         match frame.payload {
             Payload::Heartbeat(h) => {
+                // In a stable cluster every heartbeat repeats the previous one: only a change
+                // (or a peer heard anew) can change our candidate or agreement, so only then
+                // is the O(n²) evaluation run.
+                let same = peer.last_heard.is_some()
+                    && peer.report.as_ref().is_some_and(|r| {
+                        r.view == h.view
+                            && r.members == h.members
+                            && r.heard == h.heard
+                            && r.candidate == h.candidate
+                    });
                 peer.last_heard = Some(now);
                 peer.report = Some(h);
+                if same {
+                    self.maybe_send(now);
+                    return;
+                }
             }
             Payload::Leave => {
                 tracing::info!("Member {} shutting down", frame.sender);
@@ -446,7 +484,7 @@ impl Membership {
                 }
             }
         }
-        self.evaluate(now);
+        self.schedule_eval(now);
         self.maybe_send(now);
     }
 
@@ -520,6 +558,7 @@ impl Membership {
     }
 
     fn evaluate(&mut self, now: Instant) {
+        self.eval_at = None;
         let local = self.cfg.local;
         let token = self.cfg.token;
         // Who we hear.
@@ -563,40 +602,55 @@ impl Membership {
         self.agree(now);
     }
 
-    /// Whether `a` lists `b` as heard (from our own hearing for the local node).
-    fn hears(&self, a: NodeId, b: NodeId) -> bool {
-        if a == self.cfg.local {
-            return self.heard.binary_search(&b).is_ok() || a == b;
-        }
-        self.peers
-            .get(&a)
-            .and_then(|p| p.report.as_ref())
-            .is_some_and(|r| r.heard.binary_search(&b).is_ok())
-    }
-
-    fn connected(&self, a: NodeId, b: NodeId) -> bool {
-        a == b || (self.hears(a, b) && self.hears(b, a))
-    }
-
     /// Splits `nodes` (ascending) into cliques greedily by id and returns the one with the
     /// local node. Everyone with the same knowledge gets the same cliques.
     fn clique_of_local(&self, nodes: &[NodeId]) -> Vec<NodeId> {
-        let mut rest: Vec<NodeId> = nodes.to_vec();
-        loop {
-            let mut clique: Vec<NodeId> = Vec::new();
-            for n in &rest {
-                if clique.iter().all(|m| self.connected(*m, *n)) {
-                    clique.push(*n);
+        let n = nodes.len();
+        let local = self.cfg.local;
+        // hears[i * n + j]: node i lists node j as heard (our own hearing for the local node).
+        // Both lists are ascending, so each row is one merge walk: O(n²) for the matrix.
+        let mut hears = vec![false; n * n];
+        for (i, a) in nodes.iter().enumerate() {
+            let list: &[NodeId] = if *a == local {
+                &self.heard
+            } else {
+                match self.peers.get(a).and_then(|p| p.report.as_ref()) {
+                    Some(r) => &r.heard,
+                    None => &[],
+                }
+            };
+            let (mut j, mut k) = (0, 0);
+            while j < n && k < list.len() {
+                match nodes[j].cmp(&list[k]) {
+                    std::cmp::Ordering::Less => j += 1,
+                    std::cmp::Ordering::Greater => k += 1,
+                    std::cmp::Ordering::Equal => {
+                        hears[i * n + j] = true;
+                        j += 1;
+                        k += 1;
+                    }
                 }
             }
-            if clique.contains(&self.cfg.local) || clique.is_empty() {
-                return if clique.is_empty() {
-                    vec![self.cfg.local]
-                } else {
-                    clique
-                };
+            hears[i * n + i] = true;
+        }
+        let connected = |i: usize, j: usize| hears[i * n + j] && hears[j * n + i];
+        let mut taken = vec![false; n];
+        loop {
+            let mut clique: Vec<usize> = Vec::new();
+            for (j, done) in taken.iter().enumerate() {
+                if !done && clique.iter().all(|i| connected(*i, j)) {
+                    clique.push(j);
+                }
             }
-            rest.retain(|n| !clique.contains(n));
+            if clique.is_empty() {
+                return vec![local];
+            }
+            if clique.iter().any(|i| nodes[*i] == local) {
+                return clique.into_iter().map(|i| nodes[i]).collect();
+            }
+            for i in clique {
+                taken[i] = true;
+            }
         }
     }
 

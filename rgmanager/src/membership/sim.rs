@@ -276,6 +276,22 @@ fn sixteen_nodes_converge() {
 }
 
 #[test]
+fn sixty_four_nodes_converge() {
+    let mut s = Sim::new(64, DEFAULT_TOKEN);
+    s.run_for(SEC);
+    let all: Vec<NodeId> = (1..=64).collect();
+    let number = s.assert_agreed(&all);
+    s.run_for(2 * SEC);
+    assert_eq!(s.assert_agreed(&all), number);
+    s.kill(64);
+    s.stop(63);
+    s.run_for(ms(1500));
+    s.assert_agreed(&all[..62]);
+    assert!(s.events(1).contains(&&Event::Failed(64)));
+    assert!(s.events(1).contains(&&Event::LeftCleanly(63)));
+}
+
+#[test]
 fn a_staggered_start_converges() {
     // Nodes come up one after another, 300 ms apart, as after a power cut.
     let mut s = Sim::new(1, DEFAULT_TOKEN);
