@@ -269,6 +269,25 @@ mod tests {
     }
 
     #[test]
+    fn the_tutorial_two_node_cluster() {
+        // seed 004 (RHCS tutorial): node1 reboots, node2 keeps quorum alone and takes over.
+        let xml = r#"<?xml version="1.0"?>
+<cluster config_version="6" name="web_ha">
+<clusternodes>
+<clusternode name="node1.cluster.com" nodeid="1"/>
+<clusternode name="node2.cluster.com" nodeid="2"/>
+</clusternodes>
+<cman expected_votes="1" two_node="1"/>
+</cluster>"#;
+        let c = QuorumConfig::from_conf(&ccs::parse_str(xml).unwrap());
+        let mut t = QuorumTracker::new(c);
+        assert_eq!(t.update(&[1, 2]), Some(QuorumChange::Regained));
+        assert_eq!(t.update(&[2]), None);
+        assert!(t.is_quorate());
+        assert_eq!(t.update(&[1, 2]), None);
+    }
+
+    #[test]
     fn tracker_logs_transitions_and_ratchets() {
         let mut t = QuorumTracker::new(cfg(3, Some(1), false));
         assert!(!t.is_quorate());

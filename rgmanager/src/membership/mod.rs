@@ -152,6 +152,18 @@ pub struct View {
     pub members: Vec<NodeId>,
 }
 
+impl View {
+    /// The coordinator of this view: its lowest node id (DESIGN.md, "The data's way through a
+    /// failure"). Every member computes the same one from the same view.
+    pub fn coordinator(&self) -> Option<NodeId> {
+        self.members.first().copied()
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.members.binary_search(&id).is_ok()
+    }
+}
+
 /// What the core tells its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
