@@ -175,3 +175,60 @@ fn addresses_from_cluster_conf() {
         "{err}"
     );
 }
+
+#[test]
+fn which_node_this_machine_is() {
+    // 192.0.2.0/24 is TEST-NET-1: never an address of this machine.
+    let conf = ccs::parse_str(
+        r#"<cluster name="c" config_version="1"><clusternodes>
+        <clusternode name="node1.example.com" nodeid="1" rgm_addr="192.0.2.1"/>
+        <clusternode name="node2.example.com" nodeid="2" rgm_addr="127.0.0.1"/>
+        <clusternode name="node3.example.com" nodeid="3" rgm_addr="192.0.2.3"/>
+        </clusternodes></cluster>"#,
+    )
+    .unwrap();
+    // By name, full or short.
+    assert_eq!(
+        net::local_node(&conf, "node3.example.com").unwrap(),
+        "node3.example.com"
+    );
+    assert_eq!(
+        net::local_node(&conf, "node1").unwrap(),
+        "node1.example.com"
+    );
+    assert_eq!(
+        net::local_node(&conf, "node1.other.org").unwrap(),
+        "node1.example.com"
+    );
+    // By address: only node2's is on this machine.
+    assert_eq!(
+        net::local_node(&conf, "elsewhere").unwrap(),
+        "node2.example.com"
+    );
+    // Several nodes on loopback: the name has to be given.
+    let conf = ccs::parse_str(
+        r#"<cluster name="c" config_version="1"><clusternodes>
+        <clusternode name="a" nodeid="1" rgm_addr="127.0.0.1" rgm_port="5501"/>
+        <clusternode name="b" nodeid="2" rgm_addr="127.0.0.1" rgm_port="5502"/>
+        </clusternodes></cluster>"#,
+    )
+    .unwrap();
+    let err = net::local_node(&conf, "elsewhere").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "several nodes of cluster.conf have addresses on this machine (a, b); \
+         give the node name with --node"
+    );
+    let conf = ccs::parse_str(
+        r#"<cluster name="c" config_version="1"><clusternodes>
+        <clusternode name="a" nodeid="1" rgm_addr="192.0.2.1"/>
+        </clusternodes></cluster>"#,
+    )
+    .unwrap();
+    let err = net::local_node(&conf, "elsewhere").unwrap_err().to_string();
+    assert!(
+        err.starts_with("this machine (elsewhere) matches no <clusternode>"),
+        "{err}"
+    );
+    assert!(net::hostname().is_some_and(|h| !h.is_empty()));
+}

@@ -35,6 +35,17 @@ pub enum NetError {
     },
     #[error("membership socket: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "this machine ({hostname}) matches no <clusternode> of cluster.conf by name or address; \
+         give the node name with --node"
+    )]
+    NoLocalNode { hostname: String },
+    #[error(
+        "several nodes of cluster.conf have addresses on this machine ({}); \
+         give the node name with --node",
+        .0.join(", ")
+    )]
+    AmbiguousLocalNode(Vec<String>),
 }
 
 /// The membership address of every configured node that has a node id.
@@ -53,6 +64,56 @@ pub fn node_addrs(conf: &ccs::ClusterConf) -> Result<BTreeMap<NodeId, SocketAddr
         out.insert(id, addr);
     }
     Ok(out)
+}
+
+/// Which node of cluster.conf this machine is, as cman found out: the node named like the host
+/// (`hostname`, then both names without their domain), else the one node whose membership
+/// address is an address of this machine (one it can bind).
+pub fn local_node(conf: &ccs::ClusterConf, hostname: &str) -> Result<String, NetError> {
+    let short = |n: &str| n.split('.').next().unwrap_or(n).to_string();
+    let nodes = conf.nodes();
+    if let Some(n) = nodes.iter().find(|n| n.name() == hostname) {
+        return Ok(n.name().to_string());
+    }
+    let host_short = short(hostname);
+    let by_short: Vec<&str> = nodes
+        .iter()
+        .map(|n| n.name())
+        .filter(|n| short(n) == host_short)
+        .collect();
+    if let [one] = by_short.as_slice() {
+        return Ok(one.to_string());
+    }
+    let local: Vec<String> = nodes
+        .iter()
+        .filter(|n| {
+            let ip = match n.rgm_addr() {
+                Some(ip) => Some(ip),
+                None => resolve(n.name(), 0).ok().map(|a| a.ip()),
+            };
+            ip.is_some_and(|ip| std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok())
+        })
+        .map(|n| n.name().to_string())
+        .collect();
+    match local.len() {
+        1 => Ok(local.into_iter().next().unwrap_or_default()),
+        0 => Err(NetError::NoLocalNode {
+            hostname: hostname.to_string(),
+        }),
+        _ => Err(NetError::AmbiguousLocalNode(local)),
+    }
+}
+
+/// This machine's host name (`uname -n`).
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is what we pass.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..end].to_vec()).ok()
 }
 
 /// Resolves a node name, preferring IPv4 as cman did for its node names.
