@@ -449,6 +449,52 @@ mod tests {
         assert_eq!(c.decode(&reseal(&c, b)), Err(Reject::Garbage));
     }
 
+    fn ids() -> impl proptest::strategy::Strategy<Value = Vec<NodeId>> {
+        proptest::collection::btree_set(proptest::prelude::any::<u32>(), 0..80)
+            .prop_map(|s| s.into_iter().collect())
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_frame_round_trips(
+            sender in any::<u32>(),
+            incarnation in any::<u64>(),
+            seq in any::<u64>(),
+            leave in any::<bool>(),
+            config_version in any::<u64>(),
+            view in any::<u64>(),
+            members in ids(),
+            heard in ids(),
+            same in 0u8..4,
+            candidate in ids(),
+            name in "[a-zA-Z0-9_-]{1,40}",
+        ) {
+            // `same` makes the lists equal often, as they are in a settled cluster.
+            let heard = if same & 1 == 1 { members.clone() } else { heard };
+            let candidate = if same & 2 == 2 { heard.clone() } else { candidate };
+            let c = Codec::new(&name, b"property test key").unwrap();
+            let f = Frame {
+                sender,
+                incarnation,
+                seq,
+                payload: if leave {
+                    Payload::Leave
+                } else {
+                    Payload::Heartbeat(Heartbeat { config_version, view, members, heard, candidate })
+                },
+            };
+            let b = c.encode(&f);
+            prop_assert_eq!(c.decode(&b), Ok(f));
+            // Any single flipped bit is refused.
+            let i = (seq as usize) % b.len();
+            let mut t = b.clone();
+            t[i] ^= 1 << (incarnation % 8);
+            prop_assert!(c.decode(&t).is_err());
+        }
+    }
+
     #[test]
     fn random_bytes_never_panic() {
         // A fixed xorshift stream: the same inputs on every run.
