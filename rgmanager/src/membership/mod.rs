@@ -177,6 +177,10 @@ pub enum Event {
     Failed(NodeId),
     /// A new view is installed.
     ViewChanged(View),
+    /// A peer announces a `config_version` other than the one it announced before (reported
+    /// with its first heartbeat, and again when it is heard after a silence): the configuration
+    /// sync compares it with ours.
+    ConfigVersion { node: NodeId, version: u64 },
     /// Frames carrying our own node id from another incarnation: a second daemon claims this
     /// node. Reported once per foreign incarnation.
     DuplicateNode { incarnation: u64, from: SocketAddr },
@@ -478,6 +482,13 @@ impl Membership {
                             && r.heard == h.heard
                             && r.candidate == h.candidate
                     });
+                let announced = peer.report.as_ref().map(|r| r.config_version);
+                if announced != Some(h.config_version) {
+                    self.events.push_back(Event::ConfigVersion {
+                        node: frame.sender,
+                        version: h.config_version,
+                    });
+                }
                 peer.last_heard = Some(now);
                 peer.report = Some(h);
                 if same {

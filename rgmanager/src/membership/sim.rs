@@ -652,6 +652,24 @@ fn config_versions_are_announced() {
     s.run_for(SEC);
     assert_eq!(s.nodes[&1].peer_config_version(2), Some(42));
     assert_eq!(s.nodes[&3].peer_config_version(2), Some(42));
+    let announced: Vec<&Event> = s
+        .events(1)
+        .into_iter()
+        .filter(|e| matches!(e, Event::ConfigVersion { node: 2, .. }))
+        .collect();
+    assert_eq!(
+        announced,
+        vec![
+            &Event::ConfigVersion {
+                node: 2,
+                version: 0
+            },
+            &Event::ConfigVersion {
+                node: 2,
+                version: 42
+            }
+        ]
+    );
     assert_eq!(s.nodes[&1].peer_addr(2), Some(addr(2)));
 }
 
