@@ -167,7 +167,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// Runs `core` on `socket`, sending to the nodes of `peers`.
+    /// Runs `core` on `socket`, sending to the nodes of `peers`. Call it inside a tokio
+    /// runtime: the node is a task of it.
     pub fn start(
         core: Membership,
         socket: UdpSocket,
