@@ -322,6 +322,17 @@ impl ClusterConf {
             .unwrap_or_else(|| self.nodes().iter().map(|n| n.votes()).sum())
     }
 
+    /// `<cman port=…>`, if given and valid: cman's totem port, the default port of our
+    /// membership traffic.
+    pub fn cman_port(&self) -> Option<u16> {
+        self.cman
+            .as_ref()
+            .and_then(|c| c.attrs.get("port"))
+            .and_then(crate::value::parse_uint)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+    }
+
     /// `<totem token=…>` in milliseconds, if given.
     pub fn totem_token_ms(&self) -> Option<u64> {
         self.totem.as_ref().and_then(|t| num(&t.attrs, "token"))
@@ -365,6 +376,24 @@ impl ClusterNode {
     /// Votes (default 1).
     pub fn votes(&self) -> u32 {
         num(&self.attrs, "votes").unwrap_or(1)
+    }
+
+    /// `rgm_addr` (our extension): the address of this node's membership traffic, when given
+    /// and valid. Without it the node name is resolved.
+    pub fn rgm_addr(&self) -> Option<std::net::IpAddr> {
+        self.attrs
+            .get("rgm_addr")
+            .and_then(|v| crate::value::parse_addr(v.trim()).ok())
+    }
+
+    /// `rgm_port` (our extension): the UDP port of this node's membership traffic, when given
+    /// and valid (1..65535).
+    pub fn rgm_port(&self) -> Option<u16> {
+        self.attrs
+            .get("rgm_port")
+            .and_then(crate::value::parse_uint)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
     }
 
     pub fn methods(&self) -> &[FenceMethod] {
@@ -873,5 +902,33 @@ impl ClusterConf {
         let mut b = ModelBuilder::default();
         replay(el, &mut b);
         b.finish().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn membership_address_extension() {
+        let conf = crate::parse_str(
+            r#"<cluster name="c" config_version="1"><cman port="6000"/><clusternodes>
+            <clusternode name="a" nodeid="1" rgm_addr=" 127.0.0.1 " rgm_port="5411"/>
+            <clusternode name="b" nodeid="2" rgm_addr="::1"/>
+            <clusternode name="c" nodeid="3" rgm_addr="10.0.0.1/24" rgm_port="+7"/>
+            <clusternode name="d" nodeid="4" rgm_port="70000"/>
+            </clusternodes></cluster>"#,
+        )
+        .unwrap();
+        let n = conf.nodes();
+        assert_eq!(n[0].rgm_addr(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(n[0].rgm_port(), Some(5411));
+        assert_eq!(n[1].rgm_addr(), Some("::1".parse().unwrap()));
+        assert_eq!(n[1].rgm_port(), None);
+        // Values the validator rejects are not used.
+        assert_eq!((n[2].rgm_addr(), n[2].rgm_port()), (None, None));
+        assert_eq!(n[3].rgm_port(), None);
+        assert_eq!(conf.cman_port(), Some(6000));
+        // Written back as they were.
+        let again = crate::parse_str(&crate::write(&conf)).unwrap();
+        assert_eq!(again, conf);
     }
 }

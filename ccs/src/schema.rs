@@ -31,6 +31,8 @@ pub enum Ty {
     Time,
     /// An IPv4/IPv6 address with an optional `/prefix`.
     IpPrefix,
+    /// An IPv4/IPv6 address without a prefix.
+    Addr,
     /// An absolute file path.
     AbsPath,
 }
@@ -204,6 +206,9 @@ pub static CLUSTERNODE: ElementSpec = el(
         req("nodeid", Ty::PosInt),
         opt("votes", Ty::UInt),
         opt("weight", Ty::UInt),
+        // Our extension: where this node's membership traffic goes (docs/membership.md).
+        opt("rgm_addr", Ty::Addr),
+        opt("rgm_port", PORT),
     ],
 );
 

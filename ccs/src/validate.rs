@@ -221,6 +221,14 @@ impl Checker {
                     );
                 }
             }
+            Ty::Addr => {
+                if let Err(why) = value::parse_addr(v.trim()) {
+                    self.error(
+                        at,
+                        format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
+                    );
+                }
+            }
             Ty::AbsPath => {
                 if !v.starts_with('/') {
                     self.error(at, bad("an absolute path"));

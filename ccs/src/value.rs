@@ -95,6 +95,14 @@ pub fn parse_ip_prefix(word: &str) -> Result<(IpAddr, Option<u8>), String> {
     Ok((ip, prefix))
 }
 
+/// An IPv4 or IPv6 address without a prefix.
+pub fn parse_addr(word: &str) -> Result<IpAddr, String> {
+    match parse_ip_prefix(word)? {
+        (ip, None) => Ok(ip),
+        (_, Some(_)) => Err("an address here takes no /prefix".to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +147,9 @@ mod tests {
         assert!(parse_ip_prefix("10.0.0.1/33").is_err());
         assert!(parse_ip_prefix("10.0.0.300").is_err());
         assert!(parse_ip_prefix("fd00::1/129").is_err());
+        assert!(parse_addr("127.0.0.1").is_ok());
+        assert!(parse_addr("::1").is_ok());
+        assert!(parse_addr("10.0.0.1/24").is_err());
+        assert!(parse_addr("node1").is_err());
     }
 }

@@ -411,6 +411,19 @@ fn good_values(ty: Ty) -> Vec<String> {
         ]
         .map(String::from)
         .to_vec(),
+        Ty::Addr => [
+            "127.0.0.1",
+            "10.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+            "1:2:3:4:5:6:7:8",
+            "FE80::ABCD:1",
+        ]
+        .map(String::from)
+        .to_vec(),
         Ty::AbsPath => ["/usr/local/bin/check", "/"].map(String::from).to_vec(),
     };
     v
@@ -451,6 +464,20 @@ fn bad_values(ty: Ty) -> Vec<String> {
             "1:2:3:4:5:6:7:8:9",
             "fe80::1%eth0",
             "host.example.com",
+            "",
+        ]
+        .map(String::from)
+        .to_vec(),
+        Ty::Addr => [
+            "10.0.0.1/24",
+            "::1/128",
+            "10.0.0.300",
+            "010.0.0.1",
+            "1.2.3",
+            "12345::1",
+            "1::2::3",
+            "fe80::1%eth0",
+            "node1.example.com",
             "",
         ]
         .map(String::from)

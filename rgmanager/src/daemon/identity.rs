@@ -2,15 +2,14 @@
 //!
 //! As cman did when no node name was given: the host name (`uname -n`) is looked up among the
 //! clusternode names, first exactly, then without the domain on either side
-//! (`node1` ↔ `node1.cluster.com`); failing that, each clusternode name is resolved and the one
-//! that resolves to an address of this machine is us. An explicit `--node NAME` must name a
+//! (`node1` ↔ `node1.cluster.com`); failing that, the clusternode whose address is one of this
+//! machine's is us (the caller says which are: `membership::net` tries to bind them). An explicit `--node NAME` must name a
 //! clusternode. More than one candidate is an error rather than a guess: two daemons claiming
 //! one node is exactly what must not happen.
 //!
-//! The lookups are passed in, so the choice itself is a pure function.
+//! The address lookup is passed in, so the choice itself is a pure function.
 
-use std::net::IpAddr;
-
+use ccs::model::ClusterNode;
 use ccs::ClusterConf;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -18,17 +17,11 @@ pub enum IdentityError {
     #[error("--node {0}: no clusternode of that name in cluster.conf")]
     UnknownNode(String),
     #[error(
-        "no clusternode of cluster.conf matches this host (host name \"{hostname}\", addresses {addrs}); start with --node NAME"
+        "no clusternode of cluster.conf matches this host (host name \"{0}\") by name or address; start with --node NAME"
     )]
-    NoMatch { hostname: String, addrs: String },
+    NoMatch(String),
     #[error("several clusternodes match this host ({0}); start with --node NAME")]
     Ambiguous(String),
-}
-
-/// What is known about this machine.
-pub struct Host<'a> {
-    pub hostname: &'a str,
-    pub addresses: &'a [IpAddr],
 }
 
 fn short(name: &str) -> &str {
@@ -39,8 +32,8 @@ fn short(name: &str) -> &str {
 pub fn local_node(
     conf: &ClusterConf,
     explicit: Option<&str>,
-    host: &Host<'_>,
-    resolve: impl Fn(&str) -> Vec<IpAddr>,
+    hostname: &str,
+    is_local: impl Fn(&ClusterNode) -> bool,
 ) -> Result<String, IdentityError> {
     let names: Vec<&str> = conf.nodes().iter().map(|n| n.name()).collect();
     if let Some(want) = explicit {
@@ -60,7 +53,7 @@ pub fn local_node(
     let exact: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| n.eq_ignore_ascii_case(host.hostname))
+        .filter(|n| n.eq_ignore_ascii_case(hostname))
         .collect();
     if let Some(n) = pick(exact)? {
         return Ok(n);
@@ -68,31 +61,21 @@ pub fn local_node(
     let by_short: Vec<&str> = names
         .iter()
         .copied()
-        .filter(|n| short(n).eq_ignore_ascii_case(short(host.hostname)))
+        .filter(|n| short(n).eq_ignore_ascii_case(short(hostname)))
         .collect();
     if let Some(n) = pick(by_short)? {
         return Ok(n);
     }
-    let by_addr: Vec<&str> = names
+    let by_addr: Vec<&str> = conf
+        .nodes()
         .iter()
-        .copied()
-        .filter(|n| resolve(n).iter().any(|a| host.addresses.contains(a)))
+        .filter(|n| is_local(n))
+        .map(|n| n.name())
         .collect();
     if let Some(n) = pick(by_addr)? {
         return Ok(n);
     }
-    Err(IdentityError::NoMatch {
-        hostname: host.hostname.to_string(),
-        addrs: if host.addresses.is_empty() {
-            "none".into()
-        } else {
-            host.addresses
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    })
+    Err(IdentityError::NoMatch(hostname.to_string()))
 }
 
 #[cfg(test)]
@@ -110,26 +93,16 @@ mod tests {
         .unwrap()
     }
 
-    fn none(_: &str) -> Vec<IpAddr> {
-        Vec::new()
-    }
-
-    fn host<'a>(name: &'a str, addrs: &'a [IpAddr]) -> Host<'a> {
-        Host {
-            hostname: name,
-            addresses: addrs,
-        }
+    fn none(_: &ClusterNode) -> bool {
+        false
     }
 
     #[test]
     fn explicit_name_must_exist() {
         let c = conf();
+        assert_eq!(local_node(&c, Some("db"), "x", none), Ok("db".into()));
         assert_eq!(
-            local_node(&c, Some("db"), &host("x", &[]), none),
-            Ok("db".into())
-        );
-        assert_eq!(
-            local_node(&c, Some("node9"), &host("x", &[]), none),
+            local_node(&c, Some("node9"), "x", none),
             Err(IdentityError::UnknownNode("node9".into()))
         );
     }
@@ -138,15 +111,15 @@ mod tests {
     fn host_name_exact_then_short() {
         let c = conf();
         assert_eq!(
-            local_node(&c, None, &host("node2.cluster.com", &[]), none),
+            local_node(&c, None, "node2.cluster.com", none),
             Ok("node2.cluster.com".into())
         );
         assert_eq!(
-            local_node(&c, None, &host("node1", &[]), none),
+            local_node(&c, None, "node1", none),
             Ok("node1.cluster.com".into())
         );
         assert_eq!(
-            local_node(&c, None, &host("db.example.org", &[]), none),
+            local_node(&c, None, "db.example.org", none),
             Ok("db".into())
         );
     }
@@ -154,13 +127,9 @@ mod tests {
     #[test]
     fn by_address() {
         let c = conf();
-        let mine: Vec<IpAddr> = vec!["10.0.0.2".parse().unwrap()];
-        let resolve = |n: &str| match n {
-            "node2.cluster.com" => vec!["10.0.0.2".parse().unwrap()],
-            _ => vec!["10.0.0.9".parse().unwrap()],
-        };
+        let mine = |n: &ClusterNode| n.name() == "node2.cluster.com";
         assert_eq!(
-            local_node(&c, None, &host("localhost", &mine), resolve),
+            local_node(&c, None, "localhost", mine),
             Ok("node2.cluster.com".into())
         );
     }
@@ -168,16 +137,16 @@ mod tests {
     #[test]
     fn no_match_and_ambiguity_are_errors() {
         let c = conf();
-        let e = local_node(&c, None, &host("web9", &[]), none).unwrap_err();
+        let e = local_node(&c, None, "web9", none).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "no clusternode of cluster.conf matches this host (host name \"web9\", addresses none); start with --node NAME"
+            "no clusternode of cluster.conf matches this host (host name \"web9\") by name or address; start with --node NAME"
         );
-        let mine: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap()];
-        let everyone = |_: &str| vec!["127.0.0.1".parse().unwrap()];
-        assert!(matches!(
-            local_node(&c, None, &host("web9", &mine), everyone),
-            Err(IdentityError::Ambiguous(_))
-        ));
+        assert_eq!(
+            local_node(&c, None, "web9", |_| true),
+            Err(IdentityError::Ambiguous(
+                "node1.cluster.com, node2.cluster.com, db".into()
+            ))
+        );
     }
 }

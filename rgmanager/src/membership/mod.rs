@@ -1,0 +1,785 @@
+//! Membership: which configured nodes are alive and together, as numbered views that every
+//! member agrees on.
+//!
+//! RHCS had cman on corosync's totem ring for this; we embed our own, small protocol because a
+//! node only needs to know the current view, who left it cleanly and who failed, not totally
+//! ordered messaging. The core here is sans-I/O: a state machine per node fed with received
+//! datagrams and the time, which hands back datagrams to send and events. [`net`] runs it on a
+//! UDP socket; the tests run many of them on a simulated network with a fake clock.
+//!
+//! The algorithm (docs/membership.md has the full story):
+//! * every node sends a heartbeat to every configured node each `heartbeat` interval
+//!   (`token / 4`) and at once (rate-limited) when what it hears changes;
+//! * a node *hears* a peer whose last authenticated frame is younger than the token timeout;
+//!   two nodes are *connected* when each lists the other as heard;
+//! * each node computes its *candidate* view from the connections it knows: its connected
+//!   peers are split into cliques greedily in ascending id order (a node joins the first clique
+//!   whose members are all connected to it) and the candidate is the clique holding this node;
+//!   nodes with the same knowledge compute the same cliques;
+//! * a view is installed when every node of the candidate reports the same candidate; its number
+//!   is one more than the highest installed view number among the candidate's members, unless
+//!   a member already installed exactly that view with that highest number (then it is adopted),
+//!   so that every member ends with the same number;
+//! * a `leave` frame (`Member N shutting down`) removes its sender at once and marks it as left
+//!   cleanly; a node that goes silent past the token timeout is failed; a restarted node (new
+//!   incarnation) is first removed, as failed, then joins again;
+//! * a node that cannot reach agreement for two token timeouts (asymmetric connectivity, where
+//!   nodes do not share the same knowledge) installs a view of itself alone: it is then
+//!   inquorate, which is the safe side.
+
+pub mod frame;
+pub mod key;
+pub mod net;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use frame::{Codec, Frame, Heartbeat, Payload, Reject};
+
+/// A node id (`<clusternode nodeid>`).
+pub type NodeId = u32;
+
+/// The token timeout when cluster.conf has no `<totem token>`: corosync's own totem default.
+/// cman raised it to 10000 ms for RHCS clusters; we keep failover fast by default (the failure
+/// is detected within one second) and honour an explicit `<totem token>`.
+pub const DEFAULT_TOKEN: Duration = Duration::from_millis(1000);
+
+/// The smallest heartbeat interval, whatever the token: below it a loaded machine would see
+/// its own scheduling jitter as silence.
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(5);
+
+/// How a node's membership is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub cluster_name: String,
+    pub local: NodeId,
+    /// Every configured node id (the local one included).
+    pub nodes: Vec<NodeId>,
+    /// Silence after which a peer is dropped.
+    pub token: Duration,
+    /// Interval of the heartbeats (token / 4 by default).
+    pub heartbeat: Duration,
+    /// How long a starting node listens before installing a view of itself alone, so that a
+    /// node joining a running cluster does not flash a one-node view first (token by default).
+    pub join_wait: Duration,
+    pub config_version: u64,
+    /// This run of the node: its start time in microseconds since the Unix epoch, so that a
+    /// restarted node has a higher one.
+    pub incarnation: u64,
+}
+
+impl Config {
+    /// A configuration with the timers derived from `token`.
+    pub fn new(
+        cluster_name: &str,
+        local: NodeId,
+        nodes: &[NodeId],
+        token: Duration,
+        incarnation: u64,
+    ) -> Self {
+        let mut nodes = nodes.to_vec();
+        nodes.push(local);
+        nodes.sort_unstable();
+        nodes.dedup();
+        Config {
+            cluster_name: cluster_name.to_string(),
+            local,
+            nodes,
+            token,
+            heartbeat: heartbeat_for(token),
+            join_wait: token,
+            config_version: 0,
+            incarnation,
+        }
+    }
+
+    /// The membership of node `local_name` from cluster.conf: node ids, `<totem token>` (or
+    /// [`DEFAULT_TOKEN`]), `config_version`.
+    pub fn from_conf(
+        conf: &ccs::ClusterConf,
+        local_name: &str,
+        incarnation: u64,
+    ) -> Result<Self, ConfigError> {
+        let node = conf
+            .node(local_name)
+            .ok_or_else(|| ConfigError::UnknownNode(local_name.to_string()))?;
+        let local = node
+            .nodeid()
+            .ok_or_else(|| ConfigError::NoNodeId(local_name.to_string()))?;
+        let ids: Vec<NodeId> = conf.nodes().iter().filter_map(|n| n.nodeid()).collect();
+        let token = conf
+            .totem_token_ms()
+            .filter(|ms| *ms > 0)
+            .map_or(DEFAULT_TOKEN, Duration::from_millis);
+        let mut c = Config::new(conf.name(), local, &ids, token, incarnation);
+        c.config_version = conf.config_version().unwrap_or(0);
+        Ok(c)
+    }
+}
+
+/// The heartbeat interval for a token timeout: a quarter of it, so that three heartbeats in a
+/// row may be lost before a node is dropped.
+pub fn heartbeat_for(token: Duration) -> Duration {
+    (token / 4).max(MIN_HEARTBEAT)
+}
+
+/// An incarnation for a node starting now: microseconds since the Unix epoch.
+pub fn incarnation_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
+}
+
+/// Problems with the membership part of the configuration.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("node \"{0}\" is not a <clusternode> of cluster.conf")]
+    UnknownNode(String),
+    #[error("node \"{0}\" has no nodeid in cluster.conf")]
+    NoNodeId(String),
+    #[error("the cluster name or the cluster key is empty")]
+    EmptyNameOrKey,
+}
+
+/// An installed view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    /// Increases with every view a node installs; equal on every member once views converge.
+    pub number: u64,
+    /// Member ids, ascending.
+    pub members: Vec<NodeId>,
+}
+
+impl View {
+    /// The coordinator of this view: its lowest node id (DESIGN.md, "The data's way through a
+    /// failure"). Every member computes the same one from the same view.
+    pub fn coordinator(&self) -> Option<NodeId> {
+        self.members.first().copied()
+    }
+
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.members.binary_search(&id).is_ok()
+    }
+}
+
+/// What the core tells its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A node is in the new view that was not in the previous one (the local node too, with
+    /// its first view). Emitted before the `ViewChanged` it belongs to.
+    Joined(NodeId),
+    /// A node left the view after announcing its shutdown: no fencing needed.
+    LeftCleanly(NodeId),
+    /// A node left the view without a word: silent past the token timeout, on the other side
+    /// of a partition, or restarted. The failover work fences these.
+    Failed(NodeId),
+    /// A new view is installed.
+    ViewChanged(View),
+    /// A peer announces a `config_version` other than the one it announced before (reported
+    /// with its first heartbeat, and again when it is heard after a silence): the configuration
+    /// sync compares it with ours.
+    ConfigVersion { node: NodeId, version: u64 },
+    /// Frames carrying our own node id from another incarnation: a second daemon claims this
+    /// node. Reported once per foreign incarnation.
+    DuplicateNode { incarnation: u64, from: SocketAddr },
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    pub to: NodeId,
+    /// Shared by every destination of one heartbeat.
+    pub bytes: Arc<[u8]>,
+}
+
+/// Dropped datagrams by reason, and accepted ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub accepted: u64,
+    pub garbage: u64,
+    pub truncated: u64,
+    pub bad_version: u64,
+    pub foreign_cluster: u64,
+    pub bad_mac: u64,
+    pub unknown_node: u64,
+    pub replayed: u64,
+    /// Frames with our own node id (another process claiming this node).
+    pub own_id: u64,
+}
+
+impl Counters {
+    /// All dropped datagrams.
+    pub fn rejected(&self) -> u64 {
+        self.garbage
+            + self.truncated
+            + self.bad_version
+            + self.foreign_cluster
+            + self.bad_mac
+            + self.unknown_node
+            + self.replayed
+            + self.own_id
+    }
+}
+
+/// What this node knows of a peer.
+#[derive(Clone, Debug, Default)]
+struct Peer {
+    /// Replay state: the incarnation and the highest sequence accepted from it.
+    incarnation: u64,
+    last_seq: u64,
+    last_heard: Option<Instant>,
+    /// Its latest heartbeat (current incarnation).
+    report: Option<Heartbeat>,
+    /// The current incarnation announced its shutdown.
+    left: bool,
+    /// Left out of our candidates until we install a view without it (it restarted or left
+    /// while in our view, so the old run must leave the view first).
+    dropped: bool,
+    /// The run that is leaving our view said goodbye.
+    departed_clean: bool,
+    addr: Option<SocketAddr>,
+}
+
+/// The membership state machine of one node.
+#[derive(Debug)]
+pub struct Membership {
+    cfg: Config,
+    codec: Codec,
+    started: Instant,
+    /// The time of the latest evaluation.
+    last_now: Instant,
+    seq: u64,
+    peers: BTreeMap<NodeId, Peer>,
+    view: Option<View>,
+    heard: Vec<NodeId>,
+    candidate: Vec<NodeId>,
+    next_heartbeat: Instant,
+    last_sent: Option<Instant>,
+    disagree_since: Option<Instant>,
+    /// A received change waits this long for the ones right behind it, so that a burst of
+    /// datagrams costs one evaluation, not one each.
+    eval_at: Option<Instant>,
+    leaving: bool,
+    duplicates_seen: Vec<u64>,
+    counters: Counters,
+    events: VecDeque<Event>,
+    outbox: VecDeque<Transmit>,
+}
+
+impl Membership {
+    /// A node starting at `now`; `key` is the cluster key.
+    pub fn new(cfg: Config, key: &[u8], now: Instant) -> Result<Self, ConfigError> {
+        let codec = Codec::new(&cfg.cluster_name, key).ok_or(ConfigError::EmptyNameOrKey)?;
+        let peers = cfg
+            .nodes
+            .iter()
+            .filter(|id| **id != cfg.local)
+            .map(|id| (*id, Peer::default()))
+            .collect();
+        Ok(Membership {
+            heard: vec![cfg.local],
+            candidate: vec![cfg.local],
+            cfg,
+            codec,
+            started: now,
+            last_now: now,
+            seq: 0,
+            peers,
+            view: None,
+            next_heartbeat: now,
+            last_sent: None,
+            disagree_since: None,
+            eval_at: None,
+            leaving: false,
+            duplicates_seen: Vec::new(),
+            counters: Counters::default(),
+            events: VecDeque::new(),
+            outbox: VecDeque::new(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn local(&self) -> NodeId {
+        self.cfg.local
+    }
+
+    /// The installed view (none before the first).
+    pub fn view(&self) -> Option<&View> {
+        self.view.as_ref()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Nodes heard within the token timeout (this one included), ascending.
+    pub fn heard(&self) -> &[NodeId] {
+        &self.heard
+    }
+
+    /// The `config_version` a peer last announced.
+    pub fn peer_config_version(&self, id: NodeId) -> Option<u64> {
+        self.peers
+            .get(&id)
+            .and_then(|p| p.report.as_ref())
+            .map(|r| r.config_version)
+    }
+
+    /// The address a peer's last accepted frame came from.
+    pub fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.peers.get(&id).and_then(|p| p.addr)
+    }
+
+    /// Announces a new configuration version in the next heartbeats.
+    pub fn set_config_version(&mut self, version: u64) {
+        self.cfg.config_version = version;
+    }
+
+    /// True once [`leave`](Self::leave) was called.
+    pub fn is_leaving(&self) -> bool {
+        self.leaving
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.leaving {
+            return None;
+        }
+        let mut t = self.next_heartbeat;
+        for p in self.peers.values() {
+            if let (Some(h), false) = (p.last_heard, p.left) {
+                t = t.min(h + self.cfg.token);
+            }
+        }
+        let join = self.started + self.cfg.join_wait;
+        if self.view.is_none() && self.last_now < join {
+            t = t.min(join);
+        }
+        if let Some(d) = self.disagree_since {
+            t = t.min(d + self.cfg.token * 2);
+        }
+        if let Some(e) = self.eval_at {
+            t = t.min(e);
+        }
+        Some(t)
+    }
+
+    /// Timers: heartbeats, token expiries, agreement.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.leaving {
+            return;
+        }
+        let token = self.cfg.token;
+        let due = self.eval_at.is_some_and(|t| t <= now)
+            || self.view.is_none()
+            || self.disagree_since.is_some()
+            || self
+                .peers
+                .values()
+                .any(|p| p.last_heard.is_some_and(|t| now >= t + token));
+        if due {
+            self.evaluate(now);
+        }
+        self.maybe_send(now);
+    }
+
+    /// Evaluates soon (see `eval_at`).
+    fn schedule_eval(&mut self, now: Instant) {
+        let settle = (self.cfg.heartbeat / 16).min(Duration::from_millis(5));
+        let at = now + settle;
+        self.eval_at = Some(self.eval_at.map_or(at, |t| t.min(at)));
+    }
+
+    /// A received datagram.
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], from: SocketAddr) {
+        if self.leaving {
+            return;
+        }
+        let frame = match self.codec.decode(bytes) {
+            Ok(f) => f,
+            Err(why) => {
+                let c = &mut self.counters;
+                match why {
+                    Reject::Garbage => c.garbage += 1,
+                    Reject::Truncated => c.truncated += 1,
+                    Reject::Version => c.bad_version += 1,
+                    Reject::ForeignCluster => c.foreign_cluster += 1,
+                    Reject::BadMac => c.bad_mac += 1,
+                }
+                tracing::trace!(?why, %from, "membership datagram dropped");
+                return;
+            }
+        };
+        if frame.sender == self.cfg.local {
+            self.counters.own_id += 1;
+            if frame.incarnation != self.cfg.incarnation
+                && !self.duplicates_seen.contains(&frame.incarnation)
+            {
+                self.duplicates_seen.push(frame.incarnation);
+                self.events.push_back(Event::DuplicateNode {
+                    incarnation: frame.incarnation,
+                    from,
+                });
+            }
+            return;
+        }
+        let in_view = self
+            .view
+            .as_ref()
+            .is_some_and(|v| v.members.contains(&frame.sender));
+        let Some(peer) = self.peers.get_mut(&frame.sender) else {
+            self.counters.unknown_node += 1;
+            return;
+        };
+        if frame.incarnation < peer.incarnation
+            || (frame.incarnation == peer.incarnation && frame.seq <= peer.last_seq)
+        {
+            self.counters.replayed += 1;
+            return;
+        }
+        self.counters.accepted += 1;
+        if frame.incarnation > peer.incarnation {
+            if peer.incarnation != 0 && in_view && !peer.dropped {
+                // The run we had in the view is gone: it must leave the view before the new
+                // one joins, so that its services are seen as lost.
+                tracing::debug!(node = frame.sender, "membership: node restarted");
+                peer.dropped = true;
+            }
+            peer.incarnation = frame.incarnation;
+            peer.left = false;
+            peer.report = None;
+            peer.last_heard = None;
+        }
+        peer.last_seq = frame.seq;
+        peer.addr = Some(from);
+        if peer.left {
+            return;
+        }
+        match frame.payload {
+            Payload::Heartbeat(h) => {
+                // In a stable cluster every heartbeat repeats the previous one: only a change
+                // (or a peer heard anew) can change our candidate or agreement, so only then
+                // is the O(n²) evaluation run.
+                let same = peer.last_heard.is_some()
+                    && peer.report.as_ref().is_some_and(|r| {
+                        r.view == h.view
+                            && r.members == h.members
+                            && r.heard == h.heard
+                            && r.candidate == h.candidate
+                    });
+                let announced = peer.report.as_ref().map(|r| r.config_version);
+                if announced != Some(h.config_version) {
+                    self.events.push_back(Event::ConfigVersion {
+                        node: frame.sender,
+                        version: h.config_version,
+                    });
+                }
+                peer.last_heard = Some(now);
+                peer.report = Some(h);
+                if same {
+                    self.maybe_send(now);
+                    return;
+                }
+            }
+            Payload::Leave => {
+                tracing::info!("Member {} shutting down", frame.sender);
+                peer.left = true;
+                peer.last_heard = None;
+                peer.report = None;
+                if in_view {
+                    peer.dropped = true;
+                    peer.departed_clean = true;
+                }
+            }
+        }
+        self.schedule_eval(now);
+        self.maybe_send(now);
+    }
+
+    /// Announces this node's shutdown to every peer and stops. The frame goes out twice: a
+    /// lost goodbye would make the others fence a node that stopped cleanly.
+    pub fn leave(&mut self, _now: Instant) {
+        if self.leaving {
+            return;
+        }
+        for _ in 0..2 {
+            self.seq += 1;
+            let bytes: Arc<[u8]> = self
+                .codec
+                .encode(&Frame {
+                    sender: self.cfg.local,
+                    incarnation: self.cfg.incarnation,
+                    seq: self.seq,
+                    payload: Payload::Leave,
+                })
+                .into();
+            self.broadcast(bytes);
+        }
+        self.leaving = true;
+    }
+
+    fn broadcast(&mut self, bytes: Arc<[u8]>) {
+        for id in self.peers.keys() {
+            self.outbox.push_back(Transmit {
+                to: *id,
+                bytes: bytes.clone(),
+            });
+        }
+    }
+
+    fn maybe_send(&mut self, now: Instant) {
+        if now < self.next_heartbeat {
+            return;
+        }
+        self.seq += 1;
+        let (view, members) = match &self.view {
+            Some(v) => (v.number, v.members.clone()),
+            None => (0, Vec::new()),
+        };
+        let bytes: Arc<[u8]> = self
+            .codec
+            .encode(&Frame {
+                sender: self.cfg.local,
+                incarnation: self.cfg.incarnation,
+                seq: self.seq,
+                payload: Payload::Heartbeat(Heartbeat {
+                    config_version: self.cfg.config_version,
+                    view,
+                    members,
+                    heard: self.heard.clone(),
+                    candidate: self.candidate.clone(),
+                }),
+            })
+            .into();
+        self.broadcast(bytes);
+        self.last_sent = Some(now);
+        self.next_heartbeat = now + self.cfg.heartbeat;
+    }
+
+    /// Sends a heartbeat soon because what we hear or want changed, but not more often than
+    /// four times per heartbeat interval, so that a cluster starting at once does not flood.
+    fn trigger_heartbeat(&mut self, now: Instant) {
+        let earliest = self
+            .last_sent
+            .map_or(now, |t| (t + self.cfg.heartbeat / 4).max(now));
+        self.next_heartbeat = self.next_heartbeat.min(earliest);
+    }
+
+    fn evaluate(&mut self, now: Instant) {
+        self.eval_at = None;
+        let local = self.cfg.local;
+        let token = self.cfg.token;
+        // Who we hear.
+        self.last_now = now;
+        let mut heard = vec![local];
+        for (id, p) in self.peers.iter_mut() {
+            match p.last_heard {
+                Some(t) if !p.left && now < t + token => heard.push(*id),
+                Some(_) => {
+                    // Silent past the token: forget its report so that it cannot count.
+                    tracing::debug!(node = id, "membership: token expired");
+                    p.last_heard = None;
+                    p.report = None;
+                }
+                None => {}
+            }
+        }
+        heard.sort_unstable();
+        // Who we are connected to (both ways), and the reports we may use.
+        let connected: Vec<NodeId> = heard
+            .iter()
+            .copied()
+            .filter(|id| {
+                *id == local
+                    || self.peers.get(id).is_some_and(|p| {
+                        !p.dropped
+                            && p.report
+                                .as_ref()
+                                .is_some_and(|r| r.heard.binary_search(&local).is_ok())
+                    })
+            })
+            .collect();
+        let heard_changed = heard != self.heard;
+        self.heard = heard;
+        let candidate = self.clique_of_local(&connected);
+        let changed = heard_changed || candidate != self.candidate;
+        self.candidate = candidate;
+        if changed {
+            self.trigger_heartbeat(now);
+        }
+        self.agree(now);
+    }
+
+    /// Splits `nodes` (ascending) into cliques greedily by id and returns the one with the
+    /// local node. Everyone with the same knowledge gets the same cliques.
+    fn clique_of_local(&self, nodes: &[NodeId]) -> Vec<NodeId> {
+        let n = nodes.len();
+        let local = self.cfg.local;
+        // hears[i * n + j]: node i lists node j as heard (our own hearing for the local node).
+        // Both lists are ascending, so each row is one merge walk: O(n²) for the matrix.
+        let mut hears = vec![false; n * n];
+        for (i, a) in nodes.iter().enumerate() {
+            let list: &[NodeId] = if *a == local {
+                &self.heard
+            } else {
+                match self.peers.get(a).and_then(|p| p.report.as_ref()) {
+                    Some(r) => &r.heard,
+                    None => &[],
+                }
+            };
+            let (mut j, mut k) = (0, 0);
+            while j < n && k < list.len() {
+                match nodes[j].cmp(&list[k]) {
+                    std::cmp::Ordering::Less => j += 1,
+                    std::cmp::Ordering::Greater => k += 1,
+                    std::cmp::Ordering::Equal => {
+                        hears[i * n + j] = true;
+                        j += 1;
+                        k += 1;
+                    }
+                }
+            }
+            hears[i * n + i] = true;
+        }
+        let connected = |i: usize, j: usize| hears[i * n + j] && hears[j * n + i];
+        let mut taken = vec![false; n];
+        loop {
+            let mut clique: Vec<usize> = Vec::new();
+            for (j, done) in taken.iter().enumerate() {
+                if !done && clique.iter().all(|i| connected(*i, j)) {
+                    clique.push(j);
+                }
+            }
+            if clique.is_empty() {
+                return vec![local];
+            }
+            if clique.iter().any(|i| nodes[*i] == local) {
+                return clique.into_iter().map(|i| nodes[i]).collect();
+            }
+            for i in clique {
+                taken[i] = true;
+            }
+        }
+    }
+
+    fn agree(&mut self, now: Instant) {
+        let local = self.cfg.local;
+        let q = self.candidate.clone();
+        if self.view.as_ref().is_some_and(|v| v.members == q) {
+            self.disagree_since = None;
+            return;
+        }
+        if self.view.is_none() && q.len() == 1 && now < self.started + self.cfg.join_wait {
+            return;
+        }
+        let reports: Option<Vec<&Heartbeat>> = q
+            .iter()
+            .filter(|id| **id != local)
+            .map(|id| self.peers.get(id).and_then(|p| p.report.as_ref()))
+            .collect();
+        let agreed = reports
+            .as_ref()
+            .is_some_and(|rs| rs.iter().all(|r| r.candidate == q));
+        if agreed {
+            let rs = reports.unwrap_or_default();
+            let mine = self.view.as_ref().map_or(0, |v| v.number);
+            let top = rs.iter().map(|r| r.view).fold(mine, u64::max);
+            // Adopt a view already installed by a member when it is exactly this one with the
+            // highest number: everyone computing later lands on the same number.
+            let holders_agree = rs.iter().filter(|r| r.view == top).all(|r| r.members == q)
+                && (mine != top || self.view.as_ref().is_some_and(|v| v.members == q));
+            let someone_has_it = rs.iter().any(|r| r.view == top && r.members == q);
+            let number = if someone_has_it && holders_agree {
+                top
+            } else {
+                top + 1
+            };
+            self.install(now, View { number, members: q });
+            self.disagree_since = None;
+            return;
+        }
+        let since = *self.disagree_since.get_or_insert(now);
+        if now >= since + self.cfg.token * 2 {
+            // No agreement for two token timeouts: stand alone (inquorate) rather than keep a
+            // view whose members we may not hear.
+            let alone = vec![local];
+            if self.view.as_ref().is_none_or(|v| v.members != alone) {
+                let top = self
+                    .peers
+                    .values()
+                    .filter_map(|p| p.report.as_ref().map(|r| r.view))
+                    .fold(self.view.as_ref().map_or(0, |v| v.number), u64::max);
+                tracing::warn!(
+                    "membership: no agreement with {:?} for {:?}; standing alone",
+                    q,
+                    self.cfg.token * 2
+                );
+                self.install(
+                    now,
+                    View {
+                        number: top + 1,
+                        members: alone,
+                    },
+                );
+            }
+            self.disagree_since = Some(now);
+        }
+    }
+
+    fn install(&mut self, now: Instant, view: View) {
+        let old: Vec<NodeId> = self
+            .view
+            .as_ref()
+            .map(|v| v.members.clone())
+            .unwrap_or_default();
+        for id in &view.members {
+            if !old.contains(id) {
+                self.events.push_back(Event::Joined(*id));
+            }
+        }
+        for id in &old {
+            if view.members.contains(id) {
+                continue;
+            }
+            let clean = self.peers.get(id).is_some_and(|p| p.departed_clean);
+            self.events.push_back(if clean {
+                Event::LeftCleanly(*id)
+            } else {
+                Event::Failed(*id)
+            });
+        }
+        for (id, p) in self.peers.iter_mut() {
+            if !view.members.contains(id) {
+                p.dropped = false;
+                p.departed_clean = false;
+            }
+        }
+        tracing::info!(
+            "membership: view {} installed: {:?}",
+            view.number,
+            view.members
+        );
+        self.events.push_back(Event::ViewChanged(view.clone()));
+        self.view = Some(view);
+        // Tell the others soon: they adopt the number.
+        self.trigger_heartbeat(now);
+    }
+}
+
+#[cfg(test)]
+mod sim;
