@@ -95,7 +95,15 @@ pub struct Runner<'a> {
     forest: &'a Forest,
     agents: &'a Agents,
     pub state: RunState,
+    /// The limit for an action whose metadata gives none (timeout 0, as `script` declares for
+    /// everything), when timeouts are enforced: a hung init script must fail, so that its
+    /// service can recover, rather than hang the service forever as in RHCS.
+    pub unlimited_action_timeout: Duration,
 }
+
+/// The default of [`Runner::unlimited_action_timeout`]: generous, because it only exists to
+/// catch a hang; `<action timeout=…>` or `__enforce_timeouts="0"` set it per resource.
+pub const UNLIMITED_ACTION_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Keeps the entries of a window younger than `expire` (0 = never forget).
 fn prune(v: &mut Vec<Instant>, expire: u64, now: Instant) {
@@ -142,8 +150,10 @@ impl Exec<'_, '_> {
             return true;
         };
         let depth = action.depth;
-        let timeout = (n.enforces_timeouts() && action.timeout > 0)
-            .then(|| Duration::from_secs(action.timeout));
+        let timeout = n.enforces_timeouts().then(|| match action.timeout {
+            0 => self.runner.unlimited_action_timeout,
+            t => Duration::from_secs(t),
+        });
         let refcnt = st
             .started
             .iter()
@@ -267,6 +277,7 @@ impl<'a> Runner<'a> {
             forest,
             agents,
             state: RunState::default(),
+            unlimited_action_timeout: UNLIMITED_ACTION_TIMEOUT,
         }
     }
 
@@ -628,5 +639,29 @@ mod tests {
         let f = forest(&conf(r#"__enforce_timeouts="0""#));
         let mut r = Runner::new(&f, &agents);
         assert!(r.start(f.roots[0]).ok);
+    }
+
+    #[test]
+    fn an_action_without_a_timeout_still_has_a_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("hang");
+        std::fs::write(&p, "#!/bin/sh\n[ \"$1\" = start ] && sleep 30\nexit 0\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = forest(&format!(
+            r#"<cluster name="c" config_version="1"><rm>
+              <service name="web"><script name="s" file="{}"/></service></rm></cluster>"#,
+            p.display()
+        ));
+        let agents = Agents::builtin();
+        let mut r = Runner::new(&f, &agents);
+        r.unlimited_action_timeout = Duration::from_secs(1);
+        let t = Instant::now();
+        let rep = r.start(f.roots[0]);
+        assert!(!rep.ok);
+        assert!(t.elapsed() < Duration::from_secs(25));
+        assert!(matches!(
+            rep.errors().next().unwrap().source,
+            AgentError::Timeout { .. }
+        ));
     }
 }
