@@ -10,6 +10,7 @@ pub mod model;
 pub mod resource_types;
 pub mod sample;
 pub mod schema;
+pub mod store;
 pub mod validate;
 pub mod value;
 pub mod xml;
