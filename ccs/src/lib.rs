@@ -11,6 +11,7 @@ pub mod resource_types;
 pub mod sample;
 pub mod schema;
 pub mod store;
+pub mod sync;
 pub mod validate;
 pub mod value;
 pub mod xml;
