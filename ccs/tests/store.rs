@@ -364,3 +364,28 @@ fn crash_safety_under_sigkill() {
     eprintln!("200 kills: reached version {last}, {interrupted} write(s) interrupted mid-file");
     assert!(last > 1, "the child never completed a replace");
 }
+
+#[test]
+fn an_invalid_text_names_its_first_error_and_counts_the_rest() {
+    let two = b"<cluster name=\"c\" config_version=\"3\"><clusternodes><clusternode name=\"a\"/><clusternode name=\"b\"/></clusternodes></cluster>";
+    let e = Versioned::check(two.to_vec()).unwrap_err();
+    assert!(matches!(e, Invalid::Errors { count: 2, .. }), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "invalid: 1:52: <clusternode> is missing the required attribute \"nodeid\" (and 1 more error(s))"
+    );
+}
+
+#[test]
+fn a_missing_directory_is_a_clear_error() {
+    let (dir, _) = setup();
+    let path = dir.path().join("nope").join("cluster.conf");
+    let e = Store::open(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: cannot open the directory: No such file or directory (os error 2)",
+            dir.path().join("nope").display()
+        )
+    );
+}
