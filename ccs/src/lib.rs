@@ -10,6 +10,8 @@ pub mod model;
 pub mod resource_types;
 pub mod sample;
 pub mod schema;
+pub mod store;
+pub mod sync;
 pub mod validate;
 pub mod value;
 pub mod xml;
