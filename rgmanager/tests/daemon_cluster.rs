@@ -291,8 +291,11 @@ fn check_markers(c: &Cluster, svc: &str, node: &str) {
     assert_eq!(now.trim(), node);
 }
 
-#[test]
-fn three_daemons_start_services_and_a_clean_leave_moves_one() {
+const GOOD: [&str; 3] = ["node1", "node2", "node3"];
+
+/// Starts node1..node3 with the cluster key (and node4 with another key when `intruder`) and
+/// waits until both services run on their domains' top nodes, checked on every good node.
+fn up(intruder: bool) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let ports = port_pairs(4);
     write_conf(dir.path(), &ports);
@@ -304,61 +307,64 @@ fn three_daemons_start_services_and_a_clean_leave_moves_one() {
         dir,
         daemons: Vec::new(),
     };
-    for n in ["node1", "node2", "node3"] {
+    for n in GOOD {
         c.start(n, &key);
     }
-    c.start("node4", &wrong);
-
-    let good = ["node1", "node2", "node3"];
-    c.wait_for(&good, "three members, quorate, both services home", |v| {
+    if intruder {
+        c.start("node4", &wrong);
+    }
+    c.wait_for(&GOOD, "three members, quorate, both services home", |v| {
         v["quorate"] == true
-            && good.iter().all(|n| online(v, n))
+            && GOOD.iter().all(|n| online(v, n))
             && !online(v, "node4")
             && started_on(v, "service:alpha", "node1")
             && started_on(v, "service:beta", "node2")
     });
-    for n in good {
+    for n in GOOD {
         let v = c.clustat(n).unwrap();
         assert_eq!(member(&v, n).unwrap()["local"], true, "{v:#}");
     }
     check_markers(&c, "alpha", "node1");
     check_markers(&c, "beta", "node2");
+    c
+}
+
+/// SIGTERM to a daemon; waits for its clean exit.
+fn terminate(c: &mut Cluster, name: &str) {
+    let pid = c.daemon(name).child.as_ref().unwrap().id();
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(s) = c.daemon(name).child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let log = c.log_of(name);
+    assert!(status.success(), "{name} exited with {status}:\n{log}");
+    assert!(log.contains("Shutting down"), "{log}");
+    assert!(log.contains("Shutdown complete, exiting"), "{log}");
+}
+
+#[test]
+fn three_daemons_start_services_and_a_clean_leave_moves_one() {
+    let mut c = up(true);
 
     // The node with another key stays alone, inquorate, and says why.
     c.wait_for(&["node4"], "node4 alone and inquorate", |v| {
-        v["quorate"] == false && online(v, "node4") && good.iter().all(|n| !online(v, n))
+        v["quorate"] == false && online(v, "node4") && GOOD.iter().all(|n| !online(v, n))
     });
     let log4 = c.log_of("node4");
     assert!(log4.contains("fails authentication"), "{log4}");
     assert!(!log4.contains("Quorum regained"), "{log4}");
 
     // SIGTERM node2: it stops beta, leaves cleanly, and beta starts on node3.
-    let pid = c.daemon("node2").child.as_ref().unwrap().id();
-    // SAFETY: a plain kill(2) of our own child.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(s) = c
-            .daemon("node2")
-            .child
-            .as_mut()
-            .unwrap()
-            .try_wait()
-            .unwrap()
-        {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node2 did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(status.success(), "node2 exited with {status}");
-    let log2 = c.log_of("node2");
-    assert!(log2.contains("Shutting down"), "{log2}");
-    assert!(log2.contains("Shutdown complete, exiting"), "{log2}");
-
+    terminate(&mut c, "node2");
     let rest = ["node1", "node3"];
     c.wait_for(&rest, "beta on node3 after node2 left", |v| {
         v["quorate"] == true
@@ -377,6 +383,28 @@ fn three_daemons_start_services_and_a_clean_leave_moves_one() {
     let log1 = c.log_of("node1");
     assert!(log1.contains("Member 2 shutting down"), "{log1}");
     assert!(log1.contains("Quorum regained"), "{log1}");
+}
+
+#[test]
+fn the_coordinator_leaves_cleanly_and_the_next_one_takes_over() {
+    let mut c = up(false);
+    // node1 coordinates and runs alpha; after it leaves, node2 rebuilds the table from the
+    // members' reports and starts alpha on itself, the next node of alpha's domain.
+    terminate(&mut c, "node1");
+    let rest = ["node2", "node3"];
+    c.wait_for(&rest, "alpha on node2 after node1 left", |v| {
+        v["quorate"] == true
+            && !online(v, "node1")
+            && started_on(v, "service:alpha", "node2")
+            && started_on(v, "service:beta", "node2")
+    });
+    check_markers(&c, "alpha", "node2");
+    check_markers(&c, "beta", "node2");
+    let alpha = c.markers("alpha");
+    assert!(alpha.ends_with("stop node1\nstart node2\n"), "{alpha}");
+    let log2 = c.log_of("node2");
+    assert!(log2.contains("Member 1 shutting down"), "{log2}");
+    assert!(log2.contains("Node node2 is the coordinator"), "{log2}");
 }
 
 #[test]
