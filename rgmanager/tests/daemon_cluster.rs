@@ -194,6 +194,20 @@ impl Cluster {
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
+    /// `clusvcadm ARGS` on a node: exit status and stdout.
+    fn clusvcadm(&mut self, name: &str, args: &[&str]) -> (i32, String) {
+        let socket = self.daemon(name).socket.clone();
+        let out = Command::new(env!("CARGO_BIN_EXE_clusvcadm"))
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    }
+
     fn markers(&self, svc: &str) -> String {
         std::fs::read_to_string(self.path(&format!("{svc}.log"))).unwrap_or_default()
     }
@@ -405,6 +419,57 @@ fn the_coordinator_leaves_cleanly_and_the_next_one_takes_over() {
     let log2 = c.log_of("node2");
     assert!(log2.contains("Member 1 shutting down"), "{log2}");
     assert!(log2.contains("Node node2 is the coordinator"), "{log2}");
+}
+
+#[test]
+fn clusvcadm_requests_reach_the_coordinator_from_any_node() {
+    let mut c = up(false);
+    let every = GOOD;
+
+    // From node3, which does not coordinate: the request goes to node1 and back.
+    let (code, out) = c.clusvcadm("node3", &["-r", "alpha", "-m", "node3"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "Trying to relocate service:alpha to node3...Success\nservice:alpha is now running on node3\n"
+    );
+    c.wait_for(&every, "alpha on node3", |v| {
+        started_on(v, "service:alpha", "node3")
+    });
+    check_markers(&c, "alpha", "node3");
+    assert!(c
+        .markers("alpha")
+        .ends_with("start node1\nstop node1\nstart node3\n"));
+
+    // On the coordinator itself.
+    let (code, out) = c.clusvcadm("node1", &["-d", "beta"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "Local machine disabling service:beta...Success\n");
+    c.wait_for(&every, "beta disabled", |v| {
+        service(v, "service:beta").is_some_and(|s| s["state"] == "disabled" && s["owner"].is_null())
+    });
+    assert!(c.markers("beta").ends_with("stop node2\n"));
+    assert!(!c.path("beta.running").exists());
+
+    // A plain enable starts the service on the node where it is asked.
+    let (code, out) = c.clusvcadm("node3", &["-e", "beta"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "Local machine trying to enable service:beta...Success\nservice:beta is now running on node3\n"
+    );
+    c.wait_for(&every, "beta on node3", |v| {
+        started_on(v, "service:beta", "node3")
+    });
+    check_markers(&c, "beta", "node3");
+
+    // The policy's refusals come back with their codes.
+    let (code, out) = c.clusvcadm("node2", &["-e", "alpha"]);
+    assert_eq!(code, 0, "already running is success for clusvcadm: {out}");
+    assert!(out.contains("already running"), "{out}");
+    let (code, out) = c.clusvcadm("node2", &["-e", "nosuch"]);
+    assert_ne!(code, 0, "{out}");
+    check_markers(&c, "alpha", "node3");
 }
 
 #[test]

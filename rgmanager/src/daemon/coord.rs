@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::policy::{self, Action, ClusterView, Event, Holds, Level, NodeId, NodeState, State};
+use crate::state::RgCode;
 
 use super::wire::{Op, Record};
 
@@ -45,6 +46,8 @@ pub struct Coordinator {
     next_id: u64,
     /// By service name: one transition at a time per service.
     pending: BTreeMap<String, Pending>,
+    /// The answer the policy gave to the last request (`Action::Reply`).
+    reply: Option<RgCode>,
 }
 
 impl Coordinator {
@@ -53,12 +56,25 @@ impl Coordinator {
             view,
             next_id: 1,
             pending: BTreeMap::new(),
+            reply: None,
         }
     }
 
     /// Orders not answered yet (resent until they are).
     pub fn outstanding(&self) -> impl Iterator<Item = &Order> {
         self.pending.values().map(|p| &p.order)
+    }
+
+    /// Whether an order for `service` is in flight (a request waits for it before answering).
+    pub fn busy(&self, service: &str) -> bool {
+        self.pending.contains_key(service)
+    }
+
+    /// An administrator's request: the policy's answer code and the orders it gives.
+    pub fn request(&mut self, req: policy::Request) -> (RgCode, Vec<Order>) {
+        self.reply = None;
+        let orders = self.handle(&Event::Request(req));
+        (self.reply.take().unwrap_or(RgCode::Fail), orders)
     }
 
     /// A membership or quorum fact seen by a node that does not coordinate: recorded only.
@@ -184,8 +200,7 @@ impl Coordinator {
                     self.view.apply(&a)
                 }
                 Action::Log { level, text } => log(*level, text),
-                // Requests are not routed to the coordinator yet: there is nobody to answer.
-                Action::Reply(_) => {}
+                Action::Reply(code) => self.reply = Some(*code),
             }
         }
         out
@@ -438,6 +453,30 @@ mod tests {
             (st.owner, st.state, st.last_owner),
             (Some(1), State::Started, Some(2))
         );
+    }
+
+    #[test]
+    fn requests_answer_with_the_policys_code_and_give_orders() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        let (code, orders) = c.request(policy::Request::Relocate {
+            service: "service:a".into(),
+            node: Some(3),
+        });
+        assert_eq!(code, RgCode::Success);
+        assert_eq!((orders[0].node, orders[0].op), (1, Op::Stop));
+        assert!(c.busy("service:a"));
+        let next = c.done(1, orders[0].id, true);
+        c.done(3, next[0].id, true);
+        assert!(!c.busy("service:a"));
+        assert_eq!(owner(&c, "a"), (Some(3), State::Started));
+        let (code, orders) = c.request(policy::Request::Enable {
+            service: "service:nosuch".into(),
+            node: None,
+        });
+        assert_eq!((code, orders.len()), (RgCode::NoService, 0));
     }
 
     #[test]

@@ -14,15 +14,15 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use tokio::net::{UdpSocket, UnixListener};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::args::{self, Args};
 use super::coord::{Coordinator, Order};
 use super::wire::{self, Envelope, Msg, Op, ReplayFilter};
-use crate::admin::{self, Request, Response};
+use crate::admin::{self, Request, Response, ServiceAction};
 use crate::clustat;
 use crate::membership::{self, key::ClusterKey, net, Membership, NodeId, View};
-use crate::policy::{ClusterView, Event};
+use crate::policy::{self, ClusterView, Event, Holds, State};
 use crate::quorum::{QuorumConfig, QuorumTracker};
 use crate::resource::agent::Agents;
 use crate::resource::runner::Runner;
@@ -220,6 +220,28 @@ type OrderKey = (NodeId, u64, u64);
 /// What an order came to: service, operation, success.
 type Outcome = (String, Op, bool);
 
+/// A `clusvcadm` request from the admin socket, waiting for its answer.
+struct AdminCall {
+    action: ServiceAction,
+    service: String,
+    target: Option<String>,
+    domain_rules: bool,
+    reply: oneshot::Sender<Response>,
+}
+
+/// Who waits for a request's answer.
+enum Origin {
+    Local(oneshot::Sender<Response>),
+    Remote(OrderKey),
+}
+
+/// A request the coordinator answers once its service has no order in flight.
+struct Waiter {
+    service: String,
+    action: ServiceAction,
+    origin: Origin,
+}
+
 /// A start or stop for the agents' thread.
 struct Job {
     /// Who ordered it (sender, incarnation, order id); `None` for our own shutdown.
@@ -320,6 +342,16 @@ struct Daemon {
     wire_bad_mac: u64,
     /// Service names in cluster.conf order (shutdown stops them in reverse).
     order: Vec<String>,
+    admin_tx: mpsc::UnboundedSender<AdminCall>,
+    admin_rx: Option<mpsc::UnboundedReceiver<AdminCall>>,
+    /// Requests made here and sent to the coordinator, by id: the message (resent until
+    /// answered) and who waits.
+    forwarded: BTreeMap<u64, (Msg, oneshot::Sender<Response>)>,
+    next_request: u64,
+    /// On the coordinator: requests waiting for their service's orders.
+    waiters: Vec<Waiter>,
+    /// On the coordinator: members' requests seen, and their answers once given.
+    requests_seen: HashMap<OrderKey, Option<(RgCode, Option<NodeId>)>>,
 }
 
 impl Daemon {
@@ -350,7 +382,14 @@ impl Daemon {
         let (jobs_tx, jobs_rx) = std_mpsc::channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         spawn_agents(forest, jobs_rx, done_tx);
+        let (admin_tx, admin_rx) = mpsc::unbounded_channel();
         Daemon {
+            admin_tx,
+            admin_rx: Some(admin_rx),
+            forwarded: BTreeMap::new(),
+            next_request: 1,
+            waiters: Vec::new(),
+            requests_seen: HashMap::new(),
             local,
             incarnation,
             seq: 0,
@@ -387,7 +426,8 @@ impl Daemon {
 
     async fn run(mut self, mut node: net::Node, listener: UnixListener) {
         let wsock = self.wsock.clone();
-        let Some(mut results) = self.results.take() else {
+        let (Some(mut results), Some(mut calls)) = (self.results.take(), self.admin_rx.take())
+        else {
             return;
         };
         let mut buf = vec![0u8; 65536];
@@ -408,7 +448,10 @@ impl Daemon {
                     self.job_done(j).await;
                 },
                 acc = listener.accept() => if let Ok((s, _)) = acc {
-                    serve(s, self.status());
+                    serve(s, self.status(), self.admin_tx.clone());
+                },
+                call = calls.recv() => if let Some(call) = call {
+                    self.admin_call(call).await;
                 },
                 _ = tick.tick() => {
                     if TERM.load(Ordering::SeqCst) {
@@ -423,6 +466,7 @@ impl Daemon {
                 }
             }
             self.drain_inbox().await;
+            self.answer_waiters().await;
         }
         tracing::info!("Shutting down");
         self.stop_all(&mut results).await;
@@ -535,6 +579,22 @@ impl Daemon {
 
     async fn periodic(&mut self) {
         self.report().await;
+        match self.coordinator().filter(|_| self.quorum.is_quorate()) {
+            Some(c) => {
+                let again: Vec<Msg> = self.forwarded.values().map(|(m, _)| m.clone()).collect();
+                for m in again {
+                    self.send(c, m).await;
+                }
+            }
+            None => {
+                for (_, (_, tx)) in std::mem::take(&mut self.forwarded) {
+                    let _ = tx.send(Response::Service {
+                        code: RgCode::Quorum,
+                        owner: None,
+                    });
+                }
+            }
+        }
         if self.coordinating && self.takeover.is_none() {
             self.broadcast_table().await;
             let resend: Vec<Order> = self.coord.outstanding().cloned().collect();
@@ -618,6 +678,11 @@ impl Daemon {
                 }
                 let was = self.coordinating;
                 self.coordinating = self.quorum.is_quorate() && v.coordinator() == Some(self.local);
+                if was && !self.coordinating {
+                    for w in std::mem::take(&mut self.waiters) {
+                        self.answer(w.origin, RgCode::Quorum, None).await;
+                    }
+                }
                 if self.coordinating && !was {
                     tracing::info!("Node {} is the coordinator", self.name_of(self.local));
                     self.takeover = Some(Instant::now());
@@ -721,6 +786,173 @@ impl Daemon {
                     self.coord.adopt(&services);
                 }
             }
+            Msg::Request {
+                id,
+                action,
+                service,
+                target,
+            } => {
+                if !self.coordinating || self.takeover.is_some() {
+                    return;
+                }
+                let key = (from, env.incarnation, id);
+                match self.requests_seen.get(&key) {
+                    Some(Some((code, owner))) => {
+                        let msg = Msg::Reply {
+                            id,
+                            code: *code,
+                            owner: *owner,
+                        };
+                        self.send(from, msg).await;
+                    }
+                    Some(None) => {}
+                    None => {
+                        self.requests_seen.insert(key, None);
+                        if self.requests_seen.len() > 4096 {
+                            self.requests_seen.retain(|_, v| v.is_none());
+                        }
+                        self.coord_request(action, service, target, Origin::Remote(key))
+                            .await;
+                    }
+                }
+            }
+            Msg::Reply { id, code, owner } => {
+                if let Some((_, tx)) = self.forwarded.remove(&id) {
+                    let owner = owner.map(|o| self.name_of(o));
+                    let _ = tx.send(Response::Service { code, owner });
+                }
+            }
+        }
+    }
+
+    /// A `clusvcadm` request made on this node: decided here when this node coordinates, else
+    /// sent to the coordinator.
+    async fn admin_call(&mut self, call: AdminCall) {
+        let service = clustat::full_service_name(&call.service);
+        let target = match &call.target {
+            Some(name) => match self.coord.view.config.node_by_name(name) {
+                Some(id) => Some(id),
+                None => {
+                    let _ = call.reply.send(Response::Service {
+                        code: RgCode::Node,
+                        owner: None,
+                    });
+                    return;
+                }
+            },
+            // A plain `clusvcadm -e S` means here; `-F` lets the domain rules choose.
+            None if call.action == ServiceAction::Enable && !call.domain_rules => Some(self.local),
+            None => None,
+        };
+        if self.coordinating && self.takeover.is_none() {
+            self.coord_request(call.action, service, target, Origin::Local(call.reply))
+                .await;
+            return;
+        }
+        let Some(c) = self.coordinator().filter(|_| self.quorum.is_quorate()) else {
+            let _ = call.reply.send(Response::Service {
+                code: RgCode::Quorum,
+                owner: None,
+            });
+            return;
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        let msg = Msg::Request {
+            id,
+            action: call.action,
+            service,
+            target,
+        };
+        self.forwarded.insert(id, (msg.clone(), call.reply));
+        self.send(c, msg).await;
+    }
+
+    /// The coordinator's side of a request: the policy decides; a request that gave orders is
+    /// answered when they are done.
+    async fn coord_request(
+        &mut self,
+        action: ServiceAction,
+        service: String,
+        target: Option<NodeId>,
+        origin: Origin,
+    ) {
+        let s = service.clone();
+        let req = match action {
+            ServiceAction::Enable => policy::Request::Enable {
+                service,
+                node: target,
+            },
+            ServiceAction::Disable => policy::Request::Disable { service },
+            ServiceAction::Relocate => policy::Request::Relocate {
+                service,
+                node: target,
+            },
+            ServiceAction::Restart => policy::Request::Restart { service },
+            ServiceAction::Stop => policy::Request::Stop { service },
+            ServiceAction::Freeze => policy::Request::Freeze { service },
+            ServiceAction::Unfreeze => policy::Request::Unfreeze { service },
+            ServiceAction::Migrate | ServiceAction::Convalesce => {
+                tracing::warn!("{action:?} of {s} is not supported");
+                self.answer(origin, RgCode::Fail, None).await;
+                return;
+            }
+        };
+        let (code, orders) = self.coord.request(req);
+        self.dispatch(orders).await;
+        self.broadcast_table().await;
+        if code == RgCode::Success && self.coord.busy(&s) {
+            self.waiters.push(Waiter {
+                service: s,
+                action,
+                origin,
+            });
+        } else {
+            let owner = self.coord.view.service(&s).and_then(|st| st.owner);
+            self.answer(origin, code, owner).await;
+        }
+    }
+
+    /// Answers the requests whose service has settled: success when it ended as asked.
+    async fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let (ready, busy): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| !self.coord.busy(&w.service));
+        self.waiters = busy;
+        for w in ready {
+            let st = self.coord.view.service(&w.service);
+            let state = st.map_or(State::Stopped, |s| s.state);
+            let owner = st.and_then(|s| s.owner);
+            let ok = match w.action {
+                ServiceAction::Enable | ServiceAction::Relocate | ServiceAction::Restart => {
+                    state == State::Started
+                }
+                ServiceAction::Disable | ServiceAction::Stop => !state.holds(),
+                _ => true,
+            };
+            let code = if ok { RgCode::Success } else { RgCode::Fail };
+            self.answer(w.origin, code, owner).await;
+        }
+    }
+
+    async fn answer(&mut self, origin: Origin, code: RgCode, owner: Option<NodeId>) {
+        match origin {
+            Origin::Local(tx) => {
+                let owner = owner.map(|o| self.name_of(o));
+                let _ = tx.send(Response::Service { code, owner });
+            }
+            Origin::Remote(key) => {
+                self.requests_seen.insert(key, Some((code, owner)));
+                let msg = Msg::Reply {
+                    id: key.2,
+                    code,
+                    owner,
+                };
+                self.send(key.0, msg).await;
+            }
         }
     }
 
@@ -807,7 +1039,13 @@ fn unix_now() -> u64 {
 }
 
 /// Answers one admin connection on the blocking pool (the protocol is line-based and small).
-fn serve(stream: tokio::net::UnixStream, status: clustat::Status) {
+/// A status is answered from the snapshot taken at accept time; a service request goes to the
+/// daemon's loop and the connection waits for its answer.
+fn serve(
+    stream: tokio::net::UnixStream,
+    status: clustat::Status,
+    calls: mpsc::UnboundedSender<AdminCall>,
+) {
     let Ok(std_stream) = stream.into_std() else {
         return;
     };
@@ -818,12 +1056,28 @@ fn serve(stream: tokio::net::UnixStream, status: clustat::Status) {
         let _ = std_stream.set_read_timeout(Some(admin::TIMEOUT));
         let _ = admin::serve_one(&std_stream, |req| match req {
             Request::Status => Response::Status { status },
-            Request::Service { .. } => {
-                tracing::warn!("Service requests are not handled by this daemon yet");
-                Response::Service {
-                    code: RgCode::Fail,
-                    owner: None,
+            Request::Service {
+                action,
+                service,
+                target,
+                domain_rules,
+            } => {
+                let (tx, rx) = oneshot::channel();
+                let call = AdminCall {
+                    action,
+                    service,
+                    target,
+                    domain_rules,
+                    reply: tx,
+                };
+                if calls.send(call).is_err() {
+                    return Response::Error {
+                        message: "the resource group manager is shutting down".into(),
+                    };
                 }
+                rx.blocking_recv().unwrap_or_else(|_| Response::Error {
+                    message: "the resource group manager is shutting down".into(),
+                })
             }
             Request::Lock { .. } => Response::Error {
                 message: "the service lock is not handled by this daemon yet".into(),

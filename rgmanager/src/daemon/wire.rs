@@ -1,6 +1,6 @@
 //! The daemon-to-daemon channel: authenticated messages between the `rgmanager` processes of
 //! one cluster (orders from the coordinator, their results, local state reports, the
-//! replicated service table).
+//! replicated service table, administrators' requests and their answers).
 //!
 //! Membership carries no application messages, so the daemons have their own channel: UDP
 //! datagrams on the membership port + 1 of each node (docs/rgmanager.md). A datagram is
@@ -16,8 +16,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::admin::ServiceAction;
 use crate::policy::NodeId;
-use crate::state::ServiceState;
+use crate::state::{RgCode, ServiceState};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -67,6 +68,20 @@ pub enum Msg {
     },
     /// Coordinator → every member: the service table, after each change and periodically.
     Table { view: u64, services: Vec<Record> },
+    /// Member → coordinator: an administrator's request made on that member (`clusvcadm`),
+    /// its target already resolved to a node id. Repeated until answered.
+    Request {
+        id: u64,
+        action: ServiceAction,
+        service: String,
+        target: Option<NodeId>,
+    },
+    /// Coordinator → member: the answer, once the work is done.
+    Reply {
+        id: u64,
+        code: RgCode,
+        owner: Option<NodeId>,
+    },
 }
 
 /// A checked message.
@@ -249,6 +264,17 @@ mod tests {
                 ok: false,
             },
             table(),
+            Msg::Request {
+                id: 4,
+                action: ServiceAction::Relocate,
+                service: "service:a".into(),
+                target: Some(3),
+            },
+            Msg::Reply {
+                id: 4,
+                code: RgCode::Success,
+                owner: Some(3),
+            },
         ] {
             let e = env(1, msg);
             assert_eq!(c.decode(&c.encode(&e)), Ok(e));
