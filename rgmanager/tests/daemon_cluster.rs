@@ -80,11 +80,13 @@ start)
     ;;
 stop)
     if [ "$(cat "$dir/$svc.running" 2>/dev/null)" = "$node" ]; then
-        rm -f "$dir/$svc.running"
+        rm -f "$dir/$svc.running" "$dir/$svc.crashed"
         echo "stop $node" >> "$dir/$svc.log"
     fi
     ;;
 status)
+    # A test makes the service "crash" by creating $svc.crashed.
+    [ -e "$dir/$svc.crashed" ] && exit 1
     [ "$(cat "$dir/$svc.running" 2>/dev/null)" = "$node" ] || exit 3
     ;;
 esac
@@ -137,7 +139,9 @@ fn write_conf(dir: &Path, ports: &[u16]) -> PathBuf {
       </failoverdomain>
     </failoverdomains>
     <service name="alpha" domain="d_alpha">
-      <script name="alpha" file="{}"/>
+      <script name="alpha" file="{}">
+        <action name="status" depth="*" interval="1"/>
+      </script>
     </service>
     <service name="beta" domain="d_beta">
       <script name="beta" file="{}"/>
@@ -470,6 +474,27 @@ fn clusvcadm_requests_reach_the_coordinator_from_any_node() {
     let (code, out) = c.clusvcadm("node2", &["-e", "nosuch"]);
     assert_ne!(code, 0, "{out}");
     check_markers(&c, "alpha", "node3");
+}
+
+#[test]
+fn a_failed_status_check_restarts_the_service_in_place() {
+    let mut c = up(false);
+    // alpha's script is checked every second (an <action> override); its default recovery
+    // is restart.
+    std::fs::write(c.path("alpha.crashed"), "").unwrap();
+    c.wait_for(&GOOD, "alpha restarted on node1", |v| {
+        started_on(v, "service:alpha", "node1")
+            && service(v, "service:alpha").is_some_and(|s| s["restarts"] == 1)
+    });
+    check_markers(&c, "alpha", "node1");
+    let alpha = c.markers("alpha");
+    assert!(
+        alpha.ends_with("start node1\nstop node1\nstart node1\n"),
+        "{alpha}"
+    );
+    let log1 = c.log_of("node1");
+    assert!(log1.contains("failed its status check"), "{log1}");
+    check_markers(&c, "beta", "node2");
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::membership::{self, key::ClusterKey, net, Membership, NodeId, View};
 use crate::policy::{self, ClusterView, Event, Holds, State};
 use crate::quorum::{QuorumConfig, QuorumTracker};
 use crate::resource::agent::Agents;
-use crate::resource::runner::Runner;
+use crate::resource::runner::{Health, Runner};
 use crate::resource::Forest;
 use crate::state::{RgCode, ServiceFlags};
 
@@ -250,6 +250,14 @@ struct Job {
     op: Op,
 }
 
+/// What the agents' thread tells the daemon.
+enum AgentNews {
+    /// A job finished.
+    Done(JobDone),
+    /// A periodic status check found a running service failed.
+    Failed(String),
+}
+
 struct JobDone {
     from: Option<OrderKey>,
     service: String,
@@ -257,16 +265,50 @@ struct JobDone {
     ok: bool,
 }
 
-/// The thread that runs resource trees: one operation at a time, in the order given.
+/// How often the agents' thread looks for due status checks (each resource is checked at the
+/// interval of its agent's metadata or `<action>` override; this only bounds the lateness).
+const STATUS_TICK: Duration = Duration::from_millis(500);
+
+/// The thread that runs resource trees: one operation at a time, in the order given, and the
+/// periodic status checks of the services it started in between.
 fn spawn_agents(
     forest: Forest,
     jobs: std_mpsc::Receiver<Job>,
-    done: mpsc::UnboundedSender<JobDone>,
+    news: mpsc::UnboundedSender<AgentNews>,
 ) {
     std::thread::spawn(move || {
         let agents = Agents::builtin();
         let mut runner = Runner::new(&forest, &agents);
-        while let Ok(job) = jobs.recv() {
+        // Services started here and not stopped since, with whether they were last healthy.
+        let mut started: BTreeMap<String, bool> = BTreeMap::new();
+        loop {
+            let job = match jobs.recv_timeout(STATUS_TICK) {
+                Ok(job) => job,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    for (service, healthy) in started.iter_mut() {
+                        let Some(root) = forest.find_root(service) else {
+                            continue;
+                        };
+                        let rep = runner.status(root);
+                        match rep.health {
+                            Health::Failed | Health::RecoveryFailed { .. } => {
+                                // Reported again at each failed check until the coordinator
+                                // acts: a lost report is not lost for long.
+                                if *healthy {
+                                    tracing::warn!("#13: {service} failed its status check");
+                                }
+                                *healthy = false;
+                                if news.send(AgentNews::Failed(service.clone())).is_err() {
+                                    return;
+                                }
+                            }
+                            _ => *healthy = true,
+                        }
+                    }
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            };
             let ok = match forest.find_root(&job.service) {
                 None => {
                     tracing::error!("{}: no such resource group here", job.service);
@@ -278,6 +320,7 @@ fn spawn_agents(
                         let rep = runner.start(root);
                         if rep.ok {
                             tracing::info!("Service {} started", job.service);
+                            started.insert(job.service.clone(), true);
                         } else {
                             tracing::warn!(
                                 "#68: Failed to start {}; stopping what started",
@@ -289,6 +332,7 @@ fn spawn_agents(
                     }
                     Op::Stop => {
                         tracing::info!("Stopping service {}", job.service);
+                        started.remove(&job.service);
                         let rep = runner.stop(root);
                         if rep.ok {
                             tracing::info!("Service {} is stopped", job.service);
@@ -305,7 +349,7 @@ fn spawn_agents(
                 op: job.op,
                 ok,
             };
-            if done.send(msg).is_err() {
+            if news.send(AgentNews::Done(msg)).is_err() {
                 return;
             }
         }
@@ -336,7 +380,7 @@ struct Daemon {
     /// Orders seen, by (coordinator, its incarnation, id): `None` while running.
     executed: HashMap<OrderKey, Option<Outcome>>,
     jobs: std_mpsc::Sender<Job>,
-    results: Option<mpsc::UnboundedReceiver<JobDone>>,
+    results: Option<mpsc::UnboundedReceiver<AgentNews>>,
     inbox: VecDeque<Envelope>,
     bad_mac_warned: bool,
     wire_bad_mac: u64,
@@ -444,8 +488,14 @@ impl Daemon {
                         self.datagram(&buf[..n]);
                     }
                 }
-                done = results.recv() => if let Some(j) = done {
-                    self.job_done(j).await;
+                news = results.recv() => match news {
+                    Some(AgentNews::Done(j)) => self.job_done(j).await,
+                    Some(AgentNews::Failed(service)) => {
+                        if let Some(c) = self.coordinator() {
+                            self.send(c, Msg::StatusFailed { service }).await;
+                        }
+                    }
+                    None => {}
                 },
                 acc = listener.accept() => if let Ok((s, _)) = acc {
                     serve(s, self.status(), self.admin_tx.clone());
@@ -475,7 +525,7 @@ impl Daemon {
     }
 
     /// Stops every local service in reverse cluster.conf order before leaving.
-    async fn stop_all(&mut self, results: &mut mpsc::UnboundedReceiver<JobDone>) {
+    async fn stop_all(&mut self, results: &mut mpsc::UnboundedReceiver<AgentNews>) {
         let services: Vec<String> = self
             .order
             .iter()
@@ -497,12 +547,13 @@ impl Daemon {
         }
         while busy > 0 {
             match results.recv().await {
-                Some(j) => {
+                Some(AgentNews::Done(j)) => {
                     busy -= 1;
                     if j.op == Op::Stop && j.ok {
                         self.running.remove(&j.service);
                     }
                 }
+                Some(AgentNews::Failed(_)) => {}
                 None => break,
             }
         }
@@ -814,6 +865,24 @@ impl Daemon {
                         self.coord_request(action, service, target, Origin::Remote(key))
                             .await;
                     }
+                }
+            }
+            Msg::StatusFailed { service } => {
+                let here = self
+                    .coord
+                    .view
+                    .service(&service)
+                    .is_some_and(|st| st.owner == Some(from) && st.state == State::Started);
+                if self.coordinating
+                    && self.takeover.is_none()
+                    && here
+                    && !self.coord.busy(&service)
+                {
+                    self.policy_event(Event::StatusFailed {
+                        service,
+                        node: from,
+                    })
+                    .await;
                 }
             }
             Msg::Reply { id, code, owner } => {

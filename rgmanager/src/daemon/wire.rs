@@ -76,6 +76,9 @@ pub enum Msg {
         service: String,
         target: Option<NodeId>,
     },
+    /// Member → coordinator: a status check found this service failed here (repeated at each
+    /// failed check until the coordinator acts).
+    StatusFailed { service: String },
     /// Coordinator → member: the answer, once the work is done.
     Reply {
         id: u64,
@@ -269,6 +272,9 @@ mod tests {
                 action: ServiceAction::Relocate,
                 service: "service:a".into(),
                 target: Some(3),
+            },
+            Msg::StatusFailed {
+                service: "service:a".into(),
             },
             Msg::Reply {
                 id: 4,
