@@ -313,7 +313,8 @@ const GOOD: [&str; 3] = ["node1", "node2", "node3"];
 
 /// Starts node1..node3 with the cluster key (and node4 with another key when `intruder`) and
 /// waits until both services run on their domains' top nodes, checked on every good node.
-fn up(intruder: bool) -> Cluster {
+/// A configured cluster with its keys (`authkey`, `wrongkey`), no daemon running.
+fn configured() -> (Cluster, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let ports = port_pairs(4);
     write_conf(dir.path(), &ports);
@@ -321,10 +322,15 @@ fn up(intruder: bool) -> Cluster {
     rgmanager::membership::key::generate(&key, 32, false).unwrap();
     let wrong = dir.path().join("wrongkey");
     rgmanager::membership::key::generate(&wrong, 32, false).unwrap();
-    let mut c = Cluster {
+    let c = Cluster {
         dir,
         daemons: Vec::new(),
     };
+    (c, key, wrong)
+}
+
+fn up(intruder: bool) -> Cluster {
+    let (mut c, key, wrong) = configured();
     for n in GOOD {
         c.start(n, &key);
     }
@@ -495,6 +501,42 @@ fn a_failed_status_check_restarts_the_service_in_place() {
     let log1 = c.log_of("node1");
     assert!(log1.contains("failed its status check"), "{log1}");
     check_markers(&c, "beta", "node2");
+}
+
+#[test]
+fn a_late_node_becomes_coordinator_and_takes_its_service_home() {
+    let (mut c, key, _) = configured();
+    c.start("node2", &key);
+    c.start("node3", &key);
+    let two = ["node2", "node3"];
+    c.wait_for(
+        &two,
+        "node2 and node3 quorate, both services on node2",
+        |v| {
+            v["quorate"] == true
+                && !online(v, "node1")
+                && started_on(v, "service:alpha", "node2")
+                && started_on(v, "service:beta", "node2")
+        },
+    );
+    // node1 joins: it becomes the coordinator, rebuilds the table from the members' reports,
+    // and alpha fails back to it (its domain's first node).
+    c.start("node1", &key);
+    c.wait_for(&GOOD, "alpha back on node1", |v| {
+        GOOD.iter().all(|n| online(v, n))
+            && started_on(v, "service:alpha", "node1")
+            && started_on(v, "service:beta", "node2")
+    });
+    check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node2");
+    let alpha = c.markers("alpha");
+    assert!(
+        alpha.ends_with("start node2\nstop node2\nstart node1\n"),
+        "{alpha}"
+    );
+    assert_eq!(c.markers("beta"), "start node2\n");
+    let log1 = c.log_of("node1");
+    assert!(log1.contains("Node node1 is the coordinator"), "{log1}");
 }
 
 #[test]

@@ -48,6 +48,11 @@ pub struct Coordinator {
     pending: BTreeMap<String, Pending>,
     /// The answer the policy gave to the last request (`Action::Reply`).
     reply: Option<RgCode>,
+    /// Set when an action was dropped because its service was busy.
+    dropped: bool,
+    /// Membership events seen while orders were in flight: decided again when an order
+    /// completes (a failback is only decided on the join itself).
+    deferred: Vec<Event>,
 }
 
 impl Coordinator {
@@ -57,6 +62,8 @@ impl Coordinator {
             next_id: 1,
             pending: BTreeMap::new(),
             reply: None,
+            dropped: false,
+            deferred: Vec::new(),
         }
     }
 
@@ -88,8 +95,24 @@ impl Coordinator {
         if let Event::NodeLeft { node, clean } = event {
             self.forget_orders_to(*node, *clean);
         }
+        // The policy does not move a service in transition (a failback is decided on the
+        // join only): an event seen while orders are in flight is decided again after them.
+        let busy = !self.pending.is_empty();
         let actions = policy::decide(&self.view, event);
-        self.execute(actions)
+        self.dropped = false;
+        let orders = self.execute(actions);
+        let membership = matches!(
+            event,
+            Event::NodeJoined(_)
+                | Event::NodeLeft { .. }
+                | Event::NodeFenced(_)
+                | Event::QuorumRegained
+                | Event::Evaluate
+        );
+        if (busy || self.dropped) && membership && !self.deferred.contains(event) {
+            self.deferred.push(event.clone());
+        }
+        orders
     }
 
     /// Orders to a node that left are never answered. After a clean leave the node stopped its
@@ -119,7 +142,8 @@ impl Coordinator {
 
     fn order(&mut self, node: NodeId, service: &str, op: Op, then: Then) -> Option<Order> {
         if self.pending.contains_key(service) {
-            tracing::debug!("{service} is busy; {op:?} on node {node} dropped");
+            tracing::debug!("{service} is busy; {op:?} on node {node} deferred");
+            self.dropped = true;
             return None;
         }
         let order = Order {
@@ -209,6 +233,31 @@ impl Coordinator {
     /// The result of order `id` from `node`: the table changes and the policy hears of it.
     /// Unknown ids (answered twice, or from before a takeover) are ignored.
     pub fn done(&mut self, node: NodeId, id: u64, ok: bool) -> Vec<Order> {
+        let known = self
+            .pending
+            .values()
+            .any(|p| p.order.id == id && p.order.node == node);
+        let mut out = self.done_inner(node, id, ok);
+        if known {
+            for e in std::mem::take(&mut self.deferred) {
+                // Only what is still true is decided again.
+                let current = match &e {
+                    Event::NodeJoined(n) => self.view.member(*n) == NodeState::Online,
+                    Event::NodeLeft { node, .. } | Event::NodeFenced(node) => {
+                        self.view.member(*node) != NodeState::Online
+                    }
+                    Event::QuorumRegained => self.view.quorate,
+                    _ => true,
+                };
+                if current {
+                    out.extend(self.handle(&e));
+                }
+            }
+        }
+        out
+    }
+
+    fn done_inner(&mut self, node: NodeId, id: u64, ok: bool) -> Vec<Order> {
         let Some(service) = self
             .pending
             .iter()
@@ -265,6 +314,7 @@ impl Coordinator {
     /// report running (local state is the truth); services of a lost node stay with it.
     pub fn rebuild(&mut self, reports: &BTreeMap<NodeId, BTreeSet<String>>) -> Vec<Order> {
         self.pending.clear();
+        self.deferred.clear();
         let names: Vec<String> = self
             .view
             .config
@@ -302,7 +352,55 @@ impl Coordinator {
                 }
             }
         }
-        self.handle(&Event::Evaluate)
+        let mut out = self.handle(&Event::Evaluate);
+        // A failback is decided when a node joins; a node that joined under the previous
+        // coordinator is considered now.
+        let online: Vec<NodeId> = self
+            .view
+            .config
+            .nodes
+            .iter()
+            .map(|n| n.id)
+            .filter(|id| self.view.member(*id) == NodeState::Online)
+            .collect();
+        for n in online {
+            out.extend(self.handle(&Event::NodeJoined(n)));
+        }
+        out
+    }
+
+    /// A member's periodic report after the takeover, against the table: a service the table
+    /// has started there and that it no longer runs has failed (the policy recovers it); one it
+    /// runs that the table has stopped is recorded as running there. Services in transition
+    /// are left alone.
+    pub fn reconcile(&mut self, node: NodeId, running: &BTreeSet<String>) -> Vec<Order> {
+        let mut out = Vec::new();
+        for i in 0..self.view.services.len() {
+            let name = self.view.config.services[i].name.clone();
+            if self.busy(&name) {
+                continue;
+            }
+            let here = running.contains(&name);
+            let st = &mut self.view.services[i];
+            if st.owner == Some(node) && st.state == State::Started && !here {
+                tracing::warn!("{name} is no longer running on node {node}");
+                out.extend(self.handle(&Event::StatusFailed {
+                    service: name,
+                    node,
+                }));
+            } else if here && st.owner != Some(node) {
+                if st.state.holds() {
+                    tracing::error!(
+                        "{name} is running on node {node} but belongs to node {:?}",
+                        st.owner
+                    );
+                } else {
+                    st.owner = Some(node);
+                    st.state = State::Started;
+                }
+            }
+        }
+        out
     }
 
     /// The table as broadcast.
@@ -477,6 +575,74 @@ mod tests {
             node: None,
         });
         assert_eq!((code, orders.len()), (RgCode::NoService, 0));
+    }
+
+    #[test]
+    fn a_failback_decided_while_the_service_starts_happens_after() {
+        let mut c = coordinator();
+        let first = up(&mut c, &[1, 3]);
+        let b = first
+            .iter()
+            .find(|o| o.service == "service:b")
+            .unwrap()
+            .clone();
+        assert_eq!(b.node, 3);
+        // node2 joins while b is still starting on node3: the failback waits for the start.
+        assert!(c.handle(&Event::NodeJoined(2)).is_empty());
+        let orders = c.done(3, b.id, true);
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!((orders[0].node, orders[0].op), (3, Op::Stop));
+        let next = c.done(3, orders[0].id, true);
+        assert_eq!((next[0].node, next[0].op), (2, Op::Start));
+        c.done(2, next[0].id, true);
+        assert_eq!(owner(&c, "b"), (Some(2), State::Started));
+        for o in first.iter().filter(|o| o.service == "service:a") {
+            c.done(o.node, o.id, true);
+        }
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
+        assert_eq!(c.outstanding().count(), 0);
+    }
+
+    #[test]
+    fn reports_correct_the_table() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        let a = BTreeSet::from(["service:a".to_string()]);
+        assert!(c.reconcile(1, &a).is_empty());
+        // b vanished from node2: recovered by the policy (restart in place: stop first).
+        let orders = c.reconcile(2, &BTreeSet::new());
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!((orders[0].node, orders[0].op), (2, Op::Stop));
+        // While b is in transition, reports about it change nothing.
+        assert!(c.reconcile(2, &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn a_new_coordinator_fails_services_back_home() {
+        // The previous coordinator (node2) placed a on node2 before node1 joined.
+        let mut c = coordinator();
+        for n in [1, 2, 3] {
+            c.observe(&Event::NodeJoined(n));
+        }
+        c.observe(&Event::QuorumRegained);
+        let reports = BTreeMap::from([
+            (1, BTreeSet::new()),
+            (
+                2,
+                BTreeSet::from(["service:a".to_string(), "service:b".to_string()]),
+            ),
+            (3, BTreeSet::new()),
+        ]);
+        let orders = c.rebuild(&reports);
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!(
+            (orders[0].service.as_str(), orders[0].node, orders[0].op),
+            ("service:a", 2, Op::Stop)
+        );
+        let next = c.done(2, orders[0].id, true);
+        assert_eq!((next[0].node, next[0].op), (1, Op::Start));
     }
 
     #[test]

@@ -779,8 +779,15 @@ impl Daemon {
         match env.msg {
             Msg::Report { running } => {
                 if self.coordinating {
-                    self.reports
-                        .insert(from, (running.into_iter().collect(), Instant::now()));
+                    let running: BTreeSet<String> = running.into_iter().collect();
+                    if self.takeover.is_none() {
+                        let orders = self.coord.reconcile(from, &running);
+                        if !orders.is_empty() {
+                            self.dispatch(orders).await;
+                            self.broadcast_table().await;
+                        }
+                    }
+                    self.reports.insert(from, (running, Instant::now()));
                 }
             }
             Msg::Order { id, service, op } => {
