@@ -501,6 +501,27 @@ fn a_failed_status_check_restarts_the_service_in_place() {
     let log1 = c.log_of("node1");
     assert!(log1.contains("failed its status check"), "{log1}");
     check_markers(&c, "beta", "node2");
+
+    // A second daemon for node1 on this machine is refused: its ports are taken.
+    let out = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
+        .arg("-F")
+        .arg("-f")
+        .arg(c.path("cluster.conf"))
+        .args(["--node", "node1"])
+        .arg("--state-dir")
+        .arg(c.path("node1bis.state"))
+        .arg("--socket")
+        .arg(c.path("node1bis.sock"))
+        .arg("--key")
+        .arg(c.path("authkey"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot bind"), "{err}");
+    c.wait_for(&GOOD, "the cluster unchanged", |v| {
+        GOOD.iter().all(|n| online(v, n)) && started_on(v, "service:alpha", "node1")
+    });
 }
 
 #[test]

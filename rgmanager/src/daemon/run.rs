@@ -53,6 +53,8 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("another rgmanager runs this node")]
+    Duplicate,
     #[error("another rgmanager answers on {0}")]
     AlreadyRunning(PathBuf),
     #[error("{path}: {source}")]
@@ -207,8 +209,11 @@ fn start(a: &Args) -> Result<(), DaemonError> {
             Coordinator::new(view),
             forest,
         );
-        d.run(node, listener).await;
-        Ok(())
+        if d.run(node, listener).await {
+            Ok(())
+        } else {
+            Err(DaemonError::Duplicate)
+        }
     });
     let _ = std::fs::remove_file(&a.socket);
     let _ = std::fs::remove_file(&pid_file);
@@ -394,6 +399,8 @@ struct Daemon {
     next_request: u64,
     /// On the coordinator: requests waiting for their service's orders.
     waiters: Vec<Waiter>,
+    /// Set when another daemon already runs this node: exit at once.
+    refused: bool,
     /// On the coordinator: members' requests seen, and their answers once given.
     requests_seen: HashMap<OrderKey, Option<(RgCode, Option<NodeId>)>>,
 }
@@ -434,6 +441,7 @@ impl Daemon {
             next_request: 1,
             waiters: Vec::new(),
             requests_seen: HashMap::new(),
+            refused: false,
             local,
             incarnation,
             seq: 0,
@@ -468,11 +476,13 @@ impl Daemon {
             .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
     }
 
-    async fn run(mut self, mut node: net::Node, listener: UnixListener) {
+    /// Runs until SIGTERM (true: a clean exit) or until another daemon is found running this
+    /// node (false).
+    async fn run(mut self, mut node: net::Node, listener: UnixListener) -> bool {
         let wsock = self.wsock.clone();
         let (Some(mut results), Some(mut calls)) = (self.results.take(), self.admin_rx.take())
         else {
-            return;
+            return false;
         };
         let mut buf = vec![0u8; 65536];
         let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -517,11 +527,16 @@ impl Daemon {
             }
             self.drain_inbox().await;
             self.answer_waiters().await;
+            if self.refused {
+                node.kill();
+                return false;
+            }
         }
         tracing::info!("Shutting down");
         self.stop_all(&mut results).await;
         node.leave().await;
         tracing::info!("Shutdown complete, exiting");
+        true
     }
 
     /// Stops every local service in reverse cluster.conf order before leaving.
@@ -742,11 +757,17 @@ impl Daemon {
                 self.report().await;
             }
             membership::Event::ConfigVersion { .. } => {}
-            membership::Event::DuplicateNode { from, .. } => {
+            membership::Event::DuplicateNode { incarnation, from } => {
                 tracing::error!(
                     "Another rgmanager claims node {} from {from}",
                     self.name_of(self.local)
                 );
+                // The newer of the two gives way, without a goodbye (which would make the
+                // others drop the node the older daemon runs).
+                if incarnation < self.incarnation {
+                    tracing::error!("This node is already running elsewhere; exiting");
+                    self.refused = true;
+                }
             }
         }
     }
