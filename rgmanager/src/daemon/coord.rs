@@ -1,0 +1,674 @@
+//! The coordinator's bookkeeping, sans-I/O: the replicated service table (the policy's
+//! [`ClusterView`]), the policy's actions turned into orders for the nodes that run services,
+//! and the results of those orders turned back into table changes and policy events.
+//!
+//! It exists so that what the coordinator does with the policy can be tested without sockets or
+//! processes: the daemon feeds it membership events and order results and sends the orders
+//! it returns. Every node holds one: only the coordinator decides; the others keep the
+//! membership part of their view current and take the service table from the coordinator's
+//! broadcasts, so that any of them can take over.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::policy::{self, Action, ClusterView, Event, Holds, Level, NodeId, NodeState, State};
+use crate::state::RgCode;
+
+use super::wire::{Op, Record};
+
+/// An order to a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub id: u64,
+    pub node: NodeId,
+    pub service: String,
+    pub op: Op,
+}
+
+/// What completes when an order succeeds.
+#[derive(Clone, Debug)]
+enum Then {
+    /// Record the action in the table.
+    Apply(Action),
+    /// First half of a relocation or restart: start on this node next, then record the action.
+    StartOn(NodeId, Action),
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    order: Order,
+    then: Then,
+}
+
+/// The table and the orders in flight.
+#[derive(Debug)]
+pub struct Coordinator {
+    pub view: ClusterView,
+    next_id: u64,
+    /// By service name: one transition at a time per service.
+    pending: BTreeMap<String, Pending>,
+    /// The answer the policy gave to the last request (`Action::Reply`).
+    reply: Option<RgCode>,
+    /// Set when an action was dropped because its service was busy.
+    dropped: bool,
+    /// Membership events seen while orders were in flight: decided again when an order
+    /// completes (a failback is only decided on the join itself).
+    deferred: Vec<Event>,
+}
+
+impl Coordinator {
+    pub fn new(view: ClusterView) -> Coordinator {
+        Coordinator {
+            view,
+            next_id: 1,
+            pending: BTreeMap::new(),
+            reply: None,
+            dropped: false,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Orders not answered yet (resent until they are).
+    pub fn outstanding(&self) -> impl Iterator<Item = &Order> {
+        self.pending.values().map(|p| &p.order)
+    }
+
+    /// Whether an order for `service` is in flight (a request waits for it before answering).
+    pub fn busy(&self, service: &str) -> bool {
+        self.pending.contains_key(service)
+    }
+
+    /// An administrator's request: the policy's answer code and the orders it gives.
+    pub fn request(&mut self, req: policy::Request) -> (RgCode, Vec<Order>) {
+        self.reply = None;
+        let orders = self.handle(&Event::Request(req));
+        (self.reply.take().unwrap_or(RgCode::Fail), orders)
+    }
+
+    /// A membership or quorum fact seen by a node that does not coordinate: recorded only.
+    pub fn observe(&mut self, event: &Event) {
+        self.view.apply_event(event);
+    }
+
+    /// An event on the coordinator: recorded, decided on, and the decisions carried out.
+    pub fn handle(&mut self, event: &Event) -> Vec<Order> {
+        self.view.apply_event(event);
+        if let Event::NodeLeft { node, clean } = event {
+            self.forget_orders_to(*node, *clean);
+        }
+        // The policy does not move a service in transition (a failback is decided on the
+        // join only): an event seen while orders are in flight is decided again after them.
+        let busy = !self.pending.is_empty();
+        let actions = policy::decide(&self.view, event);
+        self.dropped = false;
+        let orders = self.execute(actions);
+        let membership = matches!(
+            event,
+            Event::NodeJoined(_)
+                | Event::NodeLeft { .. }
+                | Event::NodeFenced(_)
+                | Event::QuorumRegained
+                | Event::Evaluate
+        );
+        if (busy || self.dropped) && membership && !self.deferred.contains(event) {
+            self.deferred.push(event.clone());
+        }
+        orders
+    }
+
+    /// Orders to a node that left are never answered. After a clean leave the node stopped its
+    /// services first, so they are stopped; after a failure the service stays with the lost
+    /// node (fencing decides later).
+    fn forget_orders_to(&mut self, node: NodeId, clean: bool) {
+        let gone: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.order.node == node)
+            .map(|(s, _)| s.clone())
+            .collect();
+        for s in gone {
+            self.pending.remove(&s);
+            if let Some(st) = self.view.service_mut(&s) {
+                if clean {
+                    st.state = State::Stopped;
+                    st.owner = None;
+                    st.last_owner = Some(node);
+                } else {
+                    st.owner = Some(node);
+                    st.state = State::Started;
+                }
+            }
+        }
+    }
+
+    fn order(&mut self, node: NodeId, service: &str, op: Op, then: Then) -> Option<Order> {
+        if self.pending.contains_key(service) {
+            tracing::debug!("{service} is busy; {op:?} on node {node} deferred");
+            self.dropped = true;
+            return None;
+        }
+        let order = Order {
+            id: self.next_id,
+            node,
+            service: service.to_string(),
+            op,
+        };
+        self.next_id += 1;
+        self.pending.insert(
+            service.to_string(),
+            Pending {
+                order: order.clone(),
+                then,
+            },
+        );
+        Some(order)
+    }
+
+    fn set_state(&mut self, service: &str, state: State) {
+        if let Some(st) = self.view.service_mut(service) {
+            st.state = state;
+        }
+    }
+
+    /// Carries the policy's actions out: orders for what runs on nodes, table changes for the
+    /// rest.
+    pub fn execute(&mut self, actions: Vec<Action>) -> Vec<Order> {
+        let mut out = Vec::new();
+        for a in actions {
+            match &a {
+                Action::Start { service, node } => {
+                    let (service, node) = (service.clone(), *node);
+                    if let Some(o) = self.order(node, &service, Op::Start, Then::Apply(a)) {
+                        if let Some(st) = self.view.service_mut(&service) {
+                            st.state = State::Starting;
+                            if st.owner.is_some() && st.owner != Some(node) {
+                                st.last_owner = st.owner;
+                            }
+                            st.owner = Some(node);
+                        }
+                        out.push(o);
+                    }
+                }
+                Action::Stop { service, node, .. } => {
+                    let (service, node) = (service.clone(), *node);
+                    if let Some(o) = self.order(node, &service, Op::Stop, Then::Apply(a)) {
+                        self.set_state(&service, State::Stopping);
+                        out.push(o);
+                    }
+                }
+                Action::Relocate { service, from, to } => {
+                    let (service, from, to) = (service.clone(), *from, *to);
+                    if let Some(o) = self.order(from, &service, Op::Stop, Then::StartOn(to, a)) {
+                        self.set_state(&service, State::Stopping);
+                        out.push(o);
+                    }
+                }
+                Action::Restart { service, node, .. } => {
+                    let (service, node) = (service.clone(), *node);
+                    if let Some(o) = self.order(node, &service, Op::Stop, Then::StartOn(node, a)) {
+                        self.set_state(&service, State::Stopping);
+                        out.push(o);
+                    }
+                }
+                Action::EmergencyStop { service, node } => {
+                    let (service, node) = (service.clone(), *node);
+                    let mark = Action::Mark {
+                        service: service.clone(),
+                        state: State::Stopped,
+                    };
+                    if let Some(o) = self.order(node, &service, Op::Stop, Then::Apply(mark)) {
+                        out.push(o);
+                    }
+                    self.view.apply(&a);
+                }
+                Action::Mark { .. } | Action::Freeze { .. } | Action::ClearRestarts { .. } => {
+                    self.view.apply(&a)
+                }
+                Action::Log { level, text } => log(*level, text),
+                Action::Reply(code) => self.reply = Some(*code),
+            }
+        }
+        out
+    }
+
+    /// The result of order `id` from `node`: the table changes and the policy hears of it.
+    /// Unknown ids (answered twice, or from before a takeover) are ignored.
+    pub fn done(&mut self, node: NodeId, id: u64, ok: bool) -> Vec<Order> {
+        let known = self
+            .pending
+            .values()
+            .any(|p| p.order.id == id && p.order.node == node);
+        let mut out = self.done_inner(node, id, ok);
+        if known {
+            for e in std::mem::take(&mut self.deferred) {
+                // Only what is still true is decided again.
+                let current = match &e {
+                    Event::NodeJoined(n) => self.view.member(*n) == NodeState::Online,
+                    Event::NodeLeft { node, .. } | Event::NodeFenced(node) => {
+                        self.view.member(*node) != NodeState::Online
+                    }
+                    Event::QuorumRegained => self.view.quorate,
+                    _ => true,
+                };
+                if current {
+                    out.extend(self.handle(&e));
+                }
+            }
+        }
+        out
+    }
+
+    fn done_inner(&mut self, node: NodeId, id: u64, ok: bool) -> Vec<Order> {
+        let Some(service) = self
+            .pending
+            .iter()
+            .find(|(_, p)| p.order.id == id && p.order.node == node)
+            .map(|(s, _)| s.clone())
+        else {
+            return Vec::new();
+        };
+        let Some(p) = self.pending.remove(&service) else {
+            return Vec::new();
+        };
+        let service = p.order.service;
+        match (p.order.op, ok, p.then) {
+            (Op::Start, true, Then::Apply(a)) | (Op::Start, true, Then::StartOn(_, a)) => {
+                self.view.apply(&a);
+                self.handle(&Event::Started { service, node })
+            }
+            (Op::Start, false, _) => {
+                if let Some(st) = self.view.service_mut(&service) {
+                    st.state = State::Stopped;
+                    st.owner = None;
+                    st.last_owner = Some(node);
+                }
+                self.handle(&Event::StartFailed { service, node })
+            }
+            (Op::Stop, true, Then::Apply(a)) => {
+                self.view.apply(&a);
+                self.handle(&Event::Stopped { service, node })
+            }
+            (Op::Stop, true, Then::StartOn(to, a)) => {
+                if let Some(st) = self.view.service_mut(&service) {
+                    st.state = State::Stopped;
+                    st.owner = None;
+                    st.last_owner = Some(node);
+                }
+                let mut out = Vec::new();
+                if let Some(o) = self.order(to, &service, Op::Start, Then::Apply(a)) {
+                    if let Some(st) = self.view.service_mut(&service) {
+                        st.state = State::Starting;
+                        st.owner = Some(to);
+                    }
+                    out.push(o);
+                }
+                out
+            }
+            (Op::Stop, false, _) => {
+                self.set_state(&service, State::Failed);
+                self.handle(&Event::StopFailed { service, node })
+            }
+        }
+    }
+
+    /// A new coordinator's table: the last table it received, corrected by what the members
+    /// report running (local state is the truth); services of a lost node stay with it.
+    pub fn rebuild(&mut self, reports: &BTreeMap<NodeId, BTreeSet<String>>) -> Vec<Order> {
+        self.pending.clear();
+        self.deferred.clear();
+        let names: Vec<String> = self
+            .view
+            .config
+            .services
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            let runs: Vec<NodeId> = reports
+                .iter()
+                .filter(|(_, r)| r.contains(name))
+                .map(|(n, _)| *n)
+                .collect();
+            let owner_state = self.view.services[i].owner.map(|o| self.view.member(o));
+            let st = &mut self.view.services[i];
+            match runs.as_slice() {
+                [] => {
+                    let keep = matches!(owner_state, Some(NodeState::Lost));
+                    if !keep {
+                        if st.owner.is_some() {
+                            st.last_owner = st.owner;
+                        }
+                        st.owner = None;
+                        if st.state.holds() {
+                            st.state = State::Stopped;
+                        }
+                    }
+                }
+                [n, ..] => {
+                    if runs.len() > 1 {
+                        tracing::error!("{name} is running on several nodes: {runs:?}");
+                    }
+                    st.owner = Some(*n);
+                    st.state = State::Started;
+                }
+            }
+        }
+        let mut out = self.handle(&Event::Evaluate);
+        // A failback is decided when a node joins; a node that joined under the previous
+        // coordinator is considered now.
+        let online: Vec<NodeId> = self
+            .view
+            .config
+            .nodes
+            .iter()
+            .map(|n| n.id)
+            .filter(|id| self.view.member(*id) == NodeState::Online)
+            .collect();
+        for n in online {
+            out.extend(self.handle(&Event::NodeJoined(n)));
+        }
+        out
+    }
+
+    /// A member's periodic report after the takeover, against the table: a service the table
+    /// has started there and that it no longer runs has failed (the policy recovers it); one it
+    /// runs that the table has stopped is recorded as running there. Services in transition
+    /// are left alone.
+    pub fn reconcile(&mut self, node: NodeId, running: &BTreeSet<String>) -> Vec<Order> {
+        let mut out = Vec::new();
+        for i in 0..self.view.services.len() {
+            let name = self.view.config.services[i].name.clone();
+            if self.busy(&name) {
+                continue;
+            }
+            let here = running.contains(&name);
+            let st = &mut self.view.services[i];
+            if st.owner == Some(node) && st.state == State::Started && !here {
+                tracing::warn!("{name} is no longer running on node {node}");
+                out.extend(self.handle(&Event::StatusFailed {
+                    service: name,
+                    node,
+                }));
+            } else if here && st.owner != Some(node) {
+                if st.state.holds() {
+                    tracing::error!(
+                        "{name} is running on node {node} but belongs to node {:?}",
+                        st.owner
+                    );
+                } else {
+                    st.owner = Some(node);
+                    st.state = State::Started;
+                }
+            }
+        }
+        out
+    }
+
+    /// The table as broadcast.
+    pub fn records(&self) -> Vec<Record> {
+        self.view
+            .config
+            .services
+            .iter()
+            .zip(&self.view.services)
+            .map(|(c, s)| Record {
+                name: c.name.clone(),
+                state: s.state,
+                owner: s.owner,
+                last_owner: s.last_owner,
+                frozen: s.frozen,
+                restarts: s.restarts.clone(),
+                last_transition: s.last_transition,
+            })
+            .collect()
+    }
+
+    /// Takes the coordinator's table.
+    pub fn adopt(&mut self, records: &[Record]) {
+        for r in records {
+            if let Some(st) = self.view.service_mut(&r.name) {
+                st.state = r.state;
+                st.owner = r.owner;
+                st.last_owner = r.last_owner;
+                st.frozen = r.frozen;
+                st.restarts = r.restarts.clone();
+                st.last_transition = r.last_transition;
+            }
+        }
+    }
+}
+
+fn log(level: Level, text: &str) {
+    match level {
+        Level::Debug => tracing::debug!("{text}"),
+        Level::Info | Level::Notice => tracing::info!("{text}"),
+        Level::Warning => tracing::warn!("{text}"),
+        Level::Err | Level::Crit | Level::Alert => tracing::error!("{text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = r#"<cluster name="c" config_version="1"><clusternodes>
+        <clusternode name="n1" nodeid="1"/><clusternode name="n2" nodeid="2"/>
+        <clusternode name="n3" nodeid="3"/></clusternodes>
+      <rm><failoverdomains>
+        <failoverdomain name="d1" ordered="1"><failoverdomainnode name="n1" priority="1"/>
+          <failoverdomainnode name="n2" priority="2"/></failoverdomain>
+        <failoverdomain name="d2" ordered="1"><failoverdomainnode name="n2" priority="1"/>
+          <failoverdomainnode name="n3" priority="2"/></failoverdomain>
+      </failoverdomains>
+      <service name="a" domain="d1"/><service name="b" domain="d2"/></rm></cluster>"#;
+
+    fn coordinator() -> Coordinator {
+        Coordinator::new(ClusterView::from_conf(&ccs::parse_str(CONF).unwrap()))
+    }
+
+    fn up(c: &mut Coordinator, nodes: &[NodeId]) -> Vec<Order> {
+        let mut out = Vec::new();
+        for n in nodes {
+            out.extend(c.handle(&Event::NodeJoined(*n)));
+        }
+        out.extend(c.handle(&Event::QuorumRegained));
+        out.extend(c.handle(&Event::Evaluate));
+        out
+    }
+
+    fn owner(c: &Coordinator, s: &str) -> (Option<NodeId>, State) {
+        let st = c.view.service(s).unwrap();
+        (st.owner, st.state)
+    }
+
+    #[test]
+    fn starts_on_the_top_node_once_and_records_the_result() {
+        let mut c = coordinator();
+        let orders = up(&mut c, &[1, 2, 3]);
+        let mut starts: Vec<(String, NodeId)> =
+            orders.iter().map(|o| (o.service.clone(), o.node)).collect();
+        starts.sort();
+        assert_eq!(
+            starts,
+            vec![("service:a".into(), 1), ("service:b".into(), 2)]
+        );
+        assert!(orders.iter().all(|o| o.op == Op::Start));
+        assert_eq!(owner(&c, "a"), (Some(1), State::Starting));
+        // A new evaluation while the start runs orders nothing more.
+        assert!(c.handle(&Event::Evaluate).is_empty());
+        for o in &orders {
+            c.done(o.node, o.id, true);
+        }
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
+        assert_eq!(owner(&c, "b"), (Some(2), State::Started));
+        assert_eq!(c.outstanding().count(), 0);
+        // A repeated answer changes nothing.
+        assert!(c.done(orders[0].node, orders[0].id, true).is_empty());
+    }
+
+    #[test]
+    fn clean_leave_moves_the_service_failure_keeps_it() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        let orders = c.handle(&Event::NodeLeft {
+            node: 2,
+            clean: true,
+        });
+        assert_eq!(orders.len(), 1);
+        assert_eq!((orders[0].node, orders[0].op), (3, Op::Start));
+        c.done(3, orders[0].id, true);
+        let st = c.view.service("b").unwrap();
+        assert_eq!(
+            (st.owner, st.state, st.last_owner),
+            (Some(3), State::Started, Some(2))
+        );
+
+        let orders = c.handle(&Event::NodeLeft {
+            node: 1,
+            clean: false,
+        });
+        assert!(orders.is_empty(), "{orders:?}");
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
+    }
+
+    #[test]
+    fn failback_stops_first_then_starts_home() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        assert_eq!(owner(&c, "a"), (Some(2), State::Started));
+        let orders = c.handle(&Event::NodeJoined(1));
+        assert_eq!(orders.len(), 1);
+        assert_eq!((orders[0].node, orders[0].op), (2, Op::Stop));
+        let next = c.done(2, orders[0].id, true);
+        assert_eq!(next.len(), 1);
+        assert_eq!((next[0].node, next[0].op), (1, Op::Start));
+        c.done(1, next[0].id, true);
+        let st = c.view.service("a").unwrap();
+        assert_eq!(
+            (st.owner, st.state, st.last_owner),
+            (Some(1), State::Started, Some(2))
+        );
+    }
+
+    #[test]
+    fn requests_answer_with_the_policys_code_and_give_orders() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        let (code, orders) = c.request(policy::Request::Relocate {
+            service: "service:a".into(),
+            node: Some(3),
+        });
+        assert_eq!(code, RgCode::Success);
+        assert_eq!((orders[0].node, orders[0].op), (1, Op::Stop));
+        assert!(c.busy("service:a"));
+        let next = c.done(1, orders[0].id, true);
+        c.done(3, next[0].id, true);
+        assert!(!c.busy("service:a"));
+        assert_eq!(owner(&c, "a"), (Some(3), State::Started));
+        let (code, orders) = c.request(policy::Request::Enable {
+            service: "service:nosuch".into(),
+            node: None,
+        });
+        assert_eq!((code, orders.len()), (RgCode::NoService, 0));
+    }
+
+    #[test]
+    fn a_failback_decided_while_the_service_starts_happens_after() {
+        let mut c = coordinator();
+        let first = up(&mut c, &[1, 3]);
+        let b = first
+            .iter()
+            .find(|o| o.service == "service:b")
+            .unwrap()
+            .clone();
+        assert_eq!(b.node, 3);
+        // node2 joins while b is still starting on node3: the failback waits for the start.
+        assert!(c.handle(&Event::NodeJoined(2)).is_empty());
+        let orders = c.done(3, b.id, true);
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!((orders[0].node, orders[0].op), (3, Op::Stop));
+        let next = c.done(3, orders[0].id, true);
+        assert_eq!((next[0].node, next[0].op), (2, Op::Start));
+        c.done(2, next[0].id, true);
+        assert_eq!(owner(&c, "b"), (Some(2), State::Started));
+        for o in first.iter().filter(|o| o.service == "service:a") {
+            c.done(o.node, o.id, true);
+        }
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
+        assert_eq!(c.outstanding().count(), 0);
+    }
+
+    #[test]
+    fn reports_correct_the_table() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        let a = BTreeSet::from(["service:a".to_string()]);
+        assert!(c.reconcile(1, &a).is_empty());
+        // b vanished from node2: recovered by the policy (restart in place: stop first).
+        let orders = c.reconcile(2, &BTreeSet::new());
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!((orders[0].node, orders[0].op), (2, Op::Stop));
+        // While b is in transition, reports about it change nothing.
+        assert!(c.reconcile(2, &BTreeSet::new()).is_empty());
+    }
+
+    #[test]
+    fn a_new_coordinator_fails_services_back_home() {
+        // The previous coordinator (node2) placed a on node2 before node1 joined.
+        let mut c = coordinator();
+        for n in [1, 2, 3] {
+            c.observe(&Event::NodeJoined(n));
+        }
+        c.observe(&Event::QuorumRegained);
+        let reports = BTreeMap::from([
+            (1, BTreeSet::new()),
+            (
+                2,
+                BTreeSet::from(["service:a".to_string(), "service:b".to_string()]),
+            ),
+            (3, BTreeSet::new()),
+        ]);
+        let orders = c.rebuild(&reports);
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!(
+            (orders[0].service.as_str(), orders[0].node, orders[0].op),
+            ("service:a", 2, Op::Stop)
+        );
+        let next = c.done(2, orders[0].id, true);
+        assert_eq!((next[0].node, next[0].op), (1, Op::Start));
+    }
+
+    #[test]
+    fn a_new_coordinator_believes_the_members() {
+        let mut old = coordinator();
+        for o in up(&mut old, &[1, 2, 3]) {
+            old.done(o.node, o.id, true);
+        }
+        let mut new = coordinator();
+        for n in [1, 2, 3] {
+            new.observe(&Event::NodeJoined(n));
+        }
+        new.observe(&Event::QuorumRegained);
+        new.adopt(&old.records());
+        new.observe(&Event::NodeLeft {
+            node: 1,
+            clean: false,
+        });
+        // Node 2 says it no longer runs b; nobody reports a (its node is lost).
+        let reports = BTreeMap::from([(2, BTreeSet::new()), (3, BTreeSet::new())]);
+        let orders = new.rebuild(&reports);
+        assert_eq!(owner(&new, "a"), (Some(1), State::Started));
+        assert_eq!(orders.len(), 1);
+        assert_eq!(
+            (orders[0].service.as_str(), orders[0].node),
+            ("service:b", 2)
+        );
+    }
+}

@@ -1,0 +1,1184 @@
+//! The daemon's I/O: loading the configuration, the membership node, the daemon-to-daemon UDP
+//! socket, the admin socket, the thread that runs resource agents, and signals.
+//!
+//! One tokio current-thread runtime drives everything but the agents: a start or stop can take
+//! minutes and blocks, so the resource trees run on their own thread, one operation at a time,
+//! and report back through a channel. The decisions live in [`super::coord`] and the policy;
+//! this module only moves messages between them and the world.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use tokio::net::{UdpSocket, UnixListener};
+use tokio::sync::{mpsc, oneshot};
+
+use super::args::{self, Args};
+use super::coord::{Coordinator, Order};
+use super::wire::{self, Envelope, Msg, Op, ReplayFilter};
+use crate::admin::{self, Request, Response, ServiceAction};
+use crate::clustat;
+use crate::membership::{self, key::ClusterKey, net, Membership, NodeId, View};
+use crate::policy::{self, ClusterView, Event, Holds, State};
+use crate::quorum::{QuorumConfig, QuorumTracker};
+use crate::resource::agent::Agents;
+use crate::resource::runner::{Health, Runner};
+use crate::resource::Forest;
+use crate::state::{RgCode, ServiceFlags};
+
+/// Why the daemon cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ccs::Error),
+    #[error("node \"{0}\" is not in cluster.conf")]
+    UnknownNode(String),
+    #[error("cannot work out which node this is: no host name")]
+    NoHostname,
+    #[error(transparent)]
+    Key(#[from] membership::key::KeyError),
+    #[error(transparent)]
+    Net(#[from] net::NetError),
+    #[error(transparent)]
+    Membership(#[from] membership::ConfigError),
+    #[error(transparent)]
+    Resources(#[from] crate::resource::tree::TreeErrors),
+    #[error("node \"{0}\": membership port 65535 leaves no port for daemon messages")]
+    NoWirePort(String),
+    #[error("cannot bind the daemon message socket to {addr}: {source}")]
+    WireBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("another rgmanager runs this node")]
+    Duplicate,
+    #[error("another rgmanager answers on {0}")]
+    AlreadyRunning(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+static TERM: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_term(_: libc::c_int) {
+    // Only an atomic store: all a signal handler may safely do here.
+    TERM.store(true, Ordering::SeqCst);
+}
+
+fn install_signals() {
+    let handler = on_term as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, handler);
+        libc::signal(libc::SIGINT, handler);
+    }
+}
+
+/// `rgmanager ARGS`: the exit status.
+pub fn main(argv: &[String]) -> u8 {
+    let arg0 = "rgmanager";
+    let a = match args::parse(argv) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{}", args::usage(arg0));
+            return 0;
+        }
+        Err(e) => {
+            eprint!("{arg0}: {e}\n{}", args::usage(arg0));
+            return 2;
+        }
+    };
+    let level = if a.debug { "debug" } else { "info" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+    match start(&a) {
+        Ok(()) => 0,
+        Err(DaemonError::Config(ccs::Error::Invalid { path, errors })) => {
+            let file = path.display().to_string();
+            for e in &errors {
+                eprintln!("{}", e.render(&file));
+            }
+            tracing::error!("{file}: configuration fails to validate; not starting");
+            1
+        }
+        Err(e) => {
+            tracing::error!("{e}; not starting");
+            1
+        }
+    }
+}
+
+/// The membership address of a node and its daemon-message address (the next port).
+fn wire_addr(name: &str, a: SocketAddr) -> Result<SocketAddr, DaemonError> {
+    let port = a
+        .port()
+        .checked_add(1)
+        .ok_or_else(|| DaemonError::NoWirePort(name.to_string()))?;
+    Ok(SocketAddr::new(a.ip(), port))
+}
+
+fn start(a: &Args) -> Result<(), DaemonError> {
+    let (conf, warnings) = ccs::load(&a.conf)?;
+    let file = a.conf.display().to_string();
+    for w in &warnings {
+        tracing::warn!("{}", w.render(&file));
+    }
+    let name = match &a.node {
+        Some(n) => conf
+            .node(n)
+            .map(|n| n.name().to_string())
+            .ok_or_else(|| DaemonError::UnknownNode(n.clone()))?,
+        None => net::local_node(&conf, &net::hostname().ok_or(DaemonError::NoHostname)?)?,
+    };
+    let key = ClusterKey::load(&a.key)?;
+    let forest = Forest::build_strict(&conf)?;
+    let incarnation = membership::incarnation_now();
+    let mcfg = membership::Config::from_conf(&conf, &name, incarnation)?;
+    let local = mcfg.local;
+    let addrs = net::node_addrs(&conf)?;
+    let mut wire_addrs = BTreeMap::new();
+    for n in conf.nodes() {
+        if let Some(id) = n.nodeid() {
+            if let Some(m) = addrs.get(&id) {
+                wire_addrs.insert(id, wire_addr(n.name(), *m)?);
+            }
+        }
+    }
+    let codec = wire::Codec::new(conf.name(), key.as_bytes()).ok_or(DaemonError::Membership(
+        membership::ConfigError::EmptyNameOrKey,
+    ))?;
+    let core = Membership::new(mcfg, key.as_bytes(), Instant::now())?;
+    drop(key);
+
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DaemonError::Io { path, source }
+    };
+    std::fs::create_dir_all(&a.state_dir).map_err(io(&a.state_dir))?;
+    let pid_file = a.state_dir.join("rgmanager.pid");
+    std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(io(&pid_file))?;
+    if std::os::unix::net::UnixStream::connect(&a.socket).is_ok() {
+        return Err(DaemonError::AlreadyRunning(a.socket.clone()));
+    }
+    let _ = std::fs::remove_file(&a.socket);
+    if let Some(dir) = a.socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    install_signals();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    let result = rt.block_on(async {
+        let listener = UnixListener::bind(&a.socket).map_err(io(&a.socket))?;
+        let maddr = addrs[&local];
+        let socket = net::bind(maddr).await?;
+        let waddr = wire_addrs[&local];
+        let wsock = UdpSocket::bind(waddr)
+            .await
+            .map_err(|source| DaemonError::WireBind {
+                addr: waddr,
+                source,
+            })?;
+        tracing::info!("Resource Group Manager Starting");
+        tracing::info!(
+            "I am node {name}, node id {local}; membership on {maddr}, daemon messages on {waddr}"
+        );
+        let node = net::Node::start(core, socket, addrs)?;
+        let view = ClusterView::from_conf(&conf);
+        let d = Daemon::new(
+            &conf,
+            local,
+            incarnation,
+            codec,
+            Arc::new(wsock),
+            wire_addrs,
+            Coordinator::new(view),
+            forest,
+        );
+        if d.run(node, listener).await {
+            Ok(())
+        } else {
+            Err(DaemonError::Duplicate)
+        }
+    });
+    let _ = std::fs::remove_file(&a.socket);
+    let _ = std::fs::remove_file(&pid_file);
+    result
+}
+
+/// An order's identity: the coordinator that gave it, its incarnation, the order id.
+type OrderKey = (NodeId, u64, u64);
+/// What an order came to: service, operation, success.
+type Outcome = (String, Op, bool);
+
+/// A `clusvcadm` request from the admin socket, waiting for its answer.
+struct AdminCall {
+    action: ServiceAction,
+    service: String,
+    target: Option<String>,
+    domain_rules: bool,
+    reply: oneshot::Sender<Response>,
+}
+
+/// Who waits for a request's answer.
+enum Origin {
+    Local(oneshot::Sender<Response>),
+    Remote(OrderKey),
+}
+
+/// A request the coordinator answers once its service has no order in flight.
+struct Waiter {
+    service: String,
+    action: ServiceAction,
+    origin: Origin,
+}
+
+/// A start or stop for the agents' thread.
+struct Job {
+    /// Who ordered it (sender, incarnation, order id); `None` for our own shutdown.
+    from: Option<OrderKey>,
+    service: String,
+    op: Op,
+}
+
+/// What the agents' thread tells the daemon.
+enum AgentNews {
+    /// A job finished.
+    Done(JobDone),
+    /// A periodic status check found a running service failed.
+    Failed(String),
+}
+
+struct JobDone {
+    from: Option<OrderKey>,
+    service: String,
+    op: Op,
+    ok: bool,
+}
+
+/// How often the agents' thread looks for due status checks (each resource is checked at the
+/// interval of its agent's metadata or `<action>` override; this only bounds the lateness).
+const STATUS_TICK: Duration = Duration::from_millis(500);
+
+/// The thread that runs resource trees: one operation at a time, in the order given, and the
+/// periodic status checks of the services it started in between.
+fn spawn_agents(
+    forest: Forest,
+    jobs: std_mpsc::Receiver<Job>,
+    news: mpsc::UnboundedSender<AgentNews>,
+) {
+    std::thread::spawn(move || {
+        let agents = Agents::builtin();
+        let mut runner = Runner::new(&forest, &agents);
+        // Services started here and not stopped since, with whether they were last healthy.
+        let mut started: BTreeMap<String, bool> = BTreeMap::new();
+        loop {
+            let job = match jobs.recv_timeout(STATUS_TICK) {
+                Ok(job) => job,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    for (service, healthy) in started.iter_mut() {
+                        let Some(root) = forest.find_root(service) else {
+                            continue;
+                        };
+                        let rep = runner.status(root);
+                        match rep.health {
+                            Health::Failed | Health::RecoveryFailed { .. } => {
+                                // Reported again at each failed check until the coordinator
+                                // acts: a lost report is not lost for long.
+                                if *healthy {
+                                    tracing::warn!("#13: {service} failed its status check");
+                                }
+                                *healthy = false;
+                                if news.send(AgentNews::Failed(service.clone())).is_err() {
+                                    return;
+                                }
+                            }
+                            _ => *healthy = true,
+                        }
+                    }
+                    continue;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            let ok = match forest.find_root(&job.service) {
+                None => {
+                    tracing::error!("{}: no such resource group here", job.service);
+                    false
+                }
+                Some(root) => match job.op {
+                    Op::Start => {
+                        tracing::info!("Starting {}", job.service);
+                        let rep = runner.start(root);
+                        if rep.ok {
+                            tracing::info!("Service {} started", job.service);
+                            started.insert(job.service.clone(), true);
+                        } else {
+                            tracing::warn!(
+                                "#68: Failed to start {}; stopping what started",
+                                job.service
+                            );
+                            runner.stop(root);
+                        }
+                        rep.ok
+                    }
+                    Op::Stop => {
+                        tracing::info!("Stopping service {}", job.service);
+                        started.remove(&job.service);
+                        let rep = runner.stop(root);
+                        if rep.ok {
+                            tracing::info!("Service {} is stopped", job.service);
+                        } else {
+                            tracing::error!("#12: {} failed to stop cleanly", job.service);
+                        }
+                        rep.ok
+                    }
+                },
+            };
+            let msg = JobDone {
+                from: job.from,
+                service: job.service,
+                op: job.op,
+                ok,
+            };
+            if news.send(AgentNews::Done(msg)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+struct Daemon {
+    local: NodeId,
+    incarnation: u64,
+    seq: u64,
+    cluster_name: String,
+    /// cluster.conf's nodes with ids, sorted by id.
+    members_conf: Vec<(NodeId, String)>,
+    codec: wire::Codec,
+    replay: ReplayFilter,
+    wsock: Arc<UdpSocket>,
+    peers: BTreeMap<NodeId, SocketAddr>,
+    coord: Coordinator,
+    quorum: QuorumTracker,
+    view: Option<View>,
+    coordinating: bool,
+    /// Since when this node, the new coordinator, waits for every member's report.
+    takeover: Option<Instant>,
+    takeover_warned: bool,
+    reports: BTreeMap<NodeId, (BTreeSet<String>, Instant)>,
+    /// Services running here.
+    running: BTreeSet<String>,
+    /// Orders seen, by (coordinator, its incarnation, id): `None` while running.
+    executed: HashMap<OrderKey, Option<Outcome>>,
+    jobs: std_mpsc::Sender<Job>,
+    results: Option<mpsc::UnboundedReceiver<AgentNews>>,
+    inbox: VecDeque<Envelope>,
+    bad_mac_warned: bool,
+    wire_bad_mac: u64,
+    /// Service names in cluster.conf order (shutdown stops them in reverse).
+    order: Vec<String>,
+    admin_tx: mpsc::UnboundedSender<AdminCall>,
+    admin_rx: Option<mpsc::UnboundedReceiver<AdminCall>>,
+    /// Requests made here and sent to the coordinator, by id: the message (resent until
+    /// answered) and who waits.
+    forwarded: BTreeMap<u64, (Msg, oneshot::Sender<Response>)>,
+    next_request: u64,
+    /// On the coordinator: requests waiting for their service's orders.
+    waiters: Vec<Waiter>,
+    /// Set when another daemon already runs this node: exit at once.
+    refused: bool,
+    /// On the coordinator: members' requests seen, and their answers once given.
+    requests_seen: HashMap<OrderKey, Option<(RgCode, Option<NodeId>)>>,
+}
+
+impl Daemon {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        conf: &ccs::ClusterConf,
+        local: NodeId,
+        incarnation: u64,
+        codec: wire::Codec,
+        wsock: Arc<UdpSocket>,
+        peers: BTreeMap<NodeId, SocketAddr>,
+        coord: Coordinator,
+        forest: Forest,
+    ) -> Daemon {
+        let mut members_conf: Vec<(NodeId, String)> = conf
+            .nodes()
+            .iter()
+            .filter_map(|n| n.nodeid().map(|id| (id, n.name().to_string())))
+            .collect();
+        members_conf.sort();
+        let order = coord
+            .view
+            .config
+            .services
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let (jobs_tx, jobs_rx) = std_mpsc::channel();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        spawn_agents(forest, jobs_rx, done_tx);
+        let (admin_tx, admin_rx) = mpsc::unbounded_channel();
+        Daemon {
+            admin_tx,
+            admin_rx: Some(admin_rx),
+            forwarded: BTreeMap::new(),
+            next_request: 1,
+            waiters: Vec::new(),
+            requests_seen: HashMap::new(),
+            refused: false,
+            local,
+            incarnation,
+            seq: 0,
+            cluster_name: conf.name().to_string(),
+            members_conf,
+            codec,
+            replay: ReplayFilter::default(),
+            wsock,
+            peers,
+            coord,
+            quorum: QuorumTracker::new(QuorumConfig::from_conf(conf)),
+            view: None,
+            coordinating: false,
+            takeover: None,
+            takeover_warned: false,
+            reports: BTreeMap::new(),
+            running: BTreeSet::new(),
+            executed: HashMap::new(),
+            jobs: jobs_tx,
+            results: Some(done_rx),
+            inbox: VecDeque::new(),
+            bad_mac_warned: false,
+            wire_bad_mac: 0,
+            order,
+        }
+    }
+
+    fn name_of(&self, id: NodeId) -> String {
+        self.members_conf
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
+    }
+
+    /// Runs until SIGTERM (true: a clean exit) or until another daemon is found running this
+    /// node (false).
+    async fn run(mut self, mut node: net::Node, listener: UnixListener) -> bool {
+        let wsock = self.wsock.clone();
+        let (Some(mut results), Some(mut calls)) = (self.results.take(), self.admin_rx.take())
+        else {
+            return false;
+        };
+        let mut buf = vec![0u8; 65536];
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut last_periodic = Instant::now();
+        loop {
+            tokio::select! {
+                ev = node.events.recv() => match ev {
+                    Some(e) => self.membership_event(e).await,
+                    None => break,
+                },
+                r = wsock.recv_from(&mut buf) => {
+                    if let Ok((n, _)) = r {
+                        self.datagram(&buf[..n]);
+                    }
+                }
+                news = results.recv() => match news {
+                    Some(AgentNews::Done(j)) => self.job_done(j).await,
+                    Some(AgentNews::Failed(service)) => {
+                        if let Some(c) = self.coordinator() {
+                            self.send(c, Msg::StatusFailed { service }).await;
+                        }
+                    }
+                    None => {}
+                },
+                acc = listener.accept() => if let Ok((s, _)) = acc {
+                    serve(s, self.status(), self.admin_tx.clone());
+                },
+                call = calls.recv() => if let Some(call) = call {
+                    self.admin_call(call).await;
+                },
+                _ = tick.tick() => {
+                    if TERM.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    self.check_auth(&node);
+                    if last_periodic.elapsed() >= Duration::from_secs(1) {
+                        last_periodic = Instant::now();
+                        self.periodic().await;
+                    }
+                    self.try_takeover().await;
+                }
+            }
+            self.drain_inbox().await;
+            self.answer_waiters().await;
+            if self.refused {
+                node.kill();
+                return false;
+            }
+        }
+        tracing::info!("Shutting down");
+        self.stop_all(&mut results).await;
+        node.leave().await;
+        tracing::info!("Shutdown complete, exiting");
+        true
+    }
+
+    /// Stops every local service in reverse cluster.conf order before leaving.
+    async fn stop_all(&mut self, results: &mut mpsc::UnboundedReceiver<AgentNews>) {
+        let services: Vec<String> = self
+            .order
+            .iter()
+            .rev()
+            .filter(|s| self.running.contains(*s))
+            .cloned()
+            .collect();
+        // Orders already given to the agents' thread finish first.
+        let mut busy = self.executed.values().filter(|v| v.is_none()).count();
+        for s in &services {
+            let job = Job {
+                from: None,
+                service: s.clone(),
+                op: Op::Stop,
+            };
+            if self.jobs.send(job).is_ok() {
+                busy += 1;
+            }
+        }
+        while busy > 0 {
+            match results.recv().await {
+                Some(AgentNews::Done(j)) => {
+                    busy -= 1;
+                    if j.op == Op::Stop && j.ok {
+                        self.running.remove(&j.service);
+                    }
+                }
+                Some(AgentNews::Failed(_)) => {}
+                None => break,
+            }
+        }
+    }
+
+    fn check_auth(&mut self, node: &net::Node) {
+        let bad = node.status().counters.bad_mac + self.wire_bad_mac;
+        if bad > 0 && !self.bad_mac_warned {
+            self.bad_mac_warned = true;
+            tracing::error!(
+                "Dropping cluster traffic that fails authentication ({bad} datagrams): \
+                 another cluster key? Every node needs the same /etc/cluster/authkey"
+            );
+        }
+    }
+
+    fn coordinator(&self) -> Option<NodeId> {
+        self.view.as_ref().and_then(View::coordinator)
+    }
+
+    async fn send(&mut self, to: NodeId, msg: Msg) {
+        self.seq += 1;
+        let env = Envelope {
+            sender: self.local,
+            incarnation: self.incarnation,
+            seq: self.seq,
+            msg,
+        };
+        if to == self.local {
+            self.inbox.push_back(env);
+            return;
+        }
+        let Some(addr) = self.peers.get(&to).copied() else {
+            return;
+        };
+        let bytes = self.codec.encode(&env);
+        if let Err(e) = self.wsock.send_to(&bytes, addr).await {
+            tracing::debug!("daemon message to node {to} at {addr}: {e}");
+        }
+    }
+
+    async fn dispatch(&mut self, orders: Vec<Order>) {
+        for o in orders {
+            let msg = Msg::Order {
+                id: o.id,
+                service: o.service.clone(),
+                op: o.op,
+            };
+            self.send(o.node, msg).await;
+        }
+    }
+
+    async fn broadcast_table(&mut self) {
+        let Some(v) = self.view.clone() else { return };
+        let services = self.coord.records();
+        let local = self.local;
+        for m in v.members.iter().filter(|m| **m != local) {
+            let msg = Msg::Table {
+                view: v.number,
+                services: services.clone(),
+            };
+            self.send(*m, msg).await;
+        }
+    }
+
+    async fn report(&mut self) {
+        if let Some(c) = self.coordinator() {
+            let msg = Msg::Report {
+                running: self.running.iter().cloned().collect(),
+            };
+            self.send(c, msg).await;
+        }
+    }
+
+    async fn periodic(&mut self) {
+        self.report().await;
+        match self.coordinator().filter(|_| self.quorum.is_quorate()) {
+            Some(c) => {
+                let again: Vec<Msg> = self.forwarded.values().map(|(m, _)| m.clone()).collect();
+                for m in again {
+                    self.send(c, m).await;
+                }
+            }
+            None => {
+                for (_, (_, tx)) in std::mem::take(&mut self.forwarded) {
+                    let _ = tx.send(Response::Service {
+                        code: RgCode::Quorum,
+                        owner: None,
+                    });
+                }
+            }
+        }
+        if self.coordinating && self.takeover.is_none() {
+            self.broadcast_table().await;
+            let resend: Vec<Order> = self.coord.outstanding().cloned().collect();
+            self.dispatch(resend).await;
+        }
+    }
+
+    /// A new coordinator rebuilds the table once every member has reported since it took over.
+    async fn try_takeover(&mut self) {
+        let Some(since) = self.takeover else { return };
+        let Some(v) = self.view.clone() else { return };
+        let missing: Vec<NodeId> = v
+            .members
+            .iter()
+            .copied()
+            .filter(|m| self.reports.get(m).is_none_or(|(_, t)| *t < since))
+            .collect();
+        if !missing.is_empty() {
+            if since.elapsed() > Duration::from_secs(10) && !self.takeover_warned {
+                self.takeover_warned = true;
+                tracing::warn!("Waiting for the service states of nodes {missing:?}");
+            }
+            return;
+        }
+        self.takeover = None;
+        let reports: BTreeMap<NodeId, BTreeSet<String>> = self
+            .reports
+            .iter()
+            .filter(|(n, _)| v.contains(**n))
+            .map(|(n, (r, _))| (*n, r.clone()))
+            .collect();
+        let orders = self.coord.rebuild(&reports);
+        self.dispatch(orders).await;
+        self.broadcast_table().await;
+    }
+
+    async fn policy_event(&mut self, ev: Event) {
+        if self.coordinating && self.takeover.is_none() {
+            let orders = self.coord.handle(&ev);
+            self.dispatch(orders).await;
+            self.broadcast_table().await;
+        } else {
+            self.coord.observe(&ev);
+        }
+    }
+
+    async fn membership_event(&mut self, e: membership::Event) {
+        match e {
+            membership::Event::Joined(n) => {
+                if n != self.local {
+                    tracing::info!("State change: {} UP", self.name_of(n));
+                }
+                self.policy_event(Event::NodeJoined(n)).await;
+            }
+            membership::Event::LeftCleanly(n) => {
+                tracing::info!("State change: {} DOWN", self.name_of(n));
+                self.policy_event(Event::NodeLeft {
+                    node: n,
+                    clean: true,
+                })
+                .await;
+            }
+            membership::Event::Failed(n) => {
+                tracing::info!("State change: {} DOWN", self.name_of(n));
+                self.policy_event(Event::NodeLeft {
+                    node: n,
+                    clean: false,
+                })
+                .await;
+            }
+            membership::Event::ViewChanged(v) => {
+                let change = self.quorum.update(&v.members);
+                self.view = Some(v.clone());
+                if let Some(c) = change {
+                    tracing::info!("{}", c.message());
+                    let ev = match c {
+                        crate::quorum::QuorumChange::Regained => Event::QuorumRegained,
+                        crate::quorum::QuorumChange::Lost => Event::QuorumLost,
+                    };
+                    self.policy_event(ev).await;
+                }
+                let was = self.coordinating;
+                self.coordinating = self.quorum.is_quorate() && v.coordinator() == Some(self.local);
+                if was && !self.coordinating {
+                    for w in std::mem::take(&mut self.waiters) {
+                        self.answer(w.origin, RgCode::Quorum, None).await;
+                    }
+                }
+                if self.coordinating && !was {
+                    tracing::info!("Node {} is the coordinator", self.name_of(self.local));
+                    self.takeover = Some(Instant::now());
+                    self.takeover_warned = false;
+                }
+                self.report().await;
+            }
+            membership::Event::ConfigVersion { .. } => {}
+            membership::Event::DuplicateNode { incarnation, from } => {
+                tracing::error!(
+                    "Another rgmanager claims node {} from {from}",
+                    self.name_of(self.local)
+                );
+                // The newer of the two gives way, without a goodbye (which would make the
+                // others drop the node the older daemon runs).
+                if incarnation < self.incarnation {
+                    tracing::error!("This node is already running elsewhere; exiting");
+                    self.refused = true;
+                }
+            }
+        }
+    }
+
+    fn datagram(&mut self, bytes: &[u8]) {
+        let env = match self.codec.decode(bytes) {
+            Ok(e) => e,
+            Err(why) => {
+                if why == wire::Reject::BadMac {
+                    self.wire_bad_mac += 1;
+                }
+                tracing::trace!("daemon message dropped: {why}");
+                return;
+            }
+        };
+        if env.sender == self.local || self.replay.accept(&env).is_err() {
+            return;
+        }
+        self.inbox.push_back(env);
+    }
+
+    async fn drain_inbox(&mut self) {
+        while let Some(env) = self.inbox.pop_front() {
+            self.message(env).await;
+        }
+    }
+
+    async fn message(&mut self, env: Envelope) {
+        let from = env.sender;
+        match env.msg {
+            Msg::Report { running } => {
+                if self.coordinating {
+                    let running: BTreeSet<String> = running.into_iter().collect();
+                    if self.takeover.is_none() {
+                        let orders = self.coord.reconcile(from, &running);
+                        if !orders.is_empty() {
+                            self.dispatch(orders).await;
+                            self.broadcast_table().await;
+                        }
+                    }
+                    self.reports.insert(from, (running, Instant::now()));
+                }
+            }
+            Msg::Order { id, service, op } => {
+                if self.coordinator() != Some(from) {
+                    return;
+                }
+                let key = (from, env.incarnation, id);
+                match self.executed.get(&key) {
+                    Some(Some((service, op, ok))) => {
+                        let msg = Msg::Done {
+                            id,
+                            service: service.clone(),
+                            op: *op,
+                            ok: *ok,
+                        };
+                        self.send(from, msg).await;
+                    }
+                    Some(None) => {}
+                    None => {
+                        if op == Op::Start && !self.quorum.is_quorate() {
+                            tracing::warn!("Not starting {service}: no quorum");
+                            self.executed
+                                .insert(key, Some((service.clone(), op, false)));
+                            self.send(
+                                from,
+                                Msg::Done {
+                                    id,
+                                    service,
+                                    op,
+                                    ok: false,
+                                },
+                            )
+                            .await;
+                            return;
+                        }
+                        self.executed.insert(key, None);
+                        let _ = self.jobs.send(Job {
+                            from: Some(key),
+                            service,
+                            op,
+                        });
+                    }
+                }
+            }
+            Msg::Done { id, ok, .. } => {
+                if self.coordinating {
+                    let orders = self.coord.done(from, id, ok);
+                    self.dispatch(orders).await;
+                    self.broadcast_table().await;
+                }
+            }
+            Msg::Table { services, .. } => {
+                if self.coordinator() == Some(from) && !self.coordinating {
+                    self.coord.adopt(&services);
+                }
+            }
+            Msg::Request {
+                id,
+                action,
+                service,
+                target,
+            } => {
+                if !self.coordinating || self.takeover.is_some() {
+                    return;
+                }
+                let key = (from, env.incarnation, id);
+                match self.requests_seen.get(&key) {
+                    Some(Some((code, owner))) => {
+                        let msg = Msg::Reply {
+                            id,
+                            code: *code,
+                            owner: *owner,
+                        };
+                        self.send(from, msg).await;
+                    }
+                    Some(None) => {}
+                    None => {
+                        self.requests_seen.insert(key, None);
+                        if self.requests_seen.len() > 4096 {
+                            self.requests_seen.retain(|_, v| v.is_none());
+                        }
+                        self.coord_request(action, service, target, Origin::Remote(key))
+                            .await;
+                    }
+                }
+            }
+            Msg::StatusFailed { service } => {
+                let here = self
+                    .coord
+                    .view
+                    .service(&service)
+                    .is_some_and(|st| st.owner == Some(from) && st.state == State::Started);
+                if self.coordinating
+                    && self.takeover.is_none()
+                    && here
+                    && !self.coord.busy(&service)
+                {
+                    self.policy_event(Event::StatusFailed {
+                        service,
+                        node: from,
+                    })
+                    .await;
+                }
+            }
+            Msg::Reply { id, code, owner } => {
+                if let Some((_, tx)) = self.forwarded.remove(&id) {
+                    let owner = owner.map(|o| self.name_of(o));
+                    let _ = tx.send(Response::Service { code, owner });
+                }
+            }
+        }
+    }
+
+    /// A `clusvcadm` request made on this node: decided here when this node coordinates, else
+    /// sent to the coordinator.
+    async fn admin_call(&mut self, call: AdminCall) {
+        let service = clustat::full_service_name(&call.service);
+        let target = match &call.target {
+            Some(name) => match self.coord.view.config.node_by_name(name) {
+                Some(id) => Some(id),
+                None => {
+                    let _ = call.reply.send(Response::Service {
+                        code: RgCode::Node,
+                        owner: None,
+                    });
+                    return;
+                }
+            },
+            // A plain `clusvcadm -e S` means here; `-F` lets the domain rules choose.
+            None if call.action == ServiceAction::Enable && !call.domain_rules => Some(self.local),
+            None => None,
+        };
+        if self.coordinating && self.takeover.is_none() {
+            self.coord_request(call.action, service, target, Origin::Local(call.reply))
+                .await;
+            return;
+        }
+        let Some(c) = self.coordinator().filter(|_| self.quorum.is_quorate()) else {
+            let _ = call.reply.send(Response::Service {
+                code: RgCode::Quorum,
+                owner: None,
+            });
+            return;
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        let msg = Msg::Request {
+            id,
+            action: call.action,
+            service,
+            target,
+        };
+        self.forwarded.insert(id, (msg.clone(), call.reply));
+        self.send(c, msg).await;
+    }
+
+    /// The coordinator's side of a request: the policy decides; a request that gave orders is
+    /// answered when they are done.
+    async fn coord_request(
+        &mut self,
+        action: ServiceAction,
+        service: String,
+        target: Option<NodeId>,
+        origin: Origin,
+    ) {
+        let s = service.clone();
+        let req = match action {
+            ServiceAction::Enable => policy::Request::Enable {
+                service,
+                node: target,
+            },
+            ServiceAction::Disable => policy::Request::Disable { service },
+            ServiceAction::Relocate => policy::Request::Relocate {
+                service,
+                node: target,
+            },
+            ServiceAction::Restart => policy::Request::Restart { service },
+            ServiceAction::Stop => policy::Request::Stop { service },
+            ServiceAction::Freeze => policy::Request::Freeze { service },
+            ServiceAction::Unfreeze => policy::Request::Unfreeze { service },
+            ServiceAction::Migrate | ServiceAction::Convalesce => {
+                tracing::warn!("{action:?} of {s} is not supported");
+                self.answer(origin, RgCode::Fail, None).await;
+                return;
+            }
+        };
+        let (code, orders) = self.coord.request(req);
+        self.dispatch(orders).await;
+        self.broadcast_table().await;
+        if code == RgCode::Success && self.coord.busy(&s) {
+            self.waiters.push(Waiter {
+                service: s,
+                action,
+                origin,
+            });
+        } else {
+            let owner = self.coord.view.service(&s).and_then(|st| st.owner);
+            self.answer(origin, code, owner).await;
+        }
+    }
+
+    /// Answers the requests whose service has settled: success when it ended as asked.
+    async fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let (ready, busy): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| !self.coord.busy(&w.service));
+        self.waiters = busy;
+        for w in ready {
+            let st = self.coord.view.service(&w.service);
+            let state = st.map_or(State::Stopped, |s| s.state);
+            let owner = st.and_then(|s| s.owner);
+            let ok = match w.action {
+                ServiceAction::Enable | ServiceAction::Relocate | ServiceAction::Restart => {
+                    state == State::Started
+                }
+                ServiceAction::Disable | ServiceAction::Stop => !state.holds(),
+                _ => true,
+            };
+            let code = if ok { RgCode::Success } else { RgCode::Fail };
+            self.answer(w.origin, code, owner).await;
+        }
+    }
+
+    async fn answer(&mut self, origin: Origin, code: RgCode, owner: Option<NodeId>) {
+        match origin {
+            Origin::Local(tx) => {
+                let owner = owner.map(|o| self.name_of(o));
+                let _ = tx.send(Response::Service { code, owner });
+            }
+            Origin::Remote(key) => {
+                self.requests_seen.insert(key, Some((code, owner)));
+                let msg = Msg::Reply {
+                    id: key.2,
+                    code,
+                    owner,
+                };
+                self.send(key.0, msg).await;
+            }
+        }
+    }
+
+    async fn job_done(&mut self, j: JobDone) {
+        match (j.op, j.ok) {
+            (Op::Start, true) => {
+                self.running.insert(j.service.clone());
+            }
+            (Op::Stop, true) | (Op::Start, false) => {
+                self.running.remove(&j.service);
+            }
+            (Op::Stop, false) => {}
+        }
+        if let Some(key) = j.from {
+            self.executed
+                .insert(key, Some((j.service.clone(), j.op, j.ok)));
+            // Old answers are only kept for repeated orders; a bounded memory is enough.
+            if self.executed.len() > 4096 {
+                self.executed.retain(|_, v| v.is_none());
+            }
+            let msg = Msg::Done {
+                id: key.2,
+                service: j.service,
+                op: j.op,
+                ok: j.ok,
+            };
+            self.send(key.0, msg).await;
+        }
+        self.report().await;
+    }
+
+    /// What clustat shows.
+    fn status(&self) -> clustat::Status {
+        let in_view = |id: NodeId| self.view.as_ref().is_some_and(|v| v.contains(id));
+        let members = self
+            .members_conf
+            .iter()
+            .map(|(id, name)| clustat::MemberStatus {
+                name: name.clone(),
+                nodeid: *id,
+                online: in_view(*id),
+                local: *id == self.local,
+                estranged: false,
+                // Membership runs inside rgmanager: a member is a running rgmanager.
+                rgmanager: in_view(*id),
+                rg_master: false,
+                qdisk: false,
+            })
+            .collect();
+        let mut services: Vec<clustat::ServiceStatus> = self
+            .coord
+            .records()
+            .into_iter()
+            .map(|r| clustat::ServiceStatus {
+                name: r.name,
+                state: r.state,
+                flags: ServiceFlags {
+                    frozen: r.frozen,
+                    partial: false,
+                },
+                owner: r.owner.unwrap_or(0),
+                last_owner: r.last_owner.unwrap_or(0),
+                restarts: r.restarts.len() as u32,
+                last_transition: r.last_transition as i64,
+            })
+            .collect();
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        clustat::Status {
+            cluster_name: self.cluster_name.clone(),
+            cluster_id: 0,
+            generation: self.view.as_ref().map_or(0, |v| v.number),
+            quorate: self.quorum.is_quorate(),
+            members,
+            services: Some(services),
+            now: unix_now() as i64,
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Answers one admin connection on the blocking pool (the protocol is line-based and small).
+/// A status is answered from the snapshot taken at accept time; a service request goes to the
+/// daemon's loop and the connection waits for its answer.
+fn serve(
+    stream: tokio::net::UnixStream,
+    status: clustat::Status,
+    calls: mpsc::UnboundedSender<AdminCall>,
+) {
+    let Ok(std_stream) = stream.into_std() else {
+        return;
+    };
+    tokio::task::spawn_blocking(move || {
+        if std_stream.set_nonblocking(false).is_err() {
+            return;
+        }
+        let _ = std_stream.set_read_timeout(Some(admin::TIMEOUT));
+        let _ = admin::serve_one(&std_stream, |req| match req {
+            Request::Status => Response::Status { status },
+            Request::Service {
+                action,
+                service,
+                target,
+                domain_rules,
+            } => {
+                let (tx, rx) = oneshot::channel();
+                let call = AdminCall {
+                    action,
+                    service,
+                    target,
+                    domain_rules,
+                    reply: tx,
+                };
+                if calls.send(call).is_err() {
+                    return Response::Error {
+                        message: "the resource group manager is shutting down".into(),
+                    };
+                }
+                rx.blocking_recv().unwrap_or_else(|_| Response::Error {
+                    message: "the resource group manager is shutting down".into(),
+                })
+            }
+            Request::Lock { .. } => Response::Error {
+                message: "the service lock is not handled by this daemon yet".into(),
+            },
+        });
+    });
+}

@@ -1,0 +1,340 @@
+//! The daemon-to-daemon channel: authenticated messages between the `rgmanager` processes of
+//! one cluster (orders from the coordinator, their results, local state reports, the
+//! replicated service table, administrators' requests and their answers).
+//!
+//! Membership carries no application messages, so the daemons have their own channel: UDP
+//! datagrams on the membership port + 1 of each node (docs/rgmanager.md). A datagram is
+//! `RGMd`, a format version, the cluster name, sender id, incarnation, sequence number, a JSON
+//! body and an HMAC-SHA256 over all of it with the cluster key, as the membership frames are.
+//! This module is sans-I/O: encoding, checking and the replay filter, tested without sockets.
+//! Losing a datagram is harmless by design: every message is either repeated periodically (the
+//! table, the reports) or retransmitted until answered (orders, deduplicated by their id).
+
+use std::collections::HashMap;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::admin::ServiceAction;
+use crate::policy::NodeId;
+use crate::state::{RgCode, ServiceState};
+
+type HmacSha256 = Hmac<Sha256>;
+
+pub const MAGIC: [u8; 4] = *b"RGMd";
+pub const VERSION: u8 = 1;
+const HEADER_LEN: usize = 4 + 1 + 1 + 4 + 8 + 8 + 4;
+const MAC_LEN: usize = 32;
+/// The largest message accepted (a table of a few thousand services fits).
+pub const MAX_BODY: usize = 60_000;
+
+/// What runs on one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Start,
+    Stop,
+}
+
+/// One service in the replicated table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub name: String,
+    pub state: ServiceState,
+    pub owner: Option<NodeId>,
+    pub last_owner: Option<NodeId>,
+    pub frozen: bool,
+    pub restarts: Vec<u64>,
+    pub last_transition: u64,
+}
+
+/// A message between daemons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case")]
+pub enum Msg {
+    /// Member → coordinator, periodically: the services this node runs (the truth a new
+    /// coordinator rebuilds the table from).
+    Report { running: Vec<String> },
+    /// Coordinator → member: run `op` on `service`. Repeated until the result arrives; the
+    /// member runs each id once and answers repeats with the result it has.
+    Order { id: u64, service: String, op: Op },
+    /// Member → coordinator: the outcome of an order.
+    Done {
+        id: u64,
+        service: String,
+        op: Op,
+        ok: bool,
+    },
+    /// Coordinator → every member: the service table, after each change and periodically.
+    Table { view: u64, services: Vec<Record> },
+    /// Member → coordinator: an administrator's request made on that member (`clusvcadm`),
+    /// its target already resolved to a node id. Repeated until answered.
+    Request {
+        id: u64,
+        action: ServiceAction,
+        service: String,
+        target: Option<NodeId>,
+    },
+    /// Member → coordinator: a status check found this service failed here (repeated at each
+    /// failed check until the coordinator acts).
+    StatusFailed { service: String },
+    /// Coordinator → member: the answer, once the work is done.
+    Reply {
+        id: u64,
+        code: RgCode,
+        owner: Option<NodeId>,
+    },
+}
+
+/// A checked message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub sender: NodeId,
+    pub incarnation: u64,
+    pub seq: u64,
+    pub msg: Msg,
+}
+
+/// Why a datagram was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    #[error("not a daemon message")]
+    Garbage,
+    #[error("unknown format version")]
+    Version,
+    #[error("another cluster's message")]
+    ForeignCluster,
+    #[error("authentication failed (another cluster key?)")]
+    BadMac,
+    #[error("unreadable body")]
+    Body,
+    #[error("replayed or out of date")]
+    Replayed,
+}
+
+/// Encodes and checks messages for one cluster name and key.
+#[derive(Clone)]
+pub struct Codec {
+    name: Vec<u8>,
+    mac: HmacSha256,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keyed MAC state is secret material: never printed.
+        f.debug_struct("Codec").finish_non_exhaustive()
+    }
+}
+
+impl Codec {
+    /// `None` for an empty cluster name or key.
+    pub fn new(cluster: &str, key: &[u8]) -> Option<Codec> {
+        let mut name = cluster.as_bytes().to_vec();
+        name.truncate(255);
+        if name.is_empty() || key.is_empty() {
+            return None;
+        }
+        let mac = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
+        Some(Codec { name, mac })
+    }
+
+    pub fn encode(&self, env: &Envelope) -> Vec<u8> {
+        // Serialising our own types cannot fail; an empty body would be refused on receipt.
+        let body = serde_json::to_vec(&env.msg).unwrap_or_default();
+        let mut out = Vec::with_capacity(HEADER_LEN + self.name.len() + body.len() + MAC_LEN);
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION);
+        out.push(self.name.len() as u8);
+        out.extend_from_slice(&env.sender.to_be_bytes());
+        out.extend_from_slice(&env.incarnation.to_be_bytes());
+        out.extend_from_slice(&env.seq.to_be_bytes());
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.name);
+        out.extend_from_slice(&body);
+        let mut mac = self.mac.clone();
+        mac.update(&out);
+        out.extend_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
+    /// Checks a datagram: shape, version, cluster name, MAC, then the body.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Envelope, Reject> {
+        if bytes.len() < HEADER_LEN + MAC_LEN || bytes[..4] != MAGIC {
+            return Err(Reject::Garbage);
+        }
+        if bytes[4] != VERSION {
+            return Err(Reject::Version);
+        }
+        let n = usize::from(bytes[5]);
+        let u32_at =
+            |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            u64::from_be_bytes(b)
+        };
+        let len = u32_at(26) as usize;
+        if len > MAX_BODY || bytes.len() != HEADER_LEN + n + len + MAC_LEN {
+            return Err(Reject::Garbage);
+        }
+        if bytes[HEADER_LEN..HEADER_LEN + n] != self.name[..] {
+            return Err(Reject::ForeignCluster);
+        }
+        let signed = bytes.len() - MAC_LEN;
+        let mut mac = self.mac.clone();
+        mac.update(&bytes[..signed]);
+        mac.verify_slice(&bytes[signed..])
+            .map_err(|_| Reject::BadMac)?;
+        let msg =
+            serde_json::from_slice(&bytes[HEADER_LEN + n..signed]).map_err(|_| Reject::Body)?;
+        Ok(Envelope {
+            sender: u32_at(6),
+            incarnation: u64_at(10),
+            seq: u64_at(18),
+            msg,
+        })
+    }
+}
+
+/// Refuses replays: per sender, a newer incarnation replaces the old one, and within one
+/// incarnation each sequence number is accepted once and only if higher than the last.
+#[derive(Debug, Default)]
+pub struct ReplayFilter {
+    last: HashMap<NodeId, (u64, u64)>,
+}
+
+impl ReplayFilter {
+    pub fn accept(&mut self, env: &Envelope) -> Result<(), Reject> {
+        match self.last.get(&env.sender) {
+            Some(&(inc, seq))
+                if env.incarnation < inc || (env.incarnation == inc && env.seq <= seq) =>
+            {
+                Err(Reject::Replayed)
+            }
+            _ => {
+                self.last.insert(env.sender, (env.incarnation, env.seq));
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(seq: u64, msg: Msg) -> Envelope {
+        Envelope {
+            sender: 2,
+            incarnation: 7,
+            seq,
+            msg,
+        }
+    }
+
+    fn table() -> Msg {
+        Msg::Table {
+            view: 3,
+            services: vec![Record {
+                name: "service:web".into(),
+                state: ServiceState::Started,
+                owner: Some(1),
+                last_owner: None,
+                frozen: false,
+                restarts: vec![],
+                last_transition: 12,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip_every_message() {
+        let c = Codec::new("alpha", b"0123456789abcdef").unwrap();
+        for msg in [
+            Msg::Report {
+                running: vec!["service:a".into()],
+            },
+            Msg::Order {
+                id: 9,
+                service: "service:a".into(),
+                op: Op::Stop,
+            },
+            Msg::Done {
+                id: 9,
+                service: "service:a".into(),
+                op: Op::Start,
+                ok: false,
+            },
+            table(),
+            Msg::Request {
+                id: 4,
+                action: ServiceAction::Relocate,
+                service: "service:a".into(),
+                target: Some(3),
+            },
+            Msg::StatusFailed {
+                service: "service:a".into(),
+            },
+            Msg::Reply {
+                id: 4,
+                code: RgCode::Success,
+                owner: Some(3),
+            },
+        ] {
+            let e = env(1, msg);
+            assert_eq!(c.decode(&c.encode(&e)), Ok(e));
+        }
+    }
+
+    #[test]
+    fn wrong_key_other_cluster_garbage_and_tampering_are_refused() {
+        let c = Codec::new("alpha", b"0123456789abcdef").unwrap();
+        let bytes = c.encode(&env(1, table()));
+        let other_key = Codec::new("alpha", b"fedcba9876543210").unwrap();
+        assert_eq!(other_key.decode(&bytes), Err(Reject::BadMac));
+        let other_cluster = Codec::new("beta", b"0123456789abcdef").unwrap();
+        assert_eq!(other_cluster.decode(&bytes), Err(Reject::ForeignCluster));
+        let same_len = Codec::new("gamma", b"0123456789abcdef").unwrap();
+        assert_eq!(
+            same_len.decode(
+                &Codec::new("delta", b"0123456789abcdef")
+                    .unwrap()
+                    .encode(&env(1, table()))
+            ),
+            Err(Reject::ForeignCluster)
+        );
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            assert!(c.decode(&b).is_err(), "flipped byte {i} accepted");
+        }
+        for n in 0..bytes.len() {
+            assert!(c.decode(&bytes[..n]).is_err(), "truncated to {n} accepted");
+        }
+        assert_eq!(c.decode(b"RGMh garbage"), Err(Reject::Garbage));
+        assert!(Codec::new("", b"k").is_none());
+        assert!(Codec::new("a", b"").is_none());
+    }
+
+    #[test]
+    fn replays_and_old_incarnations_are_refused() {
+        let mut f = ReplayFilter::default();
+        let mut e = env(5, table());
+        assert_eq!(f.accept(&e), Ok(()));
+        assert_eq!(f.accept(&e), Err(Reject::Replayed));
+        e.seq = 4;
+        assert_eq!(f.accept(&e), Err(Reject::Replayed));
+        e.seq = 6;
+        assert_eq!(f.accept(&e), Ok(()));
+        // A restarted daemon starts its sequence again under a newer incarnation.
+        e.incarnation = 8;
+        e.seq = 1;
+        assert_eq!(f.accept(&e), Ok(()));
+        e.incarnation = 7;
+        e.seq = 100;
+        assert_eq!(f.accept(&e), Err(Reject::Replayed));
+        e.sender = 3;
+        assert_eq!(f.accept(&e), Ok(()), "senders are independent");
+    }
+}

@@ -1,0 +1,597 @@
+//! The `rgmanager` daemon as real processes on 127.0.0.1: three nodes form a quorate cluster
+//! and start two script services, each on the top node of its ordered domain, as `clustat
+//! --json` shows on every node; a fourth node with another cluster key never joins and says
+//! why; SIGTERM on a node stops its service, the node leaves cleanly and the service starts on
+//! the next node of its domain. The services' init scripts record where they ran (the node name
+//! is read from their parent daemon's command line), which proves where each ran and that none
+//! ever ran on two nodes at once.
+//!
+//! Everything polls until the expected state or a generous deadline; every process is killed by
+//! a drop guard, also when an assertion fails.
+
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// One daemon process.
+struct Daemon {
+    name: String,
+    socket: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// Kills every daemon still running, whatever happened in the test.
+struct Cluster {
+    dir: tempfile::TempDir,
+    daemons: Vec<Daemon>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for d in &mut self.daemons {
+            if let Some(mut c) = d.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Two free adjacent UDP ports on loopback (membership, daemon messages), kept bound while the
+/// others are picked so that no two nodes get the same ones.
+fn port_pairs(n: usize) -> Vec<u16> {
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let a = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p == u16::MAX {
+            continue;
+        }
+        if let Ok(b) = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p + 1))) {
+            held.push(b);
+            ports.push(p);
+        }
+        held.push(a);
+    }
+    ports
+}
+
+const SCRIPT: &str = r#"#!/bin/sh
+# A test init script: records which node runs the service, refuses a second runner.
+dir="@DIR@"
+svc="@SVC@"
+node=$(tr '\0' '\n' < /proc/$PPID/cmdline | sed -n '/^--node$/{n;p;}')
+case "$1" in
+start)
+    if [ -e "$dir/$svc.running" ]; then
+        echo "DOUBLE $node while $(cat "$dir/$svc.running") runs it" >> "$dir/$svc.log"
+        exit 1
+    fi
+    echo "$node" > "$dir/$svc.running"
+    echo "start $node" >> "$dir/$svc.log"
+    ;;
+stop)
+    if [ "$(cat "$dir/$svc.running" 2>/dev/null)" = "$node" ]; then
+        rm -f "$dir/$svc.running" "$dir/$svc.crashed"
+        echo "stop $node" >> "$dir/$svc.log"
+    fi
+    ;;
+status)
+    # A test makes the service "crash" by creating $svc.crashed.
+    [ -e "$dir/$svc.crashed" ] && exit 1
+    [ "$(cat "$dir/$svc.running" 2>/dev/null)" = "$node" ] || exit 3
+    ;;
+esac
+exit 0
+"#;
+
+fn write_script(dir: &Path, svc: &str) -> PathBuf {
+    let path = dir.join(format!("{svc}.sh"));
+    let text = SCRIPT
+        .replace("@DIR@", &dir.display().to_string())
+        .replace("@SVC@", svc);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn write_conf(dir: &Path, ports: &[u16]) -> PathBuf {
+    let nodes: String = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            format!(
+                "    <clusternode name=\"node{n}\" nodeid=\"{n}\" rgm_addr=\"127.0.0.1\" rgm_port=\"{p}\"/>\n",
+                n = i + 1
+            )
+        })
+        .collect();
+    let alpha = write_script(dir, "alpha");
+    let beta = write_script(dir, "beta");
+    // node4 (the wrong key) is not counted in expected_votes: two of the three others keep
+    // quorum after one leaves. A token of 3 s keeps a loaded machine from failing nodes.
+    let text = format!(
+        r#"<?xml version="1.0"?>
+<cluster name="dtest" config_version="1">
+  <cman expected_votes="3"/>
+  <totem token="3000"/>
+  <clusternodes>
+{nodes}  </clusternodes>
+  <rm>
+    <failoverdomains>
+      <failoverdomain name="d_alpha" ordered="1">
+        <failoverdomainnode name="node1" priority="1"/>
+        <failoverdomainnode name="node2" priority="2"/>
+        <failoverdomainnode name="node3" priority="3"/>
+      </failoverdomain>
+      <failoverdomain name="d_beta" ordered="1">
+        <failoverdomainnode name="node2" priority="1"/>
+        <failoverdomainnode name="node3" priority="2"/>
+        <failoverdomainnode name="node1" priority="3"/>
+      </failoverdomain>
+    </failoverdomains>
+    <service name="alpha" domain="d_alpha">
+      <script name="alpha" file="{}">
+        <action name="status" depth="*" interval="1"/>
+      </script>
+    </service>
+    <service name="beta" domain="d_beta">
+      <script name="beta" file="{}"/>
+    </service>
+  </rm>
+</cluster>
+"#,
+        alpha.display(),
+        beta.display()
+    );
+    let path = dir.join("cluster.conf");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+impl Cluster {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn start(&mut self, name: &str, key: &Path) {
+        let socket = self.path(&format!("{name}.sock"));
+        let log = self.path(&format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
+            .arg("-F")
+            .arg("-f")
+            .arg(self.path("cluster.conf"))
+            .args(["--node", name])
+            .arg("--state-dir")
+            .arg(self.path(&format!("{name}.state")))
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--key")
+            .arg(key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        self.daemons.push(Daemon {
+            name: name.to_string(),
+            socket,
+            log,
+            child: Some(child),
+        });
+    }
+
+    fn daemon(&mut self, name: &str) -> &mut Daemon {
+        self.daemons.iter_mut().find(|d| d.name == name).unwrap()
+    }
+
+    fn log_of(&mut self, name: &str) -> String {
+        let path = self.daemon(name).log.clone();
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// `clusvcadm ARGS` on a node: exit status and stdout.
+    fn clusvcadm(&mut self, name: &str, args: &[&str]) -> (i32, String) {
+        let socket = self.daemon(name).socket.clone();
+        let out = Command::new(env!("CARGO_BIN_EXE_clusvcadm"))
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    fn markers(&self, svc: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("{svc}.log"))).unwrap_or_default()
+    }
+
+    /// `clustat --json` on a node; `None` while its daemon does not answer.
+    fn clustat(&mut self, name: &str) -> Option<Value> {
+        let socket = self.daemon(name).socket.clone();
+        let out = Command::new(env!("CARGO_BIN_EXE_clustat"))
+            .arg("--json")
+            .arg("--socket")
+            .arg(&socket)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Polls `clustat --json` on every node of `nodes` until `want` holds on all of them.
+    fn wait_for(&mut self, nodes: &[&str], what: &str, want: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut last = Vec::new();
+            let mut all = true;
+            for n in nodes {
+                let v = self.clustat(n);
+                all &= v.as_ref().is_some_and(&want);
+                last.push((n.to_string(), v));
+            }
+            if all {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = self
+                    .daemons
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "--- {} ---\n{}",
+                            d.name,
+                            std::fs::read_to_string(&d.log).unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "timed out waiting for {what}; last clustat: {last:#?}\nmarkers alpha: {}\nmarkers beta: {}\n{}",
+                    self.markers("alpha"),
+                    self.markers("beta"),
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+fn member<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v["members"].as_array()?.iter().find(|m| m["name"] == name)
+}
+
+fn online(v: &Value, name: &str) -> bool {
+    member(v, name).is_some_and(|m| m["online"] == true && m["rgmanager"] == true)
+}
+
+fn service<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    v["services"].as_array()?.iter().find(|s| s["name"] == name)
+}
+
+fn started_on(v: &Value, svc: &str, node: &str) -> bool {
+    service(v, svc).is_some_and(|s| s["state"] == "started" && s["owner"] == node)
+}
+
+/// The marker log of a service: starts and stops alternate (never two runners), and the last
+/// start is on `node`, which runs it now.
+fn check_markers(c: &Cluster, svc: &str, node: &str) {
+    let log = c.markers(svc);
+    assert!(!log.contains("DOUBLE"), "{svc} ran on two nodes:\n{log}");
+    let mut running: Option<&str> = None;
+    for line in log.lines() {
+        match line.split_once(' ') {
+            Some(("start", n)) => {
+                assert!(running.is_none(), "{svc}: start while running:\n{log}");
+                running = Some(n);
+            }
+            Some(("stop", n)) => {
+                assert_eq!(running, Some(n), "{svc}: stop by a non-runner:\n{log}");
+                running = None;
+            }
+            _ => panic!("{svc}: unexpected marker line {line:?}"),
+        }
+    }
+    assert_eq!(running, Some(node), "{svc}:\n{log}");
+    let now = std::fs::read_to_string(c.path(&format!("{svc}.running"))).unwrap();
+    assert_eq!(now.trim(), node);
+}
+
+const GOOD: [&str; 3] = ["node1", "node2", "node3"];
+
+/// Starts node1..node3 with the cluster key (and node4 with another key when `intruder`) and
+/// waits until both services run on their domains' top nodes, checked on every good node.
+/// A configured cluster with its keys (`authkey`, `wrongkey`), no daemon running.
+fn configured() -> (Cluster, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = port_pairs(4);
+    write_conf(dir.path(), &ports);
+    let key = dir.path().join("authkey");
+    rgmanager::membership::key::generate(&key, 32, false).unwrap();
+    let wrong = dir.path().join("wrongkey");
+    rgmanager::membership::key::generate(&wrong, 32, false).unwrap();
+    let c = Cluster {
+        dir,
+        daemons: Vec::new(),
+    };
+    (c, key, wrong)
+}
+
+fn up(intruder: bool) -> Cluster {
+    let (mut c, key, wrong) = configured();
+    for n in GOOD {
+        c.start(n, &key);
+    }
+    if intruder {
+        c.start("node4", &wrong);
+    }
+    c.wait_for(&GOOD, "three members, quorate, both services home", |v| {
+        v["quorate"] == true
+            && GOOD.iter().all(|n| online(v, n))
+            && !online(v, "node4")
+            && started_on(v, "service:alpha", "node1")
+            && started_on(v, "service:beta", "node2")
+    });
+    for n in GOOD {
+        let v = c.clustat(n).unwrap();
+        assert_eq!(member(&v, n).unwrap()["local"], true, "{v:#}");
+    }
+    check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node2");
+    c
+}
+
+/// SIGTERM to a daemon; waits for its clean exit.
+fn terminate(c: &mut Cluster, name: &str) {
+    let pid = c.daemon(name).child.as_ref().unwrap().id();
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(s) = c.daemon(name).child.as_mut().unwrap().try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let log = c.log_of(name);
+    assert!(status.success(), "{name} exited with {status}:\n{log}");
+    assert!(log.contains("Shutting down"), "{log}");
+    assert!(log.contains("Shutdown complete, exiting"), "{log}");
+}
+
+#[test]
+fn three_daemons_start_services_and_a_clean_leave_moves_one() {
+    let mut c = up(true);
+
+    // The node with another key stays alone, inquorate, and says why.
+    c.wait_for(&["node4"], "node4 alone and inquorate", |v| {
+        v["quorate"] == false && online(v, "node4") && GOOD.iter().all(|n| !online(v, n))
+    });
+    let log4 = c.log_of("node4");
+    assert!(log4.contains("fails authentication"), "{log4}");
+    assert!(!log4.contains("Quorum regained"), "{log4}");
+
+    // SIGTERM node2: it stops beta, leaves cleanly, and beta starts on node3.
+    terminate(&mut c, "node2");
+    let rest = ["node1", "node3"];
+    c.wait_for(&rest, "beta on node3 after node2 left", |v| {
+        v["quorate"] == true
+            && !online(v, "node2")
+            && online(v, "node1")
+            && online(v, "node3")
+            && started_on(v, "service:alpha", "node1")
+            && started_on(v, "service:beta", "node3")
+    });
+    let v = c.clustat("node3").unwrap();
+    assert_eq!(service(&v, "service:beta").unwrap()["last_owner"], "node2");
+    check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node3");
+    let beta = c.markers("beta");
+    assert!(beta.ends_with("stop node2\nstart node3\n"), "{beta}");
+    let log1 = c.log_of("node1");
+    assert!(log1.contains("Member 2 shutting down"), "{log1}");
+    assert!(log1.contains("Quorum regained"), "{log1}");
+}
+
+#[test]
+fn the_coordinator_leaves_cleanly_and_the_next_one_takes_over() {
+    let mut c = up(false);
+    // node1 coordinates and runs alpha; after it leaves, node2 rebuilds the table from the
+    // members' reports and starts alpha on itself, the next node of alpha's domain.
+    terminate(&mut c, "node1");
+    let rest = ["node2", "node3"];
+    c.wait_for(&rest, "alpha on node2 after node1 left", |v| {
+        v["quorate"] == true
+            && !online(v, "node1")
+            && started_on(v, "service:alpha", "node2")
+            && started_on(v, "service:beta", "node2")
+    });
+    check_markers(&c, "alpha", "node2");
+    check_markers(&c, "beta", "node2");
+    let alpha = c.markers("alpha");
+    assert!(alpha.ends_with("stop node1\nstart node2\n"), "{alpha}");
+    let log2 = c.log_of("node2");
+    assert!(log2.contains("Member 1 shutting down"), "{log2}");
+    assert!(log2.contains("Node node2 is the coordinator"), "{log2}");
+}
+
+#[test]
+fn clusvcadm_requests_reach_the_coordinator_from_any_node() {
+    let mut c = up(false);
+    let every = GOOD;
+
+    // From node3, which does not coordinate: the request goes to node1 and back.
+    let (code, out) = c.clusvcadm("node3", &["-r", "alpha", "-m", "node3"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "Trying to relocate service:alpha to node3...Success\nservice:alpha is now running on node3\n"
+    );
+    c.wait_for(&every, "alpha on node3", |v| {
+        started_on(v, "service:alpha", "node3")
+    });
+    check_markers(&c, "alpha", "node3");
+    assert!(c
+        .markers("alpha")
+        .ends_with("start node1\nstop node1\nstart node3\n"));
+
+    // On the coordinator itself.
+    let (code, out) = c.clusvcadm("node1", &["-d", "beta"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "Local machine disabling service:beta...Success\n");
+    c.wait_for(&every, "beta disabled", |v| {
+        service(v, "service:beta").is_some_and(|s| s["state"] == "disabled" && s["owner"].is_null())
+    });
+    assert!(c.markers("beta").ends_with("stop node2\n"));
+    assert!(!c.path("beta.running").exists());
+
+    // A plain enable starts the service on the node where it is asked.
+    let (code, out) = c.clusvcadm("node3", &["-e", "beta"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "Local machine trying to enable service:beta...Success\nservice:beta is now running on node3\n"
+    );
+    c.wait_for(&every, "beta on node3", |v| {
+        started_on(v, "service:beta", "node3")
+    });
+    check_markers(&c, "beta", "node3");
+
+    // The policy's refusals come back with their codes.
+    let (code, out) = c.clusvcadm("node2", &["-e", "alpha"]);
+    assert_eq!(code, 0, "already running is success for clusvcadm: {out}");
+    assert!(out.contains("already running"), "{out}");
+    let (code, out) = c.clusvcadm("node2", &["-e", "nosuch"]);
+    assert_ne!(code, 0, "{out}");
+    check_markers(&c, "alpha", "node3");
+}
+
+#[test]
+fn a_failed_status_check_restarts_the_service_in_place() {
+    let mut c = up(false);
+    // alpha's script is checked every second (an <action> override); its default recovery
+    // is restart.
+    std::fs::write(c.path("alpha.crashed"), "").unwrap();
+    c.wait_for(&GOOD, "alpha restarted on node1", |v| {
+        started_on(v, "service:alpha", "node1")
+            && service(v, "service:alpha").is_some_and(|s| s["restarts"] == 1)
+    });
+    check_markers(&c, "alpha", "node1");
+    let alpha = c.markers("alpha");
+    assert!(
+        alpha.ends_with("start node1\nstop node1\nstart node1\n"),
+        "{alpha}"
+    );
+    let log1 = c.log_of("node1");
+    assert!(log1.contains("failed its status check"), "{log1}");
+    check_markers(&c, "beta", "node2");
+
+    // A second daemon for node1 on this machine is refused: its ports are taken.
+    let out = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
+        .arg("-F")
+        .arg("-f")
+        .arg(c.path("cluster.conf"))
+        .args(["--node", "node1"])
+        .arg("--state-dir")
+        .arg(c.path("node1bis.state"))
+        .arg("--socket")
+        .arg(c.path("node1bis.sock"))
+        .arg("--key")
+        .arg(c.path("authkey"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot bind"), "{err}");
+    c.wait_for(&GOOD, "the cluster unchanged", |v| {
+        GOOD.iter().all(|n| online(v, n)) && started_on(v, "service:alpha", "node1")
+    });
+}
+
+#[test]
+fn a_late_node_becomes_coordinator_and_takes_its_service_home() {
+    let (mut c, key, _) = configured();
+    c.start("node2", &key);
+    c.start("node3", &key);
+    let two = ["node2", "node3"];
+    c.wait_for(
+        &two,
+        "node2 and node3 quorate, both services on node2",
+        |v| {
+            v["quorate"] == true
+                && !online(v, "node1")
+                && started_on(v, "service:alpha", "node2")
+                && started_on(v, "service:beta", "node2")
+        },
+    );
+    // node1 joins: it becomes the coordinator, rebuilds the table from the members' reports,
+    // and alpha fails back to it (its domain's first node).
+    c.start("node1", &key);
+    c.wait_for(&GOOD, "alpha back on node1", |v| {
+        GOOD.iter().all(|n| online(v, n))
+            && started_on(v, "service:alpha", "node1")
+            && started_on(v, "service:beta", "node2")
+    });
+    check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node2");
+    let alpha = c.markers("alpha");
+    assert!(
+        alpha.ends_with("start node2\nstop node2\nstart node1\n"),
+        "{alpha}"
+    );
+    assert_eq!(c.markers("beta"), "start node2\n");
+    let log1 = c.log_of("node1");
+    assert!(log1.contains("Node node1 is the coordinator"), "{log1}");
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_with_the_validators_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("cluster.conf");
+    std::fs::write(
+        &conf,
+        "<cluster name=\"bad\" config_version=\"1\">\n<clusternodes>\n\
+         <clusternode name=\"n1\" nodeid=\"1\"/>\n<clusternode name=\"n2\" nodeid=\"1\"/>\n\
+         </clusternodes>\n</cluster>\n",
+    )
+    .unwrap();
+    let key = dir.path().join("authkey");
+    rgmanager::membership::key::generate(&key, 32, false).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
+        .arg("-F")
+        .arg("-f")
+        .arg(&conf)
+        .args(["--node", "n1"])
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--socket")
+        .arg(dir.path().join("s.sock"))
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{}:4:", conf.display())),
+        "the validator's located line: {err}"
+    );
+    assert!(err.contains("not starting"), "{err}");
+    assert!(!dir.path().join("s.sock").exists());
+}
