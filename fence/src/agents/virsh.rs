@@ -1,7 +1,8 @@
 //! `fence_virsh`, native: libvirt domains on a hypervisor reached over SSH, with the `virsh`
 //! commands fence-agents' fence_virsh runs (`virsh domstate`, `start`, `destroy`, `list --all`)
-//! and its reading of their output. One SSH connection serves every step of an action; each
-//! command runs on its own exec channel, so no remote shell prompt has to be recognised.
+//! and its reading of their output. One SSH connection and one remote `sh` (no pty, no prompt)
+//! serve every step of an action; each command's output ends at a random marker line carrying its
+//! exit status.
 //!
 //! Unlike fence-agents, the server's host key is checked against a known_hosts file
 //! ([`crate::known_hosts`]); an unknown key is refused unless `accept_new_host_key` (or
@@ -249,6 +250,37 @@ pub fn parse_list(output: &str) -> Vec<Outlet> {
     out
 }
 
+/// A fresh end-of-output marker.
+fn new_marker() -> String {
+    let mut b = [0u8; 12];
+    if getrandom::fill(&mut b).is_err() {
+        // Not secret, only unlikely in virsh output: time and pid do as well.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b[..8].copy_from_slice(&(t as u64).to_le_bytes());
+        b[8..].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("FENCE_VIRSH_DONE_{hex}")
+}
+
+/// The line the remote shell gets for `cmd`: its output (stderr too), then the marker and the
+/// exit status on a line of their own. stdin is /dev/null so a command cannot eat the next one.
+pub fn command_line(cmd: &str, marker: &str) -> String {
+    format!("{cmd} </dev/null 2>&1; printf '\\n%s %d\\n' {marker} $?\n")
+}
+
+/// The output and exit status of a command once its marker line has arrived.
+pub fn split_reply(buf: &str, marker: &str) -> Option<(i32, String)> {
+    let at = buf.find(&format!("\n{marker} "))?;
+    let rest = &buf[at + 1 + marker.len() + 1..];
+    let eol = rest.find('\n')?;
+    let code = rest[..eol].trim().parse().unwrap_or(-1);
+    Some((code, buf[..at].to_string()))
+}
+
 /// A logged-in SSH session to the hypervisor.
 pub struct Virsh {
     session: ssh2::Session,
@@ -256,6 +288,10 @@ pub struct Virsh {
     missing_as_off: bool,
     shell_timeout: Duration,
     power_timeout: Duration,
+    /// The remote shell the commands run in, opened by the first command.
+    shell: Option<ssh2::Channel>,
+    /// Ends each command's output; random, so no output can fake it.
+    marker: String,
 }
 
 fn ssh_error(what: &str, e: &ssh2::Error) -> String {
@@ -507,12 +543,16 @@ fn connect(opts: &Options) -> Result<Box<dyn FenceDevice>, FenceError> {
         missing_as_off,
         shell_timeout: opts.shell_timeout,
         power_timeout: Duration::from_secs(opts.power_timeout),
+        shell: None,
+        marker: new_marker(),
     }))
 }
 
 impl Virsh {
-    /// Run one command on its own channel; its exit status and stdout followed by stderr.
+    /// Run one virsh command in the session's shell; its exit status and output (stdout and
+    /// stderr together, as fence_virsh sees them on its terminal).
     fn run(&mut self, args: &str, limit: Duration) -> Result<(i32, String), FenceError> {
+        use std::io::Write;
         let cmd = format!("{}virsh {args}", self.prefix);
         tracing::debug!(command = %cmd, "running");
         self.session.set_timeout(millis(limit));
@@ -530,19 +570,39 @@ impl Virsh {
                 FenceError::Device(format!("`{cmd}`: connection lost: {e}"))
             }
         };
-        let mut ch = self.session.channel_session().map_err(err)?;
-        ch.exec(&cmd).map_err(err)?;
-        let mut out = String::new();
+        if self.shell.is_none() {
+            // One shell for every command of the action: each new exec channel would cost a
+            // session set-up and a login shell on the hypervisor (~0.1 s each).
+            let mut ch = self.session.channel_session().map_err(err)?;
+            ch.exec("exec sh").map_err(err)?;
+            self.shell = Some(ch);
+        }
+        let Some(ch) = self.shell.as_mut() else {
+            return Err(FenceError::Device("no shell channel".into()));
+        };
+        ch.write_all(command_line(&cmd, &self.marker).as_bytes())
+            .and_then(|()| ch.flush())
+            .map_err(io_err)?;
         let mut buf = Vec::new();
-        ch.read_to_end(&mut buf).map_err(io_err)?;
-        out.push_str(&String::from_utf8_lossy(&buf));
-        buf.clear();
-        ch.stderr().read_to_end(&mut buf).map_err(io_err)?;
-        out.push_str(&String::from_utf8_lossy(&buf));
-        ch.wait_close().map_err(err)?;
-        let code = ch.exit_status().map_err(err)?;
-        tracing::debug!(code, output = %out.trim_end(), "command done");
-        Ok((code, out))
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some((code, out)) = split_reply(&String::from_utf8_lossy(&buf), &self.marker) {
+                tracing::debug!(code, output = %out.trim_end(), "command done");
+                return Ok((code, out));
+            }
+            if buf.len() > 1 << 20 {
+                return Err(FenceError::Device(format!("`{cmd}`: endless output")));
+            }
+            match ch.read(&mut chunk).map_err(io_err)? {
+                0 => {
+                    return Err(FenceError::Device(format!(
+                        "`{cmd}`: the remote shell ended: {}",
+                        String::from_utf8_lossy(&buf).trim()
+                    )))
+                }
+                n => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
     }
 
     fn plug(plug: Option<&str>) -> Result<&str, FenceError> {
@@ -597,6 +657,11 @@ impl FenceDevice for Virsh {
     }
 
     fn logout(&mut self) {
+        if let Some(mut ch) = self.shell.take() {
+            use std::io::Write;
+            let _ = ch.write_all(b"exit\n");
+            let _ = ch.send_eof();
+        }
         let _ = self.session.disconnect(None, "fence_virsh done", None);
     }
 }
@@ -672,6 +737,28 @@ mod tests {
             shell_words(r#"a 'b c' "d \"e\" \x" f\ g"#),
             vec!["a", "b c", "d \"e\" \\x", "f g"]
         );
+    }
+
+    #[test]
+    fn replies_end_at_the_marker() {
+        let m = "FENCE_VIRSH_DONE_00ff";
+        let line = command_line("virsh domstate node1", m);
+        assert_eq!(
+            line,
+            "virsh domstate node1 </dev/null 2>&1; printf '\\n%s %d\\n' FENCE_VIRSH_DONE_00ff $?\n"
+        );
+        assert_eq!(split_reply("running\n\n", m), None);
+        assert_eq!(split_reply(&format!("running\n\n\n{m} 0"), m), None);
+        assert_eq!(
+            split_reply(&format!("running\n\n\n{m} 0\n"), m),
+            Some((0, "running\n\n".into()))
+        );
+        assert_eq!(
+            split_reply(&format!("\n{m} 1\n"), m),
+            Some((1, String::new()))
+        );
+        assert!(new_marker().starts_with("FENCE_VIRSH_DONE_"));
+        assert_ne!(new_marker(), new_marker());
     }
 
     #[test]
