@@ -1,6 +1,6 @@
 //! Fencing for the cluster: the fence-agents option/action framework (`agent`), the CLI front
 //! shared by every agent binary (`cli`), the IPMI protocol (`ipmi`), the APC switch dialog (`apc`) over
-//! telnet (`telnet`) and the native agents
+//! telnet (`telnet`), SSH host-key checking (`known_hosts`) and the native agents
 //! (`agents`), agents run as separate programs (`external`), and fencing a node from cluster.conf
 //! (`node`).
 
@@ -10,6 +10,7 @@ pub mod apc;
 pub mod cli;
 pub mod external;
 pub mod ipmi;
+pub mod known_hosts;
 pub mod node;
 pub mod node_cli;
 pub mod telnet;

@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod ipmi_sim;
+pub mod sshd;
