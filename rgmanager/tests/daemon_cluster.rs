@@ -9,116 +9,25 @@
 //! Everything polls until the expected state or a generous deadline; every process is killed by
 //! a drop guard, also when an assertion fails.
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
 
-const PATIENCE: Duration = Duration::from_secs(90);
+use common::{check_markers, member, online, service, started_on, Cluster};
 
-/// One daemon process.
-struct Daemon {
-    name: String,
-    socket: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-}
+const GOOD: [&str; 3] = ["node1", "node2", "node3"];
 
-/// Kills every daemon still running, whatever happened in the test.
-struct Cluster {
-    dir: tempfile::TempDir,
-    daemons: Vec<Daemon>,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for d in &mut self.daemons {
-            if let Some(mut c) = d.child.take() {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-    }
-}
-
-/// Two free adjacent UDP ports on loopback (membership, daemon messages), kept bound while the
-/// others are picked so that no two nodes get the same ones.
-fn port_pairs(n: usize) -> Vec<u16> {
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < n {
-        let a = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p == u16::MAX {
-            continue;
-        }
-        if let Ok(b) = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p + 1))) {
-            held.push(b);
-            ports.push(p);
-        }
-        held.push(a);
-    }
-    ports
-}
-
-const SCRIPT: &str = r#"#!/bin/sh
-# A test init script: records which node runs the service, refuses a second runner.
-dir="@DIR@"
-svc="@SVC@"
-node=$(tr '\0' '\n' < /proc/$PPID/cmdline | sed -n '/^--node$/{n;p;}')
-case "$1" in
-start)
-    if [ -e "$dir/$svc.running" ]; then
-        echo "DOUBLE $node while $(cat "$dir/$svc.running") runs it" >> "$dir/$svc.log"
-        exit 1
-    fi
-    echo "$node" > "$dir/$svc.running"
-    echo "start $node" >> "$dir/$svc.log"
-    ;;
-stop)
-    if [ "$(cat "$dir/$svc.running" 2>/dev/null)" = "$node" ]; then
-        rm -f "$dir/$svc.running" "$dir/$svc.crashed"
-        echo "stop $node" >> "$dir/$svc.log"
-    fi
-    ;;
-status)
-    # A test makes the service "crash" by creating $svc.crashed.
-    [ -e "$dir/$svc.crashed" ] && exit 1
-    [ "$(cat "$dir/$svc.running" 2>/dev/null)" = "$node" ] || exit 3
-    ;;
-esac
-exit 0
-"#;
-
-fn write_script(dir: &Path, svc: &str) -> PathBuf {
-    let path = dir.join(format!("{svc}.sh"));
-    let text = SCRIPT
-        .replace("@DIR@", &dir.display().to_string())
-        .replace("@SVC@", svc);
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-fn write_conf(dir: &Path, ports: &[u16]) -> PathBuf {
-    let nodes: String = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            format!(
-                "    <clusternode name=\"node{n}\" nodeid=\"{n}\" rgm_addr=\"127.0.0.1\" rgm_port=\"{p}\"/>\n",
-                n = i + 1
-            )
-        })
-        .collect();
-    let alpha = write_script(dir, "alpha");
-    let beta = write_script(dir, "beta");
-    // node4 (the wrong key) is not counted in expected_votes: two of the three others keep
-    // quorum after one leaves. A token of 3 s keeps a loaded machine from failing nodes.
-    let text = format!(
+/// The three-node test cluster of this file: two script services in two ordered domains
+/// (alpha: node1 first, checked every second; beta: node2 first), a fourth node configured but
+/// not counted in expected_votes (it tries to join with another key). No daemon running.
+fn configured() -> (Cluster, PathBuf, PathBuf) {
+    let c = Cluster::new(4);
+    let alpha = c.script("alpha");
+    let beta = c.script("beta");
+    let nodes = c.nodes_xml(|_| String::new());
+    // A token of 3 s keeps a loaded machine from failing nodes.
+    c.write_conf(&format!(
         r#"<?xml version="1.0"?>
 <cluster name="dtest" config_version="1">
   <cman expected_votes="3"/>
@@ -151,191 +60,21 @@ fn write_conf(dir: &Path, ports: &[u16]) -> PathBuf {
 "#,
         alpha.display(),
         beta.display()
-    );
-    let path = dir.join("cluster.conf");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-impl Cluster {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn start(&mut self, name: &str, key: &Path) {
-        let socket = self.path(&format!("{name}.sock"));
-        let log = self.path(&format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
-            .arg("-F")
-            .arg("-f")
-            .arg(self.path("cluster.conf"))
-            .args(["--node", name])
-            .arg("--state-dir")
-            .arg(self.path(&format!("{name}.state")))
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--key")
-            .arg(key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        self.daemons.push(Daemon {
-            name: name.to_string(),
-            socket,
-            log,
-            child: Some(child),
-        });
-    }
-
-    fn daemon(&mut self, name: &str) -> &mut Daemon {
-        self.daemons.iter_mut().find(|d| d.name == name).unwrap()
-    }
-
-    fn log_of(&mut self, name: &str) -> String {
-        let path = self.daemon(name).log.clone();
-        std::fs::read_to_string(path).unwrap_or_default()
-    }
-
-    /// `clusvcadm ARGS` on a node: exit status and stdout.
-    fn clusvcadm(&mut self, name: &str, args: &[&str]) -> (i32, String) {
-        let socket = self.daemon(name).socket.clone();
-        let out = Command::new(env!("CARGO_BIN_EXE_clusvcadm"))
-            .args(args)
-            .arg("--socket")
-            .arg(&socket)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    fn markers(&self, svc: &str) -> String {
-        std::fs::read_to_string(self.path(&format!("{svc}.log"))).unwrap_or_default()
-    }
-
-    /// `clustat --json` on a node; `None` while its daemon does not answer.
-    fn clustat(&mut self, name: &str) -> Option<Value> {
-        let socket = self.daemon(name).socket.clone();
-        let out = Command::new(env!("CARGO_BIN_EXE_clustat"))
-            .arg("--json")
-            .arg("--socket")
-            .arg(&socket)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    /// Polls `clustat --json` on every node of `nodes` until `want` holds on all of them.
-    fn wait_for(&mut self, nodes: &[&str], what: &str, want: impl Fn(&Value) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let mut last = Vec::new();
-            let mut all = true;
-            for n in nodes {
-                let v = self.clustat(n);
-                all &= v.as_ref().is_some_and(&want);
-                last.push((n.to_string(), v));
-            }
-            if all {
-                return;
-            }
-            if Instant::now() > deadline {
-                let logs: Vec<String> = self
-                    .daemons
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "--- {} ---\n{}",
-                            d.name,
-                            std::fs::read_to_string(&d.log).unwrap_or_default()
-                        )
-                    })
-                    .collect();
-                panic!(
-                    "timed out waiting for {what}; last clustat: {last:#?}\nmarkers alpha: {}\nmarkers beta: {}\n{}",
-                    self.markers("alpha"),
-                    self.markers("beta"),
-                    logs.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-}
-
-fn member<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v["members"].as_array()?.iter().find(|m| m["name"] == name)
-}
-
-fn online(v: &Value, name: &str) -> bool {
-    member(v, name).is_some_and(|m| m["online"] == true && m["rgmanager"] == true)
-}
-
-fn service<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v["services"].as_array()?.iter().find(|s| s["name"] == name)
-}
-
-fn started_on(v: &Value, svc: &str, node: &str) -> bool {
-    service(v, svc).is_some_and(|s| s["state"] == "started" && s["owner"] == node)
-}
-
-/// The marker log of a service: starts and stops alternate (never two runners), and the last
-/// start is on `node`, which runs it now.
-fn check_markers(c: &Cluster, svc: &str, node: &str) {
-    let log = c.markers(svc);
-    assert!(!log.contains("DOUBLE"), "{svc} ran on two nodes:\n{log}");
-    let mut running: Option<&str> = None;
-    for line in log.lines() {
-        match line.split_once(' ') {
-            Some(("start", n)) => {
-                assert!(running.is_none(), "{svc}: start while running:\n{log}");
-                running = Some(n);
-            }
-            Some(("stop", n)) => {
-                assert_eq!(running, Some(n), "{svc}: stop by a non-runner:\n{log}");
-                running = None;
-            }
-            _ => panic!("{svc}: unexpected marker line {line:?}"),
-        }
-    }
-    assert_eq!(running, Some(node), "{svc}:\n{log}");
-    let now = std::fs::read_to_string(c.path(&format!("{svc}.running"))).unwrap();
-    assert_eq!(now.trim(), node);
-}
-
-const GOOD: [&str; 3] = ["node1", "node2", "node3"];
-
-/// Starts node1..node3 with the cluster key (and node4 with another key when `intruder`) and
-/// waits until both services run on their domains' top nodes, checked on every good node.
-/// A configured cluster with its keys (`authkey`, `wrongkey`), no daemon running.
-fn configured() -> (Cluster, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let ports = port_pairs(4);
-    write_conf(dir.path(), &ports);
-    let key = dir.path().join("authkey");
-    rgmanager::membership::key::generate(&key, 32, false).unwrap();
-    let wrong = dir.path().join("wrongkey");
-    rgmanager::membership::key::generate(&wrong, 32, false).unwrap();
-    let c = Cluster {
-        dir,
-        daemons: Vec::new(),
-    };
+    ));
+    let (key, wrong) = (c.key.clone(), c.wrong_key.clone());
     (c, key, wrong)
 }
 
+/// Starts node1..node3 with the cluster key (and node4 with another key when `intruder`) and
+/// waits until both services run on their domains' top nodes, checked on every good node.
 fn up(intruder: bool) -> Cluster {
     let (mut c, key, wrong) = configured();
+    let conf = c.path("cluster.conf");
     for n in GOOD {
-        c.start(n, &key);
+        c.start_with(n, &conf, &key);
     }
     if intruder {
-        c.start("node4", &wrong);
+        c.start_with("node4", &conf, &wrong);
     }
     c.wait_for(&GOOD, "three members, quorate, both services home", |v| {
         v["quorate"] == true
@@ -355,24 +94,7 @@ fn up(intruder: bool) -> Cluster {
 
 /// SIGTERM to a daemon; waits for its clean exit.
 fn terminate(c: &mut Cluster, name: &str) {
-    let pid = c.daemon(name).child.as_ref().unwrap().id();
-    // SAFETY: a plain kill(2) of our own child.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + PATIENCE;
-    let status = loop {
-        if let Some(s) = c.daemon(name).child.as_mut().unwrap().try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let log = c.log_of(name);
-    assert!(status.success(), "{name} exited with {status}:\n{log}");
-    assert!(log.contains("Shutting down"), "{log}");
-    assert!(log.contains("Shutdown complete, exiting"), "{log}");
+    c.terminate(name);
 }
 
 #[test]
@@ -526,9 +248,9 @@ fn a_failed_status_check_restarts_the_service_in_place() {
 
 #[test]
 fn a_late_node_becomes_coordinator_and_takes_its_service_home() {
-    let (mut c, key, _) = configured();
-    c.start("node2", &key);
-    c.start("node3", &key);
+    let (mut c, _, _) = configured();
+    c.start("node2");
+    c.start("node3");
     let two = ["node2", "node3"];
     c.wait_for(
         &two,
@@ -542,7 +264,7 @@ fn a_late_node_becomes_coordinator_and_takes_its_service_home() {
     );
     // node1 joins: it becomes the coordinator, rebuilds the table from the members' reports,
     // and alpha fails back to it (its domain's first node).
-    c.start("node1", &key);
+    c.start("node1");
     c.wait_for(&GOOD, "alpha back on node1", |v| {
         GOOD.iter().all(|n| online(v, n))
             && started_on(v, "service:alpha", "node1")
