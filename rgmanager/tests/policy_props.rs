@@ -232,6 +232,7 @@ fn build_view(conf: &str, members: &[usize], quorate: bool, st: &[GenStatus]) ->
             } else {
                 Vec::new()
             },
+            partial: false,
         };
     }
     v

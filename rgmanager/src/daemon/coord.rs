@@ -220,9 +220,16 @@ impl Coordinator {
                     }
                     self.view.apply(&a);
                 }
-                Action::Mark { .. } | Action::Freeze { .. } | Action::ClearRestarts { .. } => {
-                    self.view.apply(&a)
+                Action::Convalesce { service, node } => {
+                    let (service, node) = (service.clone(), *node);
+                    if let Some(o) = self.order(node, &service, Op::Convalesce, Then::Apply(a)) {
+                        out.push(o);
+                    }
                 }
+                Action::Mark { .. }
+                | Action::Freeze { .. }
+                | Action::ClearRestarts { .. }
+                | Action::Lock { .. } => self.view.apply(&a),
                 Action::Log { level, text } => log(*level, text),
                 Action::Reply(code) => self.reply = Some(*code),
             }
@@ -307,6 +314,17 @@ impl Coordinator {
                 self.set_state(&service, State::Failed);
                 self.handle(&Event::StopFailed { service, node })
             }
+            (Op::Convalesce, true, Then::Apply(a))
+            | (Op::Convalesce, true, Then::StartOn(_, a)) => {
+                tracing::info!("Repair of {service} was successful");
+                self.view.apply(&a);
+                Vec::new()
+            }
+            (Op::Convalesce, false, _) => {
+                // A non-critical part that does not start does not fail the service.
+                tracing::warn!("Failed to repair {service}");
+                Vec::new()
+            }
         }
     }
 
@@ -347,8 +365,14 @@ impl Coordinator {
                     if runs.len() > 1 {
                         tracing::error!("{name} is running on several nodes: {runs:?}");
                     }
-                    st.owner = Some(*n);
-                    st.state = State::Started;
+                    if st.state == State::Failed {
+                        // A stop failed there: it stays failed until an administrator
+                        // disables it (its resources may be up, so the node is noted).
+                        st.last_owner = Some(*n);
+                    } else {
+                        st.owner = Some(*n);
+                        st.state = State::Started;
+                    }
                 }
             }
         }
@@ -389,7 +413,10 @@ impl Coordinator {
                     node,
                 }));
             } else if here && st.owner != Some(node) {
-                if st.state.holds() {
+                if st.state == State::Failed {
+                    // Its stop failed there: it stays failed, whatever is left running,
+                    // until an administrator disables it.
+                } else if st.state.holds() {
                     tracing::error!(
                         "{name} is running on node {node} but belongs to node {:?}",
                         st.owner
@@ -418,8 +445,24 @@ impl Coordinator {
                 frozen: s.frozen,
                 restarts: s.restarts.clone(),
                 last_transition: s.last_transition,
+                partial: s.partial,
             })
             .collect()
+    }
+
+    /// A member found non-critical parts of `service` stopped: the table says it runs
+    /// partly. True when that changed the table.
+    pub fn set_partial(&mut self, node: NodeId, service: &str) -> bool {
+        if self.busy(service) {
+            return false;
+        }
+        match self.view.service_mut(service) {
+            Some(st) if st.owner == Some(node) && st.state == State::Started && !st.partial => {
+                st.partial = true;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Takes the coordinator's table.
@@ -432,6 +475,7 @@ impl Coordinator {
                 st.frozen = r.frozen;
                 st.restarts = r.restarts.clone();
                 st.last_transition = r.last_transition;
+                st.partial = r.partial;
             }
         }
     }

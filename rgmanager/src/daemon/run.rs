@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::args::{self, Args};
 use super::coord::{Coordinator, Order};
 use super::wire::{self, Envelope, Msg, Op, ReplayFilter};
-use crate::admin::{self, Request, Response, ServiceAction};
+use crate::admin::{self, LockOp, Request, Response, ServiceAction};
 use crate::clustat;
 use crate::membership::{self, key::ClusterKey, net, Membership, NodeId, View};
 use crate::policy::{self, ClusterView, Event, Holds, State};
@@ -234,6 +234,18 @@ struct AdminCall {
     reply: oneshot::Sender<Response>,
 }
 
+/// A `clusvcadm -l/-u/-S` from the admin socket, waiting for its answer.
+struct LockCall {
+    op: LockOp,
+    reply: oneshot::Sender<Response>,
+}
+
+/// What the admin socket hands the daemon's loop.
+enum Call {
+    Service(AdminCall),
+    Lock(LockCall),
+}
+
 /// Who waits for a request's answer.
 enum Origin {
     Local(oneshot::Sender<Response>),
@@ -261,6 +273,8 @@ enum AgentNews {
     Done(JobDone),
     /// A periodic status check found a running service failed.
     Failed(String),
+    /// A periodic status check found non-critical parts of a running service stopped.
+    Partial(String),
 }
 
 struct JobDone {
@@ -295,6 +309,20 @@ fn spawn_agents(
                             continue;
                         };
                         let rep = runner.status(root);
+                        if let Health::Partial { stopped } = &rep.health {
+                            tracing::warn!(
+                                "Some non-critical resources of {service} failed and were \
+                                 stopped: {}; run 'clusvcadm -c {service}' to restore them",
+                                stopped.join(", ")
+                            );
+                        }
+                        // Repeated at each check while parts stay stopped: a lost report
+                        // is not lost for long.
+                        if !runner.stopped_parts(root).is_empty()
+                            && news.send(AgentNews::Partial(service.clone())).is_err()
+                        {
+                            return;
+                        }
                         match rep.health {
                             Health::Failed | Health::RecoveryFailed { .. } => {
                                 // Reported again at each failed check until the coordinator
@@ -332,6 +360,14 @@ fn spawn_agents(
                                 job.service
                             );
                             runner.stop(root);
+                        }
+                        rep.ok
+                    }
+                    Op::Convalesce => {
+                        tracing::info!("Repairing {}", job.service);
+                        let rep = runner.convalesce(root);
+                        if !rep.ok {
+                            tracing::warn!("Failed to repair {}", job.service);
                         }
                         rep.ok
                     }
@@ -391,8 +427,8 @@ struct Daemon {
     wire_bad_mac: u64,
     /// Service names in cluster.conf order (shutdown stops them in reverse).
     order: Vec<String>,
-    admin_tx: mpsc::UnboundedSender<AdminCall>,
-    admin_rx: Option<mpsc::UnboundedReceiver<AdminCall>>,
+    admin_tx: mpsc::UnboundedSender<Call>,
+    admin_rx: Option<mpsc::UnboundedReceiver<Call>>,
     /// Requests made here and sent to the coordinator, by id: the message (resent until
     /// answered) and who waits.
     forwarded: BTreeMap<u64, (Msg, oneshot::Sender<Response>)>,
@@ -488,6 +524,8 @@ impl Daemon {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         let mut last_periodic = Instant::now();
         loop {
+            // The policy has no clock: restart windows and transition times read this one.
+            self.coord.view.now = unix_now();
             tokio::select! {
                 ev = node.events.recv() => match ev {
                     Some(e) => self.membership_event(e).await,
@@ -505,13 +543,25 @@ impl Daemon {
                             self.send(c, Msg::StatusFailed { service }).await;
                         }
                     }
+                    Some(AgentNews::Partial(service)) => {
+                        let known = self
+                            .coord
+                            .view
+                            .service(&service)
+                            .is_some_and(|st| st.partial);
+                        if let (Some(c), false) = (self.coordinator(), known) {
+                            self.send(c, Msg::StatusPartial { service }).await;
+                        }
+                    }
                     None => {}
                 },
                 acc = listener.accept() => if let Ok((s, _)) = acc {
                     serve(s, self.status(), self.admin_tx.clone());
                 },
-                call = calls.recv() => if let Some(call) = call {
-                    self.admin_call(call).await;
+                call = calls.recv() => match call {
+                    Some(Call::Service(call)) => self.admin_call(call).await,
+                    Some(Call::Lock(call)) => self.lock_call(call).await,
+                    None => {}
                 },
                 _ = tick.tick() => {
                     if TERM.load(Ordering::SeqCst) {
@@ -568,7 +618,7 @@ impl Daemon {
                         self.running.remove(&j.service);
                     }
                 }
-                Some(AgentNews::Failed(_)) => {}
+                Some(AgentNews::Failed(_) | AgentNews::Partial(_)) => {}
                 None => break,
             }
         }
@@ -629,6 +679,7 @@ impl Daemon {
             let msg = Msg::Table {
                 view: v.number,
                 services: services.clone(),
+                locked: self.coord.view.locked,
             };
             self.send(*m, msg).await;
         }
@@ -860,9 +911,46 @@ impl Daemon {
                     self.broadcast_table().await;
                 }
             }
-            Msg::Table { services, .. } => {
+            Msg::Table {
+                services, locked, ..
+            } => {
                 if self.coordinator() == Some(from) && !self.coordinating {
                     self.coord.adopt(&services);
+                    self.coord.view.locked = locked;
+                }
+            }
+            Msg::StatusPartial { service } => {
+                if self.coordinating
+                    && self.takeover.is_none()
+                    && self.coord.set_partial(from, &service)
+                {
+                    tracing::warn!(
+                        "{service} runs partly on {}: non-critical resources stopped",
+                        self.name_of(from)
+                    );
+                    self.broadcast_table().await;
+                }
+            }
+            Msg::Lock { id, locked } => {
+                if !self.coordinating || self.takeover.is_some() {
+                    return;
+                }
+                let key = (from, env.incarnation, id);
+                match self.requests_seen.get(&key) {
+                    Some(Some((code, owner))) => {
+                        let msg = Msg::Reply {
+                            id,
+                            code: *code,
+                            owner: *owner,
+                        };
+                        self.send(from, msg).await;
+                    }
+                    Some(None) => {}
+                    None => {
+                        self.requests_seen.insert(key, None);
+                        let code = self.coord_lock(locked).await;
+                        self.answer(Origin::Remote(key), code, None).await;
+                    }
                 }
             }
             Msg::Request {
@@ -914,9 +1002,15 @@ impl Daemon {
                 }
             }
             Msg::Reply { id, code, owner } => {
-                if let Some((_, tx)) = self.forwarded.remove(&id) {
-                    let owner = owner.map(|o| self.name_of(o));
-                    let _ = tx.send(Response::Service { code, owner });
+                if let Some((msg, tx)) = self.forwarded.remove(&id) {
+                    let answer = match msg {
+                        Msg::Lock { locked, .. } => lock_answer(code, locked),
+                        _ => Response::Service {
+                            code,
+                            owner: owner.map(|o| self.name_of(o)),
+                        },
+                    };
+                    let _ = tx.send(answer);
                 }
             }
         }
@@ -965,6 +1059,50 @@ impl Daemon {
         self.send(c, msg).await;
     }
 
+    /// `clusvcadm -l/-u/-S` made on this node. The lock is the coordinator's, replicated in
+    /// its table: a query reads the local copy; lock and unlock go to the coordinator.
+    async fn lock_call(&mut self, call: LockCall) {
+        let locked = match call.op {
+            LockOp::Query => None,
+            LockOp::Lock => Some(true),
+            LockOp::Unlock => Some(false),
+        };
+        let Some(locked) = locked else {
+            // RHCS answered a query only with quorum.
+            let answer = if self.quorum.is_quorate() {
+                Response::Lock {
+                    locked: self.coord.view.locked,
+                }
+            } else {
+                lock_answer(RgCode::Quorum, false)
+            };
+            let _ = call.reply.send(answer);
+            return;
+        };
+        if self.coordinating && self.takeover.is_none() {
+            let code = self.coord_lock(locked).await;
+            let _ = call.reply.send(lock_answer(code, locked));
+            return;
+        }
+        let Some(c) = self.coordinator().filter(|_| self.quorum.is_quorate()) else {
+            let _ = call.reply.send(lock_answer(RgCode::Quorum, locked));
+            return;
+        };
+        let id = self.next_request;
+        self.next_request += 1;
+        let msg = Msg::Lock { id, locked };
+        self.forwarded.insert(id, (msg.clone(), call.reply));
+        self.send(c, msg).await;
+    }
+
+    /// The coordinator takes or drops the lock; an unlock starts what it held back.
+    async fn coord_lock(&mut self, locked: bool) -> RgCode {
+        let (code, orders) = self.coord.request(policy::Request::Lock { locked });
+        self.dispatch(orders).await;
+        self.broadcast_table().await;
+        code
+    }
+
     /// The coordinator's side of a request: the policy decides; a request that gave orders is
     /// answered when they are done.
     async fn coord_request(
@@ -989,11 +1127,14 @@ impl Daemon {
             ServiceAction::Stop => policy::Request::Stop { service },
             ServiceAction::Freeze => policy::Request::Freeze { service },
             ServiceAction::Unfreeze => policy::Request::Unfreeze { service },
-            ServiceAction::Migrate | ServiceAction::Convalesce => {
-                tracing::warn!("{action:?} of {s} is not supported");
-                self.answer(origin, RgCode::Fail, None).await;
-                return;
-            }
+            ServiceAction::Convalesce => policy::Request::Convalesce { service },
+            ServiceAction::Migrate => match target {
+                Some(node) => policy::Request::Migrate { service, node },
+                None => {
+                    self.answer(origin, RgCode::Node, None).await;
+                    return;
+                }
+            },
         };
         let (code, orders) = self.coord.request(req);
         self.dispatch(orders).await;
@@ -1027,7 +1168,9 @@ impl Daemon {
                 ServiceAction::Enable | ServiceAction::Relocate | ServiceAction::Restart => {
                     state == State::Started
                 }
+                ServiceAction::Migrate => state == State::Started,
                 ServiceAction::Disable | ServiceAction::Stop => !state.holds(),
+                ServiceAction::Convalesce => st.is_some_and(|s| !s.partial),
                 _ => true,
             };
             let code = if ok { RgCode::Success } else { RgCode::Fail };
@@ -1055,6 +1198,7 @@ impl Daemon {
 
     async fn job_done(&mut self, j: JobDone) {
         match (j.op, j.ok) {
+            (Op::Convalesce, _) => {}
             (Op::Start, true) => {
                 self.running.insert(j.service.clone());
             }
@@ -1108,7 +1252,7 @@ impl Daemon {
                 state: r.state,
                 flags: ServiceFlags {
                     frozen: r.frozen,
-                    partial: false,
+                    partial: r.partial,
                 },
                 owner: r.owner.unwrap_or(0),
                 last_owner: r.last_owner.unwrap_or(0),
@@ -1129,6 +1273,18 @@ impl Daemon {
     }
 }
 
+/// The answer to a lock request: the lock's state, or why it was refused (clusvcadm then
+/// prints "Lock operation failed" or "Unlock operation failed").
+fn lock_answer(code: RgCode, locked: bool) -> Response {
+    if code == RgCode::Success {
+        Response::Lock { locked }
+    } else {
+        Response::Error {
+            message: code.message().to_string(),
+        }
+    }
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1141,7 +1297,7 @@ fn unix_now() -> u64 {
 fn serve(
     stream: tokio::net::UnixStream,
     status: clustat::Status,
-    calls: mpsc::UnboundedSender<AdminCall>,
+    calls: mpsc::UnboundedSender<Call>,
 ) {
     let Ok(std_stream) = stream.into_std() else {
         return;
@@ -1160,13 +1316,13 @@ fn serve(
                 domain_rules,
             } => {
                 let (tx, rx) = oneshot::channel();
-                let call = AdminCall {
+                let call = Call::Service(AdminCall {
                     action,
                     service,
                     target,
                     domain_rules,
                     reply: tx,
-                };
+                });
                 if calls.send(call).is_err() {
                     return Response::Error {
                         message: "the resource group manager is shutting down".into(),
@@ -1176,9 +1332,23 @@ fn serve(
                     message: "the resource group manager is shutting down".into(),
                 })
             }
-            Request::Lock { .. } => Response::Error {
-                message: "the service lock is not handled by this daemon yet".into(),
-            },
+            Request::Lock { lock } => {
+                let (tx, rx) = oneshot::channel();
+                if calls
+                    .send(Call::Lock(LockCall {
+                        op: lock,
+                        reply: tx,
+                    }))
+                    .is_err()
+                {
+                    return Response::Error {
+                        message: "the resource group manager is shutting down".into(),
+                    };
+                }
+                rx.blocking_recv().unwrap_or_else(|_| Response::Error {
+                    message: "the resource group manager is shutting down".into(),
+                })
+            }
         });
     });
 }

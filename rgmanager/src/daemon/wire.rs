@@ -35,6 +35,8 @@ pub const MAX_BODY: usize = 60_000;
 pub enum Op {
     Start,
     Stop,
+    /// Start the stopped non-critical subtrees of a running service (`clusvcadm -c`).
+    Convalesce,
 }
 
 /// One service in the replicated table.
@@ -47,6 +49,9 @@ pub struct Record {
     pub frozen: bool,
     pub restarts: Vec<u64>,
     pub last_transition: u64,
+    /// Runs partly (non-critical subtrees stopped): clustat's `P` flag.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// A message between daemons.
@@ -67,7 +72,13 @@ pub enum Msg {
         ok: bool,
     },
     /// Coordinator → every member: the service table, after each change and periodically.
-    Table { view: u64, services: Vec<Record> },
+    Table {
+        view: u64,
+        services: Vec<Record>,
+        /// `clusvcadm -l` holds cluster-wide.
+        #[serde(default)]
+        locked: bool,
+    },
     /// Member → coordinator: an administrator's request made on that member (`clusvcadm`),
     /// its target already resolved to a node id. Repeated until answered.
     Request {
@@ -79,6 +90,12 @@ pub enum Msg {
     /// Member → coordinator: a status check found this service failed here (repeated at each
     /// failed check until the coordinator acts).
     StatusFailed { service: String },
+    /// Member → coordinator: a status check stopped non-critical parts of this service here
+    /// (repeated at each check while they stay stopped).
+    StatusPartial { service: String },
+    /// Member → coordinator: `clusvcadm -l` (true) or `-u` (false) made on that member.
+    /// Repeated until answered with a `Reply`.
+    Lock { id: u64, locked: bool },
     /// Coordinator → member: the answer, once the work is done.
     Reply {
         id: u64,
@@ -244,7 +261,9 @@ mod tests {
                 frozen: false,
                 restarts: vec![],
                 last_transition: 12,
+                partial: true,
             }],
+            locked: true,
         }
     }
 

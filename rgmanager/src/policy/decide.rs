@@ -98,6 +98,7 @@ static FRESH: ServiceStatus = ServiceStatus {
     restarts: Vec::new(),
     last_transition: 0,
     start_failures: Vec::new(),
+    partial: false,
 };
 
 struct Cx<'a> {
@@ -116,6 +117,8 @@ struct Cx<'a> {
     touched: Vec<bool>,
     /// Services this decision takes down (their dependents may not start).
     down: Vec<bool>,
+    /// `clusvcadm -l` holds: nothing starts.
+    locked: bool,
     out: Vec<Action>,
 }
 
@@ -191,6 +194,7 @@ impl<'a> Cx<'a> {
             domain_best,
             touched: vec![false; s],
             down: vec![false; s],
+            locked: view.locked,
             out: Vec::new(),
         }
     }
@@ -552,6 +556,17 @@ impl<'a> Cx<'a> {
             self.mark(s, State::Disabled);
             return;
         }
+        if self.locked {
+            // `clusvcadm -l`: nothing starts; a takeover waits for the unlock.
+            if takeover {
+                let name = self.name(s);
+                self.log(
+                    Level::Warning,
+                    format!("Not initiating failover of {name}: Resource groups locked!"),
+                );
+            }
+            return;
+        }
         if takeover {
             // It died with its node: what depended on it goes down until it is back.
             self.touched[s] = true;
@@ -634,7 +649,7 @@ impl<'a> Cx<'a> {
         };
         // Called for services that want to fail back (`wants_failback`: the joiner scores
         // better). A relocation restarts it: only with its dependency running.
-        if o == j || !self.exclusive_ok(j, s) || !self.depend_ok(s) {
+        if o == j || !self.exclusive_ok(j, s) || !self.depend_ok(s) || self.locked {
             return;
         }
         let name = self.name(s);
@@ -921,6 +936,27 @@ impl<'a> Cx<'a> {
     }
 
     fn request(&mut self, r: &Request) {
+        if let Request::Lock { locked } = r {
+            // RHCS answered lock requests only with quorum.
+            if !self.quorate {
+                return self.reply(RgCode::Quorum);
+            }
+            if *locked != self.locked {
+                self.out.push(Action::Lock { locked: *locked });
+                self.log(
+                    Level::Notice,
+                    format!(
+                        "Resource groups {}",
+                        if *locked { "locked" } else { "unlocked" }
+                    ),
+                );
+            }
+            if !*locked && self.locked {
+                // What the lock kept from starting starts now.
+                self.unlocked_evaluate();
+            }
+            return self.reply(RgCode::Success);
+        }
         let Some(s) = self.cfg.service_index(r.service()) else {
             return self.reply(RgCode::NoService);
         };
@@ -935,6 +971,9 @@ impl<'a> Cx<'a> {
             Request::Stop { .. } => self.req_stop(s),
             Request::Freeze { .. } => self.req_freeze(s, true),
             Request::Unfreeze { .. } => self.req_freeze(s, false),
+            Request::Migrate { node, .. } => self.req_migrate(s, *node),
+            Request::Convalesce { .. } => self.req_convalesce(s),
+            Request::Lock { .. } => RgCode::Invalid,
         };
         self.reply(code);
     }
@@ -973,6 +1012,10 @@ impl<'a> Cx<'a> {
         }
         if !self.depend_ok(s) {
             return RgCode::Depend;
+        }
+        if self.locked {
+            // RHCS's svc_advise_start: no start while resource groups are locked.
+            return RgCode::Again;
         }
         let target = match node {
             Some(id) => {
@@ -1072,7 +1115,9 @@ impl<'a> Cx<'a> {
             State::Failed => return RgCode::Fail,
             _ => {}
         }
-        if self.in_flight(s) {
+        if self.in_flight(s) || self.locked {
+            // Locked: refused before anything stops (RHCS stopped it, then could not start
+            // it anywhere and started it again on its owner).
             return RgCode::Again;
         }
         let Some(o) = self.online_owner(s) else {
@@ -1127,7 +1172,7 @@ impl<'a> Cx<'a> {
             State::Disabled | State::Uninitialized | State::Failed => return RgCode::Fail,
             _ => {}
         }
-        if self.in_flight(s) {
+        if self.in_flight(s) || self.locked {
             return RgCode::Again;
         }
         let Some(o) = self.online_owner(s) else {
@@ -1191,6 +1236,105 @@ impl<'a> Cx<'a> {
             // Held by a node known to be down: the record only.
             self.mark(s, State::Stopped);
         }
+        RgCode::Success
+    }
+
+    /// After `clusvcadm -u`: what the lock held back (stopped services, takeovers) is
+    /// decided as at a transition. The lock is already off in this decision.
+    fn unlocked_evaluate(&mut self) {
+        self.locked = false;
+        self.evaluate(None);
+    }
+
+    /// `svc_migrate`: only a `vm` migrates; the target must be online, allowed by the
+    /// domain and free of exclusive conflicts; the service must be started and not frozen.
+    /// Carried out as a relocation (stop, then start on the target): there is no live
+    /// migration agent.
+    fn req_migrate(&mut self, s: usize, node: NodeId) -> RgCode {
+        let name = self.name(s);
+        if !name.starts_with("vm:") {
+            return RgCode::Invalid;
+        }
+        let Some(i) = self.cfg.node_index(node) else {
+            return RgCode::Invalid;
+        };
+        if !self.members[i].is_online() {
+            return RgCode::Node;
+        }
+        if self.score(i, s) == Score::Illegal || !self.exclusive_ok(i, s) {
+            return RgCode::Depend;
+        }
+        let st = self.status(s);
+        if st.owner == Some(node) && st.state.holds() {
+            // Not to its current owner: nothing to do.
+            return RgCode::Success;
+        }
+        match st.state {
+            State::Started => {}
+            State::Starting
+            | State::Stopping
+            | State::Recovering
+            | State::Migrating
+            | State::Recoverable => return RgCode::Again,
+            _ => return RgCode::Fail,
+        }
+        if st.frozen {
+            return RgCode::Frozen;
+        }
+        if self.owner_lost(s) {
+            return RgCode::Fence;
+        }
+        if self.locked {
+            return RgCode::Again;
+        }
+        let Some(o) = self.online_owner(s) else {
+            return RgCode::Fail;
+        };
+        self.log(
+            Level::Notice,
+            format!("Migrating {name} to {}", self.node_name(node)),
+        );
+        self.take_down(
+            s,
+            Action::Relocate {
+                service: name,
+                from: self.node_id(o),
+                to: node,
+            },
+        );
+        self.plan_on(i, s);
+        RgCode::Success
+    }
+
+    /// `svc_convalesce`: a started service that runs partly gets its stopped non-critical
+    /// parts started again on its owner; one that runs whole answers "already running".
+    fn req_convalesce(&mut self, s: usize) -> RgCode {
+        let st = self.status(s);
+        match st.state {
+            State::Started => {}
+            State::Starting
+            | State::Stopping
+            | State::Recovering
+            | State::Migrating
+            | State::Recoverable => return RgCode::Again,
+            _ => return RgCode::Invalid,
+        }
+        if st.frozen {
+            return RgCode::Frozen;
+        }
+        let Some(o) = self.online_owner(s) else {
+            return RgCode::Fence;
+        };
+        if !st.partial {
+            return RgCode::Running;
+        }
+        let name = self.name(s);
+        self.log(Level::Info, format!("Repairing {name}"));
+        self.out.push(Action::Convalesce {
+            service: name,
+            node: self.node_id(o),
+        });
+        self.touched[s] = true;
         RgCode::Success
     }
 

@@ -173,6 +173,14 @@ pub enum Request {
     Freeze { service: String },
     /// `-U S`
     Unfreeze { service: String },
+    /// `-M S -m N`: move a running `vm` to `node` (RHCS's `svc_migrate` checks).
+    Migrate { service: String, node: NodeId },
+    /// `-c S`: start the non-critical parts of a started service that a failed status check
+    /// stopped (RHCS's `svc_convalesce`).
+    Convalesce { service: String },
+    /// `-l` / `-u`: the cluster-wide lock that keeps services from starting (used before a
+    /// cluster shutdown). Not about one service.
+    Lock { locked: bool },
 }
 
 impl Request {
@@ -184,7 +192,10 @@ impl Request {
             | Request::Restart { service }
             | Request::Stop { service }
             | Request::Freeze { service }
-            | Request::Unfreeze { service } => service,
+            | Request::Unfreeze { service }
+            | Request::Migrate { service, .. }
+            | Request::Convalesce { service } => service,
+            Request::Lock { .. } => "",
         }
     }
 }
@@ -257,6 +268,11 @@ pub enum Action {
     Freeze { service: String, frozen: bool },
     /// Forget the restart history (after the threshold sent the service elsewhere).
     ClearRestarts { service: String },
+    /// Start the stopped non-critical subtrees of a service that runs partly on `node`; on
+    /// success the `partial` flag is cleared.
+    Convalesce { service: String, node: NodeId },
+    /// Set or clear the cluster-wide lock (`clusvcadm -l/-u`).
+    Lock { locked: bool },
     /// A log line in RHCS's words.
     Log { level: Level, text: String },
     /// The answer to a [`Request`] (always the last action of a request's list).
@@ -274,8 +290,9 @@ impl Action {
             | Action::EmergencyStop { service, .. }
             | Action::Mark { service, .. }
             | Action::Freeze { service, .. }
-            | Action::ClearRestarts { service } => Some(service),
-            Action::Log { .. } | Action::Reply(_) => None,
+            | Action::ClearRestarts { service }
+            | Action::Convalesce { service, .. } => Some(service),
+            Action::Log { .. } | Action::Reply(_) | Action::Lock { .. } => None,
         }
     }
 
@@ -316,6 +333,10 @@ impl Action {
                 format!("{} {service}", if *frozen { "freeze" } else { "unfreeze" })
             }
             Action::ClearRestarts { service } => format!("clear-restarts {service}"),
+            Action::Convalesce { service, node } => {
+                format!("convalesce {service} on {}", n(node))
+            }
+            Action::Lock { locked } => (if *locked { "lock" } else { "unlock" }).to_string(),
             Action::Log { level, text } => format!("log {}: {text}", level.as_str()),
             Action::Reply(code) => format!("reply {}", code.name()),
         }

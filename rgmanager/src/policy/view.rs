@@ -222,6 +222,9 @@ pub struct ServiceStatus {
     /// Nodes where a start failed since the service last started: a failed start is not
     /// relocated back to them (cleared by a successful start).
     pub start_failures: Vec<NodeId>,
+    /// Non-critical subtrees were stopped after a failed check: the service runs partly
+    /// (clustat's `P` flag) until `clusvcadm -c` or a full start brings them back.
+    pub partial: bool,
 }
 
 impl Default for ServiceStatus {
@@ -234,6 +237,7 @@ impl Default for ServiceStatus {
             restarts: Vec::new(),
             last_transition: 0,
             start_failures: Vec::new(),
+            partial: false,
         }
     }
 }
@@ -249,6 +253,9 @@ pub struct ClusterView {
     pub services: Vec<ServiceStatus>,
     /// Seconds (the caller's clock; the policy never reads one).
     pub now: u64,
+    /// `clusvcadm -l`: no service is started, relocated or failed back until `-u` or the
+    /// loss of quorum (recovery of a failed service in place still runs, as in RHCS).
+    pub locked: bool,
 }
 
 impl ClusterView {
@@ -259,6 +266,7 @@ impl ClusterView {
             services: vec![ServiceStatus::default(); config.services.len()],
             quorate: false,
             now: 0,
+            locked: false,
             config,
         }
     }
@@ -322,7 +330,11 @@ impl ClusterView {
             Event::NodeFenced(n) if self.member(*n) != NodeState::Online => {
                 self.set_member(*n, NodeState::Fenced)
             }
-            Event::QuorumLost => self.quorate = false,
+            Event::QuorumLost => {
+                // The lock lives as long as the quorum it was taken under.
+                self.quorate = false;
+                self.locked = false;
+            }
             Event::QuorumRegained => self.quorate = true,
             _ => {}
         }
@@ -332,11 +344,27 @@ impl ClusterView {
     /// writes on completion). Log lines and replies change nothing.
     pub fn apply(&mut self, action: &Action) {
         let now = self.now;
+        if let Action::Lock { locked } = action {
+            self.locked = *locked;
+            return;
+        }
         let Some(st) = action.service().and_then(|s| self.service_mut(s)) else {
             return;
         };
         if action.start_target().is_some() {
             st.start_failures.clear();
+        }
+        if matches!(
+            action,
+            Action::Start { .. }
+                | Action::Stop { .. }
+                | Action::Relocate { .. }
+                | Action::Restart { .. }
+                | Action::EmergencyStop { .. }
+                | Action::Convalesce { .. }
+        ) {
+            // A full start or a stop runs every subtree again (or none).
+            st.partial = false;
         }
         match action {
             Action::Start { node, .. } => {
@@ -382,7 +410,8 @@ impl ClusterView {
             }
             Action::Freeze { frozen, .. } => st.frozen = *frozen,
             Action::ClearRestarts { .. } => st.restarts.clear(),
-            Action::Log { .. } | Action::Reply(_) => {}
+            Action::Convalesce { .. } | Action::Log { .. } | Action::Reply(_) => {}
+            Action::Lock { .. } => {}
         }
     }
 }

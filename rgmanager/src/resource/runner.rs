@@ -316,6 +316,48 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// The non-critical subtrees of group `node` that a failed check stopped.
+    pub fn stopped_parts(&self, node: NodeId) -> Vec<NodeId> {
+        let mut parts: Vec<NodeId> = self
+            .forest
+            .subtree(node)
+            .into_iter()
+            .filter(|n| self.state.disabled.contains(n))
+            .collect();
+        parts.sort_unstable();
+        parts
+    }
+
+    /// `clusvcadm -c` (rgmanager's `RG_CONVALESCE`): starts again the non-critical subtrees
+    /// of group `node` that a failed check stopped. `ok` when every one of them started; one
+    /// that fails stays stopped (and the service keeps running partly).
+    pub fn convalesce(&mut self, node: NodeId) -> TreeReport {
+        let mut ok = true;
+        let mut results = Vec::new();
+        for n in self.stopped_parts(node) {
+            // A part inside another stopped part starts with it.
+            if !self.state.disabled.contains(&n) {
+                continue;
+            }
+            let inner: Vec<NodeId> = self.forest.subtree(n);
+            self.state.disabled.retain(|d| !inner.contains(d));
+            let (w, r) = self.walk(n, Op::Start);
+            results.extend(r);
+            if w.flags.failure {
+                ok = false;
+                // Whatever of it started goes down again: it stays a stopped part.
+                let (_, r) = self.walk(n, Op::Stop);
+                results.extend(r);
+                self.state.disabled.insert(n);
+            }
+        }
+        TreeReport {
+            op: Op::Start,
+            ok,
+            results,
+        }
+    }
+
     /// Stops a group (or subtree) in reverse order; every stop is attempted.
     pub fn stop(&mut self, node: NodeId) -> TreeReport {
         let (w, results) = self.walk(node, Op::Stop);
