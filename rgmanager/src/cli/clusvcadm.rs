@@ -110,7 +110,8 @@ fn action_words(a: ServiceAction) -> &'static str {
 }
 
 /// Parses the arguments as getopt(3) did for clusvcadm. `-l`, `-S`, `-u` and `-v` act at once,
-/// as in the original (later options are not read).
+/// as in the original: later options are not read, except our `--socket`, which says where
+/// the daemon is wherever it appears.
 pub fn parse(argv: &[String]) -> Result<Args, Stop> {
     let mut action = None;
     let mut service: Option<String> = None;
@@ -123,22 +124,35 @@ pub fn parse(argv: &[String]) -> Result<Args, Stop> {
         stdout: String::new(),
         stderr: "Cannot use '-F' with '-n' or '-m'\n".into(),
     };
+    // The first of -l, -S, -u, -v: what runs, whatever follows.
+    let mut first: Option<Command> = None;
     let mut opts = Getopt::new(argv, "lSue:M:d:r:n:c:m:FvR:s:Z:U:qh?");
     while let Some(opt) = opts.next() {
-        let act = match opt {
-            Opt::Long(l) if l == "socket" => {
+        if let Opt::Long(l) = &opt {
+            if l == "socket" {
                 socket = Some(PathBuf::from(opts.next_word().ok_or_else(usage)?));
                 continue;
             }
-            Opt::Flag('l') => return lock_args(LockOp::Lock, quiet, socket),
-            Opt::Flag('S') => return lock_args(LockOp::Query, quiet, socket),
-            Opt::Flag('u') => return lock_args(LockOp::Unlock, quiet, socket),
+        }
+        if first.is_some() {
+            continue;
+        }
+        let act = match opt {
+            Opt::Flag('l') => {
+                first = Some(Command::Lock(LockOp::Lock));
+                continue;
+            }
+            Opt::Flag('S') => {
+                first = Some(Command::Lock(LockOp::Query));
+                continue;
+            }
+            Opt::Flag('u') => {
+                first = Some(Command::Lock(LockOp::Unlock));
+                continue;
+            }
             Opt::Flag('v') => {
-                return Ok(Args {
-                    command: Command::Version,
-                    quiet,
-                    socket,
-                })
+                first = Some(Command::Version);
+                continue;
             }
             Opt::Flag('F') => {
                 if member.is_some() {
@@ -176,6 +190,13 @@ pub fn parse(argv: &[String]) -> Result<Args, Stop> {
         action = Some(a);
         service = Some(act.1);
     }
+    if let Some(command) = first {
+        return Ok(Args {
+            command,
+            quiet,
+            socket,
+        });
+    }
     let (Some(action), Some(service)) = (action, service) else {
         return Err(usage());
     };
@@ -193,14 +214,6 @@ pub fn parse(argv: &[String]) -> Result<Args, Stop> {
             member,
             domain_rules: fod,
         },
-        quiet,
-        socket,
-    })
-}
-
-fn lock_args(op: LockOp, quiet: bool, socket: Option<PathBuf>) -> Result<Args, Stop> {
-    Ok(Args {
-        command: Command::Lock(op),
         quiet,
         socket,
     })
@@ -428,6 +441,14 @@ mod tests {
             Command::Lock(LockOp::Lock)
         );
         assert!(parse(&args(&["-qdweb"])).unwrap().quiet);
+        // -S acts at once, but our --socket is read wherever it is.
+        let a = parse(&args(&["-S", "-e", "x", "--socket", "/x.sock"])).unwrap();
+        assert_eq!(a.command, Command::Lock(LockOp::Query));
+        assert_eq!(a.socket, Some(PathBuf::from("/x.sock")));
+        assert_eq!(
+            parse(&args(&["-u", "-h"])).unwrap().command,
+            Command::Lock(LockOp::Unlock)
+        );
     }
 
     /// A daemon stand-in: answers status with two members, and service requests with `code`.

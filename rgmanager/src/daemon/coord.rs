@@ -191,7 +191,10 @@ impl Coordinator {
                 Action::Stop { service, node, .. } => {
                     let (service, node) = (service.clone(), *node);
                     if let Some(o) = self.order(node, &service, Op::Stop, Then::Apply(a)) {
-                        self.set_state(&service, State::Stopping);
+                        // A failed service stays `failed` while it is being disabled.
+                        if self.view.service(&service).map(|st| st.state) != Some(State::Failed) {
+                            self.set_state(&service, State::Stopping);
+                        }
                         out.push(o);
                     }
                 }
@@ -311,8 +314,20 @@ impl Coordinator {
                 out
             }
             (Op::Stop, false, _) => {
-                self.set_state(&service, State::Failed);
-                self.handle(&Event::StopFailed { service, node })
+                // The policy marks it failed (or, when a failed service was being disabled,
+                // disabled with a warning); a stop it does not judge still leaves it failed.
+                let out = self.handle(&Event::StopFailed {
+                    service: service.clone(),
+                    node,
+                });
+                if let Some(st) = self.view.service_mut(&service) {
+                    if st.state.holds() {
+                        st.state = State::Failed;
+                        st.last_owner = Some(node);
+                        st.owner = None;
+                    }
+                }
+                out
             }
             (Op::Convalesce, true, Then::Apply(a))
             | (Op::Convalesce, true, Then::StartOn(_, a)) => {

@@ -113,6 +113,36 @@ pub fn write_script(dir: &Path, svc: &str) -> PathBuf {
     path
 }
 
+/// Like [`write_script`], but the script's stop fails (exit 1, the service left running)
+/// while `$svc.stopfail` exists in `dir`.
+pub fn write_script_failing_stop(dir: &Path, svc: &str) -> PathBuf {
+    let path = write_script(dir, svc);
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "stop)\n",
+        "stop)\n    [ -e \"$dir/$svc.stopfail\" ] && exit 1\n",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A service's `flags` in `clustat --json` contain `flag` (`frozen`, `partial`).
+pub fn has_flag(v: &Value, svc: &str, flag: &str) -> bool {
+    service(v, svc).is_some_and(|s| {
+        s["flags"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == flag))
+    })
+}
+
+/// A service's state in `clustat --json`.
+pub fn state_of(v: &Value, svc: &str) -> String {
+    service(v, svc)
+        .and_then(|s| s["state"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl Cluster {
     /// A directory with keys and `nodes` port pairs; no configuration, no daemon.
     pub fn new(nodes: usize) -> Cluster {
@@ -138,6 +168,11 @@ impl Cluster {
     /// The test init script of `svc` in the cluster's directory.
     pub fn script(&self, svc: &str) -> PathBuf {
         write_script(self.dir.path(), svc)
+    }
+
+    /// The test init script of `svc`, whose stop fails while `$svc.stopfail` exists.
+    pub fn script_failing_stop(&self, svc: &str) -> PathBuf {
+        write_script_failing_stop(self.dir.path(), svc)
     }
 
     /// `<clusternode>` elements for node1..nodeN on their loopback ports, each with the inner
