@@ -663,6 +663,78 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_stop_leaves_the_service_failed_until_disabled() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        // a's status fails; the restart's stop fails: failed, started nowhere.
+        let orders = c.handle(&Event::StatusFailed {
+            service: "service:a".into(),
+            node: 1,
+        });
+        assert_eq!((orders[0].node, orders[0].op), (1, Op::Stop));
+        assert!(c.done(1, orders[0].id, false).is_empty());
+        let st = c.view.service("a").unwrap().clone();
+        assert_eq!(
+            (st.state, st.owner, st.last_owner),
+            (State::Failed, None, Some(1))
+        );
+        // Node 1 still reports it running: it stays failed.
+        let running = BTreeSet::from(["service:a".to_string()]);
+        assert!(c.reconcile(1, &running).is_empty());
+        assert_eq!(owner(&c, "a"), (None, State::Failed));
+        assert!(c.handle(&Event::Evaluate).is_empty());
+        // Disable: the stop runs on node 1, the service stays failed meanwhile.
+        let (code, orders) = c.request(policy::Request::Disable {
+            service: "service:a".into(),
+        });
+        assert_eq!(code, RgCode::Success);
+        assert_eq!((orders[0].node, orders[0].op), (1, Op::Stop));
+        assert_eq!(owner(&c, "a"), (None, State::Failed));
+        c.done(1, orders[0].id, true);
+        assert_eq!(owner(&c, "a"), (None, State::Disabled));
+    }
+
+    #[test]
+    fn the_lock_is_replicated_and_convalesce_orders_the_owner() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        assert!(c.set_partial(1, "service:a"));
+        // Only the owner's word counts, and only once.
+        assert!(!c.set_partial(1, "service:b"));
+        assert!(!c.set_partial(1, "service:a"));
+        assert!(c.records()[0].partial);
+        let (code, orders) = c.request(policy::Request::Convalesce {
+            service: "service:a".into(),
+        });
+        assert_eq!(code, RgCode::Success);
+        assert_eq!((orders[0].node, orders[0].op), (1, Op::Convalesce));
+        assert!(c.busy("service:a"));
+        c.done(1, orders[0].id, true);
+        assert!(!c.view.service("a").unwrap().partial);
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
+
+        let (code, orders) = c.request(policy::Request::Lock { locked: true });
+        assert_eq!((code, orders.len()), (RgCode::Success, 0));
+        assert!(c.view.locked);
+        // Nothing starts while locked: b, stopped by hand, stays stopped.
+        let (_, orders) = c.request(policy::Request::Stop {
+            service: "service:b".into(),
+        });
+        c.done(orders[0].node, orders[0].id, true);
+        assert!(c.handle(&Event::Evaluate).is_empty());
+        let (code, orders) = c.request(policy::Request::Lock { locked: false });
+        assert_eq!(code, RgCode::Success);
+        assert_eq!(
+            (orders[0].service.as_str(), orders[0].node, orders[0].op),
+            ("service:b", 2, Op::Start)
+        );
+    }
+
+    #[test]
     fn reports_correct_the_table() {
         let mut c = coordinator();
         for o in up(&mut c, &[1, 2, 3]) {

@@ -407,6 +407,175 @@ mod tests {
         assert_eq!(actions.last(), Some(&Action::Reply(RgCode::Success)));
     }
 
+    /// Three online nodes, quorate; `web` (ordered n1, n2, restricted to them) started on n1,
+    /// `vm:guest` started on n1, `db` stopped.
+    fn three() -> ClusterView {
+        let conf = ccs::parse_str(
+            r#"<cluster name="c" config_version="1"><clusternodes>
+                <clusternode name="n1" nodeid="1"/><clusternode name="n2" nodeid="2"/>
+                <clusternode name="n3" nodeid="3"/></clusternodes>
+              <rm><failoverdomains>
+                <failoverdomain name="d" ordered="1" restricted="1">
+                  <failoverdomainnode name="n1" priority="1"/>
+                  <failoverdomainnode name="n2" priority="2"/></failoverdomain>
+              </failoverdomains>
+              <service name="web" domain="d"/><vm name="guest" domain="d"/>
+              <service name="db"/></rm></cluster>"#,
+        )
+        .unwrap();
+        let mut v = ClusterView::from_conf(&conf);
+        v.members = vec![NodeState::Online; 3];
+        v.quorate = true;
+        v.now = 100;
+        for name in ["service:web", "vm:guest"] {
+            let st = v.service_mut(name).unwrap();
+            st.state = State::Started;
+            st.owner = Some(1);
+            st.last_transition = 50;
+        }
+        v.service_mut("service:db").unwrap().last_transition = 50;
+        v
+    }
+
+    fn ask(v: &ClusterView, r: Request) -> Vec<Action> {
+        decide(v, &Event::Request(r))
+    }
+
+    #[test]
+    fn the_lock_keeps_services_from_starting_until_unlocked() {
+        let mut v = three();
+        let acts = ask(&v, Request::Lock { locked: true });
+        assert_eq!(acts.first(), Some(&Action::Lock { locked: true }));
+        assert_eq!(acts.last(), Some(&Action::Reply(RgCode::Success)));
+        for a in &acts {
+            v.apply(a);
+        }
+        assert!(v.locked);
+        // A stopped service is not started, by evaluation or on request; nothing moves.
+        assert!(!decide(&v, &Event::Evaluate)
+            .iter()
+            .any(|a| matches!(a, Action::Start { .. })));
+        let db = || "service:db".to_string();
+        let web = || "service:web".to_string();
+        assert_eq!(
+            ask(
+                &v,
+                Request::Enable {
+                    service: db(),
+                    node: Some(2)
+                }
+            )
+            .last(),
+            Some(&Action::Reply(RgCode::Again))
+        );
+        assert_eq!(
+            ask(
+                &v,
+                Request::Relocate {
+                    service: web(),
+                    node: Some(2)
+                }
+            ),
+            vec![Action::Reply(RgCode::Again)]
+        );
+        assert_eq!(
+            ask(&v, Request::Restart { service: web() }),
+            vec![Action::Reply(RgCode::Again)]
+        );
+        // Stopping and disabling still work.
+        assert_eq!(
+            ask(&v, Request::Stop { service: web() }).last(),
+            Some(&Action::Reply(RgCode::Success))
+        );
+        // Unlocking starts what waited.
+        let acts = ask(&v, Request::Lock { locked: false });
+        assert_eq!(acts.first(), Some(&Action::Lock { locked: false }));
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::Start { service, .. } if service == "service:db"
+        )));
+        // Quorum loss drops the lock; without quorum a lock request is refused.
+        v.apply_event(&Event::QuorumLost);
+        assert!(!v.locked);
+        assert_eq!(
+            ask(&v, Request::Lock { locked: true }),
+            vec![Action::Reply(RgCode::Quorum)]
+        );
+    }
+
+    #[test]
+    fn migrate_is_for_vms_and_checks_like_svc_migrate() {
+        let mut v = three();
+        let m = |s: &str, n: NodeId| Request::Migrate {
+            service: s.into(),
+            node: n,
+        };
+        assert_eq!(
+            ask(&v, m("service:web", 2)),
+            vec![Action::Reply(RgCode::Invalid)]
+        );
+        assert_eq!(
+            ask(&v, m("vm:guest", 3)),
+            vec![Action::Reply(RgCode::Depend)]
+        );
+        assert_eq!(
+            ask(&v, m("vm:guest", 9)),
+            vec![Action::Reply(RgCode::Invalid)]
+        );
+        assert_eq!(
+            ask(&v, m("vm:guest", 1)),
+            vec![Action::Reply(RgCode::Success)]
+        );
+        let acts = ask(&v, m("vm:guest", 2));
+        assert!(acts.contains(&Action::Relocate {
+            service: "vm:guest".into(),
+            from: 1,
+            to: 2
+        }));
+        assert_eq!(acts.last(), Some(&Action::Reply(RgCode::Success)));
+        v.service_mut("vm:guest").unwrap().frozen = true;
+        assert_eq!(
+            ask(&v, m("vm:guest", 2)),
+            vec![Action::Reply(RgCode::Frozen)]
+        );
+        v.members[1] = NodeState::Down;
+        assert_eq!(ask(&v, m("vm:guest", 2)), vec![Action::Reply(RgCode::Node)]);
+    }
+
+    #[test]
+    fn convalesce_repairs_only_a_partly_running_service() {
+        let mut v = three();
+        let c = || Request::Convalesce {
+            service: "service:web".into(),
+        };
+        assert_eq!(ask(&v, c()), vec![Action::Reply(RgCode::Running)]);
+        v.service_mut("service:web").unwrap().partial = true;
+        let acts = ask(&v, c());
+        assert!(acts.contains(&Action::Convalesce {
+            service: "service:web".into(),
+            node: 1
+        }));
+        assert_eq!(acts.last(), Some(&Action::Reply(RgCode::Success)));
+        for a in &acts {
+            v.apply(a);
+        }
+        assert!(!v.service("service:web").unwrap().partial);
+        v.service_mut("service:web").unwrap().partial = true;
+        v.service_mut("service:web").unwrap().frozen = true;
+        assert_eq!(ask(&v, c()), vec![Action::Reply(RgCode::Frozen)]);
+        assert_eq!(
+            ask(
+                &v,
+                Request::Convalesce {
+                    service: "service:db".into()
+                }
+            ),
+            vec![Action::Reply(RgCode::Invalid)]
+        );
+        v.service_mut("service:web").unwrap().state = State::Recovering;
+        assert_eq!(ask(&v, c()), vec![Action::Reply(RgCode::Again)]);
+    }
+
     #[test]
     fn config_digest() {
         let conf = ccs::parse_str(

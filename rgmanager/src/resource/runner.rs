@@ -634,6 +634,38 @@ mod tests {
     }
 
     #[test]
+    fn convalesce_starts_the_stopped_non_critical_parts_again() {
+        let d = tempfile::tempdir().unwrap();
+        let a = init_script(d.path(), "a", 0);
+        let b = init_script(d.path(), "b", 0);
+        let f = forest(&format!(
+            r#"<cluster name="c" config_version="1"><rm>
+              <service name="web">
+                <script name="a" file="{a}"/>
+                <script name="b" file="{b}" __independent_subtree="non-critical"/>
+              </service></rm></cluster>"#
+        ));
+        let agents = Agents::builtin();
+        let mut r = Runner::new(&f, &agents);
+        let root = f.roots[0];
+        assert!(r.start(root).ok);
+        // Nothing stopped: nothing to do, and that is a success.
+        assert!(r.stopped_parts(root).is_empty());
+        assert!(r.convalesce(root).ok);
+        std::fs::remove_file(d.path().join("b.on")).unwrap();
+        r.state.status_last.clear();
+        assert!(matches!(r.status(root).health, Health::Partial { .. }));
+        let bnode = f.nodes[root].children[1];
+        assert_eq!(r.stopped_parts(root), vec![bnode]);
+        let rep = r.convalesce(root);
+        assert!(rep.ok);
+        assert!(d.path().join("b.on").exists());
+        assert!(r.stopped_parts(root).is_empty());
+        r.state.status_last.clear();
+        assert_eq!(r.status(root).health, Health::Ok);
+    }
+
+    #[test]
     fn status_failures_within_max_failures_are_tolerated() {
         let d = tempfile::tempdir().unwrap();
         let a = init_script(d.path(), "a", 0);
