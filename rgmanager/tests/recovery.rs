@@ -401,6 +401,13 @@ fn every_clusvcadm_command_answers_as_rhcs_did() {
     adm(
         &mut c,
         "node2",
+        &["-e", "alpha", "-m", "node2", "-F"],
+        1,
+        "Cannot use '-F' with '-n' or '-m'\n",
+    );
+    adm(
+        &mut c,
+        "node2",
         &["-e", "alpha", "-m", "nodeX"],
         1,
         "'nodeX' not in membership list\nMore than one possible match for 'nodeX' found\n",
