@@ -87,6 +87,13 @@ fn parse_event(view: &ClusterView, words: &[&str], at: &str) -> Event {
         "stop" => Event::Request(Request::Stop { service: s(1) }),
         "freeze" => Event::Request(Request::Freeze { service: s(1) }),
         "unfreeze" => Event::Request(Request::Unfreeze { service: s(1) }),
+        "migrate" => Event::Request(Request::Migrate {
+            service: s(1),
+            node: n(3),
+        }),
+        "convalesce" => Event::Request(Request::Convalesce { service: s(1) }),
+        "lock" => Event::Request(Request::Lock { locked: true }),
+        "unlock" => Event::Request(Request::Lock { locked: false }),
         w => panic!("{at}: unknown event {w:?}"),
     }
 }
@@ -112,6 +119,11 @@ fn parse_service(view: &mut ClusterView, words: &[&str], at: &str) {
             "last" => st.last_owner = Some(node(view, words[i + 1], at)),
             "frozen" => {
                 st.frozen = true;
+                i += 1;
+                continue;
+            }
+            "partial" => {
+                st.partial = true;
                 i += 1;
                 continue;
             }
