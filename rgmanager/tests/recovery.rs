@@ -1,11 +1,11 @@
 //! Recovery, failback and `clusvcadm` with real daemons: three `rgmanager` processes on
 //! 127.0.0.1 run script services whose test init scripts record where they ran. A failed
 //! status check restarts a service in place and relocates it once `max_restarts` is used up;
-//! `recovery="relocate"` and `"disable"` do what they say; a stop that fails leaves the service
-//! `failed`, started nowhere, until `clusvcadm -d`; a node returning to an ordered domain gets its
-//! service back unless the domain says `nofailback`; and every `clusvcadm` command answers with
-//! RHCS's words and exit codes, refusals included (restricted domain, frozen, locked, no
-//! quorum).
+//! `recovery="relocate"`, `"disable"` and `"restart-disable"` do what they say; a stop that
+//! fails leaves the service `failed`, started nowhere, until `clusvcadm -d`; a node returning to
+//! an ordered domain gets its service back unless the domain says `nofailback`; and every
+//! `clusvcadm` command answers with RHCS's words and exit codes, refusals included (restricted
+//! domain, frozen, locked, no quorum).
 //!
 //! Every test checks the markers: a service never ran on two nodes at once. Nodes leave and
 //! come back cleanly (SIGTERM); losing one uncleanly needs fencing, tested elsewhere.
@@ -148,14 +148,47 @@ fn a_failing_service_restarts_in_place_then_relocates_after_max_restarts() {
 }
 
 #[test]
-fn recovery_relocate_moves_and_recovery_disable_disables() {
+fn recovery_relocate_moves_and_disable_and_restart_disable_disable() {
     let mut c = Cluster::new(3);
     let domains = ordered("d2", ["node2", "node3", "node1"], "")
         + &ordered("d3", ["node3", "node1", "node2"], "");
+    let domains = domains + &ordered("d1", ["node1", "node2", "node3"], "");
     let services = svc("beta", "d2", r#" recovery="relocate""#)
-        + &svc("gamma", "d3", r#" recovery="disable""#);
-    configure(&c, &domains, &services, &["beta", "gamma"], &[]);
-    up(&mut c, &[("beta", "node2"), ("gamma", "node3")]);
+        + &svc("gamma", "d3", r#" recovery="disable""#)
+        + &svc(
+            "rd",
+            "d1",
+            r#" recovery="restart-disable" max_restarts="1" restart_expire_time="600""#,
+        );
+    configure(&c, &domains, &services, &["beta", "gamma", "rd"], &[]);
+    up(
+        &mut c,
+        &[("beta", "node2"), ("gamma", "node3"), ("rd", "node1")],
+    );
+
+    // restart-disable: restarted once in place, disabled when the threshold is exceeded.
+    crash(&c, "rd");
+    c.wait_for(&ALL, "rd restarted in place", |v| {
+        started_on(v, "service:rd", "node1") && restarts(v, "service:rd") == 1
+    });
+    check_markers(&c, "rd", "node1");
+    crash(&c, "rd");
+    c.wait_for(&ALL, "rd disabled", |v| {
+        service(v, "service:rd")
+            .is_some_and(|s| s["state"] == "disabled" && s["last_owner"] == "node1")
+    });
+    assert_eq!(never_double(&c, "rd"), None);
+    assert!(
+        c.markers("rd")
+            .ends_with("start node1\nstop node1\nstart node1\nstop node1\n"),
+        "{}",
+        c.markers("rd")
+    );
+    let log1 = c.log_of("node1");
+    assert!(
+        log1.contains("Restart threshold for service:rd exceeded; disabling"),
+        "{log1}"
+    );
 
     crash(&c, "beta");
     c.wait_for(&ALL, "beta relocated to node3", |v| {
