@@ -214,6 +214,11 @@ impl Coordinator {
                 }
                 Action::EmergencyStop { service, node } => {
                     let (service, node) = (service.clone(), *node);
+                    // Quorum is gone: the stop overrides an order in flight (a start decided
+                    // just before must not leave the service running without quorum).
+                    if self.pending.remove(&service).is_some() {
+                        tracing::debug!("{service}: order in flight replaced by a stop");
+                    }
                     let mark = Action::Mark {
                         service: service.clone(),
                         state: State::Stopped,
@@ -732,6 +737,30 @@ mod tests {
             (orders[0].service.as_str(), orders[0].node, orders[0].op),
             ("service:b", 2, Op::Start)
         );
+    }
+
+    #[test]
+    fn quorum_loss_stops_a_service_whose_start_is_in_flight() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        // node2 leaves cleanly: b starts on node3; quorum goes before the start is done.
+        let start = c.handle(&Event::NodeLeft {
+            node: 2,
+            clean: true,
+        });
+        assert_eq!((start[0].node, start[0].op), (3, Op::Start));
+        let stops = c.handle(&Event::QuorumLost);
+        let b: Vec<_> = stops
+            .iter()
+            .filter(|o| o.service == "service:b")
+            .map(|o| (o.node, o.op))
+            .collect();
+        assert_eq!(b, vec![(3, Op::Stop)]);
+        // The late answer to the start changes nothing.
+        c.done(3, start[0].id, true);
+        assert_eq!(owner(&c, "b"), (None, State::Stopped));
     }
 
     #[test]
