@@ -313,7 +313,7 @@ impl Hosts {
     /// the host is powered off again or the harness is dropped.
     pub fn boot(&self, host: &str) -> Result<()> {
         let h = self.host(host)?;
-        run("sh", &["-c", &boot_script(&h.ns, &h.dir)])?;
+        run("sh", &["-c", &boot_script(h)])?;
         self.wait_carrier(host, true)
     }
 
@@ -371,25 +371,30 @@ pub fn in_netns<T: Send>(ns: Option<&str>, f: impl FnOnce() -> T + Send) -> Resu
     })
 }
 
-/// `sh -c` text that plugs the host back in and runs its boot script `DIR/boot.sh` (if any)
+/// `sh -c` text that configures the host's address, plugs it back in and runs its boot script `DIR/boot.sh` (if any)
 /// inside its namespace, detached, its output appended to `DIR/boot.log`.
-pub fn boot_script(ns: &str, dir: &Path) -> String {
-    let d = dir.display();
+pub fn boot_script(host: &Host) -> String {
+    let d = host.dir.display();
+    let (ns, addr) = (&host.ns, host.addr);
     format!(
-        "ip -n {ns} link set eth0 up; \
+        "ip -n {ns} addr replace {addr}/24 dev eth0; \
+         ip -n {ns} link set eth0 up; \
          if [ -x '{d}/boot.sh' ]; then \
            setsid ip netns exec {ns} '{d}/boot.sh' >> '{d}/boot.log' 2>&1 < /dev/null & \
          fi; exit 0"
     )
 }
 
-/// `sh -c` text that freezes, kills and unplugs every process of namespace `ns`.
+/// `sh -c` text that freezes and kills every process of namespace `ns`, takes its link down
+/// and forgets its addresses (a floating IP does not survive a power cut; boot sets the host's
+/// own address again).
 pub fn power_off_script(ns: &str) -> String {
     format!(
         "pids=$(ip netns pids {ns}); \
          [ -n \"$pids\" ] && kill -STOP $pids 2>/dev/null; \
          [ -n \"$pids\" ] && kill -KILL $pids 2>/dev/null; \
          ip -n {ns} link set eth0 down; \
+         ip -n {ns} addr flush dev eth0; \
          for i in 1 2 3 4 5 6 7 8 9 10; do [ -z \"$(ip netns pids {ns})\" ] && break; sleep 0.05; done; \
          exit 0"
     )

@@ -83,7 +83,7 @@ fn hosts_talk_cables_pull_and_bmcs_power_off_and_on() {
         password: "s3cret".into(),
         netns: Some(h.switch.clone()),
         on_power_off: h.power_off_script("node1").unwrap(),
-        on_power_on: boot_script(&n1.ns, &n1.dir),
+        on_power_on: boot_script(&n1),
         powered: true,
     })
     .unwrap();
@@ -112,6 +112,10 @@ fn hosts_talk_cables_pull_and_bmcs_power_off_and_on() {
         "every process of node1 is gone"
     );
     h.wait_carrier("node1", false).unwrap();
+    assert!(
+        h.addrs("node1").unwrap().is_empty(),
+        "addresses are lost with the power"
+    );
     assert_eq!(get(&h, "client", n1.addr), None);
     assert!(ipmitool("status").contains("off"));
     assert!(bmc.events().contains("power 0 (was 1)"), "{}", bmc.events());
@@ -122,6 +126,7 @@ fn hosts_talk_cables_pull_and_bmcs_power_off_and_on() {
     eventually("node1 booted", || {
         get(&h, "client", n1.addr).as_deref() == Some("web1")
     });
+    assert_eq!(h.addrs("node1").unwrap(), vec!["10.213.7.1/24".to_string()]);
 
     // Everything goes with the harness.
     let names: Vec<String> = h.hosts.iter().map(|x| x.ns.clone()).collect();
