@@ -332,6 +332,31 @@ impl Hosts {
         Ok(path)
     }
 
+    /// The last `lines` lines of every `*.log` file in every host's directory, for an error
+    /// message.
+    pub fn logs(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for h in &self.hosts {
+            let Ok(entries) = std::fs::read_dir(&h.dir) else {
+                continue;
+            };
+            let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+                let text = std::fs::read_to_string(p).unwrap_or_default();
+                let all: Vec<&str> = text.lines().collect();
+                let tail = &all[all.len().saturating_sub(lines)..];
+                out += &format!(
+                    "--- {}/{} ---\n{}\n",
+                    h.name,
+                    p.file_name().unwrap_or_default().to_string_lossy(),
+                    tail.join("\n")
+                );
+            }
+        }
+        out
+    }
+
     /// The shell commands that power a host off (used by [`crate::bmc`]'s power hooks too).
     pub fn power_off_script(&self, host: &str) -> Result<String> {
         Ok(power_off_script(&self.host(host)?.ns))
@@ -342,6 +367,29 @@ impl Hosts {
     pub fn inside<T: Send>(&self, host: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
         in_netns(Some(&self.host(host)?.ns), f)
     }
+}
+
+/// Starts a thread that enters network namespace `ns` and runs `f` (a long-lived client, say).
+pub fn spawn_in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<std::thread::JoinHandle<Result<T>>> {
+    let path = format!("/run/netns/{ns}");
+    let file = File::open(&path).map_err(|source| HostError::Io {
+        what: format!("cannot open {path}"),
+        source,
+    })?;
+    Ok(std::thread::spawn(move || {
+        // SAFETY: setns on a namespace file we hold; it affects only this thread.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return Err(HostError::Io {
+                what: format!("setns {path}"),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(f())
+    }))
 }
 
 /// Runs `f` on a thread that has entered network namespace `ns` (`None`: here, directly).
@@ -423,5 +471,17 @@ impl Drop for Hosts {
                 self.switch
             ))
             .status();
+        // RGM_KEEP_HOSTS=1 keeps the hosts' directories (configs, logs) for a post-mortem.
+        if std::env::var_os("RGM_KEEP_HOSTS").is_some() {
+            let path = std::mem::replace(
+                &mut self.dir,
+                match tempfile::tempdir() {
+                    Ok(d) => d,
+                    Err(_) => return,
+                },
+            )
+            .keep();
+            eprintln!("hosts kept in {}", path.display());
+        }
     }
 }

@@ -3,4 +3,7 @@
 
 pub mod apc_sim;
 pub mod bmc;
+pub mod failover_bench;
 pub mod hosts;
+pub mod keepalived;
+pub mod probe;
