@@ -263,6 +263,16 @@ set_working_mc 0x20
         std::fs::read_to_string(&self.power_file).is_ok_and(|s| s.trim() == "1")
     }
 
+    /// Sets the power as a Chassis Control command would (running the hooks), without going
+    /// through the network: an administrator pressing the power button.
+    pub fn set_power(&self, on: bool) -> Result<()> {
+        crate::hosts::run(
+            &self.dir.path().join("chassis-helper").display().to_string(),
+            &["0x20", "set", "power", if on { "1" } else { "0" }],
+        )?;
+        Ok(())
+    }
+
     /// The power changes so far, one line each (`<unix time> power 0 (was 1)`, `… reset`).
     pub fn events(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("events")).unwrap_or_default()

@@ -342,7 +342,10 @@ impl Hosts {
             };
             let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             paths.sort();
-            for p in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+            for p in paths
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            {
                 let text = std::fs::read_to_string(p).unwrap_or_default();
                 let all: Vec<&str> = text.lines().collect();
                 let tail = &all[all.len().saturating_sub(lines)..];

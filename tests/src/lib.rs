@@ -7,3 +7,4 @@ pub mod failover_bench;
 pub mod hosts;
 pub mod keepalived;
 pub mod probe;
+pub mod seed;
