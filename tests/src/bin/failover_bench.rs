@@ -1,0 +1,55 @@
+//! `failover_bench [--runs N] [--only keepalived|rgmanager]`: the failover benchmark on
+//! namespace hosts (see `cluster_tests::failover_bench`); prints a Markdown table. Root only.
+
+use std::path::PathBuf;
+
+use cluster_tests::failover_bench::{bench, table, Failure, Keepalived, System};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut runs = 10usize;
+    let mut only: Option<String> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(n) if n > 0 => runs = n,
+                _ => {
+                    eprintln!("failover_bench: --runs needs a positive number");
+                    std::process::exit(2);
+                }
+            },
+            "--only" => only = it.next().cloned(),
+            _ => {
+                eprintln!("usage: failover_bench [--runs N] [--only keepalived|rgmanager]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let bin_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    let httpd = bin_dir.join("name_httpd").display().to_string();
+    let mut systems: Vec<Box<dyn System>> = Vec::new();
+    if only.as_deref().is_none_or(|o| o == "keepalived") {
+        for advert in [0.1, 1.0] {
+            systems.push(Box::new(Keepalived {
+                advert,
+                httpd: httpd.clone(),
+            }));
+        }
+    }
+    let failures = [Failure::NodeDies, Failure::CablePulled];
+    let mut rows = Vec::new();
+    for mut s in systems {
+        match bench(s.as_mut(), &failures, runs) {
+            Ok(r) => rows.extend(r),
+            Err(e) => {
+                eprintln!("failover_bench: {} {}: {e}", s.name(), s.settings());
+                std::process::exit(1);
+            }
+        }
+    }
+    print!("{}", table(&rows));
+}

@@ -1,0 +1,286 @@
+//! The seed 004 scenario on namespace hosts: the RHEL 6 tutorial's two-node web cluster
+//! (`web_ha`: `two_node`, failover domain `web_failover` ordered and restricted with node1 first,
+//! service `apache_service` made of a `script` (an LSB init script) and an `ip`, `exclusive`,
+//! `recovery="relocate"`), with only the addresses adapted to the test subnet, each node fenced
+//! by `fence_ipmilan` through its own BMC (`ipmi_sim` in the switch, whose power-off kills the
+//! node's namespace), one `/etc/cluster` per node, and the web server answering with the node's
+//! web name (`web1`, `web2`) so the client knows who serves.
+//!
+//! Used by the end-to-end test and by the failover benchmark; the binaries (rgmanager, clustat,
+//! clusvcadm, ccs_sync, name_httpd) are taken from one directory (`bins`).
+
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::bmc::{Bmc, BmcSpec};
+use crate::hosts::{boot_script, HostError, Hosts, Result};
+
+/// The floating address of the web service.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 100);
+/// The BMCs' password (never on a command line: it is in cluster.conf, as in the seed).
+pub const BMC_PASSWORD: &str = "bmc-s3cret";
+/// The two cluster nodes, as the hosts name them and as cluster.conf does.
+pub const NODES: [(&str, &str); 2] = [
+    ("node1", "node1.cluster.com"),
+    ("node2", "node2.cluster.com"),
+];
+
+/// How the cluster is configured.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub config_version: u32,
+    /// `<totem token=…>` in ms (`None`: our default).
+    pub token: Option<u32>,
+    /// Fence methods on the nodes (the seed's first cluster.conf had none).
+    pub fencing: bool,
+    /// The password cluster.conf gives the fence devices.
+    pub fence_password: String,
+    /// `<ip sleeptime=…>` (the seed: 10 seconds after a removal).
+    pub ip_sleeptime: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            config_version: 11,
+            token: None,
+            fencing: true,
+            fence_password: BMC_PASSWORD.to_string(),
+            ip_sleeptime: 10,
+        }
+    }
+}
+
+/// The seed's cluster.conf (version 11, the one with fencing), addresses adapted.
+pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
+    let script = h.dir.path().join("httpd");
+    let mut nodes = String::new();
+    let mut devices = String::new();
+    for (i, (host, name)) in NODES.iter().enumerate() {
+        let hh = h.host(host)?;
+        let fence = if o.fencing {
+            format!(
+                "<fence>\n<method name=\"fence1\">\n<device name=\"bmc{n}\"/>\n</method>\n</fence>\n",
+                n = i + 1
+            )
+        } else {
+            String::new()
+        };
+        nodes += &format!(
+            "<clusternode name=\"{name}\" nodeid=\"{n}\" rgm_addr=\"{addr}\">\n{fence}</clusternode>\n",
+            n = i + 1,
+            addr = hh.addr
+        );
+        devices += &format!(
+            "<fencedevice agent=\"fence_ipmilan\" ipaddr=\"{bmc}\" login=\"admin\" name=\"bmc{n}\" passwd=\"{pw}\" lanplus=\"1\" cipher=\"3\"/>\n",
+            n = i + 1,
+            bmc = hh.bmc_addr,
+            pw = o.fence_password
+        );
+    }
+    let totem = o
+        .token
+        .map_or(String::new(), |t| format!("<totem token=\"{t}\"/>\n"));
+    Ok(format!(
+        r#"<?xml version="1.0"?>
+<cluster config_version="{v}" name="web_ha">
+<clusternodes>
+{nodes}</clusternodes>
+<cman expected_votes="1" two_node="1"/>
+{totem}<rm>
+<failoverdomains>
+<failoverdomain name="web_failover" ordered="1" restricted="1">
+<failoverdomainnode name="node1.cluster.com" priority="1"/>
+<failoverdomainnode name="node2.cluster.com" priority="2"/>
+</failoverdomain>
+</failoverdomains>
+<resources>
+<script file="{script}" name="httpd"/>
+<ip address="{VIP}/24" sleeptime="{sleep}"/>
+</resources>
+<service domain="web_failover" exclusive="1" name="apache_service" recovery="relocate">
+<script ref="httpd"/>
+<ip ref="{VIP}/24"/>
+</service>
+</rm>
+<fencedevices>
+{devices}</fencedevices>
+</cluster>
+"#,
+        v = o.config_version,
+        script = script.display(),
+        sleep = o.ip_sleeptime,
+    ))
+}
+
+/// The LSB init script of the web service: `name_httpd webN` where N is the last byte of the
+/// node's own address; pid file per node.
+fn init_script(httpd: &Path, run_dir: &Path) -> String {
+    format!(
+        r#"#!/bin/sh
+# httpd: the seed scenario's web server (answers with this node's web name).
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+me=$(ip -o -4 addr show dev eth0 | awk '{{print $4}}' | grep -v '^{VIP}/' | head -n1 | cut -d/ -f1)
+n=${{me##*.}}
+pidfile='{run}'/httpd.$n.pid
+running() {{ [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }}
+case "$1" in
+start)
+    running && exit 0
+    setsid '{httpd}' "web$n" >/dev/null 2>&1 < /dev/null &
+    echo $! > "$pidfile"
+    ;;
+stop)
+    if running; then kill "$(cat "$pidfile")"; fi
+    rm -f "$pidfile"
+    ;;
+status)
+    running || exit 3
+    ;;
+esac
+exit 0
+"#,
+        httpd = httpd.display(),
+        run = run_dir.display(),
+    )
+}
+
+/// The seed cluster on `h` (hosts `node1`, `node2`, and any others such as `client`).
+pub struct Seed {
+    pub bins: PathBuf,
+    /// BMCs of node1 and node2.
+    pub bmcs: Vec<Bmc>,
+}
+
+fn write(path: &Path, text: &[u8], mode: u32) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|source| HostError::Io {
+            what: format!("cannot create {}", d.display()),
+            source,
+        })?;
+    }
+    std::fs::write(path, text)
+        .and_then(|_| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)))
+        .map_err(|source| HostError::Io {
+            what: format!("cannot write {}", path.display()),
+            source,
+        })
+}
+
+impl Seed {
+    /// Writes every node's `/etc/cluster` (cluster.conf, authkey), the init script and boot
+    /// scripts, and starts the BMCs. No daemon runs yet: [`Seed::boot`] starts one.
+    pub fn setup(h: &Hosts, bins: &Path, o: &Options) -> Result<Seed> {
+        let conf = cluster_conf(h, o)?;
+        let mut key = vec![0u8; 32];
+        {
+            use std::io::Read;
+            let mut f = std::fs::File::open("/dev/urandom").map_err(|source| HostError::Io {
+                what: "cannot open /dev/urandom".into(),
+                source,
+            })?;
+            f.read_exact(&mut key).map_err(|source| HostError::Io {
+                what: "cannot read /dev/urandom".into(),
+                source,
+            })?;
+        }
+        let run_dir = h.dir.path().join("run");
+        std::fs::create_dir_all(&run_dir).map_err(|source| HostError::Io {
+            what: format!("cannot create {}", run_dir.display()),
+            source,
+        })?;
+        write(
+            &h.dir.path().join("httpd"),
+            init_script(&bins.join("name_httpd"), &run_dir).as_bytes(),
+            0o755,
+        )?;
+        let mut bmcs = Vec::new();
+        for (host, name) in NODES {
+            let hh = h.host(host)?.clone();
+            let etc = hh.dir.join("etc/cluster");
+            write(&etc.join("cluster.conf"), conf.as_bytes(), 0o640)?;
+            write(&etc.join("authkey"), &key, 0o600)?;
+            let d = hh.dir.display();
+            h.set_boot(
+                host,
+                &format!(
+                    "exec '{rgm}' -F -f '{d}/etc/cluster/cluster.conf' --node {name} \
+                     --state-dir '{d}/state' --socket '{d}/rgmanager.sock' \
+                     --key '{d}/etc/cluster/authkey' >> '{d}/rgmanager.log' 2>&1",
+                    rgm = bins.join("rgmanager").display()
+                ),
+            )?;
+            bmcs.push(Bmc::start(&BmcSpec {
+                addr: hh.bmc_addr,
+                port: 623,
+                password: BMC_PASSWORD.to_string(),
+                netns: Some(h.switch.clone()),
+                on_power_off: h.power_off_script(host)?,
+                on_power_on: boot_script(&hh),
+                powered: true,
+            })?);
+        }
+        Ok(Seed {
+            bins: bins.to_path_buf(),
+            bmcs,
+        })
+    }
+
+    /// The BMC of `host` (`node1`, `node2`).
+    pub fn bmc(&self, host: &str) -> Result<&Bmc> {
+        NODES
+            .iter()
+            .position(|(h, _)| *h == host)
+            .and_then(|i| self.bmcs.get(i))
+            .ok_or_else(|| HostError::NoHost(host.to_string()))
+    }
+
+    /// Powers `host` on through its BMC (as an administrator would), which boots it; when the
+    /// BMC already says "on" (the host was killed behind its back), boots it directly.
+    pub fn power_on(&self, h: &Hosts, host: &str) -> Result<()> {
+        let bmc = self.bmc(host)?;
+        if bmc.powered() {
+            return h.boot(host);
+        }
+        bmc.set_power(true)?;
+        h.wait_carrier(host, true)
+    }
+
+    /// `clustat ARGS` against `host`'s daemon: exit status and output (stdout then stderr).
+    pub fn clustat(&self, h: &Hosts, host: &str, args: &[&str]) -> Result<(i32, String)> {
+        self.tool(h, host, "clustat", args)
+    }
+
+    /// `clusvcadm ARGS` against `host`'s daemon.
+    pub fn clusvcadm(&self, h: &Hosts, host: &str, args: &[&str]) -> Result<(i32, String)> {
+        self.tool(h, host, "clusvcadm", args)
+    }
+
+    /// Runs one of the administration tools inside `host`'s namespace, talking to its daemon.
+    pub fn tool(&self, h: &Hosts, host: &str, tool: &str, args: &[&str]) -> Result<(i32, String)> {
+        let dir = h.host(host)?.dir.clone();
+        let out = h
+            .command(host, self.bins.join(tool))?
+            .args(args)
+            .arg("--socket")
+            .arg(dir.join("rgmanager.sock"))
+            .output()
+            .map_err(|source| HostError::Io {
+                what: format!("cannot run {tool}"),
+                source,
+            })?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        ))
+    }
+
+    /// The daemon log of `host`.
+    pub fn log(&self, h: &Hosts, host: &str) -> String {
+        h.host(host)
+            .map(|x| std::fs::read_to_string(x.dir.join("rgmanager.log")).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,147 @@
+//! End to end, the way seed 004 tested RHCS: the tutorial's two-node web cluster on hosts made
+//! of network namespaces (`cluster_tests::hosts`), each node with its own `/etc/cluster`, its
+//! `rgmanager`, and a BMC (`ipmi_sim`) whose power-off kills the node; a client polling the
+//! floating address every 20 ms; a watch on every namespace's addresses. At no moment may two
+//! nodes hold the floating address, and the client must never be answered by two nodes in turn
+//! without the old one being gone. Needs root (CI runs as root).
+//!
+//! The binaries come from the directory of this package's `name_httpd`: `cargo test
+//! --workspace` (the README's test command) builds rgmanager's there too.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cluster_tests::hosts::Hosts;
+use cluster_tests::probe::{Prober, VipWatch};
+use cluster_tests::seed::{Options, Seed, VIP};
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "the end-to-end tests need root (CI runs tests as root)"
+    );
+}
+
+fn bins() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_name_httpd"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for b in ["rgmanager", "clustat", "clusvcadm"] {
+        assert!(
+            dir.join(b).exists(),
+            "{b} is not built in {}: run the workspace's tests (`cargo test --workspace`)",
+            dir.display()
+        );
+    }
+    dir
+}
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Polls `clustat --json` on `host` until `want` holds.
+fn wait_clustat(
+    h: &Hosts,
+    s: &Seed,
+    host: &str,
+    what: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (code, out) = s.clustat(h, host, &["--json"]).unwrap();
+        if code == 0 {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) {
+                if want(&v) {
+                    return;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} on {host}: {out}\n{}",
+            h.logs(40)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn started_on(v: &serde_json::Value, node: &str) -> bool {
+    v["services"].as_array().is_some_and(|a| {
+        a.iter().any(|s| {
+            s["name"] == "service:apache_service" && s["state"] == "started" && s["owner"] == node
+        })
+    })
+}
+
+/// The daemon's pid on `host`, from its pid file.
+fn daemon_pid(h: &Hosts, host: &str) -> i32 {
+    let path = h.host(host).unwrap().dir.join("state/rgmanager.pid");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn seed004_web_service_starts_moves_on_a_clean_reboot_and_fails_back() {
+    require_root();
+    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
+    let seed = Seed::setup(&h, &bins(), &Options::default()).unwrap();
+    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
+    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
+
+    // Start: node1 (priority 1) serves.
+    h.boot("node1").unwrap();
+    h.boot("node2").unwrap();
+    for n in ["node1", "node2"] {
+        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
+            v["quorate"] == true && started_on(v, "node1.cluster.com")
+        });
+    }
+    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+    let (code, text) = seed.clustat(&h, "node2", &[]).unwrap();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Cluster Status for web_ha @ "), "{text}");
+    assert!(text.contains("node2.cluster.com"), "{text}");
+
+    // `reboot` of node1: its daemon stops cleanly (the service stops, the node leaves), node2
+    // takes over without fencing.
+    let pid = daemon_pid(&h, "node1");
+    // SAFETY: kill(2) of the daemon process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert!(prober.wait_for("web2", PATIENCE), "{}", h.logs(40));
+    wait_clustat(&h, &seed, "node2", "apache_service on node2", |v| {
+        started_on(v, "node2.cluster.com")
+    });
+    let log2 = seed.log(&h, "node2");
+    assert!(
+        !log2.contains("fencing node"),
+        "a clean leave is not fenced:\n{log2}"
+    );
+    assert_eq!(seed.bmc("node1").unwrap().events(), "", "no power change");
+
+    // node1 comes back: the service relocates to it (ordered domain, failback).
+    h.power_off("node1").unwrap();
+    h.boot("node1").unwrap();
+    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+    wait_clustat(&h, &seed, "node2", "apache_service back on node1", |v| {
+        started_on(v, "node1.cluster.com")
+    });
+    let log2 = seed.log(&h, "node2");
+    assert!(
+        log2.contains("Relocating service:apache_service to better node node1.cluster.com"),
+        "{log2}"
+    );
+
+    let samples = prober.stop();
+    assert!(samples.iter().any(|s| s.answer.as_deref() == Some("web2")));
+    assert_eq!(
+        watch.doubles(),
+        Vec::<String>::new(),
+        "two nodes held {VIP}"
+    );
+}
