@@ -85,6 +85,10 @@ pub enum Msg {
         code: RgCode,
         owner: Option<NodeId>,
     },
+    /// Any daemon → every member, each second while there are any: the lost nodes it knows
+    /// fenced (by the coordinator's fence device or an administrator's `fence_ack_manual`), so
+    /// that a new coordinator does not take their services for still running.
+    Fenced { nodes: Vec<NodeId> },
 }
 
 /// A checked message.
