@@ -655,3 +655,47 @@ fn a_partitioned_minority_stops_its_service_and_is_fenced_by_the_majority() {
     check_markers(&c, "alpha", "node1");
     assert_eq!(never_double(&c, "alpha").as_deref(), Some("node1"));
 }
+
+#[test]
+fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
+    // two_node: each side is quorate alone, so both fence. The device that fences node1 waits
+    // 5 s (`delay`), so node1's fence of node2 lands first and node2, powered off, fences nobody.
+    let (mut c, _bmcs) = configured(2, Fencing::Bmc(PASSWORD), 0, 1);
+    let text = std::fs::read_to_string(c.path("cluster.conf")).unwrap();
+    let text = text
+        .replace(
+            r#"<cman expected_votes="2"/>"#,
+            r#"<cman two_node="1" expected_votes="1"/>"#,
+        )
+        .replace(
+            r#"<device name="bmc-node1"/>"#,
+            r#"<device name="bmc-node1" delay="5"/>"#,
+        );
+    c.write_conf(&text);
+    up(&mut c, 2);
+    let p2 = c.ports[1];
+    let mut cut = Partition::cut(&[p2, p2 + 1]);
+    c.wait_for(&["node1"], "beta taken over by node1", |v| {
+        v["quorate"] == true && offline(v, "node2") && started_on(v, "service:beta", "node1")
+    });
+    assert!(power_log(&c, "node2").starts_with("power 0"));
+    assert_eq!(power_log(&c, "node1"), "", "node1 was never powered off");
+    let log2 = c.log_of("node2");
+    // Both tried; node2 was still waiting out the delay when it was powered off.
+    assert!(log2.contains("fencing node node1"), "{}", c.dump());
+    assert!(
+        !log2.contains("fence node1 success"),
+        "the loser fenced:\n{log2}"
+    );
+    assert!(c.log_of("node1").contains("fence node2 success"));
+    check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node1");
+
+    cut.heal();
+    boot_after_fence(&mut c, "node2");
+    c.wait_for(&["node1", "node2"], "beta back on node2", |v| {
+        online(v, "node2") && started_on(v, "service:beta", "node2")
+    });
+    check_markers(&c, "beta", "node2");
+    check_markers(&c, "alpha", "node1");
+}
