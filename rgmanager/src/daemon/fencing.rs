@@ -136,10 +136,10 @@ impl Victims {
 
 /// What the fencing side tells the daemon's loop.
 pub enum FenceNews {
-    /// A worker fenced this node.
-    Fenced(NodeId),
-    /// A worker ended without fencing (cancelled).
-    GaveUp(NodeId),
+    /// A worker (of this generation) fenced this node.
+    Fenced(NodeId, u64),
+    /// A worker (of this generation) ended without fencing (cancelled).
+    GaveUp(NodeId, u64),
     /// `fence_ack_manual NODE` on the admin socket: the answer goes to `reply`.
     Ack {
         node: String,
@@ -232,7 +232,10 @@ fn version_in(text: &str) -> Option<u64> {
 pub struct Fencer {
     pub victims: Victims,
     source: Arc<ConfSource>,
-    cancels: BTreeMap<NodeId, Arc<AtomicBool>>,
+    /// The running worker of each node: its generation and its cancel flag. A cancelled
+    /// worker's late news must not be taken for its successor's.
+    cancels: BTreeMap<NodeId, (u64, Arc<AtomicBool>)>,
+    generation: u64,
     news: mpsc::UnboundedSender<FenceNews>,
 }
 
@@ -242,6 +245,7 @@ impl Fencer {
             victims: Victims::default(),
             source: Arc::new(source),
             cancels: BTreeMap::new(),
+            generation: 0,
             news,
         }
     }
@@ -257,21 +261,32 @@ impl Fencer {
 
     /// Stops the worker fencing `node`, if any (between rounds: a device being run finishes).
     pub fn cancel(&mut self, node: NodeId) {
-        if let Some(c) = self.cancels.remove(&node) {
+        if let Some((_, c)) = self.cancels.remove(&node) {
             c.store(true, Ordering::SeqCst);
         }
     }
 
-    /// A worker's news arrived: it is gone.
-    pub fn forget(&mut self, node: NodeId) {
-        self.cancels.remove(&node);
+    /// A worker of generation `generation` ended. True when it was the node's current worker
+    /// (not one cancelled and replaced meanwhile).
+    pub fn ended(&mut self, node: NodeId, generation: u64) -> bool {
+        if self
+            .cancels
+            .get(&node)
+            .is_some_and(|(g, _)| *g == generation)
+        {
+            self.cancels.remove(&node);
+            return true;
+        }
+        false
     }
 
     /// Starts a worker fencing `node` (named `victim` in cluster.conf).
     pub fn spawn(&mut self, node: NodeId, victim: String) {
         self.cancel(node);
         let cancel = Arc::new(AtomicBool::new(false));
-        self.cancels.insert(node, cancel.clone());
+        self.generation += 1;
+        let generation = self.generation;
+        self.cancels.insert(node, (generation, cancel.clone()));
         let source = self.source.clone();
         let news = self.news.clone();
         let spawned = std::thread::Builder::new()
@@ -279,16 +294,15 @@ impl Fencer {
             .spawn(move || {
                 let fenced = fence_until_done(&source, &victim, &cancel);
                 let msg = if fenced {
-                    FenceNews::Fenced(node)
+                    FenceNews::Fenced(node, generation)
                 } else {
-                    FenceNews::GaveUp(node)
+                    FenceNews::GaveUp(node, generation)
                 };
                 let _ = news.send(msg);
             });
         if let Err(e) = spawned {
             tracing::error!("cannot start fencing node {node}: {e}");
-            self.cancels.remove(&node);
-            let _ = self.news.send(FenceNews::GaveUp(node));
+            let _ = self.news.send(FenceNews::GaveUp(node, generation));
         }
     }
 }
@@ -413,6 +427,77 @@ mod tests {
         assert!(!v.joined(3));
         assert!(v.fenced_nodes().is_empty());
         assert!(!v.fenced(3), "a member again: not a victim");
+    }
+
+    const CONF: &str = r#"<cluster name="c" config_version="1"><clusternodes>
+        <clusternode name="n1" nodeid="1"/><clusternode name="n2" nodeid="2"/>
+        <clusternode name="n3" nodeid="3"/></clusternodes>
+      <rm><failoverdomains>
+        <failoverdomain name="d1" ordered="1"><failoverdomainnode name="n1" priority="1"/>
+          <failoverdomainnode name="n2" priority="2"/></failoverdomain>
+      </failoverdomains>
+      <service name="a" domain="d1"/></rm></cluster>"#;
+
+    fn running_cluster() -> crate::daemon::coord::Coordinator {
+        use crate::policy::{ClusterView, Event};
+        let view = ClusterView::from_conf(&ccs::parse_str(CONF).unwrap());
+        let mut c = crate::daemon::coord::Coordinator::new(view);
+        let mut orders = Vec::new();
+        for n in [1, 2, 3] {
+            orders.extend(c.handle(&Event::NodeJoined(n)));
+        }
+        orders.extend(c.handle(&Event::QuorumRegained));
+        for o in orders {
+            c.done(o.node, o.id, true);
+        }
+        c
+    }
+
+    #[test]
+    fn a_lost_owners_service_moves_only_once_it_is_fenced() {
+        use crate::daemon::wire::Op;
+        use crate::policy::{Event, State};
+        let mut c = running_cluster();
+        let a = c.view.service("a").unwrap();
+        assert_eq!((a.owner, a.state), (Some(1), State::Started));
+        let lost = Event::NodeLeft {
+            node: 1,
+            clean: false,
+        };
+        assert!(c.handle(&lost).is_empty());
+        assert!(
+            c.handle(&Event::Evaluate).is_empty(),
+            "nothing before fencing"
+        );
+        assert_eq!(c.view.service("a").unwrap().owner, Some(1));
+        let orders = c.handle(&Event::NodeFenced(1));
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!((orders[0].node, orders[0].op), (2, Op::Start));
+    }
+
+    #[test]
+    fn a_new_coordinator_takes_over_from_a_fenced_owner() {
+        use crate::policy::{ClusterView, Event, State};
+        let old = running_cluster();
+        let view = ClusterView::from_conf(&ccs::parse_str(CONF).unwrap());
+        let mut new = crate::daemon::coord::Coordinator::new(view);
+        for n in [1, 2, 3] {
+            new.observe(&Event::NodeJoined(n));
+        }
+        new.observe(&Event::QuorumRegained);
+        new.adopt(&old.records());
+        new.observe(&Event::NodeLeft {
+            node: 1,
+            clean: false,
+        });
+        new.observe(&Event::NodeFenced(1));
+        let reports = BTreeMap::from([(2, Default::default()), (3, Default::default())]);
+        let orders = new.rebuild(&reports);
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!(orders[0].node, 2);
+        let a = new.view.service("a").unwrap();
+        assert_eq!((a.owner, a.state), (Some(2), State::Starting));
+        assert_eq!(a.last_owner, Some(1));
     }
 
     #[test]

@@ -119,13 +119,15 @@ impl Daemon {
     /// News from a worker or the admin socket.
     pub(super) async fn fence_news(&mut self, news: FenceNews) {
         match news {
-            FenceNews::Fenced(n) => {
-                self.fencer.forget(n);
+            FenceNews::Fenced(n, generation) => {
+                // A success is a fact, whichever worker it came from.
+                self.fencer.ended(n, generation);
                 self.node_fenced(n).await;
             }
-            FenceNews::GaveUp(n) => {
-                self.fencer.forget(n);
-                self.fencer.victims.worker_ended(n);
+            FenceNews::GaveUp(n, generation) => {
+                if self.fencer.ended(n, generation) {
+                    self.fencer.victims.worker_ended(n);
+                }
             }
             FenceNews::Ack { node, reply } => {
                 let answer = self.fence_ack(&node).await;
