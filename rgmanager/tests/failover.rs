@@ -233,13 +233,17 @@ fn configured(n: usize, node1: Fencing, post_fail_delay: u32, version: u32) -> (
     let bmcs: Vec<Bmc> = (1..=n)
         .map(|i| Bmc::start(c.dir.path(), &format!("node{i}")))
         .collect();
+    c.script("alpha");
+    c.script("beta");
     write_conf(&c, &bmcs, node1, post_fail_delay, version);
     (c, bmcs)
 }
 
+/// Writes cluster.conf (atomically: the daemons may be reading it) for the scripts already in
+/// place.
 fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, version: u32) {
-    let alpha = c.script("alpha");
-    let beta = c.script("beta");
+    let alpha = c.path("alpha.sh");
+    let beta = c.path("beta.sh");
     let n = bmcs.len();
     let nodes = c.nodes_xml(|i| {
         let bmc = format!(
@@ -289,7 +293,7 @@ fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, v
             })
             .collect()
     };
-    c.write_conf(&format!(
+    let text = format!(
         r#"<?xml version="1.0"?>
 <cluster name="ftest" config_version="{version}">
   <cman expected_votes="{n}"/>
@@ -321,7 +325,10 @@ fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, v
         domain(&[3, 2, 1]),
         alpha.display(),
         beta.display()
-    ));
+    );
+    let tmp = c.path("cluster.conf.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, c.path("cluster.conf")).unwrap();
 }
 
 /// Starts every node and waits until alpha runs on node1 and beta on its top node.
@@ -560,6 +567,7 @@ fn fence_ack_manual_stands_in_for_a_missing_fence_device() {
 /// is removed on drop.
 struct Partition {
     table: String,
+    healed: bool,
 }
 
 impl Partition {
@@ -591,13 +599,24 @@ impl Partition {
             .write_all(script.as_bytes())
             .unwrap();
         assert!(child.wait().unwrap().success(), "nft refused:\n{script}");
-        Partition { table }
+        Partition {
+            table,
+            healed: false,
+        }
     }
 
     fn heal(&mut self) {
-        let _ = Command::new("nft")
+        if std::mem::replace(&mut self.healed, true) {
+            return;
+        }
+        let ok = Command::new("nft")
             .args(["delete", "table", "inet", &self.table])
-            .status();
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok || std::thread::panicking(),
+            "nft could not remove its rules"
+        );
     }
 }
 
@@ -659,7 +678,9 @@ fn a_partitioned_minority_stops_its_service_and_is_fenced_by_the_majority() {
 #[test]
 fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
     // two_node: each side is quorate alone, so both fence. The device that fences node1 waits
-    // 5 s (`delay`), so node1's fence of node2 lands first and node2, powered off, fences nobody.
+    // 10 s (`delay`), the one that fences node2 3 s (time for both sides to see the split and
+    // start fencing, even on a loaded machine): node1's fence of node2 lands first, and node2,
+    // powered off, fences nobody.
     let (mut c, _bmcs) = configured(2, Fencing::Bmc(PASSWORD), 0, 1);
     let text = std::fs::read_to_string(c.path("cluster.conf")).unwrap();
     let text = text
@@ -669,7 +690,11 @@ fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
         )
         .replace(
             r#"<device name="bmc-node1"/>"#,
-            r#"<device name="bmc-node1" delay="5"/>"#,
+            r#"<device name="bmc-node1" delay="10"/>"#,
+        )
+        .replace(
+            r#"<device name="bmc-node2"/>"#,
+            r#"<device name="bmc-node2" delay="3"/>"#,
         );
     c.write_conf(&text);
     up(&mut c, 2);

@@ -198,18 +198,23 @@ impl ConfSource {
                     return self.cached();
                 }
             }
-            Err(e) => {
+            Err(_) => {
                 let mut refused = match self.refused.lock() {
                     Ok(r) => r,
                     Err(p) => p.into_inner(),
                 };
-                // Only the version is worth remembering; the error may quote the file.
+                // Only the version is worth remembering, and the error is not logged: it may
+                // quote the file, passwords included. ccs_config_validate tells what is wrong.
                 let v = std::fs::read_to_string(&self.path)
                     .ok()
                     .and_then(|t| version_in(&t));
                 if *refused != v || v.is_none() {
                     *refused = v;
-                    tracing::warn!("fencing keeps configuration version {have}: {e}");
+                    tracing::warn!(
+                        "fencing keeps configuration version {have}: {} does not load or \
+                         validate (see ccs_config_validate)",
+                        self.path.display()
+                    );
                 }
             }
         }
