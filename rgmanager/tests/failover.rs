@@ -94,6 +94,16 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
+/// A free UDP port that is none of `avoid` nor the port after one of them.
+fn free_port_avoiding(avoid: &[u16]) -> u16 {
+    loop {
+        let p = free_udp_port();
+        if !avoid.iter().any(|a| p == *a || p == a.wrapping_add(1)) {
+            return p;
+        }
+    }
+}
+
 /// One node's BMC: an `ipmi_sim` on a free loopback port; killed on drop.
 struct Bmc {
     child: Child,
@@ -108,8 +118,10 @@ impl Drop for Bmc {
 }
 
 impl Bmc {
-    /// The BMC of `node`, its files in the cluster's directory `dir`.
-    fn start(dir: &Path, node: &str) -> Bmc {
+    /// The BMC of `node`, its files in the cluster's directory `dir`, on a port that is none
+    /// of the cluster's (`avoid`: the nodes' membership ports, each followed by its message
+    /// port).
+    fn start(dir: &Path, node: &str, avoid: &[u16]) -> Bmc {
         let helper = dir.join(format!("{node}.chassis"));
         let text = CHASSIS
             .replace("@DIR@", &dir.display().to_string())
@@ -126,7 +138,7 @@ impl Bmc {
         .unwrap();
         let mut last = String::new();
         for attempt in 0..5 {
-            let port = free_udp_port();
+            let port = free_port_avoiding(avoid);
             let lan = dir.join(format!("{node}.lan.conf"));
             std::fs::write(
                 &lan,
@@ -231,7 +243,7 @@ enum Fencing {
 fn configured(n: usize, node1: Fencing, post_fail_delay: u32, version: u32) -> (Cluster, Vec<Bmc>) {
     let c = Cluster::new(n);
     let bmcs: Vec<Bmc> = (1..=n)
-        .map(|i| Bmc::start(c.dir.path(), &format!("node{i}")))
+        .map(|i| Bmc::start(c.dir.path(), &format!("node{i}"), &c.ports))
         .collect();
     c.script("alpha");
     c.script("beta");
@@ -277,7 +289,7 @@ fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, v
             "    <fencedevice name=\"dead\" agent=\"fence_ipmilan\" ipaddr=\"127.0.0.1\" \
              ipport=\"{}\" login=\"admin\" passwd=\"{PASSWORD}\" lanplus=\"1\" cipher=\"3\" \
              power_wait=\"0\" login_timeout=\"2\" retry_on=\"1\"/>\n",
-            free_udp_port()
+            free_port_avoiding(&c.ports)
         );
     }
     let domain = |order: &[usize]| -> String {
