@@ -241,19 +241,37 @@ enum Fencing {
 /// (checked every second), beta in node3 > node2 > node1. Node1 is fenced as `node1` says, the
 /// others through their BMC. `post_fail_delay` in seconds.
 fn configured(n: usize, node1: Fencing, post_fail_delay: u32, version: u32) -> (Cluster, Vec<Bmc>) {
+    configured_victim(n, 1, node1, post_fail_delay, version)
+}
+
+/// As [`configured`], with `fencing` for node `victim` instead of node1.
+fn configured_victim(
+    n: usize,
+    victim: usize,
+    fencing: Fencing,
+    post_fail_delay: u32,
+    version: u32,
+) -> (Cluster, Vec<Bmc>) {
     let c = Cluster::new(n);
     let bmcs: Vec<Bmc> = (1..=n)
         .map(|i| Bmc::start(c.dir.path(), &format!("node{i}"), &c.ports))
         .collect();
     c.script("alpha");
     c.script("beta");
-    write_conf(&c, &bmcs, node1, post_fail_delay, version);
+    write_conf(&c, &bmcs, victim, fencing, post_fail_delay, version);
     (c, bmcs)
 }
 
 /// Writes cluster.conf (atomically: the daemons may be reading it) for the scripts already in
 /// place.
-fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, version: u32) {
+fn write_conf(
+    c: &Cluster,
+    bmcs: &[Bmc],
+    victim: usize,
+    fencing: Fencing,
+    post_fail_delay: u32,
+    version: u32,
+) {
     let alpha = c.path("alpha.sh");
     let beta = c.path("beta.sh");
     let n = bmcs.len();
@@ -261,9 +279,9 @@ fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, v
         let bmc = format!(
             "        <method name=\"ipmi\">\n          <device name=\"bmc-node{i}\"/>\n        </method>\n"
         );
-        let methods = match (i, node1) {
-            (1, Fencing::None) => return String::new(),
-            (1, Fencing::DeadThenBmc) => format!(
+        let methods = match fencing {
+            Fencing::None if i == victim => return String::new(),
+            Fencing::DeadThenBmc if i == victim => format!(
                 "        <method name=\"dead\">\n          <device name=\"dead\"/>\n        </method>\n{bmc}"
             ),
             _ => bmc,
@@ -272,8 +290,8 @@ fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, v
     });
     let mut devices = String::new();
     for (i, b) in bmcs.iter().enumerate() {
-        let pw = match (i, node1) {
-            (0, Fencing::Bmc(pw)) => pw,
+        let pw = match fencing {
+            Fencing::Bmc(pw) if i + 1 == victim => pw,
             _ => PASSWORD,
         };
         devices += &format!(
@@ -284,7 +302,7 @@ fn write_conf(c: &Cluster, bmcs: &[Bmc], node1: Fencing, post_fail_delay: u32, v
             b.port
         );
     }
-    if node1 == Fencing::DeadThenBmc {
+    if fencing == Fencing::DeadThenBmc {
         devices += &format!(
             "    <fencedevice name=\"dead\" agent=\"fence_ipmilan\" ipaddr=\"127.0.0.1\" \
              ipport=\"{}\" login=\"admin\" passwd=\"{PASSWORD}\" lanplus=\"1\" cipher=\"3\" \
@@ -451,7 +469,7 @@ fn a_refusing_fence_device_blocks_the_takeover_until_the_password_is_fixed() {
     assert_eq!(power(&c, "node1"), "1", "node1 was not powered off");
     assert!(!c.markers("alpha").contains("node2"));
     // A new configuration with the right password: the next round fences, alpha moves.
-    write_conf(&c, &bmcs, Fencing::Bmc(PASSWORD), 0, 2);
+    write_conf(&c, &bmcs, 1, Fencing::Bmc(PASSWORD), 0, 2);
     c.wait_for(&["node2", "node3"], "alpha taken over after the fix", |v| {
         started_on(v, "service:alpha", "node2")
     });
@@ -733,6 +751,75 @@ fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
     c.wait_for(&["node1", "node2"], "beta back on node2", |v| {
         online(v, "node2") && started_on(v, "service:beta", "node2")
     });
+    check_markers(&c, "beta", "node2");
+    check_markers(&c, "alpha", "node1");
+}
+
+#[test]
+fn a_coordinator_that_joined_after_a_failure_fences_before_taking_over() {
+    // Four nodes, quorum 2 (expected_votes 3). node1 is down at first; node3 (beta's home)
+    // fails while its fence device refuses. node1 then joins and coordinates: it never saw
+    // node3 fail, yet must neither start beta elsewhere nor forget to fence node3.
+    let (mut c, bmcs) = configured_victim(4, 3, Fencing::Bmc("n0tThePassw0rd"), 0, 1);
+    let text = std::fs::read_to_string(c.path("cluster.conf"))
+        .unwrap()
+        .replace(
+            r#"<cman expected_votes="4"/>"#,
+            r#"<cman expected_votes="3"/>"#,
+        );
+    c.write_conf(&text);
+    for n in ["node2", "node3", "node4"] {
+        c.start(n);
+    }
+    c.wait_for(
+        &["node2", "node3", "node4"],
+        "alpha on node2, beta on node3",
+        |v| {
+            v["quorate"] == true
+                && started_on(v, "service:alpha", "node2")
+                && started_on(v, "service:beta", "node3")
+        },
+    );
+    c.kill9("node3");
+    c.wait_for(&["node2", "node4"], "node3 gone", |v| offline(v, "node3"));
+    wait_log(
+        &mut c,
+        "node2",
+        "fence node3 dev 0.0 agent fence_ipmilan result: error from agent",
+    );
+    c.start("node1");
+    c.wait_for(&["node1", "node2", "node4"], "node1 in, alpha home", |v| {
+        online(v, "node1") && started_on(v, "service:alpha", "node1")
+    });
+    wait_log(&mut c, "node1", "Node node1 is the coordinator");
+    wait_log(
+        &mut c,
+        "node1",
+        "fence node3 dev 0.0 agent fence_ipmilan result: error from agent",
+    );
+    c.holds_for(
+        &["node1", "node2", "node4"],
+        "beta stays with the lost node3",
+        Duration::from_secs(8),
+        |v| offline(v, "node3") && owned_by(v, "service:beta", "node3"),
+    );
+    assert_eq!(never_double(&c, "beta").as_deref(), Some("node3"));
+    write_conf(&c, &bmcs, 3, Fencing::Bmc(PASSWORD), 0, 2);
+    let text = std::fs::read_to_string(c.path("cluster.conf"))
+        .unwrap()
+        .replace(
+            r#"<cman expected_votes="4"/>"#,
+            r#"<cman expected_votes="3"/>"#,
+        );
+    let tmp = c.path("cluster.conf.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, c.path("cluster.conf")).unwrap();
+    c.wait_for(
+        &["node1", "node2", "node4"],
+        "beta taken over by node2",
+        |v| started_on(v, "service:beta", "node2"),
+    );
+    assert!(c.log_of("node1").contains("fence node3 success"));
     check_markers(&c, "beta", "node2");
     check_markers(&c, "alpha", "node1");
 }

@@ -124,6 +124,25 @@ impl Victims {
         out
     }
 
+    /// A member says `node` is lost. True when this is news here (this daemon started after
+    /// the node failed): it is recorded as lost.
+    pub fn heard_lost(&mut self, node: NodeId) -> bool {
+        if self.nodes.contains_key(&node) {
+            return false;
+        }
+        self.nodes.insert(node, VictimState::Lost);
+        true
+    }
+
+    /// The nodes lost and not fenced yet (told to the other daemons).
+    pub fn lost_nodes(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|(_, s)| matches!(s, VictimState::Lost | VictimState::Fencing))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
     /// The nodes known fenced (told to the other daemons).
     pub fn fenced_nodes(&self) -> Vec<NodeId> {
         self.nodes
@@ -432,6 +451,19 @@ mod tests {
         assert!(!v.joined(3));
         assert!(v.fenced_nodes().is_empty());
         assert!(!v.fenced(3), "a member again: not a victim");
+    }
+
+    #[test]
+    fn a_late_daemon_learns_the_lost_nodes_from_the_others() {
+        let mut v = Victims::default();
+        assert!(v.heard_lost(3));
+        assert!(!v.heard_lost(3));
+        assert_eq!(v.lost_nodes(), vec![3]);
+        assert_eq!(v.due(true), vec![3]);
+        assert_eq!(v.lost_nodes(), vec![3], "being fenced is still lost");
+        v.fenced(3);
+        assert!(v.lost_nodes().is_empty());
+        assert!(!v.heard_lost(3), "hearsay does not undo a fence");
     }
 
     const CONF: &str = r#"<cluster name="c" config_version="1"><clusternodes>

@@ -661,8 +661,10 @@ impl Daemon {
     }
 
     async fn periodic(&mut self) {
-        self.report().await;
+        // The fencing news first: a new coordinator waits for every member's report, and so
+        // has heard of the lost nodes before it rebuilds its table.
         self.fence_periodic().await;
+        self.report().await;
         match self.coordinator().filter(|_| self.quorum.is_quorate()) {
             Some(c) => {
                 let again: Vec<Msg> = self.forwarded.values().map(|(m, _)| m.clone()).collect();
@@ -941,7 +943,7 @@ impl Daemon {
                     let _ = tx.send(Response::Service { code, owner });
                 }
             }
-            Msg::Fenced { nodes } => self.fenced_heard(nodes).await,
+            Msg::Victims { fenced, lost } => self.victims_heard(fenced, lost).await,
         }
     }
 

@@ -7,8 +7,8 @@
 use super::Daemon;
 use crate::admin::Response;
 use crate::daemon::fencing::{FenceNews, VictimState};
-use crate::daemon::wire::{Msg, Op};
-use crate::policy::{Event, NodeId};
+use crate::daemon::wire::{LostNode, Msg, Op};
+use crate::policy::{Event, Holds, NodeId, State};
 
 use super::Job;
 
@@ -80,20 +80,34 @@ impl Daemon {
     }
 
     async fn tell_fenced(&mut self) {
-        let nodes = self.fencer.victims.fenced_nodes();
-        if nodes.is_empty() {
+        let fenced = self.fencer.victims.fenced_nodes();
+        let lost: Vec<LostNode> = self
+            .fencer
+            .victims
+            .lost_nodes()
+            .into_iter()
+            .map(|node| LostNode {
+                node,
+                services: self
+                    .coord
+                    .records()
+                    .into_iter()
+                    .filter(|r| r.owner == Some(node) && r.state.holds())
+                    .map(|r| r.name)
+                    .collect(),
+            })
+            .collect();
+        if fenced.is_empty() && lost.is_empty() {
             return;
         }
         let Some(v) = self.view.clone() else { return };
         let local = self.local;
         for m in v.members.iter().filter(|m| **m != local) {
-            self.send(
-                *m,
-                Msg::Fenced {
-                    nodes: nodes.clone(),
-                },
-            )
-            .await;
+            let msg = Msg::Victims {
+                fenced: fenced.clone(),
+                lost: lost.clone(),
+            };
+            self.send(*m, msg).await;
         }
     }
 
@@ -109,9 +123,39 @@ impl Daemon {
         }
     }
 
-    /// Another daemon's list of fenced nodes.
-    pub(super) async fn fenced_heard(&mut self, nodes: Vec<NodeId>) {
-        for n in nodes {
+    /// Another daemon's fencing news. A lost node this daemon did not see fail (it started
+    /// later) is lost here too, and the services it held are recorded as still running there
+    /// unless the table has them elsewhere: should this daemon coordinate, it fences that node
+    /// before anything of it moves.
+    pub(super) async fn victims_heard(&mut self, fenced: Vec<NodeId>, lost: Vec<LostNode>) {
+        for l in lost {
+            if self.view.as_ref().is_some_and(|v| v.contains(l.node)) {
+                continue;
+            }
+            if self.fencer.victims.heard_lost(l.node) {
+                tracing::info!("{} failed before this node joined", self.name_of(l.node));
+                self.policy_event(Event::NodeLeft {
+                    node: l.node,
+                    clean: false,
+                })
+                .await;
+            }
+            if self.fencer.victims.state(l.node) == Some(VictimState::Fenced) {
+                continue;
+            }
+            for s in &l.services {
+                if self.coord.busy(s) {
+                    continue;
+                }
+                if let Some(st) = self.coord.view.service_mut(s) {
+                    if st.owner.is_none() || !st.state.holds() {
+                        st.owner = Some(l.node);
+                        st.state = State::Started;
+                    }
+                }
+            }
+        }
+        for n in fenced {
             self.node_fenced(n).await;
         }
     }
