@@ -660,12 +660,15 @@ impl Drop for Partition {
 fn a_partitioned_minority_stops_its_service_and_is_fenced_by_the_majority() {
     // A post_fail_delay gives the minority the time to stop its service before the majority
     // powers it off (the takeover is safe either way: fencing comes first).
-    let (mut c, _bmcs) = configured(3, Fencing::Bmc(PASSWORD), 4, 1);
+    // 10 s: the two sides see the split at about the same time, but a loaded machine may
+    // delay the minority's stop by seconds.
+    let (mut c, _bmcs) = configured(3, Fencing::Bmc(PASSWORD), 10, 1);
     up(&mut c, 3);
     let p3 = c.ports[2];
     let mut cut = Partition::cut(&[p3, p3 + 1]);
     // The minority: no quorum, so beta stops (in reverse tree order) and nothing is fenced.
     wait_log(&mut c, "node3", "Quorum lost");
+    wait_log(&mut c, "node3", "Service service:beta is stopped");
     // The majority fences node3 and takes beta over.
     c.wait_for(&["node1", "node2"], "beta taken over by node2", |v| {
         v["quorate"] == true && offline(v, "node3") && started_on(v, "service:beta", "node2")

@@ -28,7 +28,9 @@ impl Daemon {
 
     /// After a view change: a daemon that no longer coordinates stops its workers; one that
     /// lost quorum stops its local services (an inquorate partition runs nothing and fences
-    /// nothing); a coordinator of a quorate partition starts fencing.
+    /// nothing); a coordinator of a quorate partition starts fencing. The members hear of the
+    /// lost nodes now, before the report the daemon sends next: a node that just joined and
+    /// coordinates rebuilds its table as soon as every member reported.
     pub(super) async fn fence_view(&mut self, quorum_lost: bool) {
         if !self.coordinating {
             for n in self.fencer.victims.stand_down() {
@@ -39,6 +41,7 @@ impl Daemon {
             self.stop_local_services();
         }
         self.fence_start();
+        self.tell_fenced().await;
     }
 
     /// Stops every local service, in reverse cluster.conf order (each tree stops in reverse
