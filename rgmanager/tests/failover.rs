@@ -8,7 +8,10 @@
 //! the node is back; a fence device that refuses (wrong password) blocks the takeover until a
 //! new configuration fixes the password; methods are tried in order; `fence_ack_manual`
 //! confirms a node with no fence device; a 3-node partition (the minority's traffic dropped by
-//! nftables) stops the minority's service, fences the minority and takes over, then heals.
+//! nftables) stops the minority's service, fences the minority and takes over, then heals; a
+//! two-node cluster cut in two, where both sides fence and a device `delay` picks the survivor;
+//! a node that joins after a failure and becomes coordinator fences the lost node before its
+//! service moves.
 //!
 //! Every scenario checks the markers: a service never ran on two nodes at once.
 
