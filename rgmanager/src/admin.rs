@@ -66,6 +66,11 @@ pub enum Request {
     Lock {
         lock: LockOp,
     },
+    /// `fence_ack_manual NODE`: an administrator confirms that a lost node is down, so the
+    /// daemons treat it as fenced.
+    FenceAck {
+        node: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +87,12 @@ pub enum Response {
     /// The lock's state after a lock request.
     Lock {
         locked: bool,
+    },
+    /// `fence_ack_manual`: the node is now taken as fenced (`fenced` false: it was already, or
+    /// had left cleanly, so nothing changed).
+    FenceAck {
+        node: String,
+        fenced: bool,
     },
     Error {
         message: String,

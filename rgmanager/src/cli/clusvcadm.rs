@@ -489,6 +489,7 @@ mod tests {
                         owner: Some(owner),
                     },
                     Request::Lock { .. } => Response::Lock { locked: true },
+                    Request::FenceAck { node } => Response::FenceAck { node, fenced: true },
                 });
             }
         });

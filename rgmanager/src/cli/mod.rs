@@ -3,6 +3,7 @@
 
 pub mod clustat;
 pub mod clusvcadm;
+pub mod fence_ack_manual;
 
 /// One option as getopt(3) returns it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -370,7 +370,9 @@ impl Coordinator {
             let st = &mut self.view.services[i];
             match runs.as_slice() {
                 [] => {
-                    let keep = matches!(owner_state, Some(NodeState::Lost));
+                    // A lost owner may still run it; a fenced one's record is kept so that
+                    // the policy takes it over (and says so) below.
+                    let keep = matches!(owner_state, Some(NodeState::Lost | NodeState::Fenced));
                     if !keep {
                         if st.owner.is_some() {
                             st.last_owner = st.owner;

@@ -5,10 +5,12 @@
 //! - [`args`]: the command line.
 //! - [`wire`]: the authenticated daemon-to-daemon messages (sans-I/O).
 //! - [`coord`]: the coordinator's table and orders (sans-I/O).
+//! - [`fencing`]: fencing lost members (sans-I/O victims, worker threads through `fence::node`).
 //! - [`run`](mod@run): the I/O: sockets, the local executor thread, signals.
 
 pub mod args;
 pub mod coord;
+pub mod fencing;
 pub mod identity;
 pub mod run;
 pub mod wire;

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::args::{self, Args};
 use super::coord::{Coordinator, Order};
+use super::fencing::{ConfSource, FenceNews, Fencer};
 use super::wire::{self, Envelope, Msg, Op, ReplayFilter};
 use crate::admin::{self, LockOp, Request, Response, ServiceAction};
 use crate::clustat;
@@ -65,6 +66,8 @@ pub enum DaemonError {
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }
+
+mod fence_hooks;
 
 static TERM: AtomicBool = AtomicBool::new(false);
 
@@ -201,6 +204,7 @@ fn start(a: &Args) -> Result<(), DaemonError> {
         let view = ClusterView::from_conf(&conf);
         let d = Daemon::new(
             &conf,
+            &a.conf,
             local,
             incarnation,
             codec,
@@ -439,12 +443,16 @@ struct Daemon {
     refused: bool,
     /// On the coordinator: members' requests seen, and their answers once given.
     requests_seen: HashMap<OrderKey, Option<(RgCode, Option<NodeId>)>>,
+    /// Lost nodes and the threads fencing them (`fence_hooks`).
+    fencer: Fencer,
+    fence_rx: Option<mpsc::UnboundedReceiver<FenceNews>>,
 }
 
 impl Daemon {
     #[allow(clippy::too_many_arguments)]
     fn new(
         conf: &ccs::ClusterConf,
+        conf_path: &Path,
         local: NodeId,
         incarnation: u64,
         codec: wire::Codec,
@@ -470,7 +478,10 @@ impl Daemon {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         spawn_agents(forest, jobs_rx, done_tx);
         let (admin_tx, admin_rx) = mpsc::unbounded_channel();
+        let (fence_tx, fence_rx) = mpsc::unbounded_channel();
         Daemon {
+            fencer: Fencer::new(ConfSource::new(conf_path, conf.clone()), fence_tx),
+            fence_rx: Some(fence_rx),
             admin_tx,
             admin_rx: Some(admin_rx),
             forwarded: BTreeMap::new(),
@@ -516,8 +527,11 @@ impl Daemon {
     /// node (false).
     async fn run(mut self, mut node: net::Node, listener: UnixListener) -> bool {
         let wsock = self.wsock.clone();
-        let (Some(mut results), Some(mut calls)) = (self.results.take(), self.admin_rx.take())
-        else {
+        let (Some(mut results), Some(mut calls), Some(mut fence_news)) = (
+            self.results.take(),
+            self.admin_rx.take(),
+            self.fence_rx.take(),
+        ) else {
             return false;
         };
         let mut buf = vec![0u8; 65536];
@@ -556,7 +570,10 @@ impl Daemon {
                     None => {}
                 },
                 acc = listener.accept() => if let Ok((s, _)) = acc {
-                    serve(s, self.status(), self.admin_tx.clone());
+                    serve(s, self.status(), self.admin_tx.clone(), self.fencer.news());
+                },
+                news = fence_news.recv() => if let Some(news) = news {
+                    self.fence_news(news).await;
                 },
                 call = calls.recv() => match call {
                     Some(Call::Service(call)) => self.admin_call(call).await,
@@ -695,6 +712,9 @@ impl Daemon {
     }
 
     async fn periodic(&mut self) {
+        // The fencing news first: a new coordinator waits for every member's report, and so
+        // has heard of the lost nodes before it rebuilds its table.
+        self.fence_periodic().await;
         self.report().await;
         match self.coordinator().filter(|_| self.quorum.is_quorate()) {
             Some(c) => {
@@ -764,6 +784,7 @@ impl Daemon {
                 if n != self.local {
                     tracing::info!("State change: {} UP", self.name_of(n));
                 }
+                self.fence_joined(n);
                 self.policy_event(Event::NodeJoined(n)).await;
             }
             membership::Event::LeftCleanly(n) => {
@@ -776,6 +797,7 @@ impl Daemon {
             }
             membership::Event::Failed(n) => {
                 tracing::info!("State change: {} DOWN", self.name_of(n));
+                self.fence_lost(n);
                 self.policy_event(Event::NodeLeft {
                     node: n,
                     clean: false,
@@ -784,6 +806,7 @@ impl Daemon {
             }
             membership::Event::ViewChanged(v) => {
                 let change = self.quorum.update(&v.members);
+                let quorum_lost = change == Some(crate::quorum::QuorumChange::Lost);
                 self.view = Some(v.clone());
                 if let Some(c) = change {
                     tracing::info!("{}", c.message());
@@ -805,6 +828,7 @@ impl Daemon {
                     self.takeover = Some(Instant::now());
                     self.takeover_warned = false;
                 }
+                self.fence_view(quorum_lost).await;
                 self.report().await;
             }
             membership::Event::ConfigVersion { .. } => {}
@@ -1013,6 +1037,7 @@ impl Daemon {
                     let _ = tx.send(answer);
                 }
             }
+            Msg::Victims { fenced, lost } => self.victims_heard(fenced, lost).await,
         }
     }
 
@@ -1298,6 +1323,7 @@ fn serve(
     stream: tokio::net::UnixStream,
     status: clustat::Status,
     calls: mpsc::UnboundedSender<Call>,
+    fence: mpsc::UnboundedSender<FenceNews>,
 ) {
     let Ok(std_stream) = stream.into_std() else {
         return;
@@ -1341,6 +1367,17 @@ fn serve(
                     }))
                     .is_err()
                 {
+                    return Response::Error {
+                        message: "the resource group manager is shutting down".into(),
+                    };
+                }
+                rx.blocking_recv().unwrap_or_else(|_| Response::Error {
+                    message: "the resource group manager is shutting down".into(),
+                })
+            }
+            Request::FenceAck { node } => {
+                let (tx, rx) = oneshot::channel();
+                if fence.send(FenceNews::Ack { node, reply: tx }).is_err() {
                     return Response::Error {
                         message: "the resource group manager is shutting down".into(),
                     };

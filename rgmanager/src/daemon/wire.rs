@@ -102,6 +102,22 @@ pub enum Msg {
         code: RgCode,
         owner: Option<NodeId>,
     },
+    /// Any daemon → every member, each second while there are any: the nodes it knows fenced
+    /// (by the coordinator's fence device or an administrator's `fence_ack_manual`), and the
+    /// lost ones not fenced yet with the services the table has on them. A daemon that joined
+    /// after a node failed learns from it that the node is to be fenced, and that its services
+    /// may still run there, should it become coordinator.
+    Victims {
+        fenced: Vec<NodeId>,
+        lost: Vec<LostNode>,
+    },
+}
+
+/// A member that failed and is not fenced yet, with the services it held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostNode {
+    pub node: NodeId,
+    pub services: Vec<String>,
 }
 
 /// A checked message.

@@ -1,0 +1,845 @@
+//! Node loss with real processes and real fencing: `rgmanager` daemons on 127.0.0.1, each node
+//! with its own OpenIPMI `ipmi_sim` BMC, fenced by our `fence_ipmilan` (lanplus, cipher 3). A
+//! BMC's power-off really powers its node off: its chassis helper kills that node's daemon and
+//! closes the node's service markers (an `off NODE` line); its power-on lets the test boot the
+//! node again (start its daemon).
+//!
+//! Scenarios: a node killed with SIGKILL is fenced, its service taken over, and fails back when
+//! the node is back; a fence device that refuses (wrong password) blocks the takeover until a
+//! new configuration fixes the password; methods are tried in order; `fence_ack_manual`
+//! confirms a node with no fence device; a 3-node partition (the minority's traffic dropped by
+//! nftables) stops the minority's service, fences the minority and takes over, then heals; a
+//! two-node cluster cut in two, where both sides fence and a device `delay` picks the survivor;
+//! a node that joins after a failure and becomes coordinator fences the lost node before its
+//! service moves.
+//!
+//! Every scenario checks the markers: a service never ran on two nodes at once.
+
+mod common;
+
+use std::io::Write;
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{check_markers, never_double, online, service, started_on, Cluster, PATIENCE};
+
+/// The BMC user's password.
+const PASSWORD: &str = "Bmc-s3cret";
+
+/// The chassis helper of a node's BMC (OpenIPMI's `chassis_control` protocol:
+/// `DEV get power` → `power:0|1`; `DEV set power 0|1`). Powering off kills the node's daemon
+/// (its pid file, checked against its command line) and closes the markers of the services it
+/// held; every power change is logged in `NODE.power.log`.
+const CHASSIS: &str = r#"#!/bin/sh
+dir='@DIR@'
+node='@NODE@'
+state="$dir/$node.power"
+[ -f "$state" ] || echo 1 > "$state"
+power_off() {
+    pid=$(cat "$dir/$node.state/rgmanager.pid" 2>/dev/null)
+    if [ -n "$pid" ] && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qx "$node"; then
+        kill -9 "$pid"
+    fi
+    for r in "$dir"/*.running; do
+        [ -e "$r" ] || continue
+        if [ "$(cat "$r")" = "$node" ]; then
+            svc=$(basename "$r" .running)
+            rm -f "$r"
+            echo "off $node" >> "$dir/$svc.log"
+        fi
+    done
+}
+dev=$1; shift; op=$1; shift
+case $op in
+  get) for p in "$@"; do case $p in
+         power) echo "power:$(cat "$state")" ;;
+         boot) echo "boot:default" ;;
+         *) echo "Invalid parameter: $p"; exit 1 ;;
+       esac; done ;;
+  set) while [ $# -gt 0 ]; do p=$1; v=$2; shift 2; case $p in
+         power)
+           [ "$v" = 0 ] && power_off
+           echo "$v" > "$state"
+           echo "power $v" >> "$dir/$node.power.log" ;;
+         reset|boot|identify) : ;;
+         *) echo "Invalid parameter: $p"; exit 1 ;;
+       esac; done ;;
+  *) exit 1 ;;
+esac
+exit 0
+"#;
+
+/// Get Channel Authentication Capabilities, pre-session: the BMC is up when it answers this.
+const AUTH_CAPS: [u8; 23] = [
+    0x06, 0x00, 0xff, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x20, 0x18, 0xc8, 0x81, 0x00, 0x38,
+    0x8e, 0x04, 0xb5,
+];
+
+fn answers(port: u16) -> bool {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    if s.send_to(&AUTH_CAPS, ("127.0.0.1", port)).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 256];
+    s.recv(&mut buf).is_ok()
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A free UDP port that is none of `avoid` nor the port after one of them.
+fn free_port_avoiding(avoid: &[u16]) -> u16 {
+    loop {
+        let p = free_udp_port();
+        if !avoid.iter().any(|a| p == *a || p == a.wrapping_add(1)) {
+            return p;
+        }
+    }
+}
+
+/// One node's BMC: an `ipmi_sim` on a free loopback port; killed on drop.
+struct Bmc {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Bmc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bmc {
+    /// The BMC of `node`, its files in the cluster's directory `dir`, on a port that is none
+    /// of the cluster's (`avoid`: the nodes' membership ports, each followed by its message
+    /// port).
+    fn start(dir: &Path, node: &str, avoid: &[u16]) -> Bmc {
+        let helper = dir.join(format!("{node}.chassis"));
+        let text = CHASSIS
+            .replace("@DIR@", &dir.display().to_string())
+            .replace("@NODE@", node);
+        std::fs::write(&helper, text).unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.join(format!("{node}.power")), "1\n").unwrap();
+        let emu = dir.join(format!("{node}.bmc.emu"));
+        std::fs::write(
+            &emu,
+            "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\n\
+             sel_enable 0x20 50 0x0a\nmc_enable 0x20\n",
+        )
+        .unwrap();
+        let mut last = String::new();
+        for attempt in 0..5 {
+            let port = free_port_avoiding(avoid);
+            let lan = dir.join(format!("{node}.lan.conf"));
+            std::fs::write(
+                &lan,
+                format!(
+                    r#"name "{node}bmc"
+set_working_mc 0x20
+  startlan 1
+    addr 127.0.0.1 {port}
+    priv_limit admin
+    allowed_auths_callback none md2 md5 straight
+    allowed_auths_user none md2 md5 straight
+    allowed_auths_operator none md2 md5 straight
+    allowed_auths_admin none md2 md5 straight
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  chassis_control "{} 0x20"
+  user 2 true "admin" "{PASSWORD}" admin 10 none md2 md5 straight
+"#,
+                    helper.display()
+                ),
+            )
+            .unwrap();
+            let state = dir.join(format!("{node}.bmc.state{attempt}"));
+            std::fs::create_dir_all(&state).unwrap();
+            let log = std::fs::File::create(dir.join(format!("{node}.ipmi_sim.out"))).unwrap();
+            let child = Command::new("ipmi_sim")
+                .arg("-n")
+                .arg("-c")
+                .arg(&lan)
+                .arg("-f")
+                .arg(&emu)
+                .arg("-s")
+                .arg(&state)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("ipmi_sim (Debian package openipmi) must be installed");
+            let mut bmc = Bmc { child, port };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if answers(port) {
+                    return bmc;
+                }
+                if let Ok(Some(_)) = bmc.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            last = std::fs::read_to_string(dir.join(format!("{node}.ipmi_sim.out")))
+                .unwrap_or_default();
+        }
+        panic!("ipmi_sim for {node} did not come up: {last}");
+    }
+}
+
+/// The power state of `node` as its BMC keeps it: "1" on, "0" off.
+fn power(c: &Cluster, node: &str) -> String {
+    std::fs::read_to_string(c.path(&format!("{node}.power")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn power_log(c: &Cluster, node: &str) -> String {
+    std::fs::read_to_string(c.path(&format!("{node}.power.log"))).unwrap_or_default()
+}
+
+/// Waits until `node` was powered off by its BMC and is on again (a reboot), then boots it:
+/// starts its daemon again.
+fn boot_after_fence(c: &mut Cluster, node: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = power_log(c, node);
+        if log.contains("power 0") && power(c, node) == "1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{node} was not power cycled: {log:?}\n{}",
+            c.dump()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.start(node);
+}
+
+/// How each node is fenced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fencing {
+    /// One method: the node's BMC with this password.
+    Bmc(&'static str),
+    /// Two methods: a BMC port where nothing answers, then the node's BMC.
+    DeadThenBmc,
+    /// No fence method at all.
+    None,
+}
+
+/// A cluster of `n` nodes, each with a BMC, alpha in an ordered domain node1 > node2 > node3
+/// (checked every second), beta in node3 > node2 > node1. Node1 is fenced as `node1` says, the
+/// others through their BMC. `post_fail_delay` in seconds.
+fn configured(n: usize, node1: Fencing, post_fail_delay: u32, version: u32) -> (Cluster, Vec<Bmc>) {
+    configured_victim(n, 1, node1, post_fail_delay, version)
+}
+
+/// As [`configured`], with `fencing` for node `victim` instead of node1.
+fn configured_victim(
+    n: usize,
+    victim: usize,
+    fencing: Fencing,
+    post_fail_delay: u32,
+    version: u32,
+) -> (Cluster, Vec<Bmc>) {
+    let c = Cluster::new(n);
+    let bmcs: Vec<Bmc> = (1..=n)
+        .map(|i| Bmc::start(c.dir.path(), &format!("node{i}"), &c.ports))
+        .collect();
+    c.script("alpha");
+    c.script("beta");
+    write_conf(&c, &bmcs, victim, fencing, post_fail_delay, version);
+    (c, bmcs)
+}
+
+/// Writes cluster.conf (atomically: the daemons may be reading it) for the scripts already in
+/// place.
+fn write_conf(
+    c: &Cluster,
+    bmcs: &[Bmc],
+    victim: usize,
+    fencing: Fencing,
+    post_fail_delay: u32,
+    version: u32,
+) {
+    let alpha = c.path("alpha.sh");
+    let beta = c.path("beta.sh");
+    let n = bmcs.len();
+    let nodes = c.nodes_xml(|i| {
+        let bmc = format!(
+            "        <method name=\"ipmi\">\n          <device name=\"bmc-node{i}\"/>\n        </method>\n"
+        );
+        let methods = match fencing {
+            Fencing::None if i == victim => return String::new(),
+            Fencing::DeadThenBmc if i == victim => format!(
+                "        <method name=\"dead\">\n          <device name=\"dead\"/>\n        </method>\n{bmc}"
+            ),
+            _ => bmc,
+        };
+        format!("      <fence>\n{methods}      </fence>\n")
+    });
+    let mut devices = String::new();
+    for (i, b) in bmcs.iter().enumerate() {
+        let pw = match fencing {
+            Fencing::Bmc(pw) if i + 1 == victim => pw,
+            _ => PASSWORD,
+        };
+        devices += &format!(
+            "    <fencedevice name=\"bmc-node{}\" agent=\"fence_ipmilan\" ipaddr=\"127.0.0.1\" \
+             ipport=\"{}\" login=\"admin\" passwd=\"{pw}\" lanplus=\"1\" cipher=\"3\" \
+             power_wait=\"0\"/>\n",
+            i + 1,
+            b.port
+        );
+    }
+    if fencing == Fencing::DeadThenBmc {
+        devices += &format!(
+            "    <fencedevice name=\"dead\" agent=\"fence_ipmilan\" ipaddr=\"127.0.0.1\" \
+             ipport=\"{}\" login=\"admin\" passwd=\"{PASSWORD}\" lanplus=\"1\" cipher=\"3\" \
+             power_wait=\"0\" login_timeout=\"2\" retry_on=\"1\"/>\n",
+            free_port_avoiding(&c.ports)
+        );
+    }
+    let domain = |order: &[usize]| -> String {
+        order
+            .iter()
+            .filter(|i| **i <= n)
+            .enumerate()
+            .map(|(p, i)| {
+                format!(
+                    "        <failoverdomainnode name=\"node{i}\" priority=\"{}\"/>\n",
+                    p + 1
+                )
+            })
+            .collect()
+    };
+    let text = format!(
+        r#"<?xml version="1.0"?>
+<cluster name="ftest" config_version="{version}">
+  <cman expected_votes="{n}"/>
+  <totem token="3000"/>
+  <fence_daemon post_fail_delay="{post_fail_delay}"/>
+  <clusternodes>
+{nodes}  </clusternodes>
+  <fencedevices>
+{devices}  </fencedevices>
+  <rm>
+    <failoverdomains>
+      <failoverdomain name="d_alpha" ordered="1">
+{}      </failoverdomain>
+      <failoverdomain name="d_beta" ordered="1">
+{}      </failoverdomain>
+    </failoverdomains>
+    <service name="alpha" domain="d_alpha">
+      <script name="alpha" file="{}">
+        <action name="status" depth="*" interval="1"/>
+      </script>
+    </service>
+    <service name="beta" domain="d_beta">
+      <script name="beta" file="{}"/>
+    </service>
+  </rm>
+</cluster>
+"#,
+        domain(&[1, 2, 3]),
+        domain(&[3, 2, 1]),
+        alpha.display(),
+        beta.display()
+    );
+    let tmp = c.path("cluster.conf.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, c.path("cluster.conf")).unwrap();
+}
+
+/// Starts every node and waits until alpha runs on node1 and beta on its top node.
+fn up(c: &mut Cluster, n: usize) -> Vec<String> {
+    let names: Vec<String> = (1..=n).map(|i| format!("node{i}")).collect();
+    for name in &names {
+        c.start(name);
+    }
+    let beta_home = format!("node{}", n.min(3));
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    c.wait_for(&refs, "every member up, services home", |v| {
+        v["quorate"] == true
+            && refs.iter().all(|m| online(v, m))
+            && started_on(v, "service:alpha", "node1")
+            && started_on(v, "service:beta", &beta_home)
+    });
+    names
+}
+
+fn owned_by(v: &serde_json::Value, svc: &str, node: &str) -> bool {
+    service(v, svc).is_some_and(|s| s["owner"] == node)
+}
+
+fn offline(v: &serde_json::Value, node: &str) -> bool {
+    !online(v, node)
+}
+
+/// Waits until `text` appears in the log of `node`.
+fn wait_log(c: &mut Cluster, node: &str, text: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while !c.log_of(node).contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "{node} never logged {text:?}:\n{}",
+            c.dump()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_killed_node_is_fenced_before_its_service_moves_and_gets_it_back() {
+    let (mut c, _bmcs) = configured(3, Fencing::Bmc(PASSWORD), 0, 1);
+    up(&mut c, 3);
+    c.kill9("node1");
+    c.wait_for(&["node2", "node3"], "alpha taken over by node2", |v| {
+        offline(v, "node1") && started_on(v, "service:alpha", "node2")
+    });
+    // Fenced first: node1's BMC powered it off, which closed its marker.
+    assert!(
+        power_log(&c, "node1").starts_with("power 0"),
+        "{}",
+        c.dump()
+    );
+    let markers = c.markers("alpha");
+    assert!(
+        markers.contains("off node1\nstart node2"),
+        "{markers}\n{}",
+        c.dump()
+    );
+    check_markers(&c, "alpha", "node2");
+    // node2 coordinates now: it fenced node1 in fenced's words, then took over.
+    let log = c.log_of("node2");
+    for line in [
+        "fencing node node1",
+        "fence node1 dev 0.0 agent fence_ipmilan result: success",
+        "fence node1 success",
+        "Taking over service service:alpha from down member node1",
+    ] {
+        assert!(log.contains(line), "node2 did not log {line:?}:\n{log}");
+    }
+    let fenced_at = log.find("fence node1 success").unwrap();
+    let taken_at = log.find("Taking over service service:alpha").unwrap();
+    assert!(fenced_at < taken_at, "{log}");
+    assert!(!log.contains(PASSWORD), "the BMC password is in the log");
+
+    // The power is back (the fence was a reboot): node1 boots and gets alpha back.
+    boot_after_fence(&mut c, "node1");
+    c.wait_for(&["node1", "node2", "node3"], "alpha back on node1", |v| {
+        online(v, "node1") && started_on(v, "service:alpha", "node1")
+    });
+    check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node3");
+}
+
+#[test]
+fn a_refusing_fence_device_blocks_the_takeover_until_the_password_is_fixed() {
+    let (mut c, bmcs) = configured(3, Fencing::Bmc("n0tThePassw0rd"), 0, 1);
+    up(&mut c, 3);
+    let before = c.markers("alpha");
+    c.kill9("node1");
+    c.wait_for(&["node2", "node3"], "node1 gone", |v| offline(v, "node1"));
+    wait_log(
+        &mut c,
+        "node2",
+        "fence node1 dev 0.0 agent fence_ipmilan result: error from agent",
+    );
+    // No takeover for as long as we wait: clustat shows the old owner.
+    c.holds_for(
+        &["node2", "node3"],
+        "alpha stays with the lost node1",
+        Duration::from_secs(15),
+        |v| {
+            offline(v, "node1")
+                && owned_by(v, "service:alpha", "node1")
+                && service(v, "service:alpha").is_some_and(|s| s["state"] == "started")
+        },
+    );
+    assert_eq!(power(&c, "node1"), "1", "node1 was not powered off");
+    assert_eq!(c.markers("alpha"), before, "alpha did not move");
+    // A new configuration with the right password: the next round fences, alpha moves.
+    write_conf(&c, &bmcs, 1, Fencing::Bmc(PASSWORD), 0, 2);
+    c.wait_for(&["node2", "node3"], "alpha taken over after the fix", |v| {
+        started_on(v, "service:alpha", "node2")
+    });
+    check_markers(&c, "alpha", "node2");
+    let log = c.log_of("node2");
+    assert!(
+        log.contains("fencing with configuration version 2"),
+        "{log}"
+    );
+    assert!(log.contains("fence node1 success"), "{log}");
+    assert!(
+        !log.contains("n0tThePassw0rd") && !log.contains(PASSWORD),
+        "{log}"
+    );
+}
+
+#[test]
+fn fence_methods_are_tried_in_order() {
+    let (mut c, _bmcs) = configured(3, Fencing::DeadThenBmc, 0, 1);
+    up(&mut c, 3);
+    c.kill9("node1");
+    c.wait_for(&["node2", "node3"], "alpha taken over by node2", |v| {
+        offline(v, "node1") && started_on(v, "service:alpha", "node2")
+    });
+    let log = c.log_of("node2");
+    let dead = log
+        .find("fence node1 dev 0.0 agent fence_ipmilan result: error from agent")
+        .unwrap_or_else(|| panic!("no failure of method 1:\n{log}"));
+    let good = log
+        .find("fence node1 dev 1.0 agent fence_ipmilan result: success")
+        .unwrap_or_else(|| panic!("no success of method 2:\n{log}"));
+    assert!(dead < good, "{log}");
+    check_markers(&c, "alpha", "node2");
+    check_markers(&c, "beta", "node3");
+}
+
+/// What an administrator makes sure of before `fence_ack_manual`: the node is off, so nothing
+/// of it runs (its markers are closed as a power-off closes them).
+fn powered_off_by_hand(c: &Cluster, node: &str) {
+    for svc in ["alpha", "beta"] {
+        let running = c.path(&format!("{svc}.running"));
+        if std::fs::read_to_string(&running).is_ok_and(|r| r.trim() == node) {
+            std::fs::remove_file(&running).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(c.path(&format!("{svc}.log")))
+                .unwrap();
+            writeln!(f, "off {node}").unwrap();
+        }
+    }
+}
+
+fn fence_ack_manual(c: &mut Cluster, on: &str, node: &str, answer: &str) -> (i32, String) {
+    let socket = c.daemon(on).socket.clone();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fence_ack_manual"))
+        .arg(node)
+        .arg("--socket")
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn fence_ack_manual_stands_in_for_a_missing_fence_device() {
+    let (mut c, _bmcs) = configured(3, Fencing::None, 0, 1);
+    up(&mut c, 3);
+    // A member is never acknowledged.
+    let (code, out) = fence_ack_manual(&mut c, "node3", "node2", "absolutely\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("node2 is a cluster member"), "{out}");
+
+    c.kill9("node1");
+    c.wait_for(&["node2", "node3"], "node1 gone", |v| offline(v, "node1"));
+    wait_log(
+        &mut c,
+        "node2",
+        "fence node1 dev 0.0 agent none result: error no method",
+    );
+    c.holds_for(
+        &["node2", "node3"],
+        "alpha stays with node1 while nothing can fence it",
+        Duration::from_secs(5),
+        |v| owned_by(v, "service:alpha", "node1"),
+    );
+    // Without "absolutely" nothing happens.
+    let (code, out) = fence_ack_manual(&mut c, "node3", "node1", "yes\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Aborted."), "{out}");
+    assert!(out.contains("Improper use of this command"), "{out}");
+    c.holds_for(
+        &["node2", "node3"],
+        "alpha still with node1",
+        Duration::from_secs(2),
+        |v| owned_by(v, "service:alpha", "node1"),
+    );
+    // The administrator powered node1 off, and says so on node3 (not the coordinator).
+    powered_off_by_hand(&c, "node1");
+    let (code, out) = fence_ack_manual(&mut c, "node3", "node1", "absolutely\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.ends_with("Done\n"), "{out}");
+    c.wait_for(&["node2", "node3"], "alpha taken over by node2", |v| {
+        started_on(v, "service:alpha", "node2")
+    });
+    assert!(c
+        .log_of("node3")
+        .contains("fence node1 overridden by administrator intervention"));
+    check_markers(&c, "alpha", "node2");
+}
+
+/// `nft`, also when /usr/sbin is not on the PATH.
+fn nft() -> &'static str {
+    if Path::new("/usr/sbin/nft").exists() {
+        "/usr/sbin/nft"
+    } else {
+        "nft"
+    }
+}
+
+/// nftables rules dropping every datagram to or from some loopback UDP ports (a node's
+/// membership and daemon ports): the node is cut off the others, its BMC is not. The table
+/// is removed on drop.
+struct Partition {
+    table: String,
+    healed: bool,
+}
+
+impl Partition {
+    fn cut(ports: &[u16]) -> Partition {
+        let table = format!("rgm_failover_{}_{}", std::process::id(), ports[0]);
+        let set = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let script = format!(
+            "table inet {table} {{\n\
+               chain input {{\n\
+                 type filter hook input priority 0; policy accept;\n\
+                 iifname \"lo\" udp dport {{ {set} }} drop\n\
+                 iifname \"lo\" udp sport {{ {set} }} drop\n\
+               }}\n\
+             }}\n"
+        );
+        let mut child = Command::new(nft())
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("nft (Debian package nftables) must be installed");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nft refused:\n{script}");
+        Partition {
+            table,
+            healed: false,
+        }
+    }
+
+    fn heal(&mut self) {
+        if std::mem::replace(&mut self.healed, true) {
+            return;
+        }
+        let ok = Command::new(nft())
+            .args(["delete", "table", "inet", &self.table])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok || std::thread::panicking(),
+            "nft could not remove its rules"
+        );
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        self.heal();
+    }
+}
+
+#[test]
+fn a_partitioned_minority_stops_its_service_and_is_fenced_by_the_majority() {
+    // A post_fail_delay gives the minority the time to stop its service before the majority
+    // powers it off (the takeover is safe either way: fencing comes first).
+    // 10 s: the two sides see the split at about the same time, but a loaded machine may
+    // delay the minority's stop by seconds.
+    let (mut c, _bmcs) = configured(3, Fencing::Bmc(PASSWORD), 10, 1);
+    up(&mut c, 3);
+    let p3 = c.ports[2];
+    // beta may have started on node2 before node3 joined, then failed back: what counts is
+    // what happens after the cut.
+    let before = c.markers("beta");
+    assert!(before.ends_with("start node3\n"), "{before}");
+    let mut cut = Partition::cut(&[p3, p3 + 1]);
+    // The minority: no quorum, so beta stops (in reverse tree order) and nothing is fenced.
+    wait_log(&mut c, "node3", "Quorum lost");
+    wait_log(&mut c, "node3", "Service service:beta is stopped");
+    // The majority fences node3 and takes beta over.
+    c.wait_for(&["node1", "node2"], "beta taken over by node2", |v| {
+        v["quorate"] == true && offline(v, "node3") && started_on(v, "service:beta", "node2")
+    });
+    let log3 = c.log_of("node3");
+    assert!(
+        log3.contains("Stopping service service:beta"),
+        "node3 did not stop beta:\n{}",
+        c.dump()
+    );
+    assert!(
+        !log3.contains("fencing node"),
+        "the minority fenced:\n{log3}"
+    );
+    let markers = c.markers("beta");
+    assert!(
+        markers[before.len()..].starts_with("stop node3\nstart node2\n"),
+        "{markers}"
+    );
+    assert!(power_log(&c, "node3").contains("power 0"));
+    let log1 = c.log_of("node1");
+    assert!(log1.contains("fence node3 success"), "{log1}");
+    check_markers(&c, "beta", "node2");
+    check_markers(&c, "alpha", "node1");
+
+    // Heal the network, boot node3: it rejoins and gets beta back.
+    cut.heal();
+    boot_after_fence(&mut c, "node3");
+    c.wait_for(&["node1", "node2", "node3"], "converged", |v| {
+        v["quorate"] == true
+            && ["node1", "node2", "node3"].iter().all(|m| online(v, m))
+            && started_on(v, "service:beta", "node3")
+            && started_on(v, "service:alpha", "node1")
+    });
+    check_markers(&c, "beta", "node3");
+    check_markers(&c, "alpha", "node1");
+    assert_eq!(never_double(&c, "alpha").as_deref(), Some("node1"));
+}
+
+#[test]
+fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
+    // two_node: each side is quorate alone, so both fence. The device that fences node1 waits
+    // 10 s (`delay`), the one that fences node2 3 s (time for both sides to see the split and
+    // start fencing, even on a loaded machine): node1's fence of node2 lands first, and node2,
+    // powered off, fences nobody.
+    let (mut c, _bmcs) = configured(2, Fencing::Bmc(PASSWORD), 0, 1);
+    let text = std::fs::read_to_string(c.path("cluster.conf")).unwrap();
+    let text = text
+        .replace(
+            r#"<cman expected_votes="2"/>"#,
+            r#"<cman two_node="1" expected_votes="1"/>"#,
+        )
+        .replace(
+            r#"<device name="bmc-node1"/>"#,
+            r#"<device name="bmc-node1" delay="10"/>"#,
+        )
+        .replace(
+            r#"<device name="bmc-node2"/>"#,
+            r#"<device name="bmc-node2" delay="3"/>"#,
+        );
+    c.write_conf(&text);
+    up(&mut c, 2);
+    let p2 = c.ports[1];
+    let mut cut = Partition::cut(&[p2, p2 + 1]);
+    c.wait_for(&["node1"], "beta taken over by node1", |v| {
+        v["quorate"] == true && offline(v, "node2") && started_on(v, "service:beta", "node1")
+    });
+    assert!(power_log(&c, "node2").starts_with("power 0"));
+    assert_eq!(power_log(&c, "node1"), "", "node1 was never powered off");
+    let log2 = c.log_of("node2");
+    // Both tried; node2 was still waiting out the delay when it was powered off.
+    assert!(log2.contains("fencing node node1"), "{}", c.dump());
+    assert!(
+        !log2.contains("fence node1 success"),
+        "the loser fenced:\n{log2}"
+    );
+    assert!(c.log_of("node1").contains("fence node2 success"));
+    check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node1");
+
+    cut.heal();
+    boot_after_fence(&mut c, "node2");
+    c.wait_for(&["node1", "node2"], "beta back on node2", |v| {
+        online(v, "node2") && started_on(v, "service:beta", "node2")
+    });
+    check_markers(&c, "beta", "node2");
+    check_markers(&c, "alpha", "node1");
+}
+
+#[test]
+fn a_coordinator_that_joined_after_a_failure_fences_before_taking_over() {
+    // Four nodes, quorum 2 (expected_votes 3). node1 is down at first; node3 (beta's home)
+    // fails while its fence device refuses. node1 then joins and coordinates: it never saw
+    // node3 fail, yet must neither start beta elsewhere nor forget to fence node3.
+    let (mut c, bmcs) = configured_victim(4, 3, Fencing::Bmc("n0tThePassw0rd"), 0, 1);
+    let text = std::fs::read_to_string(c.path("cluster.conf"))
+        .unwrap()
+        .replace(
+            r#"<cman expected_votes="4"/>"#,
+            r#"<cman expected_votes="3"/>"#,
+        );
+    c.write_conf(&text);
+    for n in ["node2", "node3", "node4"] {
+        c.start(n);
+    }
+    c.wait_for(
+        &["node2", "node3", "node4"],
+        "alpha on node2, beta on node3",
+        |v| {
+            v["quorate"] == true
+                && started_on(v, "service:alpha", "node2")
+                && started_on(v, "service:beta", "node3")
+        },
+    );
+    c.kill9("node3");
+    c.wait_for(&["node2", "node4"], "node3 gone", |v| offline(v, "node3"));
+    wait_log(
+        &mut c,
+        "node2",
+        "fence node3 dev 0.0 agent fence_ipmilan result: error from agent",
+    );
+    c.start("node1");
+    c.wait_for(&["node1", "node2", "node4"], "node1 in, alpha home", |v| {
+        online(v, "node1") && started_on(v, "service:alpha", "node1")
+    });
+    wait_log(&mut c, "node1", "Node node1 is the coordinator");
+    wait_log(
+        &mut c,
+        "node1",
+        "fence node3 dev 0.0 agent fence_ipmilan result: error from agent",
+    );
+    c.holds_for(
+        &["node1", "node2", "node4"],
+        "beta stays with the lost node3",
+        Duration::from_secs(8),
+        |v| offline(v, "node3") && owned_by(v, "service:beta", "node3"),
+    );
+    assert_eq!(never_double(&c, "beta").as_deref(), Some("node3"));
+    write_conf(&c, &bmcs, 3, Fencing::Bmc(PASSWORD), 0, 2);
+    let text = std::fs::read_to_string(c.path("cluster.conf"))
+        .unwrap()
+        .replace(
+            r#"<cman expected_votes="4"/>"#,
+            r#"<cman expected_votes="3"/>"#,
+        );
+    let tmp = c.path("cluster.conf.new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, c.path("cluster.conf")).unwrap();
+    c.wait_for(
+        &["node1", "node2", "node4"],
+        "beta taken over by node2",
+        |v| started_on(v, "service:beta", "node2"),
+    );
+    assert!(c.log_of("node1").contains("fence node3 success"));
+    check_markers(&c, "beta", "node2");
+    check_markers(&c, "alpha", "node1");
+}
