@@ -365,3 +365,67 @@ fn clustat_without_a_daemon() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is rgmanager running?"), "{err}");
 }
+
+/// With `<rm central_processing="1">` RHCS's clustat named the event master `RG-Master` and the
+/// other rgmanager nodes `RG-Worker`; our coordinator is that master. `--json` names the
+/// coordinator whatever the configuration.
+#[test]
+fn central_processing_shows_the_coordinator_as_rg_master() {
+    let mut c = Cluster::new(2);
+    let alpha = c.script("alpha");
+    let nodes = c.nodes_xml(|_| String::new());
+    c.write_conf(&format!(
+        r#"<?xml version="1.0"?>
+<cluster name="central" config_version="1">
+  <cman two_node="1" expected_votes="1"/>
+  <totem token="3000"/>
+  <clusternodes>
+{nodes}  </clusternodes>
+  <rm central_processing="1">
+    <service name="alpha">
+      <script name="alpha" file="{}"/>
+    </service>
+  </rm>
+</cluster>
+"#,
+        alpha.display()
+    ));
+    c.start("node1");
+    c.start("node2");
+    let both = ["node1", "node2"];
+    c.wait_for(&both, "two members, alpha started", |v| {
+        v["quorate"] == true
+            && both.iter().all(|n| online(v, n))
+            && common::service(v, "service:alpha").is_some_and(|s| s["state"] == "started")
+    });
+    for n in both {
+        let v = c.clustat(n).unwrap();
+        assert_eq!(common::member(&v, "node1").unwrap()["coordinator"], true);
+        assert_eq!(common::member(&v, "node2").unwrap()["coordinator"], false);
+    }
+    let (code, out) = c.clustat_args("node2", &[]);
+    assert_eq!(code, 0, "{out}");
+    let rows: Vec<String> = out.lines().map(collapse).collect();
+    assert!(
+        rows.contains(&"node1 1 Online, RG-Master".to_string()),
+        "{out}"
+    );
+    assert!(
+        rows.contains(&"node2 2 Online, Local, RG-Worker".to_string()),
+        "{out}"
+    );
+    let (_, out) = c.clustat_args("node2", &["-x"]);
+    let x = ccs::xml::parse(&out).unwrap();
+    let masters: Vec<(&str, &str)> = x
+        .elements()
+        .filter(|e| e.name == "nodes")
+        .flat_map(|e| e.elements())
+        .map(|n| {
+            (
+                n.attrs.get("name").unwrap_or(""),
+                n.attrs.get("rgmanager_master").unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(masters, [("node1", "1"), ("node2", "0")], "{out}");
+}

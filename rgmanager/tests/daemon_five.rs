@@ -125,6 +125,15 @@ fn five_daemons_start_services_and_a_clean_leave_moves_one() {
         let v = c.clustat(n).unwrap();
         assert_eq!(member(&v, n).unwrap()["local"], true, "{v:#}");
         assert_eq!(v["cluster"], "five");
+        // The lowest node id of the quorate view coordinates.
+        let coordinators: Vec<&str> = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["coordinator"] == true)
+            .filter_map(|m| m["name"].as_str())
+            .collect();
+        assert_eq!(coordinators, ["node1"], "{v:#}");
         check_xml(
             &mut c,
             n,
