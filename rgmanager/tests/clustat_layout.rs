@@ -226,8 +226,11 @@ fn clustat_text_matches_the_seed_sample_layout() {
     assert!(out.ends_with('\n'));
 }
 
-/// Runs `clustat ARGS` on node1 for `secs` seconds and returns what it printed.
-fn clustat_for(c: &mut Cluster, args: &[&str], secs: u64) -> String {
+/// Runs `clustat ARGS` on node1 until its output holds `rounds` screens (or a generous
+/// deadline) and returns what it printed; it must still be running then.
+fn clustat_rounds(c: &mut Cluster, args: &[&str], rounds: usize) -> String {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
     let socket = c.daemon("node1").socket.clone();
     let mut child = Command::new(env!("CARGO_BIN_EXE_clustat"))
         .args(args)
@@ -236,14 +239,35 @@ fn clustat_for(c: &mut Cluster, args: &[&str], secs: u64) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let until = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < until {
-        assert!(child.try_wait().unwrap().is_none(), "clustat -i exited");
+    let text = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = Arc::clone(&text);
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let deadline = Instant::now() + common::PATIENCE;
+    let mut alive = true;
+    while text.lock().unwrap().matches("\x1b[H\x1b[2J").count() < rounds
+        && Instant::now() < deadline
+    {
+        alive &= child.try_wait().unwrap().is_none();
         std::thread::sleep(Duration::from_millis(100));
     }
+    alive &= child.try_wait().unwrap().is_none();
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let _ = child.wait();
+    let _ = reader.join();
+    let out = text.lock().unwrap().clone();
+    assert!(alive, "clustat {args:?} exited:\n{out}");
+    out
 }
 
 #[test]
@@ -331,7 +355,7 @@ fn clustat_options_against_the_daemons() {
     );
 
     // -i 1: the screen is cleared and the status printed again every second.
-    let out = clustat_for(&mut c, &["-i", "1"], 3);
+    let out = clustat_rounds(&mut c, &["-i", "1"], 2);
     let rounds = out.matches("\x1b[H\x1b[2J").count();
     assert!(rounds >= 2, "{rounds} rounds:\n{out}");
     assert!(
