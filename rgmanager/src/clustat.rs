@@ -28,9 +28,16 @@ pub struct MemberStatus {
     pub estranged: bool,
     /// rgmanager runs there.
     pub rgmanager: bool,
-    /// Central-processing master (shown as `RG-Master` when any node is one).
+    /// Central-processing master (shown as `RG-Master` when any node is one). Our
+    /// coordinator is that master when cluster.conf asks for `<rm central_processing="1">`;
+    /// otherwise RHCS had no master and the rows say `rgmanager`, as in the seed 004 sample.
     pub rg_master: bool,
     pub qdisk: bool,
+    /// This member is the coordinator (the lowest node id of the quorate view), whatever
+    /// `central_processing` says: shown by `--json`. Missing in the status of an older
+    /// daemon.
+    #[serde(default)]
+    pub coordinator: bool,
 }
 
 /// One resource group as the cluster knows it.
@@ -703,6 +710,34 @@ mod tests {
             x.contains("<quorum quorate=\"0\n\" groupmember=\"0\"/>"),
             "{x}"
         );
+    }
+
+    #[test]
+    fn central_processing_master_and_workers() {
+        let mut st = seed004();
+        st.members[0].rg_master = true;
+        st.members[0].coordinator = true;
+        let (out, _) = text(&st, &view());
+        assert!(
+            out.contains(" node1.cluster.com                           1 Online, RG-Master\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                " node2.cluster.com                           2 Online, Local, RG-Worker\n"
+            ),
+            "{out}"
+        );
+        let (x, _) = xml(&st, &view());
+        assert!(x.contains("name=\"node1.cluster.com\" state=\"1\" local=\"0\" estranged=\"0\" rgmanager=\"1\" rgmanager_master=\"1\""), "{x}");
+        let (j, _) = json(&st, &view());
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["members"][0]["coordinator"], true);
+        assert_eq!(v["members"][1]["coordinator"], false);
+        // Without a central-processing master the coordinator is only in --json.
+        st.members[0].rg_master = false;
+        let (out, _) = text(&st, &view());
+        assert!(!out.contains("RG-"), "{out}");
     }
 
     #[test]

@@ -406,6 +406,8 @@ struct Daemon {
     incarnation: u64,
     seq: u64,
     cluster_name: String,
+    /// `<rm central_processing="1">`: clustat calls the coordinator `RG-Master`.
+    central_processing: bool,
     /// cluster.conf's nodes with ids, sorted by id.
     members_conf: Vec<(NodeId, String)>,
     codec: wire::Codec,
@@ -493,6 +495,9 @@ impl Daemon {
             incarnation,
             seq: 0,
             cluster_name: conf.name().to_string(),
+            central_processing: conf
+                .rm_attr("central_processing")
+                .is_some_and(ccs::value::atoi_flag),
             members_conf,
             codec,
             replay: ReplayFilter::default(),
@@ -1253,6 +1258,7 @@ impl Daemon {
     /// What clustat shows.
     fn status(&self) -> clustat::Status {
         let in_view = |id: NodeId| self.view.as_ref().is_some_and(|v| v.contains(id));
+        let coordinator = self.coordinator().filter(|_| self.quorum.is_quorate());
         let members = self
             .members_conf
             .iter()
@@ -1264,8 +1270,9 @@ impl Daemon {
                 estranged: false,
                 // Membership runs inside rgmanager: a member is a running rgmanager.
                 rgmanager: in_view(*id),
-                rg_master: false,
+                rg_master: self.central_processing && coordinator == Some(*id),
                 qdisk: false,
+                coordinator: coordinator == Some(*id),
             })
             .collect();
         let mut services: Vec<clustat::ServiceStatus> = self
