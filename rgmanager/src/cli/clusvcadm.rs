@@ -468,6 +468,9 @@ mod tests {
                         owner: Some(owner),
                     },
                     Request::Lock { .. } => Response::Lock { locked: true },
+                    Request::ConfigPush { .. } | Request::ConfigCheck => Response::Error {
+                        message: "not a clusvcadm request".into(),
+                    },
                 });
             }
         });
