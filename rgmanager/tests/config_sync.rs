@@ -90,7 +90,16 @@ fn node_conf(c: &Cluster, n: &str) -> PathBuf {
 
 /// A cluster whose nodes each have their own copy of version 1; no daemon started.
 fn configured() -> (Cluster, String) {
-    let c = Cluster::new(3);
+    // Sync listens on TCP at the daemon channel's port: pick ports free for TCP too.
+    let c = loop {
+        let c = Cluster::new(3);
+        if c.ports
+            .iter()
+            .all(|p| std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+        {
+            break c;
+        }
+    };
     for s in ["alpha", "beta", "gamma"] {
         c.script(s);
     }
@@ -260,7 +269,7 @@ fn a_node_with_another_key_refuses_the_transfer_and_says_why() {
     });
     let v2 = conf_text(&c, 2, "node2", true);
     let (code, out, err) = push(&mut c, "node1", &v2);
-    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(code, 1, "{out}{err}\n{}", c.dump());
     assert_eq!(
         lines(&out),
         [
@@ -286,7 +295,7 @@ fn a_node_that_missed_a_push_catches_up_before_it_starts_services() {
     c.wait_for(&["node1", "node2"], "node3 gone", |v| !online(v, "node3"));
     let v2 = conf_text(&c, 2, "node2", true);
     let (code, out, err) = push(&mut c, "node1", &v2);
-    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}\n{}", c.dump());
     assert_eq!(
         lines(&out),
         ["node1: Success", "node2: Success", "node3: unreachable"],

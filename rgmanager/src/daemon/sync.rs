@@ -216,6 +216,8 @@ fn serve_conn(
 struct AdminRun {
     /// The pushed version; `None` for a check.
     version: Option<u64>,
+    /// The pushed text's hash.
+    pushed: Option<ccs::store::ConfHash>,
     /// Node id → name and line (`None` while waiting).
     lines: BTreeMap<NodeId, (String, Option<SyncOutcome>)>,
     deadline: Instant,
@@ -462,10 +464,27 @@ impl Daemon {
                 s.core.handle(from, msg);
             }
             SyncInput::Answer { from, msg, admin } => {
+                // The answer to a push of a text that is not ours (refused here) is only
+                // reported: the core would take the pushed text's hash for ours.
+                let ours = s.run.as_ref().and_then(|r| r.pushed) == Some(s.core.local().hash());
                 if admin {
                     s.admin_answer(from, &msg);
                 }
-                s.core.handle(from, msg);
+                match msg {
+                    Message::Accepted { .. } if admin && !ours => {}
+                    Message::Refused { reason } if admin && !ours => {
+                        tracing::error!("Node {from} refused the pushed configuration: {reason}");
+                    }
+                    Message::Conflict {
+                        version,
+                        ours: theirs,
+                        theirs: pushed,
+                    } if admin && !ours => tracing::error!(
+                        "Configuration conflict with node {from}: both have config_version \
+                         {version}, the node has hash {theirs}, the pushed text {pushed}; not merged"
+                    ),
+                    msg => s.core.handle(from, msg),
+                }
             }
             SyncInput::Failed { to, why, admin } => {
                 if admin {
@@ -521,6 +540,24 @@ impl Daemon {
                 }
                 Output::Event(e) => {
                     log_event(&e);
+                    match &e {
+                        SyncEvent::PeerAccepted { peer, version }
+                            if s.run.as_ref().and_then(|r| r.version) == Some(*version) =>
+                        {
+                            s.set_line(*peer, SyncOutcome::Success);
+                        }
+                        SyncEvent::PeerRefused { peer, reason }
+                            if s.run.as_ref().is_some_and(|r| r.version.is_some()) =>
+                        {
+                            s.set_line(
+                                *peer,
+                                SyncOutcome::Refused {
+                                    reason: reason.to_string(),
+                                },
+                            );
+                        }
+                        _ => {}
+                    }
                     if let SyncEvent::Adopted { .. } = e {
                         let config = s.core.local().clone();
                         self.sync_adopted(&config).await;
@@ -590,6 +627,7 @@ impl Daemon {
                 }
                 s.run = Some(AdminRun {
                     version: None,
+                    pushed: None,
                     lines,
                     deadline: Instant::now() + ADMIN_DEADLINE,
                     reply,
@@ -676,6 +714,7 @@ impl Daemon {
                 lines.entry(local).or_insert((local_name, Some(local_line)));
                 s.run = Some(AdminRun {
                     version: Some(config.version()),
+                    pushed: Some(config.hash()),
                     lines,
                     deadline: Instant::now() + ADMIN_DEADLINE,
                     reply,
@@ -882,7 +921,16 @@ fn domain_moves(old: &PolicyConfig, view: &ClusterView) -> Vec<crate::policy::Re
 
 impl SyncState {
     fn send(&mut self, to: NodeId, msg: Message, admin: bool) {
-        if !admin {
+        // Only answers go back on a waiting connection: the peer reads what comes back as the
+        // answer to what it sent.
+        let answer = matches!(
+            msg,
+            Message::Accepted { .. }
+                | Message::Refused { .. }
+                | Message::Conflict { .. }
+                | Message::Offer { .. }
+        );
+        if !admin && answer {
             if let Some(tx) = self.replies.remove(&to) {
                 if tx.send(msg.clone()).is_ok() {
                     return;
@@ -904,12 +952,9 @@ impl SyncState {
                     msg,
                     admin,
                 },
-                Ok(None) if !admin => return,
-                Ok(None) => SyncInput::Failed {
-                    to,
-                    why: SendFailure::NoAnswer,
-                    admin,
-                },
+                // Closed without an answer: the answer may still come on a connection of its
+                // own (an administrator's run waits for it until its deadline).
+                Ok(None) => return,
                 Err(why) => SyncInput::Failed { to, why, admin },
             };
             let _ = inputs.send(input);
