@@ -1021,3 +1021,91 @@ impl SyncState {
         let _ = run.reply.send(Response::Nodes { nodes });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(web_file: &str, db_domain: &str, d_top: &str, flags: &str) -> ccs::ClusterConf {
+        let order = if d_top == "n1" {
+            ["n1", "n2"]
+        } else {
+            ["n2", "n1"]
+        };
+        let text = format!(
+            r#"<cluster name="c" config_version="1">
+  <clusternodes>
+    <clusternode name="n1" nodeid="1"/>
+    <clusternode name="n2" nodeid="2"/>
+    <clusternode name="n3" nodeid="3"/>
+  </clusternodes>
+  <rm>
+    <failoverdomains>
+      <failoverdomain name="d" {flags}>
+        <failoverdomainnode name="{}" priority="1"/>
+        <failoverdomainnode name="{}" priority="2"/>
+      </failoverdomain>
+    </failoverdomains>
+    <service name="web"><script name="web" file="{web_file}"/></service>
+    <service name="db" domain="{db_domain}" recovery="relocate"><script name="db" file="/db"/></service>
+  </rm>
+</cluster>"#,
+            order[0], order[1]
+        );
+        let r = ccs::check_str(&text);
+        assert!(r.errors().next().is_none(), "{:?}", r.diagnostics);
+        r.conf.unwrap()
+    }
+
+    #[test]
+    fn a_signature_changes_with_the_resources_not_with_policy_attributes() {
+        let a = signatures(&Forest::build(&conf("/web", "d", "n1", "ordered=\"1\"")));
+        let b = signatures(&Forest::build(&conf("/web2", "d", "n1", "ordered=\"1\"")));
+        let c = signatures(&Forest::build(&conf("/web", "", "n2", "")));
+        assert_eq!(a.len(), 2);
+        assert_ne!(a["service:web"], b["service:web"]);
+        assert_eq!(a["service:db"], b["service:db"]);
+        // Another domain (and domain contents) leave every tree as it was.
+        assert_eq!(a, c);
+    }
+
+    fn view_with_db_on(cfg: &ccs::ClusterConf, owner: NodeId) -> ClusterView {
+        let mut v = ClusterView::from_conf(cfg);
+        for id in [1, 2, 3] {
+            v.set_member(id, NodeState::Online);
+        }
+        v.quorate = true;
+        let st = v.service_mut("service:db").unwrap();
+        st.state = State::Started;
+        st.owner = Some(owner);
+        v
+    }
+
+    #[test]
+    fn a_changed_domain_relocates_only_what_it_no_longer_wants_where_it_is() {
+        let old = PolicyConfig::from_conf(&conf("/web", "d", "n2", "ordered=\"1\""));
+        // The ordered domain now puts n1 first: db moves from n2 to n1.
+        let new = conf("/web", "d", "n1", "ordered=\"1\"");
+        let moves = domain_moves(&old, &view_with_db_on(&new, 2));
+        assert_eq!(
+            moves,
+            vec![crate::policy::Request::Relocate {
+                service: "service:db".into(),
+                node: Some(1),
+            }]
+        );
+        // Already on the new top node, or nofailback, or unordered: nothing moves.
+        assert!(domain_moves(&old, &view_with_db_on(&new, 1)).is_empty());
+        let nofailback = conf("/web", "d", "n1", "ordered=\"1\" nofailback=\"1\"");
+        assert!(domain_moves(&old, &view_with_db_on(&nofailback, 2)).is_empty());
+        let unordered = conf("/web", "d", "n1", "");
+        assert!(domain_moves(&old, &view_with_db_on(&unordered, 2)).is_empty());
+        // A restricted domain that no longer lists the owner moves it to one it lists.
+        let restricted = conf("/web", "d", "n1", "ordered=\"1\" restricted=\"1\"");
+        let moves = domain_moves(&old, &view_with_db_on(&restricted, 3));
+        assert_eq!(moves.len(), 1, "{moves:?}");
+        // The same domain as before: nothing to do, wherever the service runs.
+        let same = PolicyConfig::from_conf(&new);
+        assert!(domain_moves(&same, &view_with_db_on(&new, 2)).is_empty());
+    }
+}
