@@ -928,7 +928,7 @@ impl Daemon {
                 }
                 self.report().await;
             }
-            membership::Event::ConfigVersion { node, .. } => self.sync_hello(node),
+            membership::Event::ConfigVersion { node, .. } => self.sync_hello_soon(node),
             membership::Event::DuplicateNode { incarnation, from } => {
                 tracing::error!(
                     "Another rgmanager claims node {} from {from}",

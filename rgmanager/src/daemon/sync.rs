@@ -107,9 +107,25 @@ impl Transport {
         msg: &Message,
         report: impl FnOnce(Result<Option<Message>, SendFailure>) + Send + 'static,
     ) {
-        let bytes = self.codec.encode(self.local, msg);
+        self.send_frame(
+            to,
+            addr,
+            Arc::new(self.codec.encode(self.local, msg)),
+            report,
+        );
+    }
+
+    /// Like [`Transport::send`] with a frame already encoded (a push encodes the file and its
+    /// MAC once for every node).
+    fn send_frame(
+        &self,
+        to: NodeId,
+        addr: SocketAddr,
+        frame: Arc<Vec<u8>>,
+        report: impl FnOnce(Result<Option<Message>, SendFailure>) + Send + 'static,
+    ) {
         let codec = self.codec.clone();
-        std::thread::spawn(move || report(exchange(&codec, to, addr, &bytes)));
+        std::thread::spawn(move || report(exchange(&codec, to, addr, &frame)));
     }
 
     /// Serves the sync port: each connection carries one message, handed to `inputs`.
@@ -237,6 +253,8 @@ pub(super) struct SyncState {
     writing: bool,
     run: Option<AdminRun>,
     queued: Vec<AdminSync>,
+    /// Peers to say hello to at the next tick.
+    hello_soon: std::collections::BTreeSet<NodeId>,
     /// A version adopted since the membership heartbeats were told.
     pub(super) new_version: Option<u64>,
     /// Each service's resource signature in the running configuration.
@@ -265,6 +283,7 @@ impl SyncState {
             writing: false,
             run: None,
             queued: Vec::new(),
+            hello_soon: Default::default(),
             new_version: None,
             sigs: signatures(&Forest::build(conf)),
         })
@@ -588,6 +607,15 @@ impl Daemon {
         }
     }
 
+    /// A peer's heartbeats carry another `config_version`: hello at the next tick, not at
+    /// once, so that during a push a node takes the pushed offer rather than fetching the same
+    /// file a second time from the first peer that adopted it.
+    pub(super) fn sync_hello_soon(&mut self, to: NodeId) {
+        if let Some(s) = self.sync_mut() {
+            s.hello_soon.insert(to);
+        }
+    }
+
     /// A peer left the membership.
     pub(super) async fn sync_peer_lost(&mut self, peer: NodeId) {
         if let Some(s) = self.sync_mut() {
@@ -602,6 +630,10 @@ impl Daemon {
         if let Some(s) = self.sync_mut() {
             if !s.core.is_caught_up() {
                 s.core.retry();
+            }
+            let hello = s.core.announcement();
+            for to in std::mem::take(&mut s.hello_soon) {
+                s.send(to, hello.clone(), false);
             }
             s.finish_run(Instant::now() >= s.run.as_ref().map_or(Instant::now(), |r| r.deadline));
         }
@@ -723,9 +755,10 @@ impl Daemon {
                     version: config.version(),
                     bytes: config.bytes().clone(),
                 };
+                let frame = Arc::new(s.transport.codec.encode(local, &offer));
                 for (id, addr) in targets {
                     if id != local {
-                        s.send_to(id, addr, offer.clone(), true);
+                        s.send_frame_to(id, addr, frame.clone());
                     }
                 }
                 let inputs = s.inputs.clone();
@@ -847,11 +880,9 @@ impl Daemon {
                 self.dispatch(orders).await;
             }
         }
+        // The peers learn of the new version from our heartbeats (their membership reports
+        // it and they say hello): no burst of announcements here.
         self.broadcast_table().await;
-        let peers: Vec<NodeId> = self.view.as_ref().map_or(Vec::new(), |v| v.members.clone());
-        for p in peers {
-            self.sync_hello(p);
-        }
     }
 }
 
@@ -944,8 +975,18 @@ impl SyncState {
     }
 
     fn send_to(&mut self, to: NodeId, addr: SocketAddr, msg: Message, admin: bool) {
+        let frame = Arc::new(self.transport.codec.encode(self.transport.local, &msg));
+        self.send_frame_to_as(to, addr, frame, admin);
+    }
+
+    /// An administrator's push: answers and failures go to its run.
+    fn send_frame_to(&mut self, to: NodeId, addr: SocketAddr, frame: Arc<Vec<u8>>) {
+        self.send_frame_to_as(to, addr, frame, true);
+    }
+
+    fn send_frame_to_as(&mut self, to: NodeId, addr: SocketAddr, frame: Arc<Vec<u8>>, admin: bool) {
         let inputs = self.inputs.clone();
-        self.transport.send(to, addr, &msg, move |r| {
+        self.transport.send_frame(to, addr, frame, move |r| {
             let input = match r {
                 Ok(Some(msg)) => SyncInput::Answer {
                     from: to,
