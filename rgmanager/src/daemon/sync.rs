@@ -428,7 +428,7 @@ fn catch_up(
             match out {
                 Output::Send { to, msg } => send(to, &msg, &mut waiting),
                 Output::Write { config, .. } => {
-                    let r = store.replace(config.bytes()).map(|_| ());
+                    let r = store.replace_checked(&config).map(|_| ());
                     core.written(r.map_err(|e| e.to_string()));
                 }
                 Output::Event(e) => log_event(&e),
@@ -551,7 +551,7 @@ impl Daemon {
                     let inputs = s.inputs.clone();
                     std::thread::spawn(move || {
                         let r = Store::open(&path)
-                            .and_then(|st| st.replace(config.bytes()))
+                            .and_then(|st| st.replace_checked(&config))
                             .map(|_| ())
                             .map_err(|e| e.to_string());
                         let _ = inputs.send(SyncInput::Written(r));
@@ -688,7 +688,7 @@ impl Daemon {
                 };
                 let ours = s.core.local().clone();
                 let local_line = if config.version() > ours.version() {
-                    match Store::open(&s.store_path).and_then(|st| st.replace(config.bytes())) {
+                    match Store::open(&s.store_path).and_then(|st| st.replace_checked(&config)) {
                         Ok(_) => {
                             s.core.set_local(config.clone());
                             tracing::info!(
@@ -775,9 +775,10 @@ impl Daemon {
 
     /// A new version is on disk: the running cluster changes to match.
     async fn sync_adopted(&mut self, config: &Versioned) {
+        // Validated already (a `Versioned` is): only the model is needed.
         let Some(conf) = std::str::from_utf8(config.bytes())
             .ok()
-            .and_then(|t| ccs::check_str(t).conf)
+            .and_then(|t| ccs::parse_str(t).ok())
         else {
             return;
         };
