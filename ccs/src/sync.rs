@@ -18,8 +18,9 @@
 //! - a peer announcing a newer version is asked for it (the newest announced wins); until it is
 //!   adopted (or refused) [`Sync::is_caught_up`] is false, and the daemon starts no service.
 //!
-//! Authentication is not done here: messages travel in the membership frames, whose HMAC with
-//! the cluster key is checked before anything reaches this core.
+//! Authentication is not done here: the daemon's transport (`rgmanager::daemon::sync_wire`,
+//! TCP frames with an HMAC-SHA256 over the cluster key) checks every message before it reaches
+//! this core.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
