@@ -34,7 +34,7 @@ pub type NodeId = u32;
 /// What nodes say to each other about the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// What the sender holds; carried in its heartbeats.
+    /// What the sender holds (exchanged when peers meet or a version changes).
     Announce { version: u64, hash: ConfHash },
     /// Asks the receiver for its configuration (it announced `version`).
     Request { version: u64 },
@@ -229,7 +229,7 @@ impl Sync {
         &self.local
     }
 
-    /// What to carry in heartbeats.
+    /// What to announce to peers.
     pub fn announcement(&self) -> Message {
         Message::Announce {
             version: self.local.version(),
