@@ -18,8 +18,9 @@
 //! - a peer announcing a newer version is asked for it (the newest announced wins); until it is
 //!   adopted (or refused) [`Sync::is_caught_up`] is false, and the daemon starts no service.
 //!
-//! Authentication is not done here: messages travel in the membership frames, whose HMAC with
-//! the cluster key is checked before anything reaches this core.
+//! Authentication is not done here: the daemon's transport (`rgmanager::daemon::sync_wire`,
+//! TCP frames with an HMAC-SHA256 over the cluster key) checks every message before it reaches
+//! this core.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -33,7 +34,7 @@ pub type NodeId = u32;
 /// What nodes say to each other about the configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
-    /// What the sender holds; carried in its heartbeats.
+    /// What the sender holds (exchanged when peers meet or a version changes).
     Announce { version: u64, hash: ConfHash },
     /// Asks the receiver for its configuration (it announced `version`).
     Request { version: u64 },
@@ -228,7 +229,7 @@ impl Sync {
         &self.local
     }
 
-    /// What to carry in heartbeats.
+    /// What to announce to peers.
     pub fn announcement(&self) -> Message {
         Message::Announce {
             version: self.local.version(),

@@ -1,4 +1,4 @@
-//! The admin socket: how `clustat` (and later `clusvcadm`, `ccs_sync`) talk to the local daemon.
+//! The admin socket: how `clustat`, `clusvcadm` and `ccs_sync` talk to the local daemon.
 //!
 //! One Unix stream socket per daemon; a request is one JSON object on one line, the answer is one
 //! JSON object on one line. JSON keeps the protocol readable with `socat` when debugging, and the
@@ -71,6 +71,13 @@ pub enum Request {
     FenceAck {
         node: String,
     },
+    /// `ccs_sync`: replace the configuration with `text` here (if newer) and offer it to every
+    /// node it lists.
+    ConfigPush {
+        text: String,
+    },
+    /// `ccs_sync --check`: every node's configuration version.
+    ConfigCheck,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +104,55 @@ pub enum Response {
     Error {
         message: String,
     },
+    /// The answer to `ConfigPush` and `ConfigCheck`: one line per node.
+    Nodes {
+        nodes: Vec<NodeLine>,
+    },
+}
+
+/// One node's line in `ccs_sync`'s output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeLine {
+    pub node: String,
+    pub outcome: SyncOutcome,
+}
+
+/// What a node said to a push or a check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SyncOutcome {
+    /// The node holds the pushed version.
+    Success,
+    /// `--check`: what the node holds (the hash's first 16 hex digits).
+    Version {
+        version: u64,
+        hash: String,
+    },
+    Refused {
+        reason: String,
+    },
+    Conflict {
+        detail: String,
+    },
+    /// No connection could be made.
+    Unreachable {
+        why: String,
+    },
+    /// Connected, but no answer came in time.
+    NoAnswer,
+}
+
+impl std::fmt::Display for SyncOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SyncOutcome::Success => f.write_str("Success"),
+            SyncOutcome::Version { version, hash } => write!(f, "version {version} (hash {hash})"),
+            SyncOutcome::Refused { reason } => write!(f, "refused: {reason}"),
+            SyncOutcome::Conflict { detail } => write!(f, "conflict: {detail}"),
+            SyncOutcome::Unreachable { .. } => f.write_str("unreachable"),
+            SyncOutcome::NoAnswer => f.write_str("no answer"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

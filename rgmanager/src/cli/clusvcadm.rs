@@ -490,6 +490,9 @@ mod tests {
                     },
                     Request::Lock { .. } => Response::Lock { locked: true },
                     Request::FenceAck { node } => Response::FenceAck { node, fenced: true },
+                    Request::ConfigPush { .. } | Request::ConfigCheck => Response::Error {
+                        message: "not a clusvcadm request".into(),
+                    },
                 });
             }
         });

@@ -1,6 +1,7 @@
 //! The command-line tools' front ends: argument parsing, talking to the daemon, printing. Each
 //! `src/bin/*.rs` calls one `run` here; the logic they print comes from the library modules.
 
+pub mod ccs_sync;
 pub mod clustat;
 pub mod clusvcadm;
 pub mod fence_ack_manual;

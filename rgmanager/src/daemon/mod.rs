@@ -6,13 +6,16 @@
 //! - [`wire`]: the authenticated daemon-to-daemon messages (sans-I/O).
 //! - [`coord`]: the coordinator's table and orders (sans-I/O).
 //! - [`fencing`]: fencing lost members (sans-I/O victims, worker threads through `fence::node`).
-//! - [`run`](mod@run): the I/O: sockets, the local executor thread, signals.
+//! - [`sync_wire`]: the configuration-sync frames over TCP (sans-I/O).
+//! - [`run`](mod@run): the I/O: sockets, the local executor thread, signals, and (in its child
+//!   module `sync`) configuration sync and live reload.
 
 pub mod args;
 pub mod coord;
 pub mod fencing;
 pub mod identity;
 pub mod run;
+pub mod sync_wire;
 pub mod wire;
 
 pub use run::main;

@@ -30,6 +30,9 @@ use crate::resource::runner::{Health, Runner};
 use crate::resource::Forest;
 use crate::state::{RgCode, ServiceFlags};
 
+#[path = "sync.rs"]
+mod sync;
+
 /// Why the daemon cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -65,6 +68,13 @@ pub enum DaemonError {
     },
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("configuration sync: {0}")]
+    Sync(String),
+    #[error("cannot listen for configuration sync on {addr}: {source}")]
+    SyncBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 mod fence_hooks;
@@ -133,6 +143,8 @@ fn wire_addr(name: &str, a: SocketAddr) -> Result<SocketAddr, DaemonError> {
 }
 
 fn start(a: &Args) -> Result<(), DaemonError> {
+    // Before anything else: a node that missed a push fetches the newest version first.
+    sync::catch_up_at_start(&a.conf, a.node.as_deref(), &a.key);
     let (conf, warnings) = ccs::load(&a.conf)?;
     let file = a.conf.display().to_string();
     for w in &warnings {
@@ -163,6 +175,9 @@ fn start(a: &Args) -> Result<(), DaemonError> {
         membership::ConfigError::EmptyNameOrKey,
     ))?;
     let core = Membership::new(mcfg, key.as_bytes(), Instant::now())?;
+    let sync_codec = crate::daemon::sync_wire::FrameCodec::new(conf.name(), key.as_bytes()).ok_or(
+        DaemonError::Membership(membership::ConfigError::EmptyNameOrKey),
+    )?;
     drop(key);
 
     let io = |path: &Path| {
@@ -202,7 +217,12 @@ fn start(a: &Args) -> Result<(), DaemonError> {
         );
         let node = net::Node::start(core, socket, addrs)?;
         let view = ClusterView::from_conf(&conf);
-        let d = Daemon::new(
+        let sync_listener =
+            std::net::TcpListener::bind(waddr).map_err(|source| DaemonError::SyncBind {
+                addr: waddr,
+                source,
+            })?;
+        let mut d = Daemon::new(
             &conf,
             &a.conf,
             local,
@@ -213,6 +233,14 @@ fn start(a: &Args) -> Result<(), DaemonError> {
             Coordinator::new(view),
             forest,
         );
+        let transport = sync::Transport::new(sync_codec, local);
+        transport.listen(sync_listener, d.sync_tx.clone());
+        d.sync = Some(sync::SyncState::new(
+            &a.conf,
+            &conf,
+            transport,
+            d.sync_tx.clone(),
+        )?);
         if d.run(node, listener).await {
             Ok(())
         } else {
@@ -292,60 +320,179 @@ struct JobDone {
 /// interval of its agent's metadata or `<action>` override; this only bounds the lateness).
 const STATUS_TICK: Duration = Duration::from_millis(500);
 
+/// A new configuration for the agents' thread (live reload): the services to stop with the
+/// old trees, then the trees to use, and the services to start again with them.
+struct Reload {
+    forest: Forest,
+    /// Removed from the configuration and running here.
+    stop: Vec<String>,
+    /// Resources changed and running here: stopped with the old trees, started with the new.
+    restart: Vec<String>,
+}
+
 /// The thread that runs resource trees: one operation at a time, in the order given, and the
-/// periodic status checks of the services it started in between.
+/// periodic status checks of the services it started in between. A [`Reload`] is applied
+/// before the next job (it is sent before any job that needs it).
 fn spawn_agents(
     forest: Forest,
     jobs: std_mpsc::Receiver<Job>,
+    reloads: std_mpsc::Receiver<Reload>,
     news: mpsc::UnboundedSender<AgentNews>,
 ) {
     std::thread::spawn(move || {
         let agents = Agents::builtin();
-        let mut runner = Runner::new(&forest, &agents);
+        let mut forest = forest;
         // Services started here and not stopped since, with whether they were last healthy.
         let mut started: BTreeMap<String, bool> = BTreeMap::new();
+        let mut restart: Vec<String> = Vec::new();
+        // A job that arrived with a reload: run after it.
+        let mut pending: Option<Job> = None;
         loop {
-            let job = match jobs.recv_timeout(STATUS_TICK) {
-                Ok(job) => job,
-                Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    for (service, healthy) in started.iter_mut() {
-                        let Some(root) = forest.find_root(service) else {
-                            continue;
-                        };
-                        let rep = runner.status(root);
-                        if let Health::Partial { stopped } = &rep.health {
-                            tracing::warn!(
-                                "Some non-critical resources of {service} failed and were \
-                                 stopped: {}; run 'clusvcadm -c {service}' to restore them",
-                                stopped.join(", ")
-                            );
-                        }
-                        // Repeated at each check while parts stay stopped: a lost report
-                        // is not lost for long.
-                        if !runner.stopped_parts(root).is_empty()
-                            && news.send(AgentNews::Partial(service.clone())).is_err()
-                        {
-                            return;
-                        }
-                        match rep.health {
-                            Health::Failed | Health::RecoveryFailed { .. } => {
-                                // Reported again at each failed check until the coordinator
-                                // acts: a lost report is not lost for long.
-                                if *healthy {
-                                    tracing::warn!("#13: {service} failed its status check");
-                                }
-                                *healthy = false;
-                                if news.send(AgentNews::Failed(service.clone())).is_err() {
-                                    return;
-                                }
-                            }
-                            _ => *healthy = true,
-                        }
-                    }
+            let mut runner = Runner::new(&forest, &agents);
+            if !restart.is_empty() {
+                tracing::info!("Starting changed resources.");
+            }
+            for service in std::mem::take(&mut restart) {
+                let Some(root) = forest.find_root(&service) else {
                     continue;
+                };
+                tracing::info!("Starting {service}");
+                let rep = runner.start(root);
+                if rep.ok {
+                    tracing::info!("Service {service} started");
+                    started.insert(service, true);
+                } else {
+                    tracing::warn!("#68: Failed to start {service}; stopping what started");
+                    runner.stop(root);
+                    started.remove(&service);
+                    let done = JobDone {
+                        from: None,
+                        service,
+                        op: Op::Start,
+                        ok: false,
+                    };
+                    if news.send(AgentNews::Done(done)).is_err() {
+                        return;
+                    }
                 }
-                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+            let Some((reload, job)) = agents_serve(
+                &forest,
+                &mut runner,
+                &jobs,
+                &reloads,
+                &news,
+                &mut started,
+                pending.take(),
+            ) else {
+                return;
             };
+            drop(runner);
+            pending = job;
+            forest = reload.forest;
+            restart = reload.restart;
+            if !restart.is_empty() {
+                tracing::info!("Restarting changed resources.");
+            }
+        }
+    });
+}
+
+/// Runs jobs and status checks until a reload comes (its stops done with the current trees;
+/// returned) or the daemon is gone (`None`).
+fn agents_serve(
+    forest: &Forest,
+    runner: &mut Runner<'_>,
+    jobs: &std_mpsc::Receiver<Job>,
+    reloads: &std_mpsc::Receiver<Reload>,
+    news: &mpsc::UnboundedSender<AgentNews>,
+    started: &mut BTreeMap<String, bool>,
+    mut first: Option<Job>,
+) -> Option<(Reload, Option<Job>)> {
+    let reload_now = |runner: &mut Runner<'_>, started: &mut BTreeMap<String, bool>| {
+        let r = reloads.try_recv().ok()?;
+        if !r.stop.is_empty() || !r.restart.is_empty() {
+            tracing::info!("Stopping changed resources.");
+        }
+        for (service, removed) in r
+            .stop
+            .iter()
+            .map(|s| (s, true))
+            .chain(r.restart.iter().map(|s| (s, false)))
+        {
+            let Some(root) = forest.find_root(service) else {
+                continue;
+            };
+            tracing::info!("Stopping service {service}");
+            started.remove(service);
+            let rep = runner.stop(root);
+            if rep.ok {
+                tracing::info!("Service {service} is stopped");
+            } else {
+                tracing::error!("#12: {service} failed to stop cleanly");
+            }
+            if removed {
+                let done = JobDone {
+                    from: None,
+                    service: service.clone(),
+                    op: Op::Stop,
+                    ok: rep.ok,
+                };
+                let _ = news.send(AgentNews::Done(done));
+            }
+        }
+        Some(r)
+    };
+    loop {
+        {
+            let job = match first.take() {
+                Some(job) => Some(job),
+                None => match jobs.recv_timeout(STATUS_TICK) {
+                    Ok(job) => Some(job),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                        for (service, healthy) in started.iter_mut() {
+                            let Some(root) = forest.find_root(service) else {
+                                continue;
+                            };
+                            let rep = runner.status(root);
+                            if let Health::Partial { stopped } = &rep.health {
+                                tracing::warn!(
+                                    "Some non-critical resources of {service} failed and were \
+                                     stopped: {}; run 'clusvcadm -c {service}' to restore them",
+                                    stopped.join(", ")
+                                );
+                            }
+                            // Repeated at each check while parts stay stopped: a lost report
+                            // is not lost for long.
+                            if !runner.stopped_parts(root).is_empty()
+                                && news.send(AgentNews::Partial(service.clone())).is_err()
+                            {
+                                return None;
+                            }
+                            match rep.health {
+                                Health::Failed | Health::RecoveryFailed { .. } => {
+                                    // Reported again at each failed check until the coordinator
+                                    // acts: a lost report is not lost for long.
+                                    if *healthy {
+                                        tracing::warn!("#13: {service} failed its status check");
+                                    }
+                                    *healthy = false;
+                                    if news.send(AgentNews::Failed(service.clone())).is_err() {
+                                        return None;
+                                    }
+                                }
+                                _ => *healthy = true,
+                            }
+                        }
+                        None
+                    }
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
+                },
+            };
+            if let Some(r) = reload_now(runner, started) {
+                return Some((r, job));
+            }
+            let Some(job) = job else { continue };
             let ok = match forest.find_root(&job.service) {
                 None => {
                     tracing::error!("{}: no such resource group here", job.service);
@@ -367,14 +514,6 @@ fn spawn_agents(
                         }
                         rep.ok
                     }
-                    Op::Convalesce => {
-                        tracing::info!("Repairing {}", job.service);
-                        let rep = runner.convalesce(root);
-                        if !rep.ok {
-                            tracing::warn!("Failed to repair {}", job.service);
-                        }
-                        rep.ok
-                    }
                     Op::Stop => {
                         tracing::info!("Stopping service {}", job.service);
                         started.remove(&job.service);
@@ -383,6 +522,14 @@ fn spawn_agents(
                             tracing::info!("Service {} is stopped", job.service);
                         } else {
                             tracing::error!("#12: {} failed to stop cleanly", job.service);
+                        }
+                        rep.ok
+                    }
+                    Op::Convalesce => {
+                        tracing::info!("Repairing {}", job.service);
+                        let rep = runner.convalesce(root);
+                        if !rep.ok {
+                            tracing::warn!("Failed to repair {}", job.service);
                         }
                         rep.ok
                     }
@@ -395,10 +542,10 @@ fn spawn_agents(
                 ok,
             };
             if news.send(AgentNews::Done(msg)).is_err() {
-                return;
+                return None;
             }
         }
-    });
+    }
 }
 
 struct Daemon {
@@ -448,6 +595,12 @@ struct Daemon {
     /// Lost nodes and the threads fencing them (`fence_hooks`).
     fencer: Fencer,
     fence_rx: Option<mpsc::UnboundedReceiver<FenceNews>>,
+    /// Configuration sync (set once the store is open).
+    sync: Option<sync::SyncState>,
+    sync_tx: mpsc::UnboundedSender<sync::SyncInput>,
+    sync_rx: Option<mpsc::UnboundedReceiver<sync::SyncInput>>,
+    /// New resource trees for the agents' thread.
+    reloads: std_mpsc::Sender<Reload>,
 }
 
 impl Daemon {
@@ -478,12 +631,18 @@ impl Daemon {
             .collect();
         let (jobs_tx, jobs_rx) = std_mpsc::channel();
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        spawn_agents(forest, jobs_rx, done_tx);
+        let (reloads, reloads_rx) = std_mpsc::channel();
+        spawn_agents(forest, jobs_rx, reloads_rx, done_tx);
+        let (sync_tx, sync_rx) = mpsc::unbounded_channel();
         let (admin_tx, admin_rx) = mpsc::unbounded_channel();
         let (fence_tx, fence_rx) = mpsc::unbounded_channel();
         Daemon {
             fencer: Fencer::new(ConfSource::new(conf_path, conf.clone()), fence_tx),
             fence_rx: Some(fence_rx),
+            sync: None,
+            sync_tx,
+            sync_rx: Some(sync_rx),
+            reloads,
             admin_tx,
             admin_rx: Some(admin_rx),
             forwarded: BTreeMap::new(),
@@ -532,10 +691,11 @@ impl Daemon {
     /// node (false).
     async fn run(mut self, mut node: net::Node, listener: UnixListener) -> bool {
         let wsock = self.wsock.clone();
-        let (Some(mut results), Some(mut calls), Some(mut fence_news)) = (
+        let (Some(mut results), Some(mut calls), Some(mut fence_news), Some(mut sync_in)) = (
             self.results.take(),
             self.admin_rx.take(),
             self.fence_rx.take(),
+            self.sync_rx.take(),
         ) else {
             return false;
         };
@@ -575,7 +735,16 @@ impl Daemon {
                     None => {}
                 },
                 acc = listener.accept() => if let Ok((s, _)) = acc {
-                    serve(s, self.status(), self.admin_tx.clone(), self.fencer.news());
+                    serve(
+                        s,
+                        self.status(),
+                        self.admin_tx.clone(),
+                        self.fencer.news(),
+                        self.sync_tx.clone(),
+                    );
+                },
+                input = sync_in.recv() => if let Some(input) = input {
+                    self.sync_input(input).await;
                 },
                 news = fence_news.recv() => if let Some(news) = news {
                     self.fence_news(news).await;
@@ -599,6 +768,9 @@ impl Daemon {
             }
             self.drain_inbox().await;
             self.answer_waiters().await;
+            if let Some(v) = self.sync.as_mut().and_then(|s| s.new_version.take()) {
+                node.set_config_version(v);
+            }
             if self.refused {
                 node.kill();
                 return false;
@@ -720,6 +892,7 @@ impl Daemon {
         // The fencing news first: a new coordinator waits for every member's report, and so
         // has heard of the lost nodes before it rebuilds its table.
         self.fence_periodic().await;
+        self.sync_tick().await;
         self.report().await;
         match self.coordinator().filter(|_| self.quorum.is_quorate()) {
             Some(c) => {
@@ -788,12 +961,14 @@ impl Daemon {
             membership::Event::Joined(n) => {
                 if n != self.local {
                     tracing::info!("State change: {} UP", self.name_of(n));
+                    self.sync_hello(n);
                 }
                 self.fence_joined(n);
                 self.policy_event(Event::NodeJoined(n)).await;
             }
             membership::Event::LeftCleanly(n) => {
                 tracing::info!("State change: {} DOWN", self.name_of(n));
+                self.sync_peer_lost(n).await;
                 self.policy_event(Event::NodeLeft {
                     node: n,
                     clean: true,
@@ -803,6 +978,7 @@ impl Daemon {
             membership::Event::Failed(n) => {
                 tracing::info!("State change: {} DOWN", self.name_of(n));
                 self.fence_lost(n);
+                self.sync_peer_lost(n).await;
                 self.policy_event(Event::NodeLeft {
                     node: n,
                     clean: false,
@@ -836,7 +1012,7 @@ impl Daemon {
                 self.fence_view(quorum_lost).await;
                 self.report().await;
             }
-            membership::Event::ConfigVersion { .. } => {}
+            membership::Event::ConfigVersion { node, .. } => self.sync_hello_soon(node),
             membership::Event::DuplicateNode { incarnation, from } => {
                 tracing::error!(
                     "Another rgmanager claims node {} from {from}",
@@ -893,6 +1069,11 @@ impl Daemon {
             }
             Msg::Order { id, service, op } => {
                 if self.coordinator() != Some(from) {
+                    return;
+                }
+                // A service of a newer configuration than ours: the coordinator resends the
+                // order, and sync brings the configuration meanwhile.
+                if self.coord.view.config.service_index(&service).is_none() {
                     return;
                 }
                 let key = (from, env.incarnation, id);
@@ -1331,6 +1512,7 @@ fn serve(
     status: clustat::Status,
     calls: mpsc::UnboundedSender<Call>,
     fence: mpsc::UnboundedSender<FenceNews>,
+    sync_calls: mpsc::UnboundedSender<sync::SyncInput>,
 ) {
     let Ok(std_stream) = stream.into_std() else {
         return;
@@ -1385,6 +1567,21 @@ fn serve(
             Request::FenceAck { node } => {
                 let (tx, rx) = oneshot::channel();
                 if fence.send(FenceNews::Ack { node, reply: tx }).is_err() {
+                    return Response::Error {
+                        message: "the resource group manager is shutting down".into(),
+                    };
+                }
+                rx.blocking_recv().unwrap_or_else(|_| Response::Error {
+                    message: "the resource group manager is shutting down".into(),
+                })
+            }
+            Request::ConfigPush { .. } | Request::ConfigCheck => {
+                let (tx, rx) = oneshot::channel();
+                let call = match req {
+                    Request::ConfigPush { text } => sync::AdminSync::Push(text, tx),
+                    _ => sync::AdminSync::Check(tx),
+                };
+                if sync_calls.send(sync::SyncInput::Admin(call)).is_err() {
                     return Response::Error {
                         message: "the resource group manager is shutting down".into(),
                     };
