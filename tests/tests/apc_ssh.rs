@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "Apc-ssh-pw-7";
+/// Time limits for a loaded 2-core box (an SSH login takes a fraction of a second when quiet).
+const LIMITS: &str = "login_timeout=30\nshell_timeout=30\n";
 
 /// A system login with a password, deleted on drop (tests run as root: useradd, chpasswd).
 struct User {
@@ -192,7 +194,7 @@ impl Unit {
     /// The stdin parameters of an SSH login with the test key, checked against our known_hosts.
     fn key_params(&self) -> String {
         format!(
-            "ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\nidentity_file={}\n\
+            "{LIMITS}ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\nidentity_file={}\n\
              ssh_options=-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes\n",
             self.port,
             self.user.name,
@@ -203,7 +205,7 @@ impl Unit {
 
     fn password_params(&self, password: &str) -> String {
         format!(
-            "ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\npasswd={password}\n\
+            "{LIMITS}ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\npasswd={password}\n\
              ssh_options=-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes\n",
             self.port,
             self.user.name,
@@ -379,7 +381,7 @@ fn native_walk(dialect: &str, on_word: &str) {
     // A password login, fence_apc's default ssh_options (protocol 1, blowfish: ignored) and a
     // known_hosts given directly.
     let p = format!(
-        "ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\npasswd={PASSWORD}\n\
+        "{LIMITS}ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\npasswd={PASSWORD}\n\
          ssh_options=-1 -c blowfish\nknown_hosts={}\n",
         unit.port,
         unit.user.name,
@@ -413,7 +415,7 @@ fn native_walk(dialect: &str, on_word: &str) {
     let empty = unit.dir.path().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
     let strange = format!(
-        "ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\nidentity_file={}\nknown_hosts={}\n",
+        "{LIMITS}ipaddr=127.0.0.1\nipport={}\nlogin={}\nsecure=1\nidentity_file={}\nknown_hosts={}\n",
         unit.port,
         unit.user.name,
         unit.key.display(),
