@@ -136,6 +136,7 @@ impl Link {
                 let _ = stream.shutdown(std::net::Shutdown::Both);
             }
             Link::Ssh { session, channel } => {
+                // The action is done: a unit slow to see us off must not hold the result up.
                 session.set_timeout(1000);
                 let _ = channel.write_all(bye);
                 let _ = channel.send_eof();
