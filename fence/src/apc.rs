@@ -182,6 +182,9 @@ pub enum Task {
         /// Password (only ever sent to the device).
         password: Secret,
     },
+    /// The transport (SSH) has logged in already: wait for the first prompt and find the
+    /// dialect in the banner before it.
+    Attach,
     /// Read every outlet's state.
     Status,
     /// Switch `plug` on or off.
@@ -216,13 +219,20 @@ fn line(s: &str) -> Item {
 }
 
 impl Dialog {
-    /// A dialog for `task` on a unit speaking `dialect` (ignored for a login), with the daisy-chain
+    /// A dialog for `task` on a unit speaking `dialect` (ignored for a login or attach), with the daisy-chain
     /// `switch` number of a MasterSwitch plus.
     pub fn new(task: Task, dialect: Dialect, switch: Option<String>) -> Dialog {
         let mut queue = VecDeque::new();
         match (&task, dialect) {
             (Task::Login { .. }, _) => {
                 queue.push_back(expect(&[USER_PROMPT], Limit::Login, Tag::User));
+            }
+            (Task::Attach, _) => {
+                queue.push_back(expect(
+                    &[MENU_PROMPT, CLI_PROMPT],
+                    Limit::Login,
+                    Tag::Banner,
+                ));
             }
             (_, Dialect::Menus) => {
                 queue.push_back(line("1"));
@@ -260,7 +270,7 @@ impl Dialog {
         &self.outlets
     }
 
-    /// The dialect found by a login dialog.
+    /// The dialect found by a login or attach dialog.
     pub fn dialect(&self) -> Option<Dialect> {
         self.found_dialect
     }
@@ -547,6 +557,17 @@ mod tests {
     }
 
     #[test]
+    fn attach_after_an_ssh_login_only_reads_the_banner() {
+        let mut d = Dialog::new(Task::Attach, Dialect::Menus, None);
+        assert_eq!(run(&mut d, &[V3_BANNER]).unwrap(), Vec::<String>::new());
+        assert_eq!(d.dialect(), Some(Dialect::Menus));
+        let mut d = Dialog::new(Task::Attach, Dialect::Menus, None);
+        let v6 = "\r\nNetwork Management Card AOS      v6.4.6\r\n\r\napc>";
+        assert!(run(&mut d, &[v6]).unwrap().is_empty());
+        assert_eq!(d.dialect(), Some(Dialect::CommandLine));
+    }
+
+    #[test]
     fn v3_status_walks_to_the_outlet_list_and_back() {
         let mut d = Dialog::new(Task::Status, Dialect::Menus, None);
         let sent = run(&mut d, &["", DM, OM, LIST, TOP]).unwrap();
@@ -708,11 +729,12 @@ mod tests {
         #[test]
         fn random_screens_end_every_dialog_without_panic(
             picks in proptest::collection::vec(proptest::collection::vec(0usize..22, 0..6), 1..14),
-            task in 0usize..4,
+            task in 0usize..5,
         ) {
             let task = match task {
                 0 => Task::Login { user: "u".into(), password: Secret::new("p") },
                 1 => Task::Status,
+                4 => Task::Attach,
                 _ => Task::Set { plug: "1".into(), state: PowerState::Off },
             };
             let dialect = if picks.len() % 2 == 0 { Dialect::Menus } else { Dialect::CommandLine };

@@ -805,7 +805,6 @@ mod tests {
             "metadata",
             "validate-all",
         ],
-        declines: &[],
         connect: fake_connect,
     };
 

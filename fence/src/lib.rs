@@ -1,6 +1,6 @@
 //! Fencing for the cluster: the fence-agents option/action framework (`agent`), the CLI front
 //! shared by every agent binary (`cli`), the IPMI protocol (`ipmi`), the APC switch dialog (`apc`) over
-//! telnet (`telnet`), SSH host-key checking (`known_hosts`) and the native agents
+//! telnet (`telnet`) or SSH (`ssh`, host keys checked by `known_hosts`), the native agents
 //! (`agents`), agents run as separate programs (`external`), and fencing a node from cluster.conf
 //! (`node`).
 
@@ -13,4 +13,5 @@ pub mod ipmi;
 pub mod known_hosts;
 pub mod node;
 pub mod node_cli;
+pub mod ssh;
 pub mod telnet;

@@ -506,25 +506,9 @@ impl Default for AgentRunner {
     }
 }
 
-/// The native agent for `call`, unless it declines one of the parameters given (then the
-/// installed program of that name runs instead).
+/// The native agent for `call`, if there is one (otherwise the installed program runs).
 fn native(call: &DeviceCall) -> Option<&'static crate::agent::AgentSpec> {
-    let spec = crate::agents::by_name(&call.agent)?;
-    if spec.declines.is_empty() {
-        return Some(spec);
-    }
-    // Read the parameters as the agent would, so `ssh=yes` counts like `secure=1`.
-    let text: String = call
-        .params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
-    let parsed = crate::cli::parse_stdin(spec, &text);
-    if spec.declines.iter().any(|k| parsed.raw.contains_key(*k)) {
-        tracing::debug!(agent = %call.agent, "native agent declines these parameters; running the installed one");
-        return None;
-    }
-    Some(spec)
+    crate::agents::by_name(&call.agent)
 }
 
 impl DeviceRunner for AgentRunner {
@@ -930,7 +914,7 @@ mod tests {
     }
 
     #[test]
-    fn native_agents_unless_they_decline_a_parameter() {
+    fn native_agents_for_every_transport() {
         let c = |agent: &str, params: &[(&str, &str)]| DeviceCall {
             method: 0,
             device: 0,
@@ -944,8 +928,9 @@ mod tests {
         let name = |call: &DeviceCall| native(call).map(|s| s.name);
         assert_eq!(name(&c("fence_apc", &[("port", "1")])), Some("fence_apc"));
         assert_eq!(name(&c("fence_apc", &[("secure", "0")])), Some("fence_apc"));
-        assert_eq!(name(&c("fence_apc", &[("secure", "1")])), None);
-        assert_eq!(name(&c("fence_apc", &[("ssh", "yes")])), None);
+        // SSH included: the native fence_apc speaks it.
+        assert_eq!(name(&c("fence_apc", &[("secure", "1")])), Some("fence_apc"));
+        assert_eq!(name(&c("fence_apc", &[("ssh", "yes")])), Some("fence_apc"));
         assert_eq!(
             name(&c("fence_ipmilan", &[("lanplus", "1")])),
             Some("fence_ipmilan")

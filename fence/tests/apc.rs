@@ -1,5 +1,5 @@
 //! The `fence_apc` binary's own front: metadata (well-formed, fence_apc's parameters and actions),
-//! help, usage errors. Its dialogs run against the APC simulator in the cluster-tests crate
+//! help, usage errors (over telnet and SSH). Its dialogs run against the APC simulator in the cluster-tests crate
 //! (`tests/tests/apc_sim.rs`), next to Debian's fence_apc.
 
 use std::process::{Command, Stdio};
@@ -33,6 +33,11 @@ fn metadata_is_well_formed_with_fence_apc_parameters() {
         "plug",
         "switch",
         "settle_delay",
+        "secure",
+        "identity_file",
+        "ssh_options",
+        "known_hosts",
+        "accept_new_host_key",
     ] {
         assert!(xml.contains(&format!("<parameter name=\"{p}\"")), "{p}");
     }
@@ -63,12 +68,23 @@ fn usage_errors_exit_1() {
         String::from_utf8_lossy(&out.stderr).trim_end(),
         "fence_apc: 127.0.0.1:23: Failed: You have to enter plug number or machine identification"
     );
+    // -x is SSH (its sessions are tested in tests/tests/apc_ssh.rs): here a closed port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     let out = Command::new(BIN)
         .args([
             "-a",
             "127.0.0.1",
+            "-u",
+            &closed,
             "-l",
             "apc",
+            "-p",
+            "Secret-1",
             "-n",
             "1",
             "-x",
@@ -79,7 +95,14 @@ fn usage_errors_exit_1() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ssh is not supported"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "fence_apc: 127.0.0.1:{closed}: Unable to connect/login to fencing device: cannot connect:"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("Secret-1"));
     let out = Command::new(BIN).arg("-h").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("--switch"));

@@ -125,9 +125,8 @@ fn methods_down_fall_through_to_the_one_that_fences() {
 }
 
 #[test]
-fn options_the_native_agent_lacks_run_the_installed_agent() {
-    // Our fence_apc has no ssh: with secure="1" Debian's fence_apc runs instead (and fails here,
-    // nothing listens), which its "exit 1" report shows.
+fn ssh_apc_devices_run_the_native_agent() {
+    // secure="1" (SSH) is native too: the report is our fence_apc's own, at the SSH port given.
     let dir = tempfile::tempdir().unwrap();
     let down = closed_tcp_port();
     let conf = write_conf(
@@ -143,10 +142,10 @@ fn options_the_native_agent_lacks_run_the_installed_agent() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.starts_with(
+        err.starts_with(&format!(
             "fence node1 dev 0.0 agent fence_apc result: error from agent\n\
-             agent \"fence_apc\" reports: device \"apc1\": fence_apc: exit 1: "
-        ),
+             agent \"fence_apc\" reports: device \"apc1\": fence_apc: 127.0.0.1:{down}: Unable to connect/login to fencing device: cannot connect: Connection refused"
+        )),
         "{err}"
     );
     assert!(!err.contains("apcpw"));

@@ -10,7 +10,10 @@
 //! is the small telnet layer a PDU's embedded server has: it offers WILL ECHO and WILL SGA,
 //! refuses everything else, answers DO TIMING-MARK, maps IAC IP to Ctrl-C and IAC IAC to 0xFF.
 //! [`serve`] runs both over TCP, one thread per connection, with the outlets shared between
-//! connections (and optionally mirrored to a file the tests read).
+//! connections (and optionally mirrored to a file the tests read). [`serve_stdio`] runs one
+//! session on stdin/stdout for a unit reached by SSH: sshd has done the login, so the session
+//! starts at the banner, the terminal sshd gives it is put in raw mode (the unit reads Ctrl-C and
+//! echoes by itself, as over telnet), and the outlets live in the state file between logins.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -103,6 +106,12 @@ impl Session {
     /// The first output of a connection.
     pub fn greeting(&mut self) -> Vec<u8> {
         self.put("\r\nUser Name : ");
+        std::mem::take(&mut self.out)
+    }
+
+    /// The first output of a session whose login the transport (SSH) has done.
+    pub fn attached(&mut self) -> Vec<u8> {
+        self.banner();
         std::mem::take(&mut self.out)
     }
 
@@ -531,6 +540,70 @@ fn connection(mut stream: TcpStream, cfg: Config, outlets: Outlets) -> std::io::
             return Ok(());
         }
     }
+}
+
+/// Outlets as the state file has them (`1`/`0` per outlet), or `n` outlets all on without one.
+pub fn load_outlets(file: Option<&std::path::Path>, n: usize) -> Outlets {
+    let saved = file
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .map(|t| t.trim().chars().map(|c| c == '1').collect::<Vec<bool>>())
+        .filter(|o| !o.is_empty());
+    match saved {
+        Some(o) => Arc::new(Mutex::new(o)),
+        None => outlets(n),
+    }
+}
+
+/// Put the terminal on fd 0 (if it is one) in raw mode: no echo, no line editing, no signals
+/// from Ctrl-C, no CR/LF translation. The previous settings are returned for [`restore_tty`].
+fn raw_tty() -> Option<libc::termios> {
+    // SAFETY: termios is plain data; tcgetattr/tcsetattr only read/write it and fd 0.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(0, &mut t) != 0 {
+            return None;
+        }
+        let saved = t;
+        libc::cfmakeraw(&mut t);
+        if libc::tcsetattr(0, libc::TCSANOW, &t) != 0 {
+            return None;
+        }
+        Some(saved)
+    }
+}
+
+fn restore_tty(saved: &libc::termios) {
+    // SAFETY: as in raw_tty.
+    unsafe {
+        libc::tcsetattr(0, libc::TCSANOW, saved);
+    }
+}
+
+/// One logged-in session on stdin/stdout (the login shell or `ForceCommand` of an sshd), until
+/// the user logs out or the input ends.
+pub fn serve_stdio(cfg: Config) -> std::io::Result<()> {
+    let shared = load_outlets(cfg.state_file.as_deref(), cfg.outlets);
+    let saved = raw_tty();
+    let mut session = Session::new(cfg, shared);
+    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    let r = (|| {
+        output.write_all(&session.attached())?;
+        output.flush()?;
+        let mut buf = [0u8; 1024];
+        while !session.closed() {
+            let n = input.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            output.write_all(&session.input(&buf[..n]))?;
+            output.flush()?;
+        }
+        Ok(())
+    })();
+    if let Some(t) = saved {
+        restore_tty(&t);
+    }
+    r
 }
 
 /// Serve sessions on `listener` for ever, one thread per connection.

@@ -349,10 +349,6 @@ pub struct AgentSpec {
     pub has_plugs: bool,
     /// Actions listed in the metadata.
     pub actions: &'static [&'static str],
-    /// Options this native agent does not implement (fence_apc: `secure`, i.e. ssh). A caller
-    /// that has the choice (`fence::node`) runs the installed agent of the same name instead
-    /// when one of them is set.
-    pub declines: &'static [&'static str],
     /// Connect and log in.
     pub connect: fn(&Options) -> Result<Box<dyn FenceDevice>, FenceError>,
 }

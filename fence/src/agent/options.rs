@@ -317,6 +317,21 @@ impl Options {
         mut raw: BTreeMap<String, String>,
         defaults: &[(&str, &str)],
     ) -> Result<Options, FenceError> {
+        // As fence-agents: over SSH the port defaults to 22, whatever the telnet default is.
+        let secure = raw
+            .get("secure")
+            .map(String::as_str)
+            .or_else(|| {
+                defaults
+                    .iter()
+                    .find(|(k, _)| *k == "secure")
+                    .map(|(_, v)| *v)
+            })
+            .and_then(parse_bool)
+            .unwrap_or(false);
+        if secure && !raw.contains_key("ipport") {
+            raw.insert("ipport".into(), "22".into());
+        }
         // Explicit values first, then the agent's defaults, then the table's.
         for (k, v) in defaults {
             raw.entry(k.to_string()).or_insert_with(|| v.to_string());
@@ -460,6 +475,21 @@ mod tests {
         assert_eq!(o.method, Method::OnOff);
         assert_eq!(o.privlvl, "administrator");
         assert_eq!(o.separator, ",");
+    }
+
+    #[test]
+    fn ssh_changes_the_default_port_only() {
+        let telnet = [("ipport", "23")];
+        let o = Options::from_raw(raw(&[]), &telnet).unwrap();
+        assert_eq!(o.ipport, Some(23));
+        let o = Options::from_raw(raw(&[("secure", "1")]), &telnet).unwrap();
+        assert_eq!(o.ipport, Some(22));
+        let o = Options::from_raw(raw(&[("secure", "1"), ("ipport", "2222")]), &telnet).unwrap();
+        assert_eq!(o.ipport, Some(2222));
+        let o = Options::from_raw(raw(&[("secure", "0")]), &telnet).unwrap();
+        assert_eq!(o.ipport, Some(23));
+        let o = Options::from_raw(raw(&[]), &[("secure", "1")]).unwrap();
+        assert_eq!(o.ipport, Some(22));
     }
 
     #[test]

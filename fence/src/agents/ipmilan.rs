@@ -63,7 +63,6 @@ You should use -m/method onoff if your fence device works correctly with that op
     defaults: &[("ipport", "623"), ("power_wait", "2"), ("ipmitool_timeout", "1")],
     has_plugs: false,
     actions: &["on", "off", "reboot", "status", "monitor", "metadata", "validate-all", "diag"],
-    declines: &[],
     connect,
 };
 

@@ -25,8 +25,16 @@ pub enum ClientError {
 
 /// Resolve `host` within `timeout`: name lookup is a network step too, and a dead DNS server can
 /// block `getaddrinfo` far longer than a fence action may take. A lookup that overruns is left
-/// behind in its thread; the process ends soon after anyway.
+/// behind in its thread; the process ends soon after anyway. An address literal (what fencing
+/// configurations mostly give) needs no lookup and no thread.
 fn resolve(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, ClientError> {
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let name = host.to_string();
     std::thread::spawn(move || {
@@ -145,5 +153,32 @@ impl Client {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_literals_resolve_without_a_lookup() {
+        let t = Duration::from_secs(1);
+        assert_eq!(
+            resolve("127.0.0.1", 623, t).unwrap(),
+            "127.0.0.1:623".parse().unwrap()
+        );
+        assert_eq!(
+            resolve("::1", 9623, t).unwrap(),
+            "[::1]:9623".parse().unwrap()
+        );
+        assert_eq!(
+            resolve("[fe80::1]", 623, t).unwrap(),
+            "[fe80::1]:623".parse().unwrap()
+        );
+        assert_eq!(resolve("localhost", 623, t).unwrap().port(), 623);
+        assert!(matches!(
+            resolve("no-such-host.invalid", 623, t),
+            Err(ClientError::Resolve(_))
+        ));
     }
 }

@@ -1,9 +1,11 @@
-//! `apc_sim --dialect v3|v6 [--port N] [--user U] [--password P] [--outlets N] [--state-file F]`:
-//! the APC switch simulator (`cluster_tests::apc_sim`) on 127.0.0.1; prints `listening PORT`.
+//! `apc_sim --dialect v3|v6 [--port N] [--user U] [--password P] [--outlets N] [--state-file F]
+//! [--stdio]`: the APC switch simulator (`cluster_tests::apc_sim`) on 127.0.0.1; prints
+//! `listening PORT`. With `--stdio`, one already logged-in session on stdin/stdout instead (the
+//! console of a unit reached by SSH: run it as the login's `ForceCommand`).
 
 use std::io::Write;
 
-use cluster_tests::apc_sim::{serve, Config, Dialect};
+use cluster_tests::apc_sim::{serve, serve_stdio, Config, Dialect};
 
 fn main() {
     let mut cfg = Config {
@@ -14,6 +16,7 @@ fn main() {
         state_file: None,
     };
     let mut port: u16 = 0;
+    let mut stdio = false;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -41,8 +44,16 @@ fn main() {
             "--password" => cfg.password = value(),
             "--outlets" => cfg.outlets = value().parse().unwrap_or_else(|_| bad("outlet count")),
             "--state-file" => cfg.state_file = Some(value().into()),
+            "--stdio" => stdio = true,
             other => bad(&format!("argument {other}")),
         }
+    }
+    if stdio {
+        if let Err(e) = serve_stdio(cfg) {
+            eprintln!("apc_sim: {e}");
+            std::process::exit(1);
+        }
+        return;
     }
     let listener = match std::net::TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
