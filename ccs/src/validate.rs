@@ -157,7 +157,7 @@ impl Checker {
         match ty {
             Ty::Str => {}
             Ty::Name => {
-                if v.trim().is_empty() {
+                if value::is_blank(v) {
                     self.error(at, format!("{name}=\"{v}\" on <{el}> is empty"));
                 }
             }
@@ -201,7 +201,8 @@ impl Checker {
                 None => self.error(at, bad(&format!("an integer in {lo}..{hi}"))),
             },
             Ty::Enum(words) => {
-                if !words.iter().any(|w| w.eq_ignore_ascii_case(v.trim())) {
+                let t = value::trim(v);
+                if !words.iter().any(|w| w.eq_ignore_ascii_case(t)) {
                     self.error(at, bad(&format!("one of {}", words.join(", "))));
                 }
             }
@@ -214,7 +215,7 @@ impl Checker {
                 }
             }
             Ty::IpPrefix => {
-                if let Err(why) = value::parse_ip_prefix(v.trim()) {
+                if let Err(why) = value::parse_ip_prefix(value::trim(v)) {
                     self.error(
                         at,
                         format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
@@ -222,7 +223,7 @@ impl Checker {
                 }
             }
             Ty::Addr => {
-                if let Err(why) = value::parse_addr(v.trim()) {
+                if let Err(why) = value::parse_addr(value::trim(v)) {
                     self.error(
                         at,
                         format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
@@ -350,7 +351,7 @@ impl Checker {
                 );
             }
             if let Some(agent) = d.attrs.attr("agent") {
-                if !agent.value.trim().is_empty()
+                if !value::is_blank(&agent.value)
                     && !schema::KNOWN_FENCE_AGENTS.contains(&agent.value.as_str())
                 {
                     self.warn(
@@ -467,7 +468,7 @@ impl Checker {
         self.attrs(&schema::DEVICE, &d.attrs, d.loc, schema::FENCE_OPTIONS);
         self.extras("device", d.loc, &d.extra);
         if let Some(name) = d.attrs.attr("name") {
-            if !name.value.trim().is_empty() && c.fence_device(&name.value).is_none() {
+            if !value::is_blank(&name.value) && c.fence_device(&name.value).is_none() {
                 self.error(
                     name.loc,
                     format!(
@@ -534,7 +535,7 @@ impl Checker {
             let Some(name) = fdn.attrs.attr("name") else {
                 continue;
             };
-            if name.value.trim().is_empty() {
+            if value::is_blank(&name.value) {
                 continue;
             }
             if c.node(&name.value).is_none() {
@@ -620,7 +621,7 @@ impl Checker {
                 if let Some(e) = globals.get_mut(&(r.kind.as_str(), target)) {
                     e.0 += 1;
                     e.1 = r.loc;
-                } else if !target.trim().is_empty() {
+                } else if !value::is_blank(target) {
                     let at = r.attrs.loc_or("ref", r.loc);
                     self.error(
                         at,
@@ -688,7 +689,7 @@ impl Checker {
             let Some(defined) = defined.as_deref_mut().filter(|_| key) else {
                 continue;
             };
-            if a.value.trim().is_empty() {
+            if value::is_blank(&a.value) {
                 continue;
             }
             match defined.entry((r.kind.as_str(), pname, a.value.as_str())) {
@@ -711,11 +712,7 @@ impl Checker {
 
     fn group_policy(&mut self, c: &ClusterConf, g: &Resource) {
         if let Some(d) = g.attrs.attr("domain") {
-            if !d.value.trim().is_empty()
-                && !self
-                    .domain_names
-                    .contains_key(d.value.to_ascii_lowercase().as_str())
-            {
+            if !value::is_blank(&d.value) && !known_folded(&self.domain_names, &d.value) {
                 self.error(
                     d.loc,
                     format!(
@@ -727,7 +724,7 @@ impl Checker {
             }
         }
         if let Some(dep) = g.attrs.attr("depend") {
-            let target = dep.value.trim();
+            let target = value::trim(&dep.value);
             if !target.is_empty() {
                 if c.group(target).is_none() {
                     self.error(
@@ -798,6 +795,16 @@ pub fn resource_param_ty(kind: &str, name: &str, declared: ParamKind) -> Ty {
             ParamKind::Time => Ty::Time,
             ParamKind::Enum(words) => Ty::Enum(words),
         },
+    }
+}
+
+/// Whether `key` folded to lower case is in `seen` (whose keys are folded), without building the
+/// folded string when `key` has no upper-case letter (the usual case, once per service).
+fn known_folded(seen: &Seen, key: &str) -> bool {
+    if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        seen.contains_key(key.to_ascii_lowercase().as_str())
+    } else {
+        seen.contains_key(key)
     }
 }
 

@@ -70,6 +70,15 @@ impl<'a> LineIndex<'a> {
         }
     }
 
+    /// Moves forward to `offset` over text known to be ASCII without a line break (a tag on
+    /// one line that has been read), so that the next step starts from there.
+    fn skip_ascii(&mut self, offset: usize) {
+        if offset >= self.at && offset <= self.text.len() {
+            self.col += (offset - self.at) as u32;
+            self.at = offset;
+        }
+    }
+
     pub fn loc(&mut self, offset: usize) -> Loc {
         let bytes = self.text.as_bytes();
         let offset = offset.min(bytes.len());
@@ -77,9 +86,16 @@ impl<'a> LineIndex<'a> {
             (self.at, self.line, self.col) = (0, 0, 0);
         }
         let gap = &bytes[self.at..offset];
-        if gap.len() <= 32 && gap.iter().all(|b| *b != b'\n' && b.is_ascii()) {
-            // The common step (to the next attribute of a tag): same line, ASCII.
-            self.col += gap.len() as u32;
+        if gap.len() <= 64 {
+            // The common step (from the end of a tag to the next one): a byte at a time.
+            for b in gap {
+                if *b == b'\n' {
+                    self.line += 1;
+                    self.col = 0;
+                } else if *b & 0xC0 != 0x80 {
+                    self.col += 1;
+                }
+            }
         } else {
             let mut from = self.at;
             for nl in memchr::memchr_iter(b'\n', gap) {
@@ -329,7 +345,6 @@ fn flush(open: &mut Open, b: &mut impl Builder) {
 /// Reads a document into a builder. Fails at the first syntax error, located.
 pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
     let mut index = LineIndex::new(text);
-    let mut scratch = Attrs::with_capacity(16);
     let err = |offset: usize, message: String| SyntaxError {
         loc: LineIndex::new(text).loc(offset),
         message,
@@ -358,7 +373,7 @@ pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
                 return Err(err(start, "content after the root element".into()));
             }
             Event::Start(e) | Event::Empty(e) => {
-                let el = element_from_tag(text, start, &e, &mut index, &mut scratch)?;
+                let el = element_from_tag(text, start, &e, &mut index)?;
                 if let Some(parent) = stack.last_mut() {
                     flush(parent, b);
                 }
@@ -383,6 +398,11 @@ pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
                 b.end();
             }
             Event::Text(t) => {
+                // Indentation (most text events) is dropped without decoding it.
+                let indentation = t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+                if indentation && stack.last().is_none_or(|o| o.pending.is_empty()) {
+                    continue;
+                }
                 let raw = t
                     .decode()
                     .map_err(|e| err(start, format!("bad text encoding: {e}")))?;
@@ -458,7 +478,6 @@ fn element_from_tag(
     start: usize,
     tag: &BytesStart<'_>,
     index: &mut LineIndex<'_>,
-    scratch: &mut Attrs,
 ) -> Result<Element, SyntaxError> {
     // The tag's content (name and attributes, without '<', '>' or '/>') as text: it starts
     // right after '<' and its ends are ASCII, so it is a slice of the (valid UTF-8) input.
@@ -471,11 +490,11 @@ fn element_from_tag(
     // Locations are asked for in file order: the element, then its attributes.
     let loc = index.loc(start);
     // A tag on one line of ASCII (nearly all of them) places its attributes by arithmetic.
-    let one_line = content.is_ascii() && !content.contains('\n');
-    // Attributes are gathered in a reused buffer and then copied at their exact count: most
-    // elements have one or two, and the model keeps tens of thousands of them.
-    let attrs = scratch;
-    attrs.0.clear();
+    let one_line = content.is_ascii() && memchr::memchr(b'\n', content.as_bytes()).is_none();
+    // Sized by the '=' signs (one per attribute unless a value holds one): most elements have a
+    // handful of attributes, the model keeps tens of thousands of them, and this spares both a
+    // regrowth and a copy from a scratch buffer.
+    let mut attrs = Attrs::with_capacity(memchr::memchr_iter(b'=', content.as_bytes()).count());
     let mut scan = AttrScanner {
         s: content,
         i: name_len,
@@ -497,7 +516,7 @@ fn element_from_tag(
             index.loc(content_start + key_at)
         };
         // Most values hold no entity: copy them as they are.
-        let value = if raw.contains('&') {
+        let value = if memchr::memchr(b'&', raw.as_bytes()).is_some() {
             match quick_xml::escape::unescape(raw) {
                 Ok(v) => CompactString::from(v),
                 Err(e) => {
@@ -523,9 +542,12 @@ fn element_from_tag(
             });
         }
     }
+    if one_line {
+        index.skip_ascii(content_start + content.len());
+    }
     Ok(Element {
         name,
-        attrs: Attrs(attrs.0.drain(..).collect()),
+        attrs,
         children: Vec::new(),
         loc,
     })
