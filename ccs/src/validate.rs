@@ -20,7 +20,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::model::{ClusterConf, ClusterNode, FailoverDomain, Resource, Section};
-use crate::resource_types::{resource_type, ParamKind, RESOURCE_TYPES};
+use crate::resource_types::{ParamKind, RESOURCE_TYPES};
 use crate::schema::{self, AttrSpec, ElementSpec, Ty};
 use crate::value;
 use crate::xml::{Attrs, Loc, Node};
@@ -98,6 +98,11 @@ struct Checker {
     diags: Vec<Diagnostic>,
     /// Failover domain names, lowercased (looked up once per service).
     domain_names: Seen,
+    /// The types of the last resources checked: a file uses a few types many times over
+    /// (ips, scripts and services, interleaved), and this spares a hash lookup per resource.
+    recent_types: [Option<&'static TypeInfo>; 4],
+    /// Where the next type not in `recent_types` goes.
+    recent_next: usize,
 }
 
 /// Where a name was first defined, for duplicate detection.
@@ -110,6 +115,16 @@ type Globals<'a> = HashMap<(&'a str, &'a str), (usize, Loc)>;
 type Defined<'a> = HashMap<(&'a str, &'static str, &'a str), Loc>;
 
 impl Checker {
+    fn type_info(&mut self, kind: &str) -> Option<&'static TypeInfo> {
+        if let Some(t) = self.recent_types.iter().flatten().find(|t| t.name == kind) {
+            return Some(t);
+        }
+        let t = type_info(kind)?;
+        self.recent_types[self.recent_next] = Some(t);
+        self.recent_next = (self.recent_next + 1) % self.recent_types.len();
+        Some(t)
+    }
+
     fn error(&mut self, loc: Loc, msg: String) {
         self.diags.push(Diagnostic::error(loc, msg));
     }
@@ -598,7 +613,7 @@ impl Checker {
             self.group_policy(c, g);
         }
         for ((kind, name), (count, at)) in globals {
-            let max = resource_type(kind).and_then(|t| t.maxinstances);
+            let max = self.type_info(kind).and_then(|t| t.maxinstances);
             if let Some(max) = max {
                 if count > max as usize {
                     self.error(
@@ -651,7 +666,7 @@ impl Checker {
             self.attrs(&schema::ACTION, &a.attrs, a.loc, &[]);
             self.extras("action", a.loc, &a.extra);
         }
-        let Some(info) = type_info(&r.kind) else {
+        let Some(info) = self.type_info(&r.kind) else {
             self.warn(
                 r.loc,
                 format!(
@@ -661,21 +676,13 @@ impl Checker {
             );
             return;
         };
-        if defined.is_some() {
-            for needed in &info.needed {
-                if !r.attrs.contains(needed) {
-                    self.error(
-                        r.loc,
-                        format!(
-                            "<{}> is missing the required attribute \"{needed}\"",
-                            r.kind
-                        ),
-                    );
-                }
-            }
-        }
+        // Required attributes are counted while the attributes are checked; only when one is
+        // missing are they looked up, and the findings go where a check made first would have
+        // put them.
+        let mark = self.diags.len();
+        let mut needed_seen = 0;
         for (name, a) in r.attrs.iter() {
-            let Some(&(pname, ty, key)) = info.params.get(name) else {
+            let Some(&(pname, ty, key, needed)) = info.params.get(name) else {
                 self.warn(
                     a.loc,
                     format!(
@@ -685,6 +692,7 @@ impl Checker {
                 );
                 continue;
             };
+            needed_seen += usize::from(needed);
             self.value(&r.kind, name, &a.value, ty, a.loc);
             let Some(defined) = defined.as_deref_mut().filter(|_| key) else {
                 continue;
@@ -707,6 +715,23 @@ impl Checker {
                     v.insert(a.loc);
                 }
             }
+        }
+        if defined.is_some() && needed_seen < info.needed.len() {
+            let missing: Vec<Diagnostic> = info
+                .needed
+                .iter()
+                .filter(|needed| !r.attrs.contains(needed))
+                .map(|needed| {
+                    Diagnostic::error(
+                        r.loc,
+                        format!(
+                            "<{}> is missing the required attribute \"{needed}\"",
+                            r.kind
+                        ),
+                    )
+                })
+                .collect();
+            self.diags.splice(mark..mark, missing);
         }
     }
 
@@ -748,8 +773,11 @@ impl Checker {
 /// parameters and rgmanager's common ones) with its checked type and whether it is a primary or
 /// unique key.
 struct TypeInfo {
+    name: &'static str,
+    maxinstances: Option<u32>,
     needed: Vec<&'static str>,
-    params: HashMap<&'static str, (&'static str, Ty, bool)>,
+    /// Name, checked type, whether a primary or unique key, whether in `needed`.
+    params: HashMap<&'static str, (&'static str, Ty, bool, bool)>,
 }
 
 fn type_info(kind: &str) -> Option<&'static TypeInfo> {
@@ -760,11 +788,12 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
             .map(|t| {
                 let mut params: HashMap<_, _> = schema::RESOURCE_COMMON
                     .iter()
-                    .map(|s| (s.name, (s.name, s.ty, false)))
+                    .map(|s| (s.name, (s.name, s.ty, false, false)))
                     .collect();
                 for p in t.params {
                     let ty = resource_param_ty(t.name, p.name, p.kind);
-                    params.insert(p.name, (p.name, ty, p.primary || p.unique));
+                    let key = p.primary || p.unique;
+                    params.insert(p.name, (p.name, ty, key, p.required || p.primary));
                 }
                 let needed = t
                     .params
@@ -772,7 +801,15 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
                     .filter(|p| p.required || p.primary)
                     .map(|p| p.name)
                     .collect();
-                (t.name, TypeInfo { needed, params })
+                (
+                    t.name,
+                    TypeInfo {
+                        name: t.name,
+                        maxinstances: t.maxinstances,
+                        needed,
+                        params,
+                    },
+                )
             })
             .collect()
     })
