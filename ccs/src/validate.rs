@@ -108,8 +108,10 @@ struct Checker {
 /// Where a name was first defined, for duplicate detection.
 type Seen = HashMap<String, Loc>;
 
-/// Global resources by (type, primary value): how many times referenced, and where last.
-type Globals<'a> = HashMap<(&'a str, &'a str), (usize, Loc)>;
+/// Global resources by (type, primary value): how many times referenced, where last, and how
+/// many instances the type allows (kept here so that the final count does not go back to the
+/// model, by then out of the caches, for each entry).
+type Globals<'a> = HashMap<(&'a str, &'a str), (usize, Loc, Option<u32>)>;
 
 /// Primary and unique attribute values of resource definitions: (type, attribute, value).
 type Defined<'a> = HashMap<(&'a str, &'static str, &'a str), Loc>;
@@ -600,7 +602,10 @@ impl Checker {
         for r in c.resources() {
             self.resource(r, Some(&mut defined));
             if let Some(p) = r.attrs.get(r.primary_attr()) {
-                globals.entry((r.kind.as_str(), p)).or_insert((0, r.loc));
+                let max = self.type_info(&r.kind).and_then(|t| t.maxinstances);
+                globals
+                    .entry((r.kind.as_str(), p))
+                    .or_insert((0, r.loc, max));
             }
             for child in &r.children {
                 self.tree(child, &mut globals, &mut defined);
@@ -612,8 +617,7 @@ impl Checker {
             self.tree(g, &mut globals, &mut defined);
             self.group_policy(c, g);
         }
-        for ((kind, name), (count, at)) in globals {
-            let max = self.type_info(kind).and_then(|t| t.maxinstances);
+        for ((kind, name), (count, at, max)) in globals {
             if let Some(max) = max {
                 if count > max as usize {
                     self.error(
