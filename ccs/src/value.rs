@@ -133,6 +133,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fast_trim_agrees_with_str_trim() {
+        for w in [
+            "", " ", "a", " a", "a ", "\u{b}a", "a\u{a0}", "\u{2003}", "é", " x y ", "\t\n",
+        ] {
+            assert_eq!(trim(w), w.trim(), "{w:?}");
+            assert_eq!(is_blank(w), w.trim().is_empty(), "{w:?}");
+        }
+    }
+
+    #[test]
     fn booleans() {
         for w in ["1", "yes", "TRUE", "on"] {
             assert_eq!(parse_bool(w), Some(true), "{w}");
