@@ -592,12 +592,16 @@ impl Checker {
     }
 
     fn resources(&mut self, c: &ClusterConf) {
+        // The tables are sized for what goes in them and no more: at 10,000 services they are
+        // looked up in no useful order, and a table twice too large is twice the cache misses.
         let n = c.resources().len() + c.groups().len();
         // Global definitions by (type, primary value), for ref= resolution, with how many
-        // times each is referenced and where last.
-        let mut globals: Globals = HashMap::with_capacity_and_hasher(n, Default::default());
-        // Primary and unique values already defined: (type, attr, value) -> where.
-        let mut defined: Defined = HashMap::with_capacity_and_hasher(2 * n, Default::default());
+        // times each is referenced and where last: one per top-level definition.
+        let mut globals: Globals =
+            HashMap::with_capacity_and_hasher(c.resources().len(), Default::default());
+        // Primary and unique values already defined: (type, attr, value) -> where. Most
+        // resources have one or two such values; the table grows if a file has more.
+        let mut defined: Defined = HashMap::with_capacity_and_hasher(n, Default::default());
 
         for r in c.resources() {
             self.resource(r, Some(&mut defined));
