@@ -675,18 +675,19 @@ enum Slot {
     Action,
 }
 
-/// An element being read.
+/// An element being read. The two large sections (a node with its fencing, `<rm>`) are boxed:
+/// frames are moved on every element, and the common one is a resource.
 enum Frame {
     Cluster(Box<ClusterConf>),
     Section(Section, Slot),
     Quorumd(Quorumd),
     ClusterNodes(ClusterNodes),
-    ClusterNode(ClusterNode),
+    ClusterNode(Box<ClusterNode>),
     Fence(Fence),
     Method(FenceMethod),
     Unfence(Unfence),
     FenceDevices(FenceDevices),
-    Rm(Rm),
+    Rm(Box<Rm>),
     FailoverDomains(FailoverDomains),
     FailoverDomain(FailoverDomain),
     Resources(Resources),
@@ -752,9 +753,17 @@ impl Frame {
             (Frame::Cluster(c), "fencedevices") if c.fencedevices.is_none() => {
                 list!(FenceDevices, FenceDevices)
             }
-            (Frame::Cluster(c), "rm") if c.rm.is_none() => list!(Rm, Rm),
+            (Frame::Cluster(c), "rm") if c.rm.is_none() => Frame::Rm(Box::new(Rm {
+                attrs: el.attrs,
+                loc: el.loc,
+                ..Rm::default()
+            })),
             (Frame::Quorumd(_), "heuristic") => section(el, Slot::Heuristic),
-            (Frame::ClusterNodes(_), "clusternode") => list!(ClusterNode, ClusterNode),
+            (Frame::ClusterNodes(_), "clusternode") => Frame::ClusterNode(Box::new(ClusterNode {
+                attrs: el.attrs,
+                loc: el.loc,
+                ..ClusterNode::default()
+            })),
             (Frame::ClusterNode(n), "fence") if n.fence.is_none() => list!(Fence, Fence),
             (Frame::ClusterNode(n), "unfence") if n.unfence.is_none() => list!(Unfence, Unfence),
             (Frame::Fence(_), "method") => list!(Method, FenceMethod),
@@ -786,9 +795,9 @@ impl Frame {
             (Frame::Cluster(c), Frame::Quorumd(q)) => c.quorumd = Some(q),
             (Frame::Cluster(c), Frame::ClusterNodes(n)) => c.clusternodes = Some(n),
             (Frame::Cluster(c), Frame::FenceDevices(f)) => c.fencedevices = Some(f),
-            (Frame::Cluster(c), Frame::Rm(r)) => c.rm = Some(r),
+            (Frame::Cluster(c), Frame::Rm(r)) => c.rm = Some(*r),
             (Frame::Quorumd(q), Frame::Section(s, _)) => q.heuristics.push(s),
-            (Frame::ClusterNodes(c), Frame::ClusterNode(n)) => c.nodes.push(n),
+            (Frame::ClusterNodes(c), Frame::ClusterNode(n)) => c.nodes.push(*n),
             (Frame::ClusterNode(n), Frame::Fence(f)) => n.fence = Some(f),
             (Frame::ClusterNode(n), Frame::Unfence(u)) => n.unfence = Some(u),
             (Frame::Fence(f), Frame::Method(m)) => f.methods.push(m),

@@ -20,7 +20,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::model::{ClusterConf, ClusterNode, FailoverDomain, Resource, Section};
-use crate::resource_types::{resource_type, ParamKind, RESOURCE_TYPES};
+use crate::resource_types::{ParamKind, RESOURCE_TYPES};
 use crate::schema::{self, AttrSpec, ElementSpec, Ty};
 use crate::value;
 use crate::xml::{Attrs, Loc, Node};
@@ -98,18 +98,35 @@ struct Checker {
     diags: Vec<Diagnostic>,
     /// Failover domain names, lowercased (looked up once per service).
     domain_names: Seen,
+    /// The types of the last resources checked: a file uses a few types many times over
+    /// (ips, scripts and services, interleaved), and this spares a hash lookup per resource.
+    recent_types: [Option<&'static TypeInfo>; 4],
+    /// Where the next type not in `recent_types` goes.
+    recent_next: usize,
 }
 
 /// Where a name was first defined, for duplicate detection.
 type Seen = HashMap<String, Loc>;
 
-/// Global resources by (type, primary value): how many times referenced, and where last.
-type Globals<'a> = HashMap<(&'a str, &'a str), (usize, Loc)>;
+/// Global resources by (type, primary value): how many times referenced, where last, and how
+/// many instances the type allows (kept here so that the final count does not go back to the
+/// model, by then out of the caches, for each entry).
+type Globals<'a> = HashMap<(&'a str, &'a str), (usize, Loc, Option<u32>)>;
 
 /// Primary and unique attribute values of resource definitions: (type, attribute, value).
 type Defined<'a> = HashMap<(&'a str, &'static str, &'a str), Loc>;
 
 impl Checker {
+    fn type_info(&mut self, kind: &str) -> Option<&'static TypeInfo> {
+        if let Some(t) = self.recent_types.iter().flatten().find(|t| t.name == kind) {
+            return Some(t);
+        }
+        let t = type_info(kind)?;
+        self.recent_types[self.recent_next] = Some(t);
+        self.recent_next = (self.recent_next + 1) % self.recent_types.len();
+        Some(t)
+    }
+
     fn error(&mut self, loc: Loc, msg: String) {
         self.diags.push(Diagnostic::error(loc, msg));
     }
@@ -157,7 +174,7 @@ impl Checker {
         match ty {
             Ty::Str => {}
             Ty::Name => {
-                if v.trim().is_empty() {
+                if value::is_blank(v) {
                     self.error(at, format!("{name}=\"{v}\" on <{el}> is empty"));
                 }
             }
@@ -201,7 +218,8 @@ impl Checker {
                 None => self.error(at, bad(&format!("an integer in {lo}..{hi}"))),
             },
             Ty::Enum(words) => {
-                if !words.iter().any(|w| w.eq_ignore_ascii_case(v.trim())) {
+                let t = value::trim(v);
+                if !words.iter().any(|w| w.eq_ignore_ascii_case(t)) {
                     self.error(at, bad(&format!("one of {}", words.join(", "))));
                 }
             }
@@ -214,7 +232,7 @@ impl Checker {
                 }
             }
             Ty::IpPrefix => {
-                if let Err(why) = value::parse_ip_prefix(v.trim()) {
+                if let Err(why) = value::parse_ip_prefix(value::trim(v)) {
                     self.error(
                         at,
                         format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
@@ -222,7 +240,7 @@ impl Checker {
                 }
             }
             Ty::Addr => {
-                if let Err(why) = value::parse_addr(v.trim()) {
+                if let Err(why) = value::parse_addr(value::trim(v)) {
                     self.error(
                         at,
                         format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
@@ -350,7 +368,7 @@ impl Checker {
                 );
             }
             if let Some(agent) = d.attrs.attr("agent") {
-                if !agent.value.trim().is_empty()
+                if !value::is_blank(&agent.value)
                     && !schema::KNOWN_FENCE_AGENTS.contains(&agent.value.as_str())
                 {
                     self.warn(
@@ -467,7 +485,7 @@ impl Checker {
         self.attrs(&schema::DEVICE, &d.attrs, d.loc, schema::FENCE_OPTIONS);
         self.extras("device", d.loc, &d.extra);
         if let Some(name) = d.attrs.attr("name") {
-            if !name.value.trim().is_empty() && c.fence_device(&name.value).is_none() {
+            if !value::is_blank(&name.value) && c.fence_device(&name.value).is_none() {
                 self.error(
                     name.loc,
                     format!(
@@ -534,7 +552,7 @@ impl Checker {
             let Some(name) = fdn.attrs.attr("name") else {
                 continue;
             };
-            if name.value.trim().is_empty() {
+            if value::is_blank(&name.value) {
                 continue;
             }
             if c.node(&name.value).is_none() {
@@ -574,17 +592,24 @@ impl Checker {
     }
 
     fn resources(&mut self, c: &ClusterConf) {
+        // The tables are sized for what goes in them and no more: at 10,000 services they are
+        // looked up in no useful order, and a table twice too large is twice the cache misses.
         let n = c.resources().len() + c.groups().len();
         // Global definitions by (type, primary value), for ref= resolution, with how many
-        // times each is referenced and where last.
-        let mut globals: Globals = HashMap::with_capacity_and_hasher(n, Default::default());
-        // Primary and unique values already defined: (type, attr, value) -> where.
-        let mut defined: Defined = HashMap::with_capacity_and_hasher(2 * n, Default::default());
+        // times each is referenced and where last: one per top-level definition.
+        let mut globals: Globals =
+            HashMap::with_capacity_and_hasher(c.resources().len(), Default::default());
+        // Primary and unique values already defined: (type, attr, value) -> where. Most
+        // resources have one or two such values; the table grows if a file has more.
+        let mut defined: Defined = HashMap::with_capacity_and_hasher(n, Default::default());
 
         for r in c.resources() {
             self.resource(r, Some(&mut defined));
             if let Some(p) = r.attrs.get(r.primary_attr()) {
-                globals.entry((r.kind.as_str(), p)).or_insert((0, r.loc));
+                let max = self.type_info(&r.kind).and_then(|t| t.maxinstances);
+                globals
+                    .entry((r.kind.as_str(), p))
+                    .or_insert((0, r.loc, max));
             }
             for child in &r.children {
                 self.tree(child, &mut globals, &mut defined);
@@ -596,8 +621,7 @@ impl Checker {
             self.tree(g, &mut globals, &mut defined);
             self.group_policy(c, g);
         }
-        for ((kind, name), (count, at)) in globals {
-            let max = resource_type(kind).and_then(|t| t.maxinstances);
+        for ((kind, name), (count, at, max)) in globals {
             if let Some(max) = max {
                 if count > max as usize {
                     self.error(
@@ -620,7 +644,7 @@ impl Checker {
                 if let Some(e) = globals.get_mut(&(r.kind.as_str(), target)) {
                     e.0 += 1;
                     e.1 = r.loc;
-                } else if !target.trim().is_empty() {
+                } else if !value::is_blank(target) {
                     let at = r.attrs.loc_or("ref", r.loc);
                     self.error(
                         at,
@@ -650,7 +674,7 @@ impl Checker {
             self.attrs(&schema::ACTION, &a.attrs, a.loc, &[]);
             self.extras("action", a.loc, &a.extra);
         }
-        let Some(info) = type_info(&r.kind) else {
+        let Some(info) = self.type_info(&r.kind) else {
             self.warn(
                 r.loc,
                 format!(
@@ -660,21 +684,13 @@ impl Checker {
             );
             return;
         };
-        if defined.is_some() {
-            for needed in &info.needed {
-                if !r.attrs.contains(needed) {
-                    self.error(
-                        r.loc,
-                        format!(
-                            "<{}> is missing the required attribute \"{needed}\"",
-                            r.kind
-                        ),
-                    );
-                }
-            }
-        }
+        // Required attributes are counted while the attributes are checked; only when one is
+        // missing are they looked up, and the findings go where a check made first would have
+        // put them.
+        let mark = self.diags.len();
+        let mut needed_seen = 0;
         for (name, a) in r.attrs.iter() {
-            let Some(&(pname, ty, key)) = info.params.get(name) else {
+            let Some(&(pname, ty, key, needed)) = info.params.get(name) else {
                 self.warn(
                     a.loc,
                     format!(
@@ -684,11 +700,12 @@ impl Checker {
                 );
                 continue;
             };
+            needed_seen += usize::from(needed);
             self.value(&r.kind, name, &a.value, ty, a.loc);
             let Some(defined) = defined.as_deref_mut().filter(|_| key) else {
                 continue;
             };
-            if a.value.trim().is_empty() {
+            if value::is_blank(&a.value) {
                 continue;
             }
             match defined.entry((r.kind.as_str(), pname, a.value.as_str())) {
@@ -707,15 +724,28 @@ impl Checker {
                 }
             }
         }
+        if defined.is_some() && needed_seen < info.needed.len() {
+            let missing: Vec<Diagnostic> = info
+                .needed
+                .iter()
+                .filter(|needed| !r.attrs.contains(needed))
+                .map(|needed| {
+                    Diagnostic::error(
+                        r.loc,
+                        format!(
+                            "<{}> is missing the required attribute \"{needed}\"",
+                            r.kind
+                        ),
+                    )
+                })
+                .collect();
+            self.diags.splice(mark..mark, missing);
+        }
     }
 
     fn group_policy(&mut self, c: &ClusterConf, g: &Resource) {
         if let Some(d) = g.attrs.attr("domain") {
-            if !d.value.trim().is_empty()
-                && !self
-                    .domain_names
-                    .contains_key(d.value.to_ascii_lowercase().as_str())
-            {
+            if !value::is_blank(&d.value) && !known_folded(&self.domain_names, &d.value) {
                 self.error(
                     d.loc,
                     format!(
@@ -727,7 +757,7 @@ impl Checker {
             }
         }
         if let Some(dep) = g.attrs.attr("depend") {
-            let target = dep.value.trim();
+            let target = value::trim(&dep.value);
             if !target.is_empty() {
                 if c.group(target).is_none() {
                     self.error(
@@ -751,8 +781,11 @@ impl Checker {
 /// parameters and rgmanager's common ones) with its checked type and whether it is a primary or
 /// unique key.
 struct TypeInfo {
+    name: &'static str,
+    maxinstances: Option<u32>,
     needed: Vec<&'static str>,
-    params: HashMap<&'static str, (&'static str, Ty, bool)>,
+    /// Name, checked type, whether a primary or unique key, whether in `needed`.
+    params: HashMap<&'static str, (&'static str, Ty, bool, bool)>,
 }
 
 fn type_info(kind: &str) -> Option<&'static TypeInfo> {
@@ -763,11 +796,12 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
             .map(|t| {
                 let mut params: HashMap<_, _> = schema::RESOURCE_COMMON
                     .iter()
-                    .map(|s| (s.name, (s.name, s.ty, false)))
+                    .map(|s| (s.name, (s.name, s.ty, false, false)))
                     .collect();
                 for p in t.params {
                     let ty = resource_param_ty(t.name, p.name, p.kind);
-                    params.insert(p.name, (p.name, ty, p.primary || p.unique));
+                    let key = p.primary || p.unique;
+                    params.insert(p.name, (p.name, ty, key, p.required || p.primary));
                 }
                 let needed = t
                     .params
@@ -775,7 +809,15 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
                     .filter(|p| p.required || p.primary)
                     .map(|p| p.name)
                     .collect();
-                (t.name, TypeInfo { needed, params })
+                (
+                    t.name,
+                    TypeInfo {
+                        name: t.name,
+                        maxinstances: t.maxinstances,
+                        needed,
+                        params,
+                    },
+                )
             })
             .collect()
     })
@@ -798,6 +840,16 @@ pub fn resource_param_ty(kind: &str, name: &str, declared: ParamKind) -> Ty {
             ParamKind::Time => Ty::Time,
             ParamKind::Enum(words) => Ty::Enum(words),
         },
+    }
+}
+
+/// Whether `key` folded to lower case is in `seen` (whose keys are folded), without building the
+/// folded string when `key` has no upper-case letter (the usual case, once per service).
+fn known_folded(seen: &Seen, key: &str) -> bool {
+    if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        seen.contains_key(key.to_ascii_lowercase().as_str())
+    } else {
+        seen.contains_key(key)
     }
 }
 

@@ -7,10 +7,35 @@ use std::net::IpAddr;
 
 /// `1/0/yes/no/true/false/on/off` (any case) with their plain meaning.
 pub fn parse_bool(word: &str) -> Option<bool> {
-    match word.trim().to_ascii_lowercase().as_str() {
-        "1" | "yes" | "true" | "on" => Some(true),
-        "0" | "no" | "false" | "off" => Some(false),
-        _ => None,
+    // Compared without folding into a new string: this runs for every flag of every service.
+    let w = trim(word);
+    let is = |x: &str| w.eq_ignore_ascii_case(x);
+    if is("1") || is("yes") || is("true") || is("on") {
+        Some(true)
+    } else if is("0") || is("no") || is("false") || is("off") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `str::trim`, with a shortcut for the common value that starts and ends with a visible ASCII
+/// character (the validator trims every value it reads; the general trim is Unicode-aware).
+pub fn trim(s: &str) -> &str {
+    let visible = |b: &u8| *b > b' ' && b.is_ascii();
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if visible(a) && visible(z) => s,
+        _ => s.trim(),
+    }
+}
+
+/// `s.trim().is_empty()`, without the trim for a value that starts with a visible ASCII
+/// character.
+pub fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(b) if *b > b' ' && b.is_ascii() => false,
+        Some(_) => s.trim().is_empty(),
     }
 }
 
@@ -18,13 +43,13 @@ pub fn parse_bool(word: &str) -> Option<bool> {
 pub fn atoi_flag(word: &str) -> bool {
     let t = word.trim_start();
     let t = t.strip_prefix(['+', '-']).unwrap_or(t);
-    let digits: String = t.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse::<u64>().map(|n| n != 0).unwrap_or(false)
+    let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
+    t[..digits].parse::<u64>().map(|n| n != 0).unwrap_or(false)
 }
 
 /// A non-negative decimal integer.
 pub fn parse_uint(word: &str) -> Option<u64> {
-    let w = word.trim();
+    let w = trim(word);
     if w.is_empty() || !w.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -38,7 +63,7 @@ pub fn parse_u32(word: &str) -> Option<u32> {
 
 /// A decimal integer, possibly negative.
 pub fn parse_int(word: &str) -> Option<i64> {
-    let w = word.trim();
+    let w = trim(word);
     let digits = w.strip_prefix('-').unwrap_or(w);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -49,7 +74,7 @@ pub fn parse_int(word: &str) -> Option<i64> {
 /// A time in seconds as rgmanager's `expand_time` read it: numbers each with an optional unit
 /// `s`, `m`, `h`, `d` or `w`, added up (`90`, `5m`, `1h30m`). Anything else is not a time.
 pub fn parse_time(word: &str) -> Option<u64> {
-    let mut rest = word.trim().as_bytes();
+    let mut rest = trim(word).as_bytes();
     if rest.is_empty() {
         return None;
     }
@@ -106,6 +131,16 @@ pub fn parse_addr(word: &str) -> Result<IpAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_trim_agrees_with_str_trim() {
+        for w in [
+            "", " ", "a", " a", "a ", "\u{b}a", "a\u{a0}", "\u{2003}", "é", " x y ", "\t\n",
+        ] {
+            assert_eq!(trim(w), w.trim(), "{w:?}");
+            assert_eq!(is_blank(w), w.trim().is_empty(), "{w:?}");
+        }
+    }
 
     #[test]
     fn booleans() {

@@ -70,6 +70,15 @@ impl<'a> LineIndex<'a> {
         }
     }
 
+    /// Moves forward to `offset` over text known to be ASCII without a line break (a tag on
+    /// one line that has been read), so that the next step starts from there.
+    fn skip_ascii(&mut self, offset: usize) {
+        if offset >= self.at && offset <= self.text.len() {
+            self.col += (offset - self.at) as u32;
+            self.at = offset;
+        }
+    }
+
     pub fn loc(&mut self, offset: usize) -> Loc {
         let bytes = self.text.as_bytes();
         let offset = offset.min(bytes.len());
@@ -77,9 +86,16 @@ impl<'a> LineIndex<'a> {
             (self.at, self.line, self.col) = (0, 0, 0);
         }
         let gap = &bytes[self.at..offset];
-        if gap.len() <= 32 && gap.iter().all(|b| *b != b'\n' && b.is_ascii()) {
-            // The common step (to the next attribute of a tag): same line, ASCII.
-            self.col += gap.len() as u32;
+        if gap.len() <= 64 {
+            // The common step (from the end of a tag to the next one): a byte at a time.
+            for b in gap {
+                if *b == b'\n' {
+                    self.line += 1;
+                    self.col = 0;
+                } else if *b & 0xC0 != 0x80 {
+                    self.col += 1;
+                }
+            }
         } else {
             let mut from = self.at;
             for nl in memchr::memchr_iter(b'\n', gap) {
@@ -127,7 +143,7 @@ impl Attrs {
     }
 
     fn find(&self, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.as_str().cmp(name))
+        self.0.binary_search_by(|(k, _)| cmp_name(k, name))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -160,7 +176,11 @@ impl Attrs {
     /// Sets an attribute; returns the previous value of that name, if any.
     pub fn insert(&mut self, name: CompactString, attr: Attr) -> Option<Attr> {
         // Files are often written in alphabetical order already: append without a search.
-        if self.0.last().is_none_or(|(last, _)| *last < name) {
+        if self
+            .0
+            .last()
+            .is_none_or(|(last, _)| cmp_name(last, &name).is_lt())
+        {
             self.0.push((name, attr));
             return None;
         }
@@ -190,6 +210,20 @@ impl Attrs {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// The order of attribute names (byte order, as `str`'s), compared inline: names are a few
+/// bytes long, and this runs on every attribute lookup, where a call to `memcmp` costs more
+/// than the comparison.
+#[inline]
+fn cmp_name(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 impl<K: Into<CompactString>, V: Into<CompactString>> FromIterator<(K, V)> for Attrs {
@@ -329,7 +363,7 @@ fn flush(open: &mut Open, b: &mut impl Builder) {
 /// Reads a document into a builder. Fails at the first syntax error, located.
 pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
     let mut index = LineIndex::new(text);
-    let mut scratch = Attrs::with_capacity(16);
+    let mut found = Vec::with_capacity(16);
     let err = |offset: usize, message: String| SyntaxError {
         loc: LineIndex::new(text).loc(offset),
         message,
@@ -358,7 +392,7 @@ pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
                 return Err(err(start, "content after the root element".into()));
             }
             Event::Start(e) | Event::Empty(e) => {
-                let el = element_from_tag(text, start, &e, &mut index, &mut scratch)?;
+                let el = element_from_tag(text, start, &e, &mut index, &mut found)?;
                 if let Some(parent) = stack.last_mut() {
                     flush(parent, b);
                 }
@@ -383,6 +417,11 @@ pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
                 b.end();
             }
             Event::Text(t) => {
+                // Indentation (most text events) is dropped without decoding it.
+                let indentation = t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+                if indentation && stack.last().is_none_or(|o| o.pending.is_empty()) {
+                    continue;
+                }
                 let raw = t
                     .decode()
                     .map_err(|e| err(start, format!("bad text encoding: {e}")))?;
@@ -453,12 +492,15 @@ fn resolve_ref(r: &quick_xml::events::BytesRef<'_>) -> Option<String> {
     quick_xml::escape::resolve_predefined_entity(&name).map(String::from)
 }
 
-fn element_from_tag(
-    text: &str,
+/// An attribute found in a tag: offset of its name in the tag's content, name, raw value.
+type FoundAttr<'a> = (usize, &'a str, &'a str);
+
+fn element_from_tag<'a>(
+    text: &'a str,
     start: usize,
     tag: &BytesStart<'_>,
     index: &mut LineIndex<'_>,
-    scratch: &mut Attrs,
+    found: &mut Vec<FoundAttr<'a>>,
 ) -> Result<Element, SyntaxError> {
     // The tag's content (name and attributes, without '<', '>' or '/>') as text: it starts
     // right after '<' and its ends are ASCII, so it is a slice of the (valid UTF-8) input.
@@ -471,33 +513,33 @@ fn element_from_tag(
     // Locations are asked for in file order: the element, then its attributes.
     let loc = index.loc(start);
     // A tag on one line of ASCII (nearly all of them) places its attributes by arithmetic.
-    let one_line = content.is_ascii() && !content.contains('\n');
-    // Attributes are gathered in a reused buffer and then copied at their exact count: most
-    // elements have one or two, and the model keeps tens of thousands of them.
-    let attrs = scratch;
-    attrs.0.clear();
+    let one_line = content.is_ascii() && memchr::memchr(b'\n', content.as_bytes()).is_none();
+    // The attributes are found first (as slices of the text, in a reused buffer) so that the
+    // model's vector is allocated once at its exact size: most elements have a handful of
+    // attributes, and the model keeps tens of thousands of them. The first error is the one a
+    // single pass would meet first: a problem with a found attribute comes before a syntax
+    // error further on in the tag.
+    found.clear();
     let mut scan = AttrScanner {
         s: content,
         i: name_len,
     };
-    loop {
-        let (key_at, key, raw) = match scan.next_attr() {
-            Ok(Some(a)) => a,
-            Ok(None) => break,
-            Err((at, what)) => {
-                return Err(SyntaxError {
-                    loc: index.loc(content_start + at),
-                    message: format!("{what} in <{name}>"),
-                })
-            }
-        };
+    let scan_error = loop {
+        match scan.next_attr() {
+            Ok(Some(a)) => found.push(a),
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    let mut attrs = Attrs::with_capacity(found.len());
+    for &(key_at, key, raw) in found.iter() {
         let at = if one_line {
             Loc::new(loc.line, loc.col + 1 + key_at as u32)
         } else {
             index.loc(content_start + key_at)
         };
         // Most values hold no entity: copy them as they are.
-        let value = if raw.contains('&') {
+        let value = if memchr::memchr(b'&', raw.as_bytes()).is_some() {
             match quick_xml::escape::unescape(raw) {
                 Ok(v) => CompactString::from(v),
                 Err(e) => {
@@ -523,9 +565,18 @@ fn element_from_tag(
             });
         }
     }
+    if let Some((at, what)) = scan_error {
+        return Err(SyntaxError {
+            loc: index.loc(content_start + at),
+            message: format!("{what} in <{name}>"),
+        });
+    }
+    if one_line {
+        index.skip_ascii(content_start + content.len());
+    }
     Ok(Element {
         name,
-        attrs: Attrs(attrs.0.drain(..).collect()),
+        attrs,
         children: Vec::new(),
         loc,
     })
@@ -541,8 +592,7 @@ struct AttrScanner<'a> {
 impl<'a> AttrScanner<'a> {
     /// The next attribute as (offset of its name, name, raw value), or an error as
     /// (offset, what is wrong).
-    #[allow(clippy::type_complexity)]
-    fn next_attr(&mut self) -> Result<Option<(usize, &'a str, &'a str)>, (usize, &'static str)> {
+    fn next_attr(&mut self) -> Result<Option<FoundAttr<'a>>, (usize, &'static str)> {
         let b = self.s.as_bytes();
         let mut i = self.i;
         let before = i;
