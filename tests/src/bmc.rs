@@ -31,7 +31,8 @@ pub struct BmcSpec {
     pub netns: Option<String>,
     /// `sh -c` text run when the power goes from on to off.
     pub on_power_off: String,
-    /// `sh -c` text run when the power goes from off to on.
+    /// `sh -c` text run when the power goes from off to on (`$D` is the BMC's directory, where
+    /// the file `power` holds the state).
     pub on_power_on: String,
     /// Power at start.
     pub powered: bool,
@@ -116,6 +117,7 @@ fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
 /// `power:0|1`) and `PROG 0x20 set power 0|1` (also `reset 1`, `boot X`, `identify …`).
 const HELPER: &str = r#"#!/bin/sh
 D='@DIR@'
+export D
 dev=$1; shift; op=$1; shift
 case $op in
   get) for p in "$@"; do case $p in

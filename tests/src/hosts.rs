@@ -451,6 +451,18 @@ pub fn power_off_script(ns: &str) -> String {
     )
 }
 
+/// A BMC's power-on: the machine boots `delay` later (firmware, kernel: a real server takes
+/// half a minute or more), unless its power was cut again meanwhile (the BMC's power file,
+/// `$D/power`, no longer says 1). Returns at once.
+pub fn boot_after_script(host: &Host, delay: std::time::Duration) -> String {
+    format!(
+        "( sleep {:.3}; if [ -n \"$D\" ] && [ \"$(cat \"$D/power\")\" != 1 ]; then exit 0; fi; {} ) \
+         > /dev/null 2>&1 < /dev/null &",
+        delay.as_secs_f64(),
+        boot_script(host)
+    )
+}
+
 fn power_off_script_run(ns: &str) -> Result<()> {
     run("sh", &["-c", &power_off_script(ns)])?;
     Ok(())

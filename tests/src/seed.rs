@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::bmc::{Bmc, BmcSpec};
-use crate::hosts::{boot_script, HostError, Hosts, Result};
+use crate::hosts::{boot_after_script, HostError, Hosts, Result};
 
 /// The floating address of the web service.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 100);
@@ -38,6 +38,8 @@ pub struct Options {
     pub fence_password: String,
     /// `<ip sleeptime=…>` (the seed: 10 seconds after a removal).
     pub ip_sleeptime: u32,
+    /// How long a node takes to boot after its BMC powers it on (the seed's VMs: ~25 s).
+    pub boot_time: std::time::Duration,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             fencing: true,
             fence_password: BMC_PASSWORD.to_string(),
             ip_sleeptime: 10,
+            boot_time: std::time::Duration::from_secs(8),
         }
     }
 }
@@ -217,7 +220,7 @@ impl Seed {
                 password: BMC_PASSWORD.to_string(),
                 netns: Some(h.switch.clone()),
                 on_power_off: h.power_off_script(host)?,
-                on_power_on: boot_script(&hh),
+                on_power_on: boot_after_script(&hh, o.boot_time),
                 powered: true,
             })?);
         }

@@ -145,3 +145,65 @@ fn seed004_web_service_starts_moves_on_a_clean_reboot_and_fails_back() {
         "two nodes held {VIP}"
     );
 }
+
+#[test]
+fn seed004_cable_pulled_the_node_is_fenced_before_takeover_and_fails_back_after_power_on() {
+    require_root();
+    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
+    let seed = Seed::setup(&h, &bins(), &Options::default()).unwrap();
+    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
+    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
+    h.boot("node1").unwrap();
+    h.boot("node2").unwrap();
+    for n in ["node1", "node2"] {
+        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
+            v["quorate"] == true && started_on(v, "node1.cluster.com")
+        });
+    }
+    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+
+    // The cable of node1 is pulled: node2 fences it through its BMC (fence_ipmilan's default
+    // action, reboot: power off, then on) and only then takes the service over. node1 boots
+    // a few seconds later, rejoins, and gets its service back (ordered domain).
+    let old_daemon = daemon_pid(&h, "node1");
+    let pulled = prober.now();
+    h.cable("node1", false).unwrap();
+    assert!(prober.wait_for("web2", PATIENCE), "{}", h.logs(60));
+    let outage = cluster_tests::probe::outage(&prober.samples(), pulled, "web2").unwrap();
+    eprintln!("outage with the cable pulled: {outage:?}");
+    let events = seed.bmc("node1").unwrap().events();
+    assert!(
+        events.contains("power 0 (was 1)"),
+        "node1 was powered off: {events}"
+    );
+    assert!(
+        !h.pids("node1").unwrap().contains(&old_daemon),
+        "node1's daemon died with the power"
+    );
+    let log2 = seed.log(&h, "node2");
+    let fencing = log2.find("fencing node node1.cluster.com").expect(&log2);
+    let success = log2.find("fence node1.cluster.com success").expect(&log2);
+    let takeover = log2
+        .find("Taking over service service:apache_service from down member node1.cluster.com")
+        .expect(&log2);
+    assert!(fencing < success && success < takeover, "{log2}");
+
+    // node1 boots (the reboot's power-on), rejoins, and the service comes back to it.
+    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(60));
+    for n in ["node1", "node2"] {
+        wait_clustat(&h, &seed, n, "apache_service back on node1", |v| {
+            started_on(v, "node1.cluster.com")
+        });
+    }
+    let log2 = seed.log(&h, "node2");
+    assert!(
+        log2.contains("Relocating service:apache_service to better node node1.cluster.com"),
+        "{log2}"
+    );
+    drop(prober);
+    assert_eq!(
+        watch.doubles(),
+        Vec::<String>::new(),
+        "two nodes held {VIP}"
+    );
+}
