@@ -171,6 +171,72 @@ impl System for Keepalived {
     }
 }
 
+/// rgmanager-rs on the seed 004 cluster ([`crate::seed`]): node1 serves, node2 takes over
+/// after fencing node1 through its BMC. `settings` names the configuration; `options` is it.
+pub struct Rgmanager {
+    pub bins: std::path::PathBuf,
+    pub label: String,
+    pub options: crate::seed::Options,
+    seed: Option<crate::seed::Seed>,
+}
+
+impl Rgmanager {
+    pub fn new(bins: &std::path::Path, label: &str, options: crate::seed::Options) -> Rgmanager {
+        Rgmanager {
+            bins: bins.to_path_buf(),
+            label: label.to_string(),
+            options,
+            seed: None,
+        }
+    }
+}
+
+impl System for Rgmanager {
+    fn name(&self) -> String {
+        "rgmanager-rs (fencing included)".into()
+    }
+
+    fn settings(&self) -> String {
+        self.label.clone()
+    }
+
+    fn setup(&mut self, h: &Hosts) -> Result<()> {
+        let seed = crate::seed::Seed::setup(h, &self.bins, &self.options)?;
+        h.boot("node1")?;
+        // node1 first: it is the coordinator and starts the service on itself.
+        std::thread::sleep(Duration::from_millis(500));
+        h.boot("node2")?;
+        self.seed = Some(seed);
+        Ok(())
+    }
+
+    fn restore(&mut self, h: &Hosts, _failure: Failure) -> Result<()> {
+        let Some(seed) = &self.seed else {
+            return Err(HostError::NoHost("the seed cluster is not set up".into()));
+        };
+        // Fenced with `reboot`: the BMC powered node1 on again and it boots by itself. Fenced
+        // with `off`: an administrator powers it on.
+        let bmc = seed.bmc("node1")?;
+        if !bmc.powered() {
+            seed.power_on(h, "node1")?;
+        }
+        Ok(())
+    }
+
+    fn after_run(&mut self, h: &Hosts) -> Result<()> {
+        let Some(seed) = &self.seed else {
+            return Ok(());
+        };
+        let log = seed.log(h, "node2");
+        if !log.contains("fence node1.cluster.com success") {
+            return Err(HostError::Timeout(format!(
+                "node2 took over without fencing node1?\n{log}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The table, one row per system, setting and failure.
 pub fn table(rows: &[Row]) -> String {
     let ms =

@@ -40,6 +40,8 @@ pub struct Options {
     pub ip_sleeptime: u32,
     /// How long a node takes to boot after its BMC powers it on (the seed's VMs: ~25 s).
     pub boot_time: std::time::Duration,
+    /// More attributes for every `<fencedevice>` (`action="off" power_wait="0"`, say).
+    pub fence_extra: String,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
             fence_password: BMC_PASSWORD.to_string(),
             ip_sleeptime: 10,
             boot_time: std::time::Duration::from_secs(8),
+            fence_extra: String::new(),
         }
     }
 }
@@ -76,10 +79,15 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
             addr = hh.addr
         );
         devices += &format!(
-            "<fencedevice agent=\"fence_ipmilan\" ipaddr=\"{bmc}\" login=\"admin\" name=\"bmc{n}\" passwd=\"{pw}\" lanplus=\"1\" cipher=\"3\"/>\n",
+            "<fencedevice agent=\"fence_ipmilan\" ipaddr=\"{bmc}\" login=\"admin\" name=\"bmc{n}\" passwd=\"{pw}\" lanplus=\"1\" cipher=\"3\"{extra}/>\n",
             n = i + 1,
             bmc = hh.bmc_addr,
-            pw = o.fence_password
+            pw = o.fence_password,
+            extra = if o.fence_extra.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", o.fence_extra)
+            }
         );
     }
     let totem = o

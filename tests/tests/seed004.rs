@@ -207,3 +207,96 @@ fn seed004_cable_pulled_the_node_is_fenced_before_takeover_and_fails_back_after_
         "two nodes held {VIP}"
     );
 }
+
+#[test]
+fn seed004_without_a_fence_method_a_pulled_cable_moves_nothing() {
+    require_root();
+    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
+    let b = bins();
+    assert!(
+        b.join("ccs_sync").exists(),
+        "ccs_sync is not built in {}",
+        b.display()
+    );
+    let seed = Seed::setup(&h, &b, &Options::default()).unwrap();
+    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
+    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
+    h.boot("node1").unwrap();
+    h.boot("node2").unwrap();
+    for n in ["node1", "node2"] {
+        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
+            v["quorate"] == true && started_on(v, "node1.cluster.com")
+        });
+    }
+    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+
+    // The administrator removes the fence methods (the seed's first cluster.conf had none) and
+    // pushes version 12 with ccs_sync from node2.
+    let v12 = cluster_tests::seed::cluster_conf(
+        &h,
+        &Options {
+            config_version: 12,
+            fencing: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let file = h.dir.path().join("cluster.conf.v12");
+    std::fs::write(&file, &v12).unwrap();
+    let (code, out) = seed
+        .tool(
+            &h,
+            "node2",
+            "ccs_sync",
+            &["-f", &file.display().to_string()],
+        )
+        .unwrap();
+    assert_eq!(code, 0, "{out}\n{}", h.logs(40));
+    assert!(out.contains("node1.cluster.com: Success"), "{out}");
+    for n in ["node1", "node2"] {
+        let on_disk =
+            std::fs::read_to_string(h.host(n).unwrap().dir.join("etc/cluster/cluster.conf"))
+                .unwrap();
+        assert_eq!(on_disk, v12, "{n} holds version 12");
+    }
+
+    // node1's cable is pulled: node2 cannot fence it ("error no method", again and again), so
+    // the service stays node1's and the VIP never answers from node2.
+    h.cable("node1", false).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log2 = seed.log(&h, "node2");
+        if log2.matches("result: error no method").count() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no fencing attempts:\n{log2}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let watched_from = prober.now();
+    std::thread::sleep(Duration::from_secs(12));
+    let samples = prober.samples();
+    assert!(
+        samples
+            .iter()
+            .filter(|s| s.at >= watched_from)
+            .all(|s| s.answer.is_none()),
+        "the VIP answered while node1 was unfenced: {:?}",
+        cluster_tests::probe::answerers(&samples)
+    );
+    wait_clustat(&h, &seed, "node2", "the service still node1's", |v| {
+        started_on(v, "node1.cluster.com")
+    });
+    let log2 = seed.log(&h, "node2");
+    assert!(!log2.contains("Taking over service"), "{log2}");
+    assert!(!log2.contains("fence node1.cluster.com success"), "{log2}");
+    assert_eq!(
+        seed.bmc("node1").unwrap().events(),
+        "",
+        "nobody touched node1's power"
+    );
+    assert_eq!(
+        watch.doubles(),
+        Vec::<String>::new(),
+        "two nodes held {VIP}"
+    );
+}

@@ -360,7 +360,10 @@ fn eth_mac(index: u32, mac: &[u8]) -> Result<[u8; 6], NetifError> {
 }
 
 /// Gratuitous ARP as `arping -U -c COUNT`: `count` announcements, one second apart as arping
-/// paces them.
+/// paces them. The first is sent before this returns (its error is the caller's); the repeats
+/// (for a neighbour that missed the first) go from a thread of their own, so that a takeover
+/// does not wait a second per repeat before the next resource starts — ip.sh waited for
+/// arping, which is one reason an RHCS takeover took seconds.
 pub fn send_gratuitous_arp(
     index: u32,
     mac: &[u8],
@@ -369,11 +372,20 @@ pub fn send_gratuitous_arp(
 ) -> Result<(), NetifError> {
     let mac = eth_mac(index, mac)?;
     let frame = gratuitous_arp(&mac, ip);
-    for i in 0..count {
-        if i > 0 {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-        }
-        send_frame("gratuitous ARP", index, ETH_P_ARP, &BROADCAST, &frame)?;
+    if count == 0 {
+        return Ok(());
+    }
+    send_frame("gratuitous ARP", index, ETH_P_ARP, &BROADCAST, &frame)?;
+    if count > 1 {
+        std::thread::spawn(move || {
+            for _ in 1..count {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if let Err(e) = send_frame("gratuitous ARP", index, ETH_P_ARP, &BROADCAST, &frame) {
+                    tracing::debug!("repeated gratuitous ARP for {ip}: {e}");
+                    return;
+                }
+            }
+        });
     }
     Ok(())
 }

@@ -1,9 +1,14 @@
 //! `failover_bench [--runs N] [--only keepalived|rgmanager]`: the failover benchmark on
-//! namespace hosts (see `cluster_tests::failover_bench`); prints a Markdown table. Root only.
+//! namespace hosts (see `cluster_tests::failover_bench`); prints a Markdown table. Root only;
+//! the rgmanager binaries and `name_httpd` must be in this program's directory (the script
+//! `tests/bench/failover-netns` builds them).
 
 use std::path::PathBuf;
 
-use cluster_tests::failover_bench::{bench, table, Failure, Keepalived, System};
+use std::time::Duration;
+
+use cluster_tests::failover_bench::{bench, table, Failure, Keepalived, Rgmanager, System};
+use cluster_tests::seed::Options;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +44,27 @@ fn main() {
                 httpd: httpd.clone(),
             }));
         }
+    }
+    if only.as_deref().is_none_or(|o| o == "rgmanager") {
+        // The seed's configuration as it is (our default token, fence_ipmilan's reboot with
+        // its default power_wait of 2 s), and tuned: token 300 ms, the fence device powers
+        // off (`action="off"`) and checks at once (`power_wait="0"`). A rebooted node boots
+        // 3 s after its BMC powers it on; `sleeptime` 0 so that failback does not wait.
+        let base = Options {
+            ip_sleeptime: 0,
+            boot_time: Duration::from_secs(3),
+            ..Options::default()
+        };
+        systems.push(Box::new(Rgmanager::new(&bin_dir, "defaults", base.clone())));
+        systems.push(Box::new(Rgmanager::new(
+            &bin_dir,
+            "token 300 ms, fence action off, power_wait 0",
+            Options {
+                token: Some(300),
+                fence_extra: "action=\"off\" power_wait=\"0\"".into(),
+                ..base
+            },
+        )));
     }
     let failures = [Failure::NodeDies, Failure::CablePulled];
     let mut rows = Vec::new();
