@@ -211,7 +211,7 @@ fn ctrl_c_stops_the_running_demo_and_cleans_up() {
     let (status, out) = demo.wait();
     assert!(status.success(), "exit {status}:\n{out}");
     assert!(
-        out.contains("Stopped; the scratch directory is removed."),
+        out.contains("Stopped; the scratch directory is removed"),
         "{out}"
     );
     assert!(

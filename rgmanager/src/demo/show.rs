@@ -310,10 +310,11 @@ impl Lab {
                 if sh.nodes[i].boot_at.is_some_and(|t| t <= now) {
                     let name = sh.nodes[i].name;
                     self.boot(&mut sh, i)?;
+                    let pid = sh.nodes[i].child.as_ref().map(|c| c.id()).unwrap_or(0);
                     out.push(setup::demo_line(
                         "demo",
                         &clock(),
-                        &format!("{name} booted: its daemon starts"),
+                        &format!("{name} booted: its daemon (pid {pid}) starts"),
                     ));
                 }
             }
@@ -514,7 +515,7 @@ fn show(exit_after: bool) -> Result<(), DemoError> {
     lab.stop_all();
     if result.is_ok() {
         println!(
-            "Stopped; the scratch directory is removed. The show took {:.1} s.",
+            "Stopped; the scratch directory is removed ({:.1} s in all).",
             started.elapsed().as_secs_f64()
         );
     }
@@ -600,8 +601,8 @@ fn act(lab: &mut Lab, pdu_port: u16, started: Instant, exit_after: bool) -> Resu
     let sock = lab.socket("node2");
     say(&format!(
         "The cluster keeps running; press Ctrl-C to stop it. Meanwhile, in another terminal:\n  \
-         cargo run -p rgmanager --bin clustat -- --socket {s}\n  \
-         cargo run -p rgmanager --bin clusvcadm -- -r service:web -m node3 --socket {s}\n  \
+         cargo run --release -q -p rgmanager --bin clustat -- --socket {s}\n  \
+         cargo run --release -q -p rgmanager --bin clusvcadm -- -r service:web -m node3 --socket {s}\n  \
          kill -STOP <a node's pid>    # hang a node: watch it fenced again\nNode pids: {}",
         NODES
             .iter()
