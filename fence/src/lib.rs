@@ -2,11 +2,12 @@
 //! shared by every agent binary (`cli`), the IPMI protocol (`ipmi`), the APC switch dialog (`apc`) over
 //! telnet (`telnet`) or SSH (`ssh`, host keys checked by `known_hosts`), the native agents
 //! (`agents`), agents run as separate programs (`external`), and fencing a node from cluster.conf
-//! (`node`).
+//! (`node`). `apc_sim` is a simulated APC switch for demos and tests (no agent uses it).
 
 pub mod agent;
 pub mod agents;
 pub mod apc;
+pub mod apc_sim;
 pub mod cli;
 pub mod external;
 pub mod ipmi;

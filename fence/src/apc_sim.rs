@@ -1,19 +1,23 @@
-//! A simulated APC MasterSwitch / Switched Rack PDU for the fence_apc tests, since no real switch
-//! is at hand. It speaks the two dialects fence-agents' `fence_apc` drives (fencing.md §4): the
-//! AOS v3 menus (User Name / Password, Control Console → Device Manager → Outlet Management →
-//! Outlet Control/Configuration → outlet → Control Outlet → Immediate On/Off/Reboot → `YES` →
-//! `Press <ENTER> to continue...`) and the AOS v6 command line (`apc>`, `olStatus`, `olOn`,
-//! `olOff`, `olReboot`, `E000: Success`). Debian's real `fence_apc` is run against it in
-//! `tests/apc_sim.rs` to show it is faithful before our agent is tested against it.
+//! A simulated APC MasterSwitch / Switched Rack PDU, for demos and tests: no real switch is at
+//! hand on a developer's machine or in CI. It speaks the two dialects fence-agents' `fence_apc`
+//! drives (fencing.md §4): the AOS v3 menus (User Name / Password, Control Console → Device
+//! Manager → Outlet Management → Outlet Control/Configuration → outlet → Control Outlet →
+//! Immediate On/Off/Reboot → `YES` → `Press <ENTER> to continue...`) and the AOS v6 command line
+//! (`apc>`, `olStatus`, `olOn`, `olOff`, `olReboot`, `E000: Success`). Debian's real `fence_apc`
+//! is run against it in the cluster-tests crate (`tests/tests/apc_sim.rs`) to show it is
+//! faithful before our agent is tested against it; `rgmanager`'s demo powers its simulated
+//! nodes through it.
 //!
 //! [`Session`] is one login, sans-I/O: bytes in (telnet already decoded), bytes out. [`Telnet`]
 //! is the small telnet layer a PDU's embedded server has: it offers WILL ECHO and WILL SGA,
 //! refuses everything else, answers DO TIMING-MARK, maps IAC IP to Ctrl-C and IAC IAC to 0xFF.
 //! [`serve`] runs both over TCP, one thread per connection, with the outlets shared between
-//! connections (and optionally mirrored to a file the tests read). [`serve_stdio`] runs one
-//! session on stdin/stdout for a unit reached by SSH: sshd has done the login, so the session
-//! starts at the banner, the terminal sshd gives it is put in raw mode (the unit reads Ctrl-C and
-//! echoes by itself, as over telnet), and the outlets live in the state file between logins.
+//! connections (and optionally mirrored to a file the tests read); [`serve_with`] also calls a
+//! [`Hook`] on every power change, which is how a simulated outlet really powers something off.
+//! [`serve_stdio`] runs one session on stdin/stdout for a unit reached by SSH: sshd has done the
+//! login, so the session starts at the banner, the terminal sshd gives it is put in raw mode (the
+//! unit reads Ctrl-C and echoes by itself, as over telnet), and the outlets live in the state
+//! file between logins. Nothing in the fence agents uses this module.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -46,6 +50,10 @@ pub struct Config {
 
 /// The outlets, shared by all sessions: true = on.
 pub type Outlets = Arc<Mutex<Vec<bool>>>;
+
+/// Called after an outlet's power changed: the outlet (from 1) and its new state (true = on). A
+/// reboot is an off followed by an on. Runs on the connection's thread, outlets unlocked.
+pub type Hook = Arc<dyn Fn(usize, bool) + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Screen {
@@ -88,6 +96,7 @@ pub struct Session {
     line: Vec<u8>,
     after_cr: bool,
     out: Vec<u8>,
+    hook: Option<Hook>,
 }
 
 impl Session {
@@ -100,7 +109,14 @@ impl Session {
             line: Vec::new(),
             after_cr: false,
             out: Vec::new(),
+            hook: None,
         }
+    }
+
+    /// The same session, telling `hook` about every power change it makes.
+    pub fn with_hook(mut self, hook: Hook) -> Session {
+        self.hook = Some(hook);
+        self
     }
 
     /// The first output of a connection.
@@ -264,14 +280,32 @@ impl Session {
     }
 
     fn apply(&mut self, n: usize, op: Op) {
+        let mut changes = Vec::new();
         if let Ok(mut o) = self.outlets.lock() {
             if let Some(s) = o.get_mut(n - 1) {
-                // A reboot ends with the outlet on; the off period is not observable here.
+                let was = *s;
+                // A reboot ends with the outlet on; its off period is seen only by the hook.
                 *s = op != Op::Off;
+                match op {
+                    Op::Off if was => changes.push(false),
+                    Op::On if !was => changes.push(true),
+                    Op::Reboot => {
+                        if was {
+                            changes.push(false);
+                        }
+                        changes.push(true);
+                    }
+                    _ => {}
+                }
             }
             if let Some(f) = &self.cfg.state_file {
                 let text: String = o.iter().map(|on| if *on { '1' } else { '0' }).collect();
                 let _ = std::fs::write(f, text + "\n");
+            }
+        }
+        if let Some(hook) = &self.hook {
+            for on in changes {
+                hook(n, on);
             }
         }
     }
@@ -511,9 +545,17 @@ pub fn outlets(n: usize) -> Outlets {
     Arc::new(Mutex::new(vec![true; n]))
 }
 
-fn connection(mut stream: TcpStream, cfg: Config, outlets: Outlets) -> std::io::Result<()> {
+fn connection(
+    mut stream: TcpStream,
+    cfg: Config,
+    outlets: Outlets,
+    hook: Option<Hook>,
+) -> std::io::Result<()> {
     let mut telnet = Telnet::default();
     let mut session = Session::new(cfg, outlets);
+    if let Some(h) = hook {
+        session = session.with_hook(h);
+    }
     stream.write_all(&Telnet::offer())?;
     stream.write_all(&session.greeting())?;
     let mut buf = [0u8; 1024];
@@ -609,11 +651,18 @@ pub fn serve_stdio(cfg: Config) -> std::io::Result<()> {
 /// Serve sessions on `listener` for ever, one thread per connection.
 pub fn serve(listener: TcpListener, cfg: Config) {
     let shared = outlets(cfg.outlets);
+    serve_with(listener, cfg, shared, None);
+}
+
+/// Serve sessions on `listener` for ever with the given outlets (`cfg.outlets` is not used),
+/// calling `hook` on every power change.
+pub fn serve_with(listener: TcpListener, cfg: Config, shared: Outlets, hook: Option<Hook>) {
     for stream in listener.incoming().flatten() {
         let cfg = cfg.clone();
         let shared = Arc::clone(&shared);
+        let hook = hook.clone();
         std::thread::spawn(move || {
-            let _ = connection(stream, cfg, shared);
+            let _ = connection(stream, cfg, shared, hook);
         });
     }
 }
@@ -665,6 +714,21 @@ mod tests {
         assert!(t.contains("State        : OFF") && t.contains("- Logout"));
         text(s.input(b"4\r\n"));
         assert!(s.closed());
+    }
+
+    #[test]
+    fn the_hook_sees_each_change_and_a_reboot_as_off_then_on() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let hook: Hook = Arc::new(move |n, on| log.lock().unwrap().push((n, on)));
+        let mut s = session(Dialect::V6).with_hook(hook);
+        s.greeting();
+        s.input(b"apc\r\npw\r\n");
+        s.input(b"olOff 2\r\nolOff 2\r\nolOn 2\r\nolOn 2\r\nolReboot 3\r\n");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![(2, false), (2, true), (3, false), (3, true)]
+        );
     }
 
     #[test]
