@@ -559,6 +559,41 @@ pub fn fence_node(
     Ok(execute(&plan, policy, runner, clock, observer))
 }
 
+/// A plan whose `reboot`s are split for a caller that can act as soon as the node is off: every
+/// device asked to `reboot` (the agents' default) is asked for `off` instead, and the `on`
+/// that completes its reboot is returned per method, to be run once the method has succeeded.
+///
+/// The node is safely down when every device of a method has confirmed it off; a reboot's
+/// power-on only brings it back, so the daemon need not wait for it before recovering the
+/// node's services (with fence_ipmilan's defaults the on and its `power_wait` are 2 s of an
+/// outage for nothing). For a method of several devices (a dual power supply) the split is
+/// also what the hardware needs: all supplies off, then all on, where a reboot per device
+/// leaves the node powered by the other supply throughout. A device whose agent reboots by
+/// itself in one command (`method=cycle`) is left as it is.
+pub fn split_reboots(plan: &Plan) -> (Plan, Vec<Vec<DeviceCall>>) {
+    let mut ons: Vec<Vec<DeviceCall>> = vec![Vec::new(); plan.methods.len()];
+    let mut split = plan.clone();
+    for (m, devices) in split.methods.iter_mut().enumerate() {
+        for d in devices.iter_mut() {
+            let Planned::Call(call) = d else { continue };
+            let cycle = call
+                .params
+                .iter()
+                .any(|(k, v)| k == "method" && v == "cycle");
+            if call.action() != "reboot" || cycle {
+                continue;
+            }
+            let mut on = call.clone();
+            call.params.retain(|(k, _)| k != "action");
+            call.params.push(("action".into(), "off".into()));
+            on.params.retain(|(k, _)| k != "action");
+            on.params.push(("action".into(), "on".into()));
+            ons[m].push(on);
+        }
+    }
+    (split, ons)
+}
+
 /// Carry out a [`Plan`]; see [`fence_node`].
 pub fn execute(
     plan: &Plan,
@@ -672,6 +707,53 @@ pub fn execute(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reboots_become_off_then_on_per_method_cycles_and_explicit_actions_stay() {
+        let call = |m: usize, d: usize, extra: &[(&str, &str)]| {
+            let mut params = vec![("ipaddr".to_string(), format!("10.0.0.{m}{d}"))];
+            params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            Planned::Call(DeviceCall {
+                method: m,
+                device: d,
+                device_name: format!("dev{m}{d}"),
+                agent: "fence_ipmilan".into(),
+                params,
+            })
+        };
+        let plan = Plan {
+            victim: "node1".into(),
+            methods: vec![
+                vec![call(0, 0, &[]), call(0, 1, &[("action", "reboot")])],
+                vec![
+                    call(1, 0, &[("action", "off")]),
+                    call(1, 1, &[("method", "cycle")]),
+                ],
+            ],
+        };
+        let (split, ons) = split_reboots(&plan);
+        let action = |m: usize, d: usize| match &split.methods[m][d] {
+            Planned::Call(c) => c.action().to_string(),
+            _ => unreachable!(),
+        };
+        assert_eq!(action(0, 0), "off");
+        assert_eq!(action(0, 1), "off");
+        assert_eq!(action(1, 0), "off");
+        assert_eq!(
+            action(1, 1),
+            "reboot",
+            "a power cycle in one command is kept"
+        );
+        assert_eq!(ons.len(), 2);
+        let on: Vec<(&str, &str)> = ons[0]
+            .iter()
+            .map(|c| (c.device_name.as_str(), c.action()))
+            .collect();
+        assert_eq!(on, [("dev00", "on"), ("dev01", "on")]);
+        assert!(ons[1].is_empty());
+        // The rest of each call is untouched.
+        assert!(matches!(&split.methods[0][0], Planned::Call(c) if c.params[0].1 == "10.0.0.00"));
+    }
+
     use super::*;
 
     fn steps_with(seq: &mut Sequencer, results: &[bool]) -> Vec<Step> {

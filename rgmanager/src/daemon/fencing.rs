@@ -346,6 +346,39 @@ fn pause(d: Duration, cancel: &AtomicBool) -> bool {
     !cancel.load(Ordering::SeqCst)
 }
 
+/// The second half of the reboots a fencing split (see `fence::node::split_reboots`): the
+/// devices that powered `victim` off power it on again, from a thread of their own, so that
+/// the node comes back as a `reboot` would have brought it, while its services already move.
+/// A failure leaves the node off, which is safe; it is logged for the administrator.
+fn power_on_again(victim: &str, calls: Vec<fence::node::DeviceCall>) {
+    if calls.is_empty() {
+        return;
+    }
+    let name = format!("power-on-{victim}");
+    let victim = victim.to_string();
+    let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        let mut runner = AgentRunner::default();
+        for call in &calls {
+            match fence::node::DeviceRunner::run(&mut runner, call) {
+                Ok(()) => tracing::info!(
+                    "fence {victim} dev {}.{}: powered on again (the reboot's second half)",
+                    call.method,
+                    call.device
+                ),
+                Err((result, why)) => tracing::warn!(
+                    "fence {victim} dev {}.{}: power on failed ({}: {why}); the node stays off",
+                    call.method,
+                    call.device,
+                    result.as_str()
+                ),
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot power the node on again: {e}; it stays off");
+    }
+}
+
 /// fenced's victim loop for one node: `post_fail_delay`, then rounds over the node's methods
 /// until one succeeds or the worker is cancelled. True when the node is fenced.
 fn fence_until_done(source: &ConfSource, victim: &str, cancel: &AtomicBool) -> bool {
@@ -372,17 +405,24 @@ fn fence_until_done(source: &ConfSource, victim: &str, cancel: &AtomicBool) -> b
         round += 1;
         let conf = source.current();
         let mut runner = AgentRunner::default();
-        let result = fence::node::fence_node(
-            &conf,
-            victim,
-            &RetryPolicy::once(),
-            &mut runner,
-            &mut RealClock,
-            &mut |_| {},
-        );
-        match result {
-            Ok(report) if report.success() => return true,
-            Ok(_) => {}
+        match fence::node::plan(&conf, victim) {
+            Ok(plan) => {
+                // Off first: the node is safe once its method's devices confirm it off, and
+                // its services may move then; the reboot's power-on follows in the background.
+                let (plan, ons) = fence::node::split_reboots(&plan);
+                let report = fence::node::execute(
+                    &plan,
+                    &RetryPolicy::once(),
+                    &mut runner,
+                    &mut RealClock,
+                    &mut |_| {},
+                );
+                if let fence::node::Verdict::Success { method } = report.verdict {
+                    let on = ons.get(method).cloned().unwrap_or_default();
+                    power_on_again(victim, on);
+                    return true;
+                }
+            }
             Err(e) => tracing::error!("fence {victim}: {e}"),
         }
         if round == QUIET_AFTER || (round > QUIET_AFTER && round.is_multiple_of(REMIND_EVERY)) {
