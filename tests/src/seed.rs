@@ -20,6 +20,8 @@ use crate::hosts::{boot_after_script, HostError, Hosts, Result};
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 100);
 /// The BMCs' password (never on a command line: it is in cluster.conf, as in the seed).
 pub const BMC_PASSWORD: &str = "bmc-s3cret";
+/// The APC switch's address (the switch namespace's own, on the bridge).
+pub const APC_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 254);
 /// The two cluster nodes, as the hosts name them and as cluster.conf does.
 pub const NODES: [(&str, &str); 2] = [
     ("node1", "node1.cluster.com"),
@@ -42,6 +44,9 @@ pub struct Options {
     pub boot_time: std::time::Duration,
     /// More attributes for every `<fencedevice>` (`action="off" power_wait="0"`, say).
     pub fence_extra: String,
+    /// The fence device: a BMC per node (`fence_ipmilan`), or, as in the seed itself, one APC
+    /// power switch (`fence_apc`, the APC simulator in the switch) with an outlet per node.
+    pub apc: bool,
 }
 
 impl Default for Options {
@@ -54,6 +59,7 @@ impl Default for Options {
             ip_sleeptime: 10,
             boot_time: std::time::Duration::from_secs(8),
             fence_extra: String::new(),
+            apc: false,
         }
     }
 }
@@ -65,7 +71,12 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
     let mut devices = String::new();
     for (i, (host, name)) in NODES.iter().enumerate() {
         let hh = h.host(host)?;
-        let fence = if o.fencing {
+        let fence = if o.fencing && o.apc {
+            format!(
+                "<fence>\n<method name=\"fence1\">\n<device name=\"apc_switch\" port=\"{n}\"/>\n</method>\n</fence>\n",
+                n = i + 1
+            )
+        } else if o.fencing {
             format!(
                 "<fence>\n<method name=\"fence1\">\n<device name=\"bmc{n}\"/>\n</method>\n</fence>\n",
                 n = i + 1
@@ -78,10 +89,24 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
             n = i + 1,
             addr = hh.addr
         );
+        if o.apc {
+            continue;
+        }
         devices += &format!(
             "<fencedevice agent=\"fence_ipmilan\" ipaddr=\"{bmc}\" login=\"admin\" name=\"bmc{n}\" passwd=\"{pw}\" lanplus=\"1\" cipher=\"3\"{extra}/>\n",
             n = i + 1,
             bmc = hh.bmc_addr,
+            pw = o.fence_password,
+            extra = if o.fence_extra.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", o.fence_extra)
+            }
+        );
+    }
+    if o.apc {
+        devices = format!(
+            "<fencedevice agent=\"fence_apc\" ipaddr=\"{APC_ADDR}\" login=\"apc\" name=\"apc_switch\" passwd=\"{pw}\"{extra}/>\n",
             pw = o.fence_password,
             extra = if o.fence_extra.is_empty() {
                 String::new()
@@ -162,6 +187,8 @@ pub struct Seed {
     pub bins: PathBuf,
     /// BMCs of node1 and node2.
     pub bmcs: Vec<Bmc>,
+    /// With `Options::apc`: the switch's outlets (outlet N powers nodeN).
+    pub outlets: Option<fence::apc_sim::Outlets>,
 }
 
 fn write(path: &Path, text: &[u8], mode: u32) -> Result<()> {
@@ -232,9 +259,11 @@ impl Seed {
                 powered: true,
             })?);
         }
+        let outlets = if o.apc { Some(start_apc(h, o)?) } else { None };
         Ok(Seed {
             bins: bins.to_path_buf(),
             bmcs,
+            outlets,
         })
     }
 
@@ -293,5 +322,63 @@ impl Seed {
         h.host(host)
             .map(|x| std::fs::read_to_string(x.dir.join("rgmanager.log")).unwrap_or_default())
             .unwrap_or_default()
+    }
+}
+
+/// Runs the APC simulator (AOS v3 menus, user `apc`, `Options::fence_password`) on the
+/// switch's address, port 23, in the switch namespace; outlet N powers nodeN: off is the
+/// host's power cut, on its boot after `Options::boot_time`. The server thread lives as long
+/// as the test process (a listener thread blocked in accept).
+fn start_apc(h: &Hosts, o: &Options) -> Result<fence::apc_sim::Outlets> {
+    use fence::apc_sim::{outlets, serve_with, Config, Dialect, Hook};
+    let mut off = Vec::new();
+    let mut on = Vec::new();
+    for (host, _) in NODES {
+        let hh = h.host(host)?;
+        off.push(h.power_off_script(host)?);
+        on.push(boot_after_script(hh, o.boot_time));
+    }
+    let hook: Hook = std::sync::Arc::new(move |outlet: usize, power: bool| {
+        let script = if power {
+            on.get(outlet - 1)
+        } else {
+            off.get(outlet - 1)
+        };
+        if let Some(script) = script {
+            let _ = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .status();
+        }
+    });
+    let shared = outlets(8);
+    let cfg = Config {
+        dialect: Dialect::V3,
+        user: "apc".into(),
+        password: o.fence_password.clone(),
+        outlets: 8,
+        state_file: None,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let served = shared.clone();
+    let _server =
+        crate::hosts::spawn_in_netns(&h.switch, move || {
+            match std::net::TcpListener::bind((APC_ADDR, 23)) {
+                Ok(l) => {
+                    let _ = tx.send(Ok(()));
+                    serve_with(l, cfg, served, Some(hook));
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })?;
+    match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(Ok(())) => Ok(shared),
+        Ok(Err(source)) => Err(HostError::Io {
+            what: format!("the APC simulator cannot listen on {APC_ADDR}:23"),
+            source,
+        }),
+        Err(_) => Err(HostError::Timeout("the APC simulator did not start".into())),
     }
 }

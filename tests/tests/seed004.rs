@@ -300,3 +300,63 @@ fn seed004_without_a_fence_method_a_pulled_cable_moves_nothing() {
         "two nodes held {VIP}"
     );
 }
+
+#[test]
+fn seed004_with_the_apc_switch_of_the_tutorial_a_pulled_cable_is_fenced_through_its_outlet() {
+    require_root();
+    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
+    let options = Options {
+        apc: true,
+        ..Options::default()
+    };
+    let seed = Seed::setup(&h, &bins(), &options).unwrap();
+    let conf = std::fs::read_to_string(
+        h.host("node1")
+            .unwrap()
+            .dir
+            .join("etc/cluster/cluster.conf"),
+    )
+    .unwrap();
+    assert!(conf.contains("agent=\"fence_apc\""), "{conf}");
+    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
+    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
+    h.boot("node1").unwrap();
+    h.boot("node2").unwrap();
+    for n in ["node1", "node2"] {
+        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
+            v["quorate"] == true && started_on(v, "node1.cluster.com")
+        });
+    }
+    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+
+    let old_daemon = daemon_pid(&h, "node1");
+    h.cable("node1", false).unwrap();
+    assert!(prober.wait_for("web2", PATIENCE), "{}", h.logs(60));
+    assert!(
+        !h.pids("node1").unwrap().contains(&old_daemon),
+        "outlet 1 cut node1's power"
+    );
+    let log2 = seed.log(&h, "node2");
+    let fenced = log2
+        .find("fence node1.cluster.com dev 0.0 agent fence_apc result: success")
+        .expect(&log2);
+    let takeover = log2
+        .find("Taking over service service:apache_service from down member node1.cluster.com")
+        .expect(&log2);
+    assert!(fenced < takeover, "{log2}");
+    assert!(
+        !log2.contains(cluster_tests::seed::BMC_PASSWORD),
+        "no password in the log"
+    );
+
+    // The reboot's second half switches outlet 1 on again: node1 boots and gets its service back.
+    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(60));
+    let outlets = seed.outlets.as_ref().unwrap().lock().unwrap().clone();
+    assert!(outlets[0] && outlets[1], "both outlets on: {outlets:?}");
+    drop(prober);
+    assert_eq!(
+        watch.doubles(),
+        Vec::<String>::new(),
+        "two nodes held {VIP}"
+    );
+}
