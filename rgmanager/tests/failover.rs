@@ -19,75 +19,34 @@ mod common;
 
 use std::io::Write;
 use std::net::UdpSocket;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cluster_tests::bmc::{Bmc, BmcSpec};
 use common::{check_markers, never_double, online, service, started_on, Cluster, PATIENCE};
 
 /// The BMC user's password.
 const PASSWORD: &str = "Bmc-s3cret";
 
-/// The chassis helper of a node's BMC (OpenIPMI's `chassis_control` protocol:
-/// `DEV get power` → `power:0|1`; `DEV set power 0|1`). Powering off kills the node's daemon
-/// (its pid file, checked against its command line) and closes the markers of the services it
-/// held; every power change is logged in `NODE.power.log`.
-const CHASSIS: &str = r#"#!/bin/sh
-dir='@DIR@'
+/// What a node's BMC does when it powers the node off (`cluster_tests::bmc` runs it on the
+/// power change): kill the node's daemon (its pid file, checked against its command line) and
+/// close the markers of the services it held.
+const POWER_OFF: &str = r#"dir='@DIR@'
 node='@NODE@'
-state="$dir/$node.power"
-[ -f "$state" ] || echo 1 > "$state"
-power_off() {
-    pid=$(cat "$dir/$node.state/rgmanager.pid" 2>/dev/null)
-    if [ -n "$pid" ] && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qx "$node"; then
-        kill -9 "$pid"
+pid=$(cat "$dir/$node.state/rgmanager.pid" 2>/dev/null)
+if [ -n "$pid" ] && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qx "$node"; then
+    kill -9 "$pid"
+fi
+for r in "$dir"/*.running; do
+    [ -e "$r" ] || continue
+    if [ "$(cat "$r")" = "$node" ]; then
+        svc=$(basename "$r" .running)
+        rm -f "$r"
+        echo "off $node" >> "$dir/$svc.log"
     fi
-    for r in "$dir"/*.running; do
-        [ -e "$r" ] || continue
-        if [ "$(cat "$r")" = "$node" ]; then
-            svc=$(basename "$r" .running)
-            rm -f "$r"
-            echo "off $node" >> "$dir/$svc.log"
-        fi
-    done
-}
-dev=$1; shift; op=$1; shift
-case $op in
-  get) for p in "$@"; do case $p in
-         power) echo "power:$(cat "$state")" ;;
-         boot) echo "boot:default" ;;
-         *) echo "Invalid parameter: $p"; exit 1 ;;
-       esac; done ;;
-  set) while [ $# -gt 0 ]; do p=$1; v=$2; shift 2; case $p in
-         power)
-           [ "$v" = 0 ] && power_off
-           echo "$v" > "$state"
-           echo "power $v" >> "$dir/$node.power.log" ;;
-         reset|boot|identify) : ;;
-         *) echo "Invalid parameter: $p"; exit 1 ;;
-       esac; done ;;
-  *) exit 1 ;;
-esac
-exit 0
+done
 "#;
-
-/// Get Channel Authentication Capabilities, pre-session: the BMC is up when it answers this.
-const AUTH_CAPS: [u8; 23] = [
-    0x06, 0x00, 0xff, 0x07, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0x09, 0x20, 0x18, 0xc8, 0x81, 0x00, 0x38,
-    0x8e, 0x04, 0xb5,
-];
-
-fn answers(port: u16) -> bool {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    if s.send_to(&AUTH_CAPS, ("127.0.0.1", port)).is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 256];
-    s.recv(&mut buf).is_ok()
-}
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -107,116 +66,42 @@ fn free_port_avoiding(avoid: &[u16]) -> u16 {
     }
 }
 
-/// One node's BMC: an `ipmi_sim` on a free loopback port; killed on drop.
-struct Bmc {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Bmc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Bmc {
-    /// The BMC of `node`, its files in the cluster's directory `dir`, on a port that is none
-    /// of the cluster's (`avoid`: the nodes' membership ports, each followed by its message
-    /// port).
-    fn start(dir: &Path, node: &str, avoid: &[u16]) -> Bmc {
-        let helper = dir.join(format!("{node}.chassis"));
-        let text = CHASSIS
+/// The BMC of `node` (OpenIPMI `ipmi_sim` on loopback, `cluster_tests::bmc`), on a port that
+/// is none of the cluster's (`avoid`: the nodes' membership ports, each followed by its
+/// message port); its power-off runs [`POWER_OFF`] for the node's files in `dir`.
+fn start_bmc(dir: &Path, node: &str, avoid: &[u16]) -> Bmc {
+    let spec = BmcSpec {
+        port: free_port_avoiding(avoid),
+        on_power_off: POWER_OFF
             .replace("@DIR@", &dir.display().to_string())
-            .replace("@NODE@", node);
-        std::fs::write(&helper, text).unwrap();
-        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::write(dir.join(format!("{node}.power")), "1\n").unwrap();
-        let emu = dir.join(format!("{node}.bmc.emu"));
-        std::fs::write(
-            &emu,
-            "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\n\
-             sel_enable 0x20 50 0x0a\nmc_enable 0x20\n",
-        )
-        .unwrap();
-        let mut last = String::new();
-        for attempt in 0..5 {
-            let port = free_port_avoiding(avoid);
-            let lan = dir.join(format!("{node}.lan.conf"));
-            std::fs::write(
-                &lan,
-                format!(
-                    r#"name "{node}bmc"
-set_working_mc 0x20
-  startlan 1
-    addr 127.0.0.1 {port}
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  chassis_control "{} 0x20"
-  user 2 true "admin" "{PASSWORD}" admin 10 none md2 md5 straight
-"#,
-                    helper.display()
-                ),
-            )
-            .unwrap();
-            let state = dir.join(format!("{node}.bmc.state{attempt}"));
-            std::fs::create_dir_all(&state).unwrap();
-            let log = std::fs::File::create(dir.join(format!("{node}.ipmi_sim.out"))).unwrap();
-            let child = Command::new("ipmi_sim")
-                .arg("-n")
-                .arg("-c")
-                .arg(&lan)
-                .arg("-f")
-                .arg(&emu)
-                .arg("-s")
-                .arg(&state)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("ipmi_sim (Debian package openipmi) must be installed");
-            let mut bmc = Bmc { child, port };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if answers(port) {
-                    return bmc;
-                }
-                if let Ok(Some(_)) = bmc.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            last = std::fs::read_to_string(dir.join(format!("{node}.ipmi_sim.out")))
-                .unwrap_or_default();
-        }
-        panic!("ipmi_sim for {node} did not come up: {last}");
-    }
+            .replace("@NODE@", node),
+        ..BmcSpec::loopback(PASSWORD)
+    };
+    Bmc::start(&spec).unwrap_or_else(|e| panic!("the BMC of {node}: {e}"))
 }
 
-/// The power state of `node` as its BMC keeps it: "1" on, "0" off.
-fn power(c: &Cluster, node: &str) -> String {
-    std::fs::read_to_string(c.path(&format!("{node}.power")))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+/// Whether `node`'s BMC says it is powered.
+fn powered(bmcs: &[Bmc], node: &str) -> bool {
+    bmc_of(bmcs, node).powered()
 }
 
-fn power_log(c: &Cluster, node: &str) -> String {
-    std::fs::read_to_string(c.path(&format!("{node}.power.log"))).unwrap_or_default()
+/// `node`'s BMC's power changes, one line each (`TIME power 0 (was 1)`).
+fn power_log(bmcs: &[Bmc], node: &str) -> String {
+    bmc_of(bmcs, node).events()
+}
+
+fn bmc_of<'a>(bmcs: &'a [Bmc], node: &str) -> &'a Bmc {
+    let i: usize = node.trim_start_matches("node").parse().unwrap();
+    &bmcs[i - 1]
 }
 
 /// Waits until `node` was powered off by its BMC and is on again (a reboot), then boots it:
 /// starts its daemon again.
-fn boot_after_fence(c: &mut Cluster, node: &str) {
+fn boot_after_fence(c: &mut Cluster, bmcs: &[Bmc], node: &str) {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let log = power_log(c, node);
-        if log.contains("power 0") && power(c, node) == "1" {
+        let log = power_log(bmcs, node);
+        if log.contains("power 0") && powered(bmcs, node) {
             break;
         }
         assert!(
@@ -257,7 +142,7 @@ fn configured_victim(
 ) -> (Cluster, Vec<Bmc>) {
     let c = Cluster::new(n);
     let bmcs: Vec<Bmc> = (1..=n)
-        .map(|i| Bmc::start(c.dir.path(), &format!("node{i}"), &c.ports))
+        .map(|i| start_bmc(c.dir.path(), &format!("node{i}"), &c.ports))
         .collect();
     c.script("alpha");
     c.script("beta");
@@ -404,7 +289,7 @@ fn wait_log(c: &mut Cluster, node: &str, text: &str) {
 
 #[test]
 fn a_killed_node_is_fenced_before_its_service_moves_and_gets_it_back() {
-    let (mut c, _bmcs) = configured(3, Fencing::Bmc(PASSWORD), 0, 1);
+    let (mut c, bmcs) = configured(3, Fencing::Bmc(PASSWORD), 0, 1);
     up(&mut c, 3);
     c.kill9("node1");
     c.wait_for(&["node2", "node3"], "alpha taken over by node2", |v| {
@@ -412,7 +297,10 @@ fn a_killed_node_is_fenced_before_its_service_moves_and_gets_it_back() {
     });
     // Fenced first: node1's BMC powered it off, which closed its marker.
     assert!(
-        power_log(&c, "node1").starts_with("power 0"),
+        power_log(&bmcs, "node1")
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with("power 0 (was 1)")),
         "{}",
         c.dump()
     );
@@ -439,7 +327,7 @@ fn a_killed_node_is_fenced_before_its_service_moves_and_gets_it_back() {
     assert!(!log.contains(PASSWORD), "the BMC password is in the log");
 
     // The power is back (the fence was a reboot): node1 boots and gets alpha back.
-    boot_after_fence(&mut c, "node1");
+    boot_after_fence(&mut c, &bmcs, "node1");
     c.wait_for(&["node1", "node2", "node3"], "alpha back on node1", |v| {
         online(v, "node1") && started_on(v, "service:alpha", "node1")
     });
@@ -470,7 +358,7 @@ fn a_refusing_fence_device_blocks_the_takeover_until_the_password_is_fixed() {
                 && service(v, "service:alpha").is_some_and(|s| s["state"] == "started")
         },
     );
-    assert_eq!(power(&c, "node1"), "1", "node1 was not powered off");
+    assert!(powered(&bmcs, "node1"), "node1 was not powered off");
     assert_eq!(c.markers("alpha"), before, "alpha did not move");
     // A new configuration with the right password: the next round fences, alpha moves.
     write_conf(&c, &bmcs, 1, Fencing::Bmc(PASSWORD), 0, 2);
@@ -675,7 +563,7 @@ fn a_partitioned_minority_stops_its_service_and_is_fenced_by_the_majority() {
     // powers it off (the takeover is safe either way: fencing comes first).
     // 10 s: the two sides see the split at about the same time, but a loaded machine may
     // delay the minority's stop by seconds.
-    let (mut c, _bmcs) = configured(3, Fencing::Bmc(PASSWORD), 10, 1);
+    let (mut c, bmcs) = configured(3, Fencing::Bmc(PASSWORD), 10, 1);
     up(&mut c, 3);
     let p3 = c.ports[2];
     // beta may have started on node2 before node3 joined, then failed back: what counts is
@@ -705,7 +593,7 @@ fn a_partitioned_minority_stops_its_service_and_is_fenced_by_the_majority() {
         markers[before.len()..].starts_with("stop node3\nstart node2\n"),
         "{markers}"
     );
-    assert!(power_log(&c, "node3").contains("power 0"));
+    assert!(power_log(&bmcs, "node3").contains("power 0"));
     let log1 = c.log_of("node1");
     assert!(log1.contains("fence node3 success"), "{log1}");
     check_markers(&c, "beta", "node2");
@@ -713,7 +601,7 @@ fn a_partitioned_minority_stops_its_service_and_is_fenced_by_the_majority() {
 
     // Heal the network, boot node3: it rejoins and gets beta back.
     cut.heal();
-    boot_after_fence(&mut c, "node3");
+    boot_after_fence(&mut c, &bmcs, "node3");
     c.wait_for(&["node1", "node2", "node3"], "converged", |v| {
         v["quorate"] == true
             && ["node1", "node2", "node3"].iter().all(|m| online(v, m))
@@ -731,7 +619,7 @@ fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
     // 10 s (`delay`), the one that fences node2 3 s (time for both sides to see the split and
     // start fencing, even on a loaded machine): node1's fence of node2 lands first, and node2,
     // powered off, fences nobody.
-    let (mut c, _bmcs) = configured(2, Fencing::Bmc(PASSWORD), 0, 1);
+    let (mut c, bmcs) = configured(2, Fencing::Bmc(PASSWORD), 0, 1);
     let text = std::fs::read_to_string(c.path("cluster.conf")).unwrap();
     let text = text
         .replace(
@@ -753,8 +641,11 @@ fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
     c.wait_for(&["node1"], "beta taken over by node1", |v| {
         v["quorate"] == true && offline(v, "node2") && started_on(v, "service:beta", "node1")
     });
-    assert!(power_log(&c, "node2").starts_with("power 0"));
-    assert_eq!(power_log(&c, "node1"), "", "node1 was never powered off");
+    assert!(power_log(&bmcs, "node2")
+        .lines()
+        .next()
+        .is_some_and(|l| l.ends_with("power 0 (was 1)")));
+    assert_eq!(power_log(&bmcs, "node1"), "", "node1 was never powered off");
     let log2 = c.log_of("node2");
     // Both tried; node2 was still waiting out the delay when it was powered off.
     assert!(log2.contains("fencing node node1"), "{}", c.dump());
@@ -767,7 +658,7 @@ fn two_nodes_cut_apart_both_fence_and_the_delay_chooses_the_survivor() {
     check_markers(&c, "beta", "node1");
 
     cut.heal();
-    boot_after_fence(&mut c, "node2");
+    boot_after_fence(&mut c, &bmcs, "node2");
     c.wait_for(&["node1", "node2"], "beta back on node2", |v| {
         online(v, "node2") && started_on(v, "service:beta", "node2")
     });

@@ -86,15 +86,20 @@ fn daemon_pid(h: &Hosts, host: &str) -> i32 {
         .unwrap()
 }
 
-#[test]
-fn seed004_web_service_starts_moves_on_a_clean_reboot_and_fails_back() {
-    require_root();
+/// The seed cluster of one test, started: both daemons up, the service on node1, the client
+/// answered by `web1`; the client prober and the VIP watch running.
+struct Up {
+    h: Hosts,
+    seed: Seed,
+    prober: Prober,
+    watch: VipWatch,
+}
+
+fn up(options: &Options) -> Up {
     let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
-    let seed = Seed::setup(&h, &bins(), &Options::default()).unwrap();
+    let seed = Seed::setup(&h, &bins(), options).unwrap();
     let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
     let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
-
-    // Start: node1 (priority 1) serves.
     h.boot("node1").unwrap();
     h.boot("node2").unwrap();
     for n in ["node1", "node2"] {
@@ -103,6 +108,24 @@ fn seed004_web_service_starts_moves_on_a_clean_reboot_and_fails_back() {
         });
     }
     assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+    Up {
+        h,
+        seed,
+        prober,
+        watch,
+    }
+}
+
+#[test]
+fn seed004_web_service_starts_moves_on_a_clean_reboot_and_fails_back() {
+    require_root();
+    // Start: node1 (priority 1) serves.
+    let Up {
+        h,
+        seed,
+        prober,
+        watch,
+    } = up(&Options::default());
     let (code, text) = seed.clustat(&h, "node2", &[]).unwrap();
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Cluster Status for web_ha @ "), "{text}");
@@ -149,18 +172,12 @@ fn seed004_web_service_starts_moves_on_a_clean_reboot_and_fails_back() {
 #[test]
 fn seed004_cable_pulled_the_node_is_fenced_before_takeover_and_fails_back_after_power_on() {
     require_root();
-    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
-    let seed = Seed::setup(&h, &bins(), &Options::default()).unwrap();
-    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
-    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
-    h.boot("node1").unwrap();
-    h.boot("node2").unwrap();
-    for n in ["node1", "node2"] {
-        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
-            v["quorate"] == true && started_on(v, "node1.cluster.com")
-        });
-    }
-    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+    let Up {
+        h,
+        seed,
+        prober,
+        watch,
+    } = up(&Options::default());
 
     // The cable of node1 is pulled: node2 fences it through its BMC (fence_ipmilan's default
     // action, reboot: power off, then on) and only then takes the service over. node1 boots
@@ -190,6 +207,14 @@ fn seed004_cable_pulled_the_node_is_fenced_before_takeover_and_fails_back_after_
 
     // node1 boots (the reboot's power-on), rejoins, and the service comes back to it.
     assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(60));
+    // The reboot was split: the service moved once node1 was confirmed off, before the
+    // power-on (with its 2 s power_wait) finished.
+    let log2 = seed.log(&h, "node2");
+    let on_again = log2
+        .find("fence node1.cluster.com dev 0.0: powered on again")
+        .expect(&log2);
+    let takeover = log2.find("Taking over service").expect(&log2);
+    assert!(takeover < on_again, "{log2}");
     for n in ["node1", "node2"] {
         wait_clustat(&h, &seed, n, "apache_service back on node1", |v| {
             started_on(v, "node1.cluster.com")
@@ -211,24 +236,18 @@ fn seed004_cable_pulled_the_node_is_fenced_before_takeover_and_fails_back_after_
 #[test]
 fn seed004_without_a_fence_method_a_pulled_cable_moves_nothing() {
     require_root();
-    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
     let b = bins();
     assert!(
         b.join("ccs_sync").exists(),
         "ccs_sync is not built in {}",
         b.display()
     );
-    let seed = Seed::setup(&h, &b, &Options::default()).unwrap();
-    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
-    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
-    h.boot("node1").unwrap();
-    h.boot("node2").unwrap();
-    for n in ["node1", "node2"] {
-        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
-            v["quorate"] == true && started_on(v, "node1.cluster.com")
-        });
-    }
-    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+    let Up {
+        h,
+        seed,
+        prober,
+        watch,
+    } = up(&Options::default());
 
     // The administrator removes the fence methods (the seed's first cluster.conf had none) and
     // pushes version 12 with ccs_sync from node2.
@@ -304,12 +323,15 @@ fn seed004_without_a_fence_method_a_pulled_cable_moves_nothing() {
 #[test]
 fn seed004_with_the_apc_switch_of_the_tutorial_a_pulled_cable_is_fenced_through_its_outlet() {
     require_root();
-    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
-    let options = Options {
+    let Up {
+        h,
+        seed,
+        prober,
+        watch,
+    } = up(&Options {
         apc: true,
         ..Options::default()
-    };
-    let seed = Seed::setup(&h, &bins(), &options).unwrap();
+    });
     let conf = std::fs::read_to_string(
         h.host("node1")
             .unwrap()
@@ -318,16 +340,6 @@ fn seed004_with_the_apc_switch_of_the_tutorial_a_pulled_cable_is_fenced_through_
     )
     .unwrap();
     assert!(conf.contains("agent=\"fence_apc\""), "{conf}");
-    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
-    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
-    h.boot("node1").unwrap();
-    h.boot("node2").unwrap();
-    for n in ["node1", "node2"] {
-        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
-            v["quorate"] == true && started_on(v, "node1.cluster.com")
-        });
-    }
-    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
 
     let old_daemon = daemon_pid(&h, "node1");
     h.cable("node1", false).unwrap();
