@@ -46,6 +46,10 @@ pub type NodeId = u32;
 /// is detected within one second) and honour an explicit `<totem token>`.
 pub const DEFAULT_TOKEN: Duration = Duration::from_millis(1000);
 
+/// A node that keeps making progress towards agreement without reaching it stands alone after
+/// this many token timeouts all the same (a flapping link can change candidates forever).
+pub const FALLBACK_CAP_TOKENS: u32 = 8;
+
 /// The smallest heartbeat interval, whatever the token: below it a loaded machine would see
 /// its own scheduling jitter as silence.
 pub const MIN_HEARTBEAT: Duration = Duration::from_millis(5);
@@ -250,6 +254,9 @@ pub struct Membership {
     started: Instant,
     /// The time of the latest evaluation.
     last_now: Instant,
+    /// The time of the latest call of any `handle_*`: the node was running then. With the
+    /// deadline it asked for, it tells how long the node was not scheduled (`note_stall`).
+    awake: Instant,
     seq: u64,
     peers: BTreeMap<NodeId, Peer>,
     view: Option<View>,
@@ -257,7 +264,11 @@ pub struct Membership {
     candidate: Vec<NodeId>,
     next_heartbeat: Instant,
     last_sent: Option<Instant>,
+    /// Disagreement: since when without progress (the fallback's count), since when at all,
+    /// and the progress made: the candidate and how many of its members report it.
     disagree_since: Option<Instant>,
+    disagree_first: Option<Instant>,
+    disagree_progress: Option<(Vec<NodeId>, usize)>,
     /// A received change waits this long for the ones right behind it, so that a burst of
     /// datagrams costs one evaluation, not one each.
     eval_at: Option<Instant>,
@@ -285,12 +296,15 @@ impl Membership {
             codec,
             started: now,
             last_now: now,
+            awake: now,
             seq: 0,
             peers,
             view: None,
             next_heartbeat: now,
             last_sent: None,
             disagree_since: None,
+            disagree_first: None,
+            disagree_progress: None,
             eval_at: None,
             leaving: false,
             duplicates_seen: Vec::new(),
@@ -373,6 +387,9 @@ impl Membership {
         if let Some(d) = self.disagree_since {
             t = t.min(d + self.cfg.token * 2);
         }
+        if let Some(d) = self.disagree_first {
+            t = t.min(d + self.cfg.token * FALLBACK_CAP_TOKENS);
+        }
         if let Some(e) = self.eval_at {
             t = t.min(e);
         }
@@ -384,6 +401,7 @@ impl Membership {
         if self.leaving {
             return;
         }
+        self.note_stall(now);
         let token = self.cfg.token;
         let due = self.eval_at.is_some_and(|t| t <= now)
             || self.view.is_none()
@@ -398,6 +416,52 @@ impl Membership {
         self.maybe_send(now);
     }
 
+    /// The longest lateness the node takes for scheduling jitter: beyond it, the node was not
+    /// running (a loaded machine, a stopped process, a blocked runtime).
+    fn stall_threshold(&self) -> Duration {
+        self.cfg.token / 2
+    }
+
+    /// Called first by every `handle_*`: when the node runs more than half a token after the
+    /// deadline it asked for (and after its previous call), it was not listening for that long.
+    /// Its peers' silence over that time proves nothing about them (their datagrams may be
+    /// queued or lost in our socket, or they were stalled with us by the same load), so every
+    /// peer's deadline, and the fallback's, move forward by the length of the stall: each peer
+    /// gets the time it had left when the node stopped running.
+    ///
+    /// Safety: a really failed peer is detected later by this node only, and by at most this
+    /// node's own stall (during which it detected nothing anyway); nodes that ran on time
+    /// expire it on time. A stall within the threshold changes nothing (scheduling jitter).
+    fn note_stall(&mut self, now: Instant) {
+        let Some(due) = self.poll_timeout() else {
+            return;
+        };
+        let expected = due.max(self.awake);
+        self.awake = self.awake.max(now);
+        let late = now.saturating_duration_since(expected);
+        if late <= self.stall_threshold() {
+            return;
+        }
+        for p in self.peers.values_mut() {
+            if let Some(t) = p.last_heard.as_mut() {
+                // At most `due`, so at most `now` after the shift: never in the future.
+                *t += late;
+            }
+        }
+        for d in [&mut self.disagree_since, &mut self.disagree_first] {
+            if let Some(d) = d.as_mut() {
+                *d += late;
+            }
+        }
+        if self.view.is_none() {
+            self.started += late;
+        }
+        tracing::warn!(
+            "membership: this node was not scheduled for {} ms; its peers get that time back",
+            late.as_millis()
+        );
+    }
+
     /// Evaluates soon (see `eval_at`).
     fn schedule_eval(&mut self, now: Instant) {
         let settle = (self.cfg.heartbeat / 16).min(Duration::from_millis(5));
@@ -410,6 +474,7 @@ impl Membership {
         if self.leaving {
             return;
         }
+        self.note_stall(now);
         let frame = match self.codec.decode(bytes) {
             Ok(f) => f,
             Err(why) => {
@@ -680,9 +745,20 @@ impl Membership {
     fn agree(&mut self, now: Instant) {
         let local = self.cfg.local;
         let q = self.candidate.clone();
+        let mine = self.view.as_ref().map_or(0, |v| v.number);
         if self.view.as_ref().is_some_and(|v| v.members == q) {
-            self.disagree_since = None;
-            return;
+            self.agreement_reached();
+            // Same members, but a member installed a higher number (it left and came back
+            // while we kept the view, e.g. it stood alone after a stall of its own): move to
+            // the number it lands on, so that every member ends with the same number.
+            let behind = q
+                .iter()
+                .filter(|id| **id != local)
+                .filter_map(|id| self.peers.get(id).and_then(|p| p.report.as_ref()))
+                .any(|r| r.view > mine);
+            if !behind {
+                return;
+            }
         }
         if self.view.is_none() && q.len() == 1 && now < self.started + self.cfg.join_wait {
             return;
@@ -697,7 +773,6 @@ impl Membership {
             .is_some_and(|rs| rs.iter().all(|r| r.candidate == q));
         if agreed {
             let rs = reports.unwrap_or_default();
-            let mine = self.view.as_ref().map_or(0, |v| v.number);
             let top = rs.iter().map(|r| r.view).fold(mine, u64::max);
             // Adopt a view already installed by a member when it is exactly this one with the
             // highest number: everyone computing later lands on the same number.
@@ -710,13 +785,39 @@ impl Membership {
                 top + 1
             };
             self.install(now, View { number, members: q });
-            self.disagree_since = None;
+            self.agreement_reached();
             return;
         }
+        if self.view.as_ref().is_some_and(|v| v.members == q) {
+            // Our view is our candidate: nothing to fall back from while the members settle
+            // on the number.
+            return;
+        }
+        // Progress: another candidate, or more of its members reporting it. A large cluster
+        // converging after a hiccup (64 nodes on a loaded machine) makes progress for longer
+        // than two tokens; a node stuck on an asymmetric link makes none.
+        let agreeing = q
+            .iter()
+            .filter(|id| **id != local)
+            .filter_map(|id| self.peers.get(id).and_then(|p| p.report.as_ref()))
+            .filter(|r| r.candidate == q)
+            .count();
+        let progress = match &self.disagree_progress {
+            Some((c, n)) => *c != q || agreeing > *n,
+            None => true,
+        };
+        if progress {
+            self.disagree_progress = Some((q.clone(), agreeing));
+            self.disagree_since = Some(now);
+        }
         let since = *self.disagree_since.get_or_insert(now);
-        if now >= since + self.cfg.token * 2 {
-            // No agreement for two token timeouts: stand alone (inquorate) rather than keep a
-            // view whose members we may not hear.
+        let first = *self.disagree_first.get_or_insert(now);
+        let stuck = now >= since + self.cfg.token * 2;
+        let endless = now >= first + self.cfg.token * FALLBACK_CAP_TOKENS;
+        if stuck || endless {
+            // No agreement and no progress for two token timeouts (or no agreement at all
+            // for FALLBACK_CAP_TOKENS): stand alone (inquorate) rather than keep a view whose
+            // members we may not hear.
             let alone = vec![local];
             if self.view.as_ref().is_none_or(|v| v.members != alone) {
                 let top = self
@@ -727,7 +828,7 @@ impl Membership {
                 tracing::warn!(
                     "membership: no agreement with {:?} for {:?}; standing alone",
                     q,
-                    self.cfg.token * 2
+                    now.saturating_duration_since(if stuck { since } else { first })
                 );
                 self.install(
                     now,
@@ -738,7 +839,15 @@ impl Membership {
                 );
             }
             self.disagree_since = Some(now);
+            self.disagree_first = Some(now);
         }
+    }
+
+    /// The candidate is installed: no disagreement to fall back from.
+    fn agreement_reached(&mut self) {
+        self.disagree_since = None;
+        self.disagree_first = None;
+        self.disagree_progress = None;
     }
 
     fn install(&mut self, now: Instant, view: View) {

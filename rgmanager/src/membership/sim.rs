@@ -43,6 +43,9 @@ struct Sim {
     blocked: BTreeSet<(NodeId, NodeId)>,
     /// Incarnations handed out (each start gets a higher one).
     next_incarnation: u64,
+    /// Nodes whose process is not scheduled until the given time (a loaded machine): they
+    /// neither run their timers nor read their datagrams, which wait for them as in a socket.
+    stalled: BTreeMap<NodeId, Duration>,
 }
 
 impl Sim {
@@ -62,6 +65,7 @@ impl Sim {
             rng: 0x2545_F491_4F6C_DD1D,
             blocked: BTreeSet::new(),
             next_incarnation: 1000,
+            stalled: BTreeMap::new(),
         };
         for id in 1..=n {
             s.start(id);
@@ -143,27 +147,45 @@ impl Sim {
         }
     }
 
+    /// Stops scheduling `ids` for `d` from now: they resume as `net.rs` does, with the
+    /// datagrams queued meanwhile first, then their timers.
+    fn stall(&mut self, ids: &[NodeId], d: Duration) {
+        for id in ids {
+            self.stalled.insert(*id, self.now + d);
+        }
+    }
+
     fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
         loop {
             let mut next = end;
             for p in &self.flight {
-                next = next.min(p.at);
+                let at = self.stalled.get(&p.to).map_or(p.at, |u| p.at.max(*u));
+                next = next.min(at);
             }
-            for m in self.nodes.values() {
-                if let Some(t) = m.poll_timeout() {
+            for (id, m) in &self.nodes {
+                if let Some(until) = self.stalled.get(id) {
+                    next = next.min(*until);
+                } else if let Some(t) = m.poll_timeout() {
                     next = next.min(t.saturating_duration_since(self.t0));
                 }
             }
             if next >= end {
                 self.now = end;
+                let now = self.now;
+                self.stalled.retain(|_, u| *u > now);
                 return;
             }
             self.now = next.max(self.now);
             let now = self.t0 + self.now;
-            // Deliver what is due, in sending order.
-            let (mut due, rest): (Vec<Packet>, Vec<Packet>) =
-                self.flight.drain(..).partition(|p| p.at <= self.now);
+            let t = self.now;
+            self.stalled.retain(|_, u| *u > t);
+            // Deliver what is due, in sending order; a stalled node's datagrams wait.
+            let stalled = &self.stalled;
+            let (mut due, rest): (Vec<Packet>, Vec<Packet>) = self
+                .flight
+                .drain(..)
+                .partition(|p| p.at <= t && !stalled.contains_key(&p.to));
             self.flight = rest;
             due.sort_by_key(|p| p.order);
             for p in due {
@@ -174,6 +196,9 @@ impl Sim {
             }
             let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
             for id in ids {
+                if self.stalled.contains_key(&id) {
+                    continue;
+                }
                 if let Some(m) = self.nodes.get_mut(&id) {
                     if m.poll_timeout().is_some_and(|t| t <= now) {
                         m.handle_timeout(now);
@@ -201,13 +226,16 @@ impl Sim {
     fn assert_agreed(&self, group: &[NodeId]) -> u64 {
         match self.agreed(group) {
             Some(n) => n,
-            None => panic!(
-                "{group:?} did not converge: {:?}",
-                group
-                    .iter()
-                    .map(|id| (id, self.view(*id)))
-                    .collect::<Vec<_>>()
-            ),
+            None => {
+                // Who holds which view, one line per distinct view (64-node views are long).
+                let mut by_view: BTreeMap<Option<(u64, Vec<NodeId>)>, Vec<NodeId>> =
+                    BTreeMap::new();
+                for id in group {
+                    let v = self.view(*id).map(|v| (v.number, v.members.clone()));
+                    by_view.entry(v).or_default().push(*id);
+                }
+                panic!("{group:?} did not converge: (view, holders) {by_view:?}")
+            }
         }
     }
 
@@ -671,6 +699,216 @@ fn config_versions_are_announced() {
         ]
     );
     assert_eq!(s.nodes[&1].peer_addr(2), Some(addr(2)));
+}
+
+/// The views `id` installed after `since`.
+fn views_since(s: &Sim, id: NodeId, since: Duration) -> Vec<View> {
+    s.log[&id]
+        .iter()
+        .filter(|(t, _)| *t >= since)
+        .filter_map(|(_, e)| match e {
+            Event::ViewChanged(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_whole_machine_not_scheduled_past_the_token_changes_no_view() {
+    // A loaded machine does not run any of the 64 daemons for 1.3 s (more than the token), then
+    // resumes them one after another over 0.2 s: every node wakes up late, with its peers'
+    // deadlines past. None of them was listening, so none may hold the others' silence against
+    // them.
+    let mut s = Sim::new(64, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let all: Vec<NodeId> = (1..=64).collect();
+    let number = s.assert_agreed(&all);
+    let installed: Vec<usize> = all.iter().map(|id| s.views_installed(*id)).collect();
+    for id in 1..=64u32 {
+        s.stall(&[id], ms(1300) + ms(u64::from(id * 37 % 200)));
+    }
+    s.run_for(10 * SEC);
+    assert_eq!(s.assert_agreed(&all), number);
+    let after: Vec<usize> = all.iter().map(|id| s.views_installed(*id)).collect();
+    assert_eq!(after, installed, "spurious view changes");
+}
+
+#[test]
+fn a_whole_machine_stall_while_a_node_dies_still_fails_it() {
+    // The same stall with node 5 killed just before it: once the others run again, node 5 is
+    // dropped within the token plus their own stall.
+    let mut s = Sim::new(16, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let all: Vec<NodeId> = (1..=16).collect();
+    s.assert_agreed(&all);
+    let killed_at = s.now;
+    s.kill(5);
+    s.stall(&all, ms(1300));
+    s.run_for(5 * SEC);
+    let others: Vec<NodeId> = all.iter().copied().filter(|id| *id != 5).collect();
+    s.assert_agreed(&others);
+    for id in &others {
+        let t = s.when(*id, &Event::Failed(5)).expect("failed");
+        assert!(
+            t - killed_at <= DEFAULT_TOKEN + ms(1300) + ms(50),
+            "{:?}",
+            t - killed_at
+        );
+        let views = views_since(&s, *id, killed_at);
+        assert_eq!(views.len(), 1, "node {id}: {views:?}");
+    }
+}
+
+#[test]
+fn a_member_back_from_a_view_of_its_own_brings_the_others_to_its_number() {
+    // Node 3 stood alone for a moment that nobody else noticed (a stall of its own, before
+    // stall detection; or an asymmetric blip), and came back: it must install a higher number
+    // (its numbers only increase), for the same members as the others' view. The others move
+    // to its number, so that every member ends with the same view and number.
+    let mut s = Sim::new(5, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let all: Vec<NodeId> = (1..=5).collect();
+    let before = s.assert_agreed(&all);
+    let now = s.t0 + s.now;
+    let m = s.nodes.get_mut(&3).unwrap();
+    m.install(
+        now,
+        View {
+            number: before + 1,
+            members: vec![3],
+        },
+    );
+    // It hears everyone, as before: its next evaluation takes them back.
+    m.schedule_eval(now);
+    s.flush(3);
+    s.run_for(2 * SEC);
+    let after = s.assert_agreed(&all);
+    assert!(after > before + 1, "{after}");
+    for id in [1, 2, 4, 5] {
+        // A new number, the same members: no one joined or failed.
+        assert_eq!(views_since(&s, id, ms(3000)).len(), 1);
+        assert!(!s.events(id).contains(&&Event::Failed(3)));
+    }
+    s.run_for(10 * SEC);
+    assert_eq!(s.assert_agreed(&all), after);
+}
+
+#[test]
+fn a_slow_64_node_merge_keeps_converging_past_two_tokens() {
+    // Two halves of 64 nodes rejoin over a slow network (600 ms each way, as when every daemon
+    // of a loaded machine answers late): agreement takes more than two tokens, but every node
+    // keeps making progress (more of the others report its candidate), so none stands alone.
+    let mut s = Sim::new(64, DEFAULT_TOKEN);
+    let all: Vec<NodeId> = (1..=64).collect();
+    s.partition(&all[..32], &all[32..]);
+    s.run_for(5 * SEC);
+    s.assert_agreed(&all[..32]);
+    s.assert_agreed(&all[32..]);
+    s.delay = ms(600);
+    let healed_at = s.now;
+    s.blocked.clear();
+    s.run_for(15 * SEC);
+    let number = s.assert_agreed(&all);
+    for id in &all {
+        for v in views_since(&s, *id, healed_at) {
+            assert!(v.members.len() >= 32, "node {id} fell to {:?}", v.members);
+        }
+    }
+    s.run_for(10 * SEC);
+    assert_eq!(s.assert_agreed(&all), number);
+}
+
+#[test]
+fn a_machine_stall_ending_over_a_second_keeps_quorum() {
+    // The whole machine stalls for 1.3 s, then gives the 64 daemons their turn over a whole
+    // second (node i resumes i * 16 ms late): the first ones back expire the last ones, views
+    // change, and the cluster re-forms while nodes keep coming back. Nobody stands alone.
+    let mut s = Sim::new(64, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let all: Vec<NodeId> = (1..=64).collect();
+    s.assert_agreed(&all);
+    let stalled_at = s.now;
+    for id in 1..=64u32 {
+        s.stall(&[id], ms(1300) + ms(u64::from(id) * 16));
+    }
+    s.run_for(15 * SEC);
+    let number = s.assert_agreed(&all);
+    for id in &all {
+        for v in views_since(&s, *id, stalled_at) {
+            assert!(
+                v.members.len() >= 33,
+                "node {id} lost quorum: {:?}",
+                v.members
+            );
+        }
+    }
+    s.run_for(10 * SEC);
+    assert_eq!(s.assert_agreed(&all), number);
+}
+
+/// `stalled` of 64 nodes are not scheduled for 1.3 s: the others drop them (they were silent
+/// past the token), then take them back; the others never lose quorum on the way, and everyone
+/// ends with the same members under the same number.
+fn some_nodes_stalled(stalled: &[NodeId]) {
+    let mut s = Sim::new(64, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let all: Vec<NodeId> = (1..=64).collect();
+    let before = s.assert_agreed(&all);
+    let stalled_at = s.now;
+    s.stall(stalled, ms(1300));
+    s.run_for(10 * SEC);
+    let after = s.assert_agreed(&all);
+    assert!(after > before);
+    let running: Vec<NodeId> = all
+        .iter()
+        .copied()
+        .filter(|id| !stalled.contains(id))
+        .collect();
+    for id in &running {
+        for v in views_since(&s, *id, stalled_at) {
+            assert!(
+                v.members.len() >= running.len(),
+                "node {id} fell to {:?}",
+                v.members
+            );
+        }
+        for gone in stalled {
+            assert!(s.events(*id).contains(&&Event::Failed(*gone)));
+        }
+    }
+}
+
+#[test]
+fn sixteen_of_64_nodes_stalled_past_the_token_are_dropped_and_taken_back() {
+    let stalled: Vec<NodeId> = (1..=64).filter(|id| id % 4 == 2).collect();
+    some_nodes_stalled(&stalled);
+}
+
+#[test]
+fn the_last_16_of_64_nodes_stalled_past_the_token_are_dropped_and_taken_back() {
+    let stalled: Vec<NodeId> = (49..=64).collect();
+    some_nodes_stalled(&stalled);
+}
+
+#[test]
+fn one_node_stalled_past_the_token_is_dropped_and_taken_back() {
+    some_nodes_stalled(&[1]);
+    some_nodes_stalled(&[37]);
+}
+
+#[test]
+fn one_node_stalled_within_the_token_changes_nothing() {
+    // 0.6 s without being scheduled: the peers' heartbeats queued meanwhile are read first.
+    let mut s = Sim::new(16, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let all: Vec<NodeId> = (1..=16).collect();
+    let number = s.assert_agreed(&all);
+    let installed: Vec<usize> = all.iter().map(|id| s.views_installed(*id)).collect();
+    s.stall(&[3], ms(600));
+    s.run_for(5 * SEC);
+    assert_eq!(s.assert_agreed(&all), number);
+    let after: Vec<usize> = all.iter().map(|id| s.views_installed(*id)).collect();
+    assert_eq!(after, installed);
 }
 
 #[test]
