@@ -19,13 +19,19 @@
 //! * a view is installed when every node of the candidate reports the same candidate; its number
 //!   is one more than the highest installed view number among the candidate's members, unless
 //!   a member already installed exactly that view with that highest number (then it is adopted),
-//!   so that every member ends with the same number;
+//!   so that every member ends with the same number; a node whose view already has the
+//!   candidate's members moves to a higher number a member installed for them;
 //! * a `leave` frame (`Member N shutting down`) removes its sender at once and marks it as left
 //!   cleanly; a node that goes silent past the token timeout is failed; a restarted node (new
 //!   incarnation) is first removed, as failed, then joins again;
-//! * a node that cannot reach agreement for two token timeouts (asymmetric connectivity, where
-//!   nodes do not share the same knowledge) installs a view of itself alone: it is then
-//!   inquorate, which is the safe side.
+//! * a node that runs more than half a token after the deadline it asked for was not scheduled
+//!   (a loaded machine): it could not listen, so its peers' deadlines move forward by the
+//!   length of its stall instead of expiring for its own pause;
+//! * a node that cannot reach agreement and makes no progress towards it (another candidate,
+//!   or more members reporting its candidate) for two token timeouts, or that has not agreed
+//!   for [`FALLBACK_CAP_TOKENS`] token timeouts at all (asymmetric connectivity, where nodes do
+//!   not share the same knowledge), installs a view of itself alone: it is then inquorate,
+//!   which is the safe side.
 
 pub mod frame;
 pub mod key;

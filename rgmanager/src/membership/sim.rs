@@ -46,6 +46,8 @@ struct Sim {
     /// Nodes whose process is not scheduled until the given time (a loaded machine): they
     /// neither run their timers nor read their datagrams, which wait for them as in a socket.
     stalled: BTreeMap<NodeId, Duration>,
+    /// Extra delay of everything a node sends (a daemon that gets the CPU late every time).
+    slow: BTreeMap<NodeId, Duration>,
 }
 
 impl Sim {
@@ -66,6 +68,7 @@ impl Sim {
             blocked: BTreeSet::new(),
             next_incarnation: 1000,
             stalled: BTreeMap::new(),
+            slow: BTreeMap::new(),
         };
         for id in 1..=n {
             s.start(id);
@@ -136,9 +139,10 @@ impl Sim {
             } else {
                 Duration::from_micros(self.rand() % self.jitter.as_micros() as u64)
             };
+            let slow = self.slow.get(&id).copied().unwrap_or_default();
             self.order += 1;
             self.flight.push(Packet {
-                at: now + self.delay + extra,
+                at: now + self.delay + extra + slow,
                 order: self.order,
                 from: id,
                 to: t.to,
@@ -844,6 +848,33 @@ fn a_machine_stall_ending_over_a_second_keeps_quorum() {
     }
     s.run_for(10 * SEC);
     assert_eq!(s.assert_agreed(&all), number);
+}
+
+#[test]
+fn agreement_that_keeps_progressing_past_two_tokens_does_not_stand_alone() {
+    // Node k's datagrams take (k - 1) * 150 ms more to arrive (daemons getting the CPU later
+    // and later on a loaded machine): after node 1 dies, the others' reports of the new
+    // candidate come in one by one over 2.1 s, so agreement takes more than two tokens. Each
+    // arrival is progress, so nobody stands alone (and loses quorum) on the way.
+    let mut s = Sim::new(16, DEFAULT_TOKEN);
+    for id in 2..=16u32 {
+        s.slow.insert(id, ms(u64::from(id - 1) * 150));
+    }
+    s.run_for(10 * SEC);
+    let all: Vec<NodeId> = (1..=16).collect();
+    s.assert_agreed(&all);
+    let killed_at = s.now;
+    s.kill(1);
+    s.run_for(10 * SEC);
+    let others: Vec<NodeId> = (2..=16).collect();
+    s.assert_agreed(&others);
+    for id in &others {
+        let views = views_since(&s, *id, killed_at);
+        assert_eq!(views.len(), 1, "node {id}: {views:?}");
+    }
+    // It did take more than two tokens: without the progress rule the fallback would fire.
+    let t = s.when(2, &Event::Failed(1)).unwrap();
+    assert!(t - killed_at > 2 * DEFAULT_TOKEN, "{:?}", t - killed_at);
 }
 
 /// `stalled` of 64 nodes are not scheduled for 1.3 s: the others drop them (they were silent
