@@ -349,16 +349,18 @@ fn pause(d: Duration, cancel: &AtomicBool) -> bool {
 /// The second half of the reboots a fencing split (see `fence::node::split_reboots`): the
 /// devices that powered `victim` off power it on again, from a thread of their own, so that
 /// the node comes back as a `reboot` would have brought it, while its services already move.
-/// A failure leaves the node off, which is safe; it is logged for the administrator.
-fn power_on_again(victim: &str, calls: Vec<fence::node::DeviceCall>) {
-    if calls.is_empty() {
+/// A failure leaves the node off, which is safe; it is logged for the administrator. The
+/// device's `power_wait`, taken out of the off, is the pause before the first on.
+fn power_on_again(victim: &str, on: fence::node::PowerOn) {
+    if on.calls.is_empty() {
         return;
     }
     let name = format!("power-on-{victim}");
     let victim = victim.to_string();
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        std::thread::sleep(on.pause);
         let mut runner = AgentRunner::default();
-        for call in &calls {
+        for call in &on.calls {
             match fence::node::DeviceRunner::run(&mut runner, call) {
                 Ok(()) => tracing::info!(
                     "fence {victim} dev {}.{}: powered on again (the reboot's second half)",

@@ -767,6 +767,12 @@ impl Daemon {
                 }
             }
             self.drain_inbox().await;
+            // A new coordinator rebuilds as soon as the last member's report is in (the tick
+            // only catches what nothing else woke us for): after a failure this is the
+            // takeover's critical path, and waiting for the tick cost up to 200 ms.
+            if self.takeover.is_some() {
+                self.try_takeover().await;
+            }
             self.answer_waiters().await;
             if let Some(v) = self.sync.as_mut().and_then(|s| s.new_version.take()) {
                 node.set_config_version(v);
