@@ -80,7 +80,9 @@ fn expected_words(date: &str) -> Vec<String> {
                 l = l.replace(from, to);
             }
             if let Some(at) = l.find(" @ ") {
-                l = format!("{} @ {date}", &l[..at]);
+                // Words, like the output they are compared with: ctime pads a one-digit day
+                // (`Dec  1`).
+                l = format!("{} @ {}", &l[..at], collapse(date));
             }
             l
         })
