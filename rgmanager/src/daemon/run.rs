@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::args::{self, Args};
 use super::coord::{Coordinator, Order};
-use super::fencing::{ConfSource, FenceNews, Fencer};
+use super::fencing::{ConfSource, FenceNews, Fencer, Startup, StartupStep};
 use super::wire::{self, Envelope, Msg, Op, ReplayFilter};
 use crate::admin::{self, LockOp, Request, Response, ServiceAction};
 use crate::clustat;
@@ -569,6 +569,14 @@ struct Daemon {
     takeover: Option<Instant>,
     takeover_warned: bool,
     reports: BTreeMap<NodeId, (BTreeSet<String>, Instant)>,
+    /// This daemon has held a coordinator's service table (its own or one it was sent).
+    established: bool,
+    /// Members whose last report said they had (see `Msg::Report`).
+    established_peers: BTreeSet<NodeId>,
+    /// Startup fencing in progress (this daemon coordinates a cluster that is forming).
+    startup: Option<Startup>,
+    /// Startup fencing was decided for this coordinatorship.
+    startup_checked: bool,
     /// Services running here.
     running: BTreeSet<String>,
     /// Orders seen, by (coordinator, its incarnation, id): `None` while running.
@@ -669,6 +677,10 @@ impl Daemon {
             takeover: None,
             takeover_warned: false,
             reports: BTreeMap::new(),
+            established: false,
+            established_peers: BTreeSet::new(),
+            startup: None,
+            startup_checked: false,
             running: BTreeSet::new(),
             executed: HashMap::new(),
             jobs: jobs_tx,
@@ -889,6 +901,7 @@ impl Daemon {
         if let Some(c) = self.coordinator() {
             let msg = Msg::Report {
                 running: self.running.iter().cloned().collect(),
+                established: self.established,
             };
             self.send(c, msg).await;
         }
@@ -940,7 +953,11 @@ impl Daemon {
             }
             return;
         }
+        if !self.startup_gate(&v) {
+            return;
+        }
         self.takeover = None;
+        self.established = true;
         let reports: BTreeMap<NodeId, BTreeSet<String>> = self
             .reports
             .iter()
@@ -950,6 +967,79 @@ impl Daemon {
         let orders = self.coord.rebuild(&reports);
         self.dispatch(orders).await;
         self.broadcast_table().await;
+    }
+
+    /// Startup fencing (see [`Startup`]): decided once per coordinatorship, when every member
+    /// has reported; true when services may start.
+    fn startup_gate(&mut self, v: &membership::View) -> bool {
+        let now = Instant::now();
+        if self.startup.is_none() && !self.startup_checked {
+            self.startup_checked = true;
+            let forming = !self.established
+                && v.members
+                    .iter()
+                    .all(|m| !self.established_peers.contains(m));
+            let conf = self.fencer.source().current();
+            let absent: BTreeSet<NodeId> = conf
+                .nodes()
+                .iter()
+                .filter_map(|n| n.nodeid())
+                .filter(|id| !v.contains(*id))
+                .collect();
+            if forming && !absent.is_empty() {
+                let names = self.names(&absent);
+                let delay = conf.post_join_delay();
+                if conf.clean_start() {
+                    tracing::info!(
+                        "clean_start: not fencing {names}, which have not joined; starting services"
+                    );
+                } else {
+                    if delay >= 0 {
+                        tracing::info!(
+                            "Waiting post_join_delay {delay} s for {names} to join; then they are \
+                             fenced (startup fencing). No service starts until then"
+                        );
+                    } else {
+                        tracing::info!(
+                            "post_join_delay -1: waiting for {names} to join; no service starts \
+                             until then"
+                        );
+                    }
+                    self.startup = Some(Startup::new(absent, delay, now));
+                }
+            }
+        }
+        let Some(st) = self.startup.as_mut() else {
+            return true;
+        };
+        match st.step(now, &v.members, &self.fencer.victims) {
+            StartupStep::Open => {
+                self.startup = None;
+                tracing::info!("Startup fencing done: every node joined or is fenced");
+                true
+            }
+            StartupStep::Wait => false,
+            StartupStep::Fence(nodes) => {
+                for n in nodes {
+                    tracing::warn!(
+                        "Startup fencing: {} did not join within post_join_delay; fencing it",
+                        self.name_of(n)
+                    );
+                    self.fencer.victims.lost(n);
+                }
+                self.fence_start();
+                false
+            }
+        }
+    }
+
+    /// Node names for a log line: `node2, node3`.
+    fn names(&self, nodes: &BTreeSet<NodeId>) -> String {
+        nodes
+            .iter()
+            .map(|n| self.name_of(*n))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     async fn policy_event(&mut self, ev: Event) {
@@ -1010,6 +1100,10 @@ impl Daemon {
                         self.answer(w.origin, RgCode::Quorum, None).await;
                     }
                 }
+                if self.coordinating != was {
+                    self.startup = None;
+                    self.startup_checked = false;
+                }
                 if self.coordinating && !was {
                     tracing::info!("Node {} is the coordinator", self.name_of(self.local));
                     self.takeover = Some(Instant::now());
@@ -1060,7 +1154,15 @@ impl Daemon {
     async fn message(&mut self, env: Envelope) {
         let from = env.sender;
         match env.msg {
-            Msg::Report { running } => {
+            Msg::Report {
+                running,
+                established,
+            } => {
+                if established {
+                    self.established_peers.insert(from);
+                } else {
+                    self.established_peers.remove(&from);
+                }
                 if self.coordinating {
                     let running: BTreeSet<String> = running.into_iter().collect();
                     if self.takeover.is_none() {
@@ -1131,6 +1233,7 @@ impl Daemon {
                 services, locked, ..
             } => {
                 if self.coordinator() == Some(from) && !self.coordinating {
+                    self.established = true;
                     self.coord.adopt(&services);
                     self.coord.view.locked = locked;
                 }
