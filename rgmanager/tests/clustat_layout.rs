@@ -349,6 +349,15 @@ fn clustat_options_against_the_daemons() {
     let x = ccs::xml::parse(&out).unwrap();
     let names: Vec<&str> = x.elements().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["nodes"], "{out}");
+    // -x alone: <cluster> carries cman's id for the name "layout".
+    let (code, out) = c.clustat_args("node1", &["-x"]);
+    assert_eq!(code, 0, "{out}");
+    let x = ccs::xml::parse(&out).unwrap();
+    let id = x
+        .elements()
+        .find(|e| e.name == "cluster")
+        .and_then(|e| e.attrs.get("id"));
+    assert_eq!(id, Some("6770"), "{out}");
     // -i and -x are exclusive (in that order).
     let (code, out) = c.clustat_args("node1", &["-i", "1", "-x"]);
     assert_eq!(

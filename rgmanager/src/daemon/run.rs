@@ -553,6 +553,8 @@ struct Daemon {
     incarnation: u64,
     seq: u64,
     cluster_name: String,
+    /// clustat's cluster id (`<cman cluster_id>` or cman's hash of the name).
+    cluster_id: u16,
     /// `<rm central_processing="1">`: clustat calls the coordinator `RG-Master`.
     central_processing: bool,
     /// cluster.conf's nodes with ids, sorted by id.
@@ -662,6 +664,7 @@ impl Daemon {
             incarnation,
             seq: 0,
             cluster_name: conf.name().to_string(),
+            cluster_id: crate::quorum::cluster_id(&conf),
             central_processing: conf
                 .rm_attr("central_processing")
                 .is_some_and(ccs::value::atoi_flag),
@@ -1585,7 +1588,7 @@ impl Daemon {
         services.sort_by(|a, b| a.name.cmp(&b.name));
         clustat::Status {
             cluster_name: self.cluster_name.clone(),
-            cluster_id: 0,
+            cluster_id: u32::from(self.cluster_id),
             generation: self.view.as_ref().map_or(0, |v| v.number),
             quorate: self.quorum.is_quorate(),
             members,
