@@ -664,7 +664,7 @@ impl Daemon {
             incarnation,
             seq: 0,
             cluster_name: conf.name().to_string(),
-            cluster_id: crate::quorum::cluster_id(&conf),
+            cluster_id: crate::quorum::cluster_id(conf),
             central_processing: conf
                 .rm_attr("central_processing")
                 .is_some_and(ccs::value::atoi_flag),
