@@ -727,9 +727,10 @@ impl ResourcePass {
         Some(t)
     }
 
-    /// The number of a type, and how many instances it allows.
-    fn kind_id(&mut self, kind: &str) -> (KindId, Option<u32>) {
-        if let Some(t) = self.type_info(kind) {
+    /// The number of a type (`info`, the schema's, when it knows the type), and how many
+    /// instances it allows.
+    fn kind_id(&mut self, kind: &str, info: Option<&TypeInfo>) -> (KindId, Option<u32>) {
+        if let Some(t) = info {
             return (t.id, t.maxinstances);
         }
         let i = match self.unknown_kinds.iter().position(|k| k == kind) {
@@ -758,9 +759,10 @@ impl ResourcePass {
 
     /// A global definition (a child of `<resources>`) with everything under it.
     fn global(&mut self, r: &Resource) {
-        self.resource(r, true);
-        if let Some(p) = r.attrs.get(r.primary_attr()) {
-            let (id, max) = self.kind_id(&r.kind);
+        let info = self.resource(r, true);
+        let primary = info.map_or("name", |t| t.primary);
+        if let Some(p) = r.attrs.get(primary) {
+            let (id, max) = self.kind_id(&r.kind, info);
             self.globals
                 .entry((id, CompactString::new(p)))
                 .or_insert((0, r.loc, max));
@@ -774,8 +776,8 @@ impl ResourcePass {
     fn tree(&mut self, r: &Resource) {
         match r.reference() {
             Some(target) => {
-                self.resource(r, false);
-                let (id, _) = self.kind_id(&r.kind);
+                let info = self.resource(r, false);
+                let (id, _) = self.kind_id(&r.kind, info);
                 let key = (id, CompactString::new(target));
                 if let Some(e) = self.globals.get_mut(&key) {
                     e.0 += 1;
@@ -797,7 +799,9 @@ impl ResourcePass {
                     );
                 }
             }
-            None => self.resource(r, true),
+            None => {
+                self.resource(r, true);
+            }
         }
         for child in &r.children {
             self.tree(child);
@@ -809,7 +813,8 @@ impl ResourcePass {
     /// attributes and its primary and unique values. A second resource of one type with the
     /// same primary or unique value is an error (RHCS refused it: "Primary attribute
     /// collision").
-    fn resource(&mut self, r: &Resource, define: bool) {
+    /// Returns what the schema knows of the type.
+    fn resource(&mut self, r: &Resource, define: bool) -> Option<&'static TypeInfo> {
         let diags = &mut self.diags;
         for a in &r.actions {
             check_section(diags, &schema::ACTION, "action", a);
@@ -823,7 +828,7 @@ impl ResourcePass {
                     r.kind
                 ),
             );
-            return;
+            return None;
         };
         let diags = &mut self.diags;
         // Required attributes are counted while the attributes are checked; only when one is
@@ -886,6 +891,7 @@ impl ResourcePass {
                 .collect();
             diags.splice(mark..mark, missing);
         }
+        Some(info)
     }
 
     /// While parsing: a complete child of `<resources>`, before it is stored.
@@ -1046,6 +1052,8 @@ struct TypeInfo {
     /// Its place in `RESOURCE_TYPES`.
     id: KindId,
     name: &'static str,
+    /// The primary attribute (as `model::primary_attr_of`).
+    primary: &'static str,
     maxinstances: Option<u32>,
     needed: Vec<&'static str>,
     /// Number (in this table), checked type, whether a primary or unique key, whether in
@@ -1081,6 +1089,11 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
                     TypeInfo {
                         id: id as KindId,
                         name: t.name,
+                        primary: t
+                            .params
+                            .iter()
+                            .find(|p| p.primary)
+                            .map_or("name", |p| p.name),
                         maxinstances: t.maxinstances,
                         needed,
                         params,

@@ -513,7 +513,7 @@ fn element_from_tag<'a>(
     // Locations are asked for in file order: the element, then its attributes.
     let loc = index.loc(start);
     // A tag on one line of ASCII (nearly all of them) places its attributes by arithmetic.
-    let one_line = content.is_ascii() && memchr::memchr(b'\n', content.as_bytes()).is_none();
+    let (one_line, has_ref) = scan_tag(content.as_bytes());
     // The attributes are found first (as slices of the text, in a reused buffer) so that the
     // model's vector is allocated once at its exact size: most elements have a handful of
     // attributes, and the model keeps tens of thousands of them. The first error is the one a
@@ -539,7 +539,7 @@ fn element_from_tag<'a>(
             index.loc(content_start + key_at)
         };
         // Most values hold no entity: copy them as they are.
-        let value = if memchr::memchr(b'&', raw.as_bytes()).is_some() {
+        let value = if has_ref && raw.as_bytes().contains(&b'&') {
             match quick_xml::escape::unescape(raw) {
                 Ok(v) => CompactString::from(v),
                 Err(e) => {
@@ -580,6 +580,36 @@ fn element_from_tag<'a>(
         children: Vec::new(),
         loc,
     })
+}
+
+/// Whether a tag's content is ASCII on one line, and whether it holds a '&' (an entity in some
+/// value): one pass, eight bytes at a time. Tags are short, and `memchr` and `is_ascii` cost
+/// more to set up on them than to scan.
+fn scan_tag(bytes: &[u8]) -> (bool, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether some byte of `x` is `b` (the classic zero-byte test on `x ^ b…b`: exact as a
+    // yes/no answer).
+    let has = |x: u64, b: u8| {
+        let y = x ^ (ONES * u64::from(b));
+        y.wrapping_sub(ONES) & !y & HIGH != 0
+    };
+    let (mut high, mut newline, mut amp) = (0u64, false, false);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        high |= x;
+        newline |= has(x, b'\n');
+        amp |= has(x, b'&');
+    }
+    for &b in chunks.remainder() {
+        high |= u64::from(b);
+        newline |= b == b'\n';
+        amp |= b == b'&';
+    }
+    (high & HIGH == 0 && !newline, amp)
 }
 
 /// Reads the attributes of a start tag's content. quick-xml finds the tags; the attributes are
@@ -862,6 +892,27 @@ mod tests {
     fn unclosed_root_is_reported() {
         let e = parse("<a>\n<b/>\n").unwrap_err();
         assert!(e.message.contains("missing </a>"), "{}", e.message);
+    }
+
+    #[test]
+    fn tag_scan_agrees_with_plain_checks() {
+        let samples = [
+            "",
+            "a",
+            "ip address=\"10.0.0.1/24\" monitor_link=\"1\"",
+            "x\ny",
+            "v=\"a&amp;b\"",
+            "é",
+            "abcdefg\n",
+            "abcdefgh&",
+            "abcdefghijklmnop\u{80}",
+            "\n&",
+            "aaaaaaaa",
+        ];
+        for s in samples {
+            let one_line = s.is_ascii() && !s.contains('\n');
+            assert_eq!(scan_tag(s.as_bytes()), (one_line, s.contains('&')), "{s:?}");
+        }
     }
 
     #[test]
