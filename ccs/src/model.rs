@@ -812,7 +812,14 @@ impl Frame {
             (Frame::FailoverDomain(d), Frame::Section(s, _)) => d.nodes.push(s),
             (Frame::Resources(x), Frame::Resource(r)) => x.items.push(r),
             (Frame::Resource(r), Frame::Section(s, _)) => r.actions.push(s),
-            (Frame::Resource(r), Frame::Resource(c)) => r.children.push(c),
+            (Frame::Resource(r), Frame::Resource(c)) => {
+                // Room for one first (most parents have one child; `end` gives back the rest
+                // of a larger vector).
+                if r.children.capacity() == 0 {
+                    r.children.reserve_exact(1);
+                }
+                r.children.push(c)
+            }
             // `child()` never pairs anything else.
             (parent, other) => {
                 let _ = other;
@@ -913,9 +920,9 @@ impl Builder for ModelBuilder {
             return;
         };
         match &mut frame {
-            // A vector's first allocation holds four resources (512 bytes); most resources
-            // that have children have one. Giving the rest back keeps a large model smaller,
-            // so it is written, validated and dropped with fewer cache misses.
+            // A vector grows to four resources (512 bytes) and more; most resources that have
+            // children have one or two. Giving the rest back keeps a large model smaller, so it
+            // is written and dropped with fewer cache misses.
             Frame::Resource(r) => r.children.shrink_to_fit(),
             // The room reserved at the start (shrinking in place: nothing is copied).
             Frame::Resources(x) => x.items.shrink_to_fit(),
