@@ -71,15 +71,21 @@ impl Report {
 /// Reads a text into the model. Fails only when the text is not well-formed XML or its root is
 /// not `<cluster>`; content problems are for [`validate::validate`].
 pub fn parse_str(text: &str) -> Result<ClusterConf, Diagnostic> {
-    build(text, model::ModelBuilder::for_text(text)).map(|(conf, _)| conf)
+    build(text, || model::ModelBuilder::for_text(text)).map(|(conf, _)| conf)
 }
 
+/// Reads a text with builders from `builder`: through the fast path, or, when it gives up
+/// (anything unusual, any error), again from the start through quick-xml with a new builder.
 fn build(
     text: &str,
-    mut b: model::ModelBuilder,
+    builder: impl Fn() -> model::ModelBuilder,
 ) -> Result<(ClusterConf, Option<validate::ResourcePass>), Diagnostic> {
-    xml::parse_into(text, &mut b)
-        .map_err(|e| Diagnostic::error(e.loc, format!("XML: {}", e.message)))?;
+    let mut b = builder();
+    if xml::parse_fast(text, &mut b).is_err() {
+        b = builder();
+        xml::parse_into(text, &mut b)
+            .map_err(|e| Diagnostic::error(e.loc, format!("XML: {}", e.message)))?;
+    }
     b.finish_checked().map_err(|(name, loc)| {
         Diagnostic::error(
             loc,
@@ -92,9 +98,10 @@ fn build(
 /// [`parse_str`]. The resource checks are made while parsing, on each resource as it is read
 /// (a large file is read once instead of twice); the findings are the same.
 pub fn check_str(text: &str) -> Report {
-    let b =
-        model::ModelBuilder::for_text(text).checking(validate::ResourcePass::for_text(text.len()));
-    match build(text, b) {
+    let builder = || {
+        model::ModelBuilder::for_text(text).checking(validate::ResourcePass::for_text(text.len()))
+    };
+    match build(text, builder) {
         Ok((conf, pass)) => {
             let diagnostics = validate::validate_streamed(&conf, pass);
             Report {
