@@ -537,10 +537,11 @@ impl Checker {
                 // Two groups with one name are caught by `resource` (a group's name is its
                 // primary attribute), so they are not checked again here: one problem, one
                 // finding.
+                let mut groups = GroupIndex::default();
                 for g in c.groups() {
                     pass.tree(g);
                     domain_check(&mut pass.diags, &self.domain_names, g);
-                    depend_check(&mut pass.diags, c, g);
+                    depend_check(&mut pass.diags, c, &mut groups, g);
                 }
                 pass.finish(c, &self.domain_names)
             }
@@ -961,6 +962,7 @@ impl ResourcePass {
             let mut made = made.into_iter();
             let mut taken = 0;
             let groups = c.groups();
+            let mut index = GroupIndex::default();
             for d in std::mem::take(&mut self.deferred) {
                 self.diags.extend(made.by_ref().take(d.at - taken));
                 taken = d.at;
@@ -968,7 +970,7 @@ impl ResourcePass {
                     if d.domain {
                         domain_check(&mut self.diags, domain_names, g);
                     }
-                    depend_check(&mut self.diags, c, g);
+                    depend_check(&mut self.diags, c, &mut index, g);
                 }
             }
             self.diags.extend(made);
@@ -1019,11 +1021,17 @@ fn domain_check(diags: &mut Vec<Diagnostic>, domain_names: &Seen, g: &Resource) 
 }
 
 /// A group's `depend=`: another service or vm of this cluster.
-fn depend_check(diags: &mut Vec<Diagnostic>, c: &ClusterConf, g: &Resource) {
+fn depend_check<'c>(
+    diags: &mut Vec<Diagnostic>,
+    c: &'c ClusterConf,
+    groups: &mut GroupIndex<'c>,
+    g: &Resource,
+) {
     if let Some(dep) = g.attrs.attr("depend") {
         let target = value::trim(&dep.value);
         if !target.is_empty() {
-            if c.group(target).is_none() {
+            let found = groups.group(c, target);
+            if found.is_none() {
                 push_error(
                     diags,
                     dep.loc,
@@ -1033,7 +1041,7 @@ fn depend_check(diags: &mut Vec<Diagnostic>, c: &ClusterConf, g: &Resource) {
                         dep.value
                     ),
                 );
-            } else if c.group(target).map(|t| t.full_name()) == Some(g.full_name()) {
+            } else if found.map(|t| t.full_name()) == Some(g.full_name()) {
                 push_error(
                     diags,
                     dep.loc,
@@ -1041,6 +1049,29 @@ fn depend_check(diags: &mut Vec<Diagnostic>, c: &ClusterConf, g: &Resource) {
                 );
             }
         }
+    }
+}
+
+/// The groups by type and name, built the first time a `depend=` is checked: what
+/// `ClusterConf::group` finds (the first group of that type whose primary value, or `ref=`, is
+/// the name), without a scan of every group per `depend=` (quadratic when every service
+/// depends on another).
+#[derive(Default)]
+struct GroupIndex<'c>(Option<HashMap<(&'c str, &'c str), &'c Resource>>);
+
+impl<'c> GroupIndex<'c> {
+    fn group(&mut self, c: &'c ClusterConf, full_name: &str) -> Option<&'c Resource> {
+        let index = self.0.get_or_insert_with(|| {
+            let mut index = HashMap::default();
+            for g in c.groups() {
+                if let Some(name) = g.primary_value() {
+                    index.entry((g.kind.as_str(), name)).or_insert(g);
+                }
+            }
+            index
+        });
+        let (kind, name) = full_name.split_once(':').unwrap_or(("service", full_name));
+        index.get(&(kind, name)).copied()
     }
 }
 
