@@ -10,6 +10,11 @@
 //!
 //! Messages are fixed sentences with the offending values quoted, so the same problem always
 //! reads the same way (fixtures pin them).
+//!
+//! The resource checks (the bulk of a large file) are a piece of their own, `ResourcePass`:
+//! `crate::check_str` runs them inside the parse, on each resource as it is completed, so that a
+//! model of megabytes is not read a second time; `validate` runs them on a finished model. Same
+//! code, same order, same findings.
 
 use std::collections::hash_map::Entry;
 use std::sync::OnceLock;

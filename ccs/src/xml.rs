@@ -8,6 +8,10 @@
 //! What is kept: elements, attributes (values unescaped), and non-blank text (trimmed). What is not:
 //! comments, processing instructions, the DOCTYPE, and the layout (indentation, attribute order):
 //! the written form is canonical. Byte-for-byte copies of a file (config sync) never go through here.
+//!
+//! Two readers feed one `Doc`: quick-xml (`parse_into`: every document, every located syntax
+//! error) and a fast path (`parse_fast`) for the common document, which gives up on anything
+//! else so that the caller reads the text again through quick-xml.
 
 use std::fmt;
 
