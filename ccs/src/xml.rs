@@ -1205,6 +1205,15 @@ mod tests {
             "<a>\r\n<b/>\r\n</a>".into(),
             "".into(),
             "   ".into(),
+            "<a>x ]]> y</a>".into(),
+            "<a>a > b</a>".into(),
+            "<a b=\"x\"\t\r\nc='y'/>".into(),
+            "<ns:a xmlns:ns=\"u\"/>".into(),
+            "<a b=\"\"/>".into(),
+            "<a b = \"1\"/>".into(),
+            "<a>\u{0}</a>".into(),
+            "<a b=\"1\"\n/>".into(),
+            "<a><b></b ></a>".into(),
         ];
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         for folder in ["valid", "invalid"] {
