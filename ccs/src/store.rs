@@ -128,11 +128,33 @@ pub enum Invalid {
     NoVersion,
 }
 
-/// A valid configuration: its exact bytes, their hash and its `config_version`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A valid configuration: its exact bytes, their hash and its `config_version`, with the model
+/// its check parsed (a live reload uses it rather than parsing a large file again). Two are
+/// equal when their versions and bytes are.
+#[derive(Clone)]
 pub struct Versioned {
     version: u64,
     text: Hashed,
+    conf: Arc<crate::ClusterConf>,
+}
+
+impl PartialEq for Versioned {
+    fn eq(&self, other: &Self) -> bool {
+        // Equal bytes parse to equal models: the model need not be compared.
+        self.version == other.version && self.text == other.text
+    }
+}
+
+impl Eq for Versioned {}
+
+/// The version and hash: the text (fence passwords included) is never printed.
+impl fmt::Debug for Versioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Versioned")
+            .field("version", &self.version)
+            .field("hash", &self.text.hash)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Versioned {
@@ -156,12 +178,13 @@ impl Versioned {
                 count,
             });
         }
-        let version = report
-            .conf
-            .as_ref()
-            .and_then(|c| c.config_version())
-            .ok_or(Invalid::NoVersion)?;
-        Ok(Versioned { version, text })
+        let conf = report.conf.ok_or(Invalid::NoVersion)?;
+        let version = conf.config_version().ok_or(Invalid::NoVersion)?;
+        Ok(Versioned {
+            version,
+            text,
+            conf: Arc::new(conf),
+        })
     }
 
     pub fn version(&self) -> u64 {
@@ -174,6 +197,11 @@ impl Versioned {
 
     pub fn bytes(&self) -> &Arc<[u8]> {
         self.text.bytes()
+    }
+
+    /// The model parsed from the bytes.
+    pub fn conf(&self) -> &Arc<crate::ClusterConf> {
+        &self.conf
     }
 
     /// The bytes with their hash (what an offer carries).

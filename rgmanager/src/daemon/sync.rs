@@ -706,13 +706,8 @@ impl Daemon {
                         return;
                     }
                 };
-                // Validated already (a `Versioned` is): only the model is needed.
-                let Some(conf) = std::str::from_utf8(config.bytes())
-                    .ok()
-                    .and_then(|t| ccs::parse_str(t).ok())
-                else {
-                    return;
-                };
+                // The model the check parsed.
+                let conf = config.conf().clone();
                 // The offers go out first, on their threads, and this node writes its own copy
                 // meanwhile: the others' checks and writes do not wait for ours. Every node
                 // decides on its own copy; answers are handled once this returns. The nodes
@@ -810,13 +805,8 @@ impl Daemon {
 
     /// A new version is on disk: the running cluster changes to match.
     async fn sync_adopted(&mut self, config: &Versioned) {
-        // Validated already (a `Versioned` is): only the model is needed.
-        let Some(conf) = std::str::from_utf8(config.bytes())
-            .ok()
-            .and_then(|t| ccs::parse_str(t).ok())
-        else {
-            return;
-        };
+        // Parsed and validated when it was checked: no second parse of a large file.
+        let conf: &ccs::ClusterConf = config.conf();
         if !conf.nodes().iter().any(|n| n.nodeid() == Some(self.local)) {
             // Removed by the administrator: the others keep this node in their view until it
             // says goodbye, and take its services over once it has (not fenced: it left
@@ -833,7 +823,7 @@ impl Daemon {
         // Fence changes apply to the next fencing round (a fixed password, a new method).
         self.fencer.source().set(conf.clone());
         tracing::info!("Loading Service Data");
-        let forest = match Forest::build_strict(&conf) {
+        let forest = match Forest::build_strict(conf) {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(
@@ -848,7 +838,7 @@ impl Daemon {
         let old_sigs = std::mem::replace(&mut s.sigs, new_sigs.clone());
         // Removed nodes still in the view stay reachable until they leave, so that one that
         // missed the push hears of it (our heartbeats' version) and fetches it from us.
-        let mut addrs = sync_addrs(&conf);
+        let mut addrs = sync_addrs(conf);
         for (id, a) in &s.addrs {
             if in_view.contains(id) {
                 addrs.entry(*id).or_insert(*a);
@@ -857,7 +847,7 @@ impl Daemon {
         s.addrs = addrs;
         s.new_version = Some(config.version());
         // The membership layer follows: added nodes may join, removed ones leave.
-        match net::node_addrs(&conf) {
+        match net::node_addrs(conf) {
             Ok(nodes) => s.new_nodes = Some(nodes),
             Err(e) => tracing::error!(
                 "Membership keeps its node list: {e}; added nodes join once the daemons restart"
@@ -903,7 +893,7 @@ impl Daemon {
         // The table: the same services keep their state; new ones start stopped.
         let old_policy = self.coord.view.config.clone();
         let old = &self.coord.view;
-        let mut policy = PolicyConfig::from_conf(&conf);
+        let mut policy = PolicyConfig::from_conf(conf);
         // Removed nodes that may still run services: kept, as lost (nothing is placed there,
         // and what they hold is not taken over) until they leave cleanly or are fenced.
         let departing: Vec<NodeConf> = old_policy
@@ -938,7 +928,7 @@ impl Daemon {
         view.now = old.now;
         self.coord.view = view;
         self.order = config_p.services.iter().map(|s| s.name.clone()).collect();
-        let mut members_conf: Vec<(NodeId, String)> = names_of(&conf).into_iter().collect();
+        let mut members_conf: Vec<(NodeId, String)> = names_of(conf).into_iter().collect();
         members_conf.sort();
         let old_members = std::mem::replace(&mut self.members_conf, members_conf);
         if let Some(s) = self.sync.as_mut() {
@@ -946,7 +936,7 @@ impl Daemon {
                 s.former_names.insert(id, name);
             }
         }
-        for (id, addr) in sync_addrs(&conf) {
+        for (id, addr) in sync_addrs(conf) {
             self.peers.insert(id, addr);
         }
 
@@ -954,7 +944,7 @@ impl Daemon {
         let members: Vec<NodeId> = self.view.as_ref().map_or(Vec::new(), |v| v.members.clone());
         if let Some(c) = self
             .quorum
-            .reconfigure(QuorumConfig::from_conf(&conf), &members)
+            .reconfigure(QuorumConfig::from_conf(conf), &members)
         {
             tracing::info!("{}", c.message());
             let ev = match c {
