@@ -7,8 +7,9 @@
 //! every node shows four members online and quorum, and `beta` fails back to node4. Version 3
 //! removes node4 again: node4 gets the push too, stops `beta` and leaves; the others drop it
 //! from the view and from clustat as a clean leave (no fencing), and `beta` moves back. Started
-//! again with its old file, node4 is ignored by the others and runs nothing. Every service's
-//! marker log shows it never ran on two nodes at once.
+//! again with its old file, node4 is ignored by the others and runs nothing; node1 and node2
+//! stay quorate when node3 stops (quorum per version 3's votes). Every service's marker log
+//! shows it never ran on two nodes at once.
 
 mod common;
 
@@ -265,6 +266,21 @@ fn a_pushed_node_joins_live_and_a_removed_one_leaves_cleanly() {
     assert_eq!(
         c.markers("beta"),
         "start node3\nstop node3\nstart node4\nstop node4\nstart node3\n"
+    );
+    no_double(&c);
+
+    // Quorum follows the new votes: with version 3 (3 votes expected, quorum 2) node1 and node2
+    // stay quorate when node3 stops; with version 2's 4 votes they would not.
+    c.terminate("node3");
+    c.wait_for(
+        &["node1", "node2"],
+        "quorate without node3, beta on node2",
+        |v| {
+            v["quorate"] == true
+                && !online(v, "node3")
+                && started_on(v, "service:alpha", "node1")
+                && started_on(v, "service:beta", "node2")
+        },
     );
     no_double(&c);
 }
