@@ -372,13 +372,15 @@ impl Membership {
         }
         self.departing.retain(|id| ids.binary_search(id).is_err());
         for id in gone {
-            if in_view(&id) {
+            if self.departing.contains(&id) {
+                // Removed by an earlier reload, still leaving.
+            } else if in_view(&id) {
                 tracing::info!(
                     "membership: node {id} removed from the configuration; \
                      it stays in the view until it leaves"
                 );
                 self.departing.insert(id);
-            } else if !self.departing.contains(&id) {
+            } else {
                 tracing::info!("membership: node {id} removed from the configuration");
                 self.peers.remove(&id);
             }

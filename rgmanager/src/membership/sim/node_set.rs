@@ -69,6 +69,10 @@ fn a_removed_member_stays_until_it_says_goodbye_then_left_cleanly_and_ignored() 
     s.run_for(3 * SEC);
     // Still a member: its services may still run there, so it is not dropped behind its back.
     assert_eq!(s.assert_agreed(&[1, 2, 3, 4]), before);
+    // Another reload meanwhile (a service changed, say) keeps it departing.
+    adopt(&mut s, &[1, 2, 3]);
+    s.run_for(SEC);
+    assert_eq!(s.assert_agreed(&[1, 2, 3, 4]), before);
     for id in [1, 2, 3] {
         assert_eq!(s.nodes[&id].departing().collect::<Vec<_>>(), vec![4]);
         assert_eq!(s.nodes[&id].config().nodes, vec![1, 2, 3]);
