@@ -494,6 +494,31 @@ impl<'t, 'b, B: Builder> Doc<'t, 'b, B> {
 }
 
 /// Reads a document into a builder. Fails at the first syntax error, located.
+/// The root element's start tag alone (its name and attributes), without reading the rest of
+/// the document: the store orders the file it replaces by the root's `config_version` and
+/// needs nothing else of it, which spares a full parse of a file of megabytes. `None` when the
+/// text does not begin (after the prolog: declaration, comments, processing instructions,
+/// DOCTYPE, blanks) with a well-formed start tag; the caller then reads the whole document.
+pub fn root_start(text: &str) -> Option<Element> {
+    let mut index = LineIndex::new(text);
+    let mut found = Vec::new();
+    let mut reader = Reader::from_str(text);
+    let cfg = reader.config_mut();
+    cfg.trim_text(false);
+    cfg.check_comments = true;
+    loop {
+        let start = reader.buffer_position() as usize;
+        match reader.read_event().ok()? {
+            Event::Start(e) | Event::Empty(e) => {
+                return element_from_tag(text, start, &e, &mut index, &mut found).ok();
+            }
+            Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
+            _ => return None,
+        }
+    }
+}
+
 pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
     let mut doc = Doc::new(text, b);
     let mut reader = Reader::from_str(text);
@@ -1102,6 +1127,30 @@ mod tests {
         assert_eq!(root.attrs.attr("name").unwrap().loc.key(), (2, 10));
         assert_eq!(root.attrs.attr("config_version").unwrap().loc.key(), (3, 4));
         assert_eq!(root.elements().next().unwrap().loc.key(), (4, 3));
+    }
+
+    #[test]
+    fn the_root_start_tag_is_read_alone() {
+        let text = "<?xml version=\"1.0\"?>\n<!DOCTYPE cluster>\n<!-- a - b -->\n<?pi x?>\n  <cluster name=\"a\" config_version=\"&#49;2\"><x></y></cluster>";
+        let root = root_start(text).unwrap();
+        assert_eq!(root.name, "cluster");
+        assert_eq!(root.attrs.get("config_version"), Some("12"));
+        assert_eq!(root.loc.key(), (5, 3));
+        assert_eq!(
+            root_start("<cluster config_version=\"3\"/>").unwrap().name,
+            "cluster"
+        );
+        // Text before the root, an unclosed or broken start tag, nothing at all: unreadable.
+        for bad in [
+            "text <cluster config_version=\"3\">",
+            "<cluster config_version=\"3\"",
+            "<cluster config_version=3>",
+            "<!-- unclosed",
+            "",
+            "  \n",
+        ] {
+            assert!(root_start(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -600,6 +600,9 @@ struct Daemon {
     waiters: Vec<Waiter>,
     /// Set when another daemon already runs this node: exit at once.
     refused: bool,
+    /// Set when an adopted configuration no longer lists this node: stop the services and
+    /// leave, as at SIGTERM.
+    removed: bool,
     /// On the coordinator: members' requests seen, and their answers once given.
     requests_seen: HashMap<OrderKey, Option<(RgCode, Option<NodeId>)>>,
     /// Lost nodes and the threads fencing them (`fence_hooks`).
@@ -660,6 +663,7 @@ impl Daemon {
             waiters: Vec::new(),
             requests_seen: HashMap::new(),
             refused: false,
+            removed: false,
             local,
             incarnation,
             seq: 0,
@@ -699,7 +703,10 @@ impl Daemon {
         self.members_conf
             .iter()
             .find(|(i, _)| *i == id)
-            .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
+            .map(|(_, n)| n.clone())
+            // A node a reload removed is still named in the lines about its leaving.
+            .or_else(|| self.sync.as_ref()?.former_names.get(&id).cloned())
+            .unwrap_or_else(|| format!("#{id}"))
     }
 
     /// Runs until SIGTERM (true: a clean exit) or until another daemon is found running this
@@ -773,6 +780,11 @@ impl Daemon {
                     if TERM.load(Ordering::SeqCst) {
                         break;
                     }
+                    // Removed from the configuration: leave once a ccs_sync run here has its
+                    // answers (pushed from this very node, say).
+                    if self.removed && !self.sync.as_ref().is_some_and(|s| s.run_pending()) {
+                        break;
+                    }
                     self.check_auth(&node);
                     if last_periodic.elapsed() >= Duration::from_secs(1) {
                         last_periodic = Instant::now();
@@ -791,6 +803,9 @@ impl Daemon {
             self.answer_waiters().await;
             if let Some(v) = self.sync.as_mut().and_then(|s| s.new_version.take()) {
                 node.set_config_version(v);
+            }
+            if let Some(nodes) = self.sync.as_mut().and_then(|s| s.new_nodes.take()) {
+                node.set_nodes(nodes);
             }
             if self.refused {
                 node.kill();
