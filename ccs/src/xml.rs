@@ -493,7 +493,6 @@ impl<'t, 'b, B: Builder> Doc<'t, 'b, B> {
     }
 }
 
-/// Reads a document into a builder. Fails at the first syntax error, located.
 /// The root element's start tag alone (its name and attributes), without reading the rest of
 /// the document: the store orders the file it replaces by the root's `config_version` and
 /// needs nothing else of it, which spares a full parse of a file of megabytes. `None` when the
@@ -510,7 +509,17 @@ pub fn root_start(text: &str) -> Option<Element> {
         let start = reader.buffer_position() as usize;
         match reader.read_event().ok()? {
             Event::Start(e) | Event::Empty(e) => {
-                return element_from_tag(text, start, &e, &mut index, &mut found).ok();
+                let (content_len, name_len) = (e.len(), e.name().as_ref().len());
+                return element_from_tag(
+                    text,
+                    start,
+                    content_len,
+                    name_len,
+                    &mut index,
+                    &mut found,
+                    false,
+                )
+                .ok();
             }
             Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
             Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
@@ -519,6 +528,7 @@ pub fn root_start(text: &str) -> Option<Element> {
     }
 }
 
+/// Reads a document into a builder. Fails at the first syntax error, located.
 pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
     let mut doc = Doc::new(text, b);
     let mut reader = Reader::from_str(text);
