@@ -71,10 +71,22 @@ impl Report {
 /// Reads a text into the model. Fails only when the text is not well-formed XML or its root is
 /// not `<cluster>`; content problems are for [`validate::validate`].
 pub fn parse_str(text: &str) -> Result<ClusterConf, Diagnostic> {
-    let mut b = model::ModelBuilder::default();
-    xml::parse_into(text, &mut b)
-        .map_err(|e| Diagnostic::error(e.loc, format!("XML: {}", e.message)))?;
-    b.finish().map_err(|(name, loc)| {
+    build(text, || model::ModelBuilder::for_text(text)).map(|(conf, _)| conf)
+}
+
+/// Reads a text with builders from `builder`: through the fast path, or, when it gives up
+/// (anything unusual, any error), again from the start through quick-xml with a new builder.
+fn build(
+    text: &str,
+    builder: impl Fn() -> model::ModelBuilder,
+) -> Result<(ClusterConf, Option<validate::ResourcePass>), Diagnostic> {
+    let mut b = builder();
+    if xml::parse_fast(text, &mut b).is_err() {
+        b = builder();
+        xml::parse_into(text, &mut b)
+            .map_err(|e| Diagnostic::error(e.loc, format!("XML: {}", e.message)))?;
+    }
+    b.finish_checked().map_err(|(name, loc)| {
         Diagnostic::error(
             loc,
             format!("the root element is <{name}>; cluster.conf starts with <cluster>"),
@@ -82,11 +94,16 @@ pub fn parse_str(text: &str) -> Result<ClusterConf, Diagnostic> {
     })
 }
 
-/// Reads and validates a text.
+/// Reads and validates a text: the findings of [`validate::validate`] on the model of
+/// [`parse_str`]. The resource checks are made while parsing, on each resource as it is read
+/// (a large file is read once instead of twice); the findings are the same.
 pub fn check_str(text: &str) -> Report {
-    match parse_str(text) {
-        Ok(conf) => {
-            let diagnostics = validate::validate(&conf);
+    let builder = || {
+        model::ModelBuilder::for_text(text).checking(validate::ResourcePass::for_text(text.len()))
+    };
+    match build(text, builder) {
+        Ok((conf, pass)) => {
+            let diagnostics = validate::validate_streamed(&conf, pass);
             Report {
                 conf: Some(conf),
                 diagnostics,

@@ -12,6 +12,7 @@
 use compact_str::CompactString;
 
 use crate::resource_types::resource_type;
+use crate::validate::ResourcePass;
 use crate::value;
 use crate::xml::{Attrs, Builder, Element, Loc, Node, XmlWriter};
 
@@ -811,7 +812,14 @@ impl Frame {
             (Frame::FailoverDomain(d), Frame::Section(s, _)) => d.nodes.push(s),
             (Frame::Resources(x), Frame::Resource(r)) => x.items.push(r),
             (Frame::Resource(r), Frame::Section(s, _)) => r.actions.push(s),
-            (Frame::Resource(r), Frame::Resource(c)) => r.children.push(c),
+            (Frame::Resource(r), Frame::Resource(c)) => {
+                // Room for one first (most parents have one child; `end` gives back the rest
+                // of a larger vector).
+                if r.children.capacity() == 0 {
+                    r.children.reserve_exact(1);
+                }
+                r.children.push(c)
+            }
             // `child()` never pairs anything else.
             (parent, other) => {
                 let _ = other;
@@ -836,9 +844,41 @@ fn resource(el: Element) -> Resource {
 pub struct ModelBuilder {
     stack: Vec<Frame>,
     done: Option<Frame>,
+    /// The resource checks, run on each top-level resource as it is completed
+    /// (`crate::check_str`).
+    check: Option<ResourcePass>,
+    /// At most how many elements the text has: the room reserved for the global resources
+    /// and for the groups, given back when they are complete. Growing those vectors instead
+    /// copies megabytes at each doubling in a large file (the allocator cannot grow them in
+    /// place between the small allocations of their contents).
+    reserve: usize,
 }
 
 impl ModelBuilder {
+    /// A builder for `text`: room for its resources is reserved once (see `reserve`).
+    pub(crate) fn for_text(text: &str) -> Self {
+        ModelBuilder {
+            reserve: memchr::memchr_iter(b'<', text.as_bytes()).count(),
+            ..ModelBuilder::default()
+        }
+    }
+
+    /// Also makes the resource checks of validation as it goes.
+    pub(crate) fn checking(self, pass: ResourcePass) -> Self {
+        ModelBuilder {
+            check: Some(pass),
+            ..self
+        }
+    }
+
+    /// The model and the resource checks made while building it.
+    pub(crate) fn finish_checked(
+        mut self,
+    ) -> Result<(ClusterConf, Option<ResourcePass>), (CompactString, Loc)> {
+        let pass = self.check.take();
+        self.finish().map(|conf| (conf, pass))
+    }
+
     /// The model, or the name and location of a root element that is not `<cluster>`.
     pub fn finish(self) -> Result<ClusterConf, (CompactString, Loc)> {
         match self.done {
@@ -860,6 +900,12 @@ impl Builder for ModelBuilder {
             })),
             None => Frame::Other(el),
         };
+        let mut frame = frame;
+        match &mut frame {
+            Frame::Resources(x) => x.items.reserve(self.reserve),
+            Frame::Rm(r) => r.groups.reserve(self.reserve),
+            _ => {}
+        }
         self.stack.push(frame);
     }
 
@@ -870,11 +916,32 @@ impl Builder for ModelBuilder {
     }
 
     fn end(&mut self) {
-        let Some(frame) = self.stack.pop() else {
+        let Some(mut frame) = self.stack.pop() else {
             return;
         };
+        match &mut frame {
+            // A vector grows to four resources (512 bytes) and more; most resources that have
+            // children have one or two. Giving the rest back keeps a large model smaller, so it
+            // is written and dropped with fewer cache misses.
+            Frame::Resource(r) => r.children.shrink_to_fit(),
+            // The room reserved at the start (shrinking in place: nothing is copied).
+            Frame::Resources(x) => x.items.shrink_to_fit(),
+            Frame::Rm(r) => r.groups.shrink_to_fit(),
+            _ => {}
+        }
         match self.stack.last_mut() {
-            Some(parent) => parent.attach(frame),
+            Some(parent) => {
+                if let Some(pass) = &mut self.check {
+                    // Checked now, while it is in the cache (see `ResourcePass`).
+                    match (&*parent, &frame) {
+                        (Frame::Resources(_), Frame::Resource(r)) => pass.streamed_global(r),
+                        (Frame::Rm(_), Frame::Resource(g)) => pass.streamed_group(g),
+                        (Frame::Rm(_), Frame::FailoverDomains(f)) => pass.streamed_domains(f),
+                        _ => {}
+                    }
+                }
+                parent.attach(frame)
+            }
             None => self.done = Some(frame),
         }
     }

@@ -71,6 +71,51 @@ impl fmt::Debug for ConfHash {
     }
 }
 
+/// Bytes and their SHA-256, computed once. The sync transport hashes a received file once
+/// (its frame's MAC covers that digest) and the same digest is the configuration's hash: no
+/// byte is hashed twice on its way from the wire to the store. Only [`Hashed::new`] makes
+/// one, so the hash is always that of the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Hashed {
+    bytes: Arc<[u8]>,
+    hash: ConfHash,
+}
+
+impl Hashed {
+    pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes: Arc<[u8]> = bytes.into();
+        let hash = ConfHash::of(&bytes);
+        Hashed { bytes, hash }
+    }
+
+    pub fn bytes(&self) -> &Arc<[u8]> {
+        &self.bytes
+    }
+
+    pub fn hash(&self) -> ConfHash {
+        self.hash
+    }
+}
+
+impl From<Arc<[u8]>> for Hashed {
+    fn from(bytes: Arc<[u8]>) -> Self {
+        Hashed::new(bytes)
+    }
+}
+
+impl std::ops::Deref for Hashed {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl fmt::Debug for Hashed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hashed({} bytes, {})", self.bytes.len(), self.hash)
+    }
+}
+
 /// Why a text is not a configuration a node may run.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
@@ -83,23 +128,49 @@ pub enum Invalid {
     NoVersion,
 }
 
-/// A valid configuration: its exact bytes, their hash and its `config_version`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A valid configuration: its exact bytes, their hash and its `config_version`, with the model
+/// its check parsed (a live reload uses it rather than parsing a large file again). Two are
+/// equal when their versions and bytes are.
+#[derive(Clone)]
 pub struct Versioned {
     version: u64,
-    hash: ConfHash,
-    bytes: Arc<[u8]>,
+    text: Hashed,
+    conf: Arc<crate::ClusterConf>,
+}
+
+impl PartialEq for Versioned {
+    fn eq(&self, other: &Self) -> bool {
+        // Equal bytes parse to equal models: the model need not be compared.
+        self.version == other.version && self.text == other.text
+    }
+}
+
+impl Eq for Versioned {}
+
+/// The version and hash: the text (fence passwords included) is never printed.
+impl fmt::Debug for Versioned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Versioned")
+            .field("version", &self.version)
+            .field("hash", &self.text.hash)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Versioned {
     /// Checks a text: UTF-8, no validation errors (warnings are allowed, as cman allowed them),
     /// a `config_version`.
     pub fn check(bytes: impl Into<Arc<[u8]>>) -> Result<Self, Invalid> {
-        let bytes: Arc<[u8]> = bytes.into();
-        let text = std::str::from_utf8(&bytes).map_err(|e| Invalid::NotUtf8 {
+        Self::check_hashed(Hashed::new(bytes))
+    }
+
+    /// [`Versioned::check`] for bytes already hashed (a received frame's body).
+    pub fn check_hashed(text: Hashed) -> Result<Self, Invalid> {
+        let bytes = text.bytes();
+        let text_str = std::str::from_utf8(bytes).map_err(|e| Invalid::NotUtf8 {
             offset: e.valid_up_to(),
         })?;
-        let report = crate::check_str(text);
+        let report = crate::check_str(text_str);
         let count = report.errors().count();
         if let Some(first) = report.errors().next() {
             return Err(Invalid::Errors {
@@ -107,15 +178,12 @@ impl Versioned {
                 count,
             });
         }
-        let version = report
-            .conf
-            .as_ref()
-            .and_then(|c| c.config_version())
-            .ok_or(Invalid::NoVersion)?;
+        let conf = report.conf.ok_or(Invalid::NoVersion)?;
+        let version = conf.config_version().ok_or(Invalid::NoVersion)?;
         Ok(Versioned {
             version,
-            hash: ConfHash::of(&bytes),
-            bytes,
+            text,
+            conf: Arc::new(conf),
         })
     }
 
@@ -124,11 +192,21 @@ impl Versioned {
     }
 
     pub fn hash(&self) -> ConfHash {
-        self.hash
+        self.text.hash()
     }
 
     pub fn bytes(&self) -> &Arc<[u8]> {
-        &self.bytes
+        self.text.bytes()
+    }
+
+    /// The model parsed from the bytes.
+    pub fn conf(&self) -> &Arc<crate::ClusterConf> {
+        &self.conf
+    }
+
+    /// The bytes with their hash (what an offer carries).
+    pub fn hashed(&self) -> &Hashed {
+        &self.text
     }
 }
 
@@ -345,19 +423,19 @@ impl Store {
         };
         if let (Some(current), Some(bytes)) = (previous, &old) {
             // Hashed only when it matters (equal versions): 1 MB of SHA-256 saved per write.
-            let ours = (new.version == current).then(|| ConfHash::of(bytes));
-            if let Some(ours) = ours.filter(|o| *o != new.hash) {
+            let ours = (new.version() == current).then(|| ConfHash::of(bytes));
+            if let Some(ours) = ours.filter(|o| *o != new.hash()) {
                 return Err(StoreError::Conflict {
                     path: self.path.clone(),
                     version: current,
                     ours,
-                    theirs: new.hash,
+                    theirs: new.hash(),
                 });
             }
-            if new.version <= current {
+            if new.version() <= current {
                 return Err(StoreError::NotNewer {
                     path: self.path.clone(),
-                    new: new.version,
+                    new: new.version(),
                     current,
                 });
             }
@@ -372,21 +450,19 @@ impl Store {
             Some(v) if self.keep > 0 => Some(self.link_backup(v)?),
             _ => None,
         };
+        // The oldest backups go before the rename, so that one directory sync makes the
+        // rename, the new backup link and the removals durable together (each sync is a
+        // journal commit, milliseconds on a real disk). A crash in between leaves the old file
+        // and at least the newest backups: nothing a reader relies on.
+        let removed = self.rotate()?;
         fs::rename(&temp, &self.path).map_err(io_err(&self.path, "cannot rename over"))?;
         lock.dir
             .sync_all()
             .map_err(io_err(&self.dir, "cannot sync the directory"))?;
-
-        let removed = self.rotate()?;
-        if !removed.is_empty() {
-            lock.dir
-                .sync_all()
-                .map_err(io_err(&self.dir, "cannot sync the directory"))?;
-        }
         Ok(Replaced {
             previous,
-            version: new.version,
-            hash: new.hash,
+            version: new.version(),
+            hash: new.hash(),
             backup,
             removed,
         })
@@ -404,9 +480,18 @@ impl Store {
                 offset: e.valid_up_to(),
             })
         })?;
-        crate::parse_str(text)
-            .ok()
-            .and_then(|c| c.config_version())
+        // The root's start tag is enough (a 1 MB file is not parsed whole for one attribute);
+        // when it is not readable on its own, the whole document is read as before. A file
+        // broken by hand after a readable root tag thus still has an order, and a newer push
+        // repairs it.
+        let fast = crate::xml::root_start(text)
+            .filter(|root| root.name == "cluster")
+            .and_then(|root| {
+                root.attrs
+                    .get("config_version")
+                    .and_then(crate::value::parse_uint)
+            });
+        fast.or_else(|| crate::parse_str(text).ok().and_then(|c| c.config_version()))
             .ok_or_else(|| unusable(Invalid::NoVersion))
     }
 

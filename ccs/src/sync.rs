@@ -24,9 +24,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::sync::Arc;
 
-use crate::store::{ConfHash, Versioned};
+use crate::store::{ConfHash, Hashed, Versioned};
 
 /// A node's id (`<clusternode nodeid>`).
 pub type NodeId = u32;
@@ -39,8 +38,9 @@ pub enum Message {
     /// Asks the receiver for its configuration (it announced `version`).
     Request { version: u64 },
     /// A whole configuration, byte for byte: pushed by an administrator's `ccs_sync`, or the
-    /// answer to a `Request`.
-    Offer { version: u64, bytes: Arc<[u8]> },
+    /// answer to a `Request`. The bytes come with their hash (computed once: the transport
+    /// authenticates it and the receiver keeps it as the configuration's hash).
+    Offer { version: u64, bytes: Hashed },
     /// The receiver of an offer now holds `version` (written, or already held identical).
     Accepted { version: u64 },
     /// An offer or a request was refused.
@@ -270,7 +270,7 @@ impl Sync {
                 let msg = if ours >= version {
                     Message::Offer {
                         version: ours,
-                        bytes: self.local.bytes().clone(),
+                        bytes: self.local.hashed().clone(),
                     }
                 } else {
                     Message::Refused {
@@ -375,7 +375,7 @@ impl Sync {
                 to,
                 Message::Offer {
                     version: self.local.version(),
-                    bytes: self.local.bytes().clone(),
+                    bytes: self.local.hashed().clone(),
                 },
             );
         }
@@ -398,8 +398,8 @@ impl Sync {
         }
     }
 
-    fn on_offer(&mut self, from: NodeId, stated: u64, bytes: Arc<[u8]>) {
-        let config = match Versioned::check(bytes) {
+    fn on_offer(&mut self, from: NodeId, stated: u64, bytes: Hashed) {
+        let config = match Versioned::check_hashed(bytes) {
             Ok(c) => c,
             Err(e) => {
                 return self.refuse(

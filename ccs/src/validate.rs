@@ -10,6 +10,11 @@
 //!
 //! Messages are fixed sentences with the offending values quoted, so the same problem always
 //! reads the same way (fixtures pin them).
+//!
+//! The resource checks (the bulk of a large file) are a piece of their own, `ResourcePass`:
+//! `crate::check_str` runs them inside the parse, on each resource as it is completed, so that a
+//! model of megabytes is not read a second time; `validate` runs them on a finished model. Same
+//! code, same order, same findings.
 
 use std::collections::hash_map::Entry;
 use std::sync::OnceLock;
@@ -19,7 +24,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::{ClusterConf, ClusterNode, FailoverDomain, Resource, Section};
+use compact_str::CompactString;
+
+use crate::model::{ClusterConf, ClusterNode, FailoverDomain, FailoverDomains, Resource, Section};
 use crate::resource_types::{ParamKind, RESOURCE_TYPES};
 use crate::schema::{self, AttrSpec, ElementSpec, Ty};
 use crate::value;
@@ -86,7 +93,16 @@ impl fmt::Display for Diagnostic {
 
 /// Validates a model. Findings come sorted by position, errors before warnings at one spot.
 pub fn validate(conf: &ClusterConf) -> Vec<Diagnostic> {
-    let mut v = Checker::default();
+    validate_streamed(conf, None)
+}
+
+/// [`validate`], given the resource checks made while parsing (`crate::check_str`): the rest of
+/// the checks are made on the model, and the findings are the same.
+pub(crate) fn validate_streamed(conf: &ClusterConf, pass: Option<ResourcePass>) -> Vec<Diagnostic> {
+    let mut v = Checker {
+        streamed: pass.filter(ResourcePass::in_order),
+        ..Checker::default()
+    };
     v.cluster(conf);
     let mut out = v.diags;
     out.sort_by_key(|d| (d.line, d.column, d.severity));
@@ -98,35 +114,30 @@ struct Checker {
     diags: Vec<Diagnostic>,
     /// Failover domain names, lowercased (looked up once per service).
     domain_names: Seen,
-    /// The types of the last resources checked: a file uses a few types many times over
-    /// (ips, scripts and services, interleaved), and this spares a hash lookup per resource.
-    recent_types: [Option<&'static TypeInfo>; 4],
-    /// Where the next type not in `recent_types` goes.
-    recent_next: usize,
+    /// The resource checks made while parsing, if they were (`crate::check_str`).
+    streamed: Option<ResourcePass>,
 }
 
 /// Where a name was first defined, for duplicate detection.
 type Seen = HashMap<String, Loc>;
 
+/// A resource type as a number: its place in `RESOURCE_TYPES`, or (for a type the schema does
+/// not know) `UNKNOWN_KIND` plus its place in the pass's list of such names. Keys hold numbers
+/// and owned values (short ones inline) rather than slices of the model, so that a lookup never
+/// reads the model again and the pass can run while the model is still being built.
+type KindId = u32;
+const UNKNOWN_KIND: KindId = 1 << 30;
+
 /// Global resources by (type, primary value): how many times referenced, where last, and how
 /// many instances the type allows (kept here so that the final count does not go back to the
 /// model, by then out of the caches, for each entry).
-type Globals<'a> = HashMap<(&'a str, &'a str), (usize, Loc, Option<u32>)>;
+type Globals = HashMap<(KindId, CompactString), (usize, Loc, Option<u32>)>;
 
-/// Primary and unique attribute values of resource definitions: (type, attribute, value).
-type Defined<'a> = HashMap<(&'a str, &'static str, &'a str), Loc>;
+/// Primary and unique attribute values of resource definitions: (type and attribute, value).
+/// The attribute is its number in the type's parameters, in the upper half.
+type Defined = HashMap<(u64, CompactString), Loc>;
 
 impl Checker {
-    fn type_info(&mut self, kind: &str) -> Option<&'static TypeInfo> {
-        if let Some(t) = self.recent_types.iter().flatten().find(|t| t.name == kind) {
-            return Some(t);
-        }
-        let t = type_info(kind)?;
-        self.recent_types[self.recent_next] = Some(t);
-        self.recent_next = (self.recent_next + 1) % self.recent_types.len();
-        Some(t)
-    }
-
     fn error(&mut self, loc: Loc, msg: String) {
         self.diags.push(Diagnostic::error(loc, msg));
     }
@@ -155,7 +166,14 @@ impl Checker {
                 .chain(extra.iter())
                 .find(|a| a.name == name);
             match typed {
-                Some(a) => self.value(spec.name, name, &attr.value, a.ty, attr.loc),
+                Some(a) => check_value(
+                    &mut self.diags,
+                    spec.name,
+                    name,
+                    &attr.value,
+                    a.ty,
+                    attr.loc,
+                ),
                 None if spec.open => {}
                 None => self.warn(
                     attr.loc,
@@ -164,93 +182,6 @@ impl Checker {
                         spec.name
                     ),
                 ),
-            }
-        }
-    }
-
-    /// Checks one value against its type.
-    fn value(&mut self, el: &str, name: &str, v: &str, ty: Ty, at: Loc) {
-        let bad = |what: &str| format!("{name}=\"{v}\" on <{el}> is not {what}");
-        match ty {
-            Ty::Str => {}
-            Ty::Name => {
-                if value::is_blank(v) {
-                    self.error(at, format!("{name}=\"{v}\" on <{el}> is empty"));
-                }
-            }
-            Ty::Bool | Ty::AtoiBool => match value::parse_bool(v) {
-                None => self.error(
-                    at,
-                    bad("a boolean (use 1/0, yes/no, true/false, on/off)"),
-                ),
-                Some(b) if ty == Ty::AtoiBool && b != value::atoi_flag(v) => self.warn(
-                    at,
-                    format!(
-                        "{name}=\"{v}\" on <{el}> means {}; RHCS read it with atoi as {} (write {})",
-                        on_off(b),
-                        on_off(!b),
-                        u8::from(b)
-                    ),
-                ),
-                Some(_) => {}
-            },
-            Ty::UInt => {
-                if value::parse_u32(v).is_none() {
-                    self.error(at, bad("a non-negative integer"));
-                }
-            }
-            Ty::PosInt => {
-                if value::parse_u32(v).is_none_or(|n| n == 0) {
-                    self.error(at, bad("a positive integer"));
-                }
-            }
-            Ty::Int => {
-                if value::parse_int(v).is_none() {
-                    self.error(at, bad("an integer"));
-                }
-            }
-            Ty::Range(lo, hi) => match value::parse_int(v) {
-                Some(n) if (lo..=hi).contains(&n) => {}
-                Some(_) => self.error(
-                    at,
-                    format!("{name}=\"{v}\" on <{el}> is outside {lo}..{hi}"),
-                ),
-                None => self.error(at, bad(&format!("an integer in {lo}..{hi}"))),
-            },
-            Ty::Enum(words) => {
-                let t = value::trim(v);
-                if !words.iter().any(|w| w.eq_ignore_ascii_case(t)) {
-                    self.error(at, bad(&format!("one of {}", words.join(", "))));
-                }
-            }
-            Ty::Time => {
-                if value::parse_time(v).is_none() {
-                    self.error(
-                        at,
-                        bad("a time (a number of seconds, or with a unit s, m, h, d, w)"),
-                    );
-                }
-            }
-            Ty::IpPrefix => {
-                if let Err(why) = value::parse_ip_prefix(value::trim(v)) {
-                    self.error(
-                        at,
-                        format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
-                    );
-                }
-            }
-            Ty::Addr => {
-                if let Err(why) = value::parse_addr(value::trim(v)) {
-                    self.error(
-                        at,
-                        format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
-                    );
-                }
-            }
-            Ty::AbsPath => {
-                if !v.starts_with('/') {
-                    self.error(at, bad("an absolute path"));
-                }
             }
         }
     }
@@ -349,7 +280,8 @@ impl Checker {
                 self.extras("resources", r.loc, &r.extra);
             }
             self.domains(c);
-            self.resources(c);
+            let streamed = self.streamed.take();
+            self.resources(c, streamed);
         }
     }
 
@@ -591,62 +523,278 @@ impl Checker {
         }
     }
 
-    fn resources(&mut self, c: &ClusterConf) {
-        // The tables are sized for what goes in them and no more: at 10,000 services they are
-        // looked up in no useful order, and a table twice too large is twice the cache misses.
-        let n = c.resources().len() + c.groups().len();
-        // Global definitions by (type, primary value), for ref= resolution, with how many
-        // times each is referenced and where last: one per top-level definition.
-        let mut globals: Globals =
-            HashMap::with_capacity_and_hasher(c.resources().len(), Default::default());
-        // Primary and unique values already defined: (type, attr, value) -> where. Most
-        // resources have one or two such values; the table grows if a file has more.
-        let mut defined: Defined = HashMap::with_capacity_and_hasher(n, Default::default());
-
-        for r in c.resources() {
-            self.resource(r, Some(&mut defined));
-            if let Some(p) = r.attrs.get(r.primary_attr()) {
-                let max = self.type_info(&r.kind).and_then(|t| t.maxinstances);
-                globals
-                    .entry((r.kind.as_str(), p))
-                    .or_insert((0, r.loc, max));
-            }
-            for child in &r.children {
-                self.tree(child, &mut globals, &mut defined);
-            }
-        }
-        // Two groups with one name are caught by `resource` (a group's name is its primary
-        // attribute), so they are not checked again here: one problem, one finding.
-        for g in c.groups() {
-            self.tree(g, &mut globals, &mut defined);
-            self.group_policy(c, g);
-        }
-        for ((kind, name), (count, at, max)) in globals {
-            if let Some(max) = max {
-                if count > max as usize {
-                    self.error(
-                        at,
-                        format!(
-                            "{kind} resource \"{name}\" is used {count} times; {kind} allows {max} instance{}",
-                            if max == 1 { "" } else { "s" }
-                        ),
-                    );
+    /// The resource checks: from the pass `crate::check_str` ran while parsing when there is
+    /// one, else by walking the model now. Both visit the resources in the same order (global
+    /// definitions, then each group followed by its policy checks) with the same code, so the
+    /// findings are the same.
+    fn resources(&mut self, c: &ClusterConf, streamed: Option<ResourcePass>) {
+        let diags = match streamed {
+            Some(pass) => pass.finish(c, &self.domain_names),
+            None => {
+                // The tables are sized for what goes in them and no more: at 10,000 services
+                // they are looked up in no useful order, and a table twice too large is twice
+                // the cache misses.
+                let mut pass =
+                    ResourcePass::new(c.resources().len(), c.resources().len() + c.groups().len());
+                for r in c.resources() {
+                    pass.global(r);
                 }
+                // Two groups with one name are caught by `resource` (a group's name is its
+                // primary attribute), so they are not checked again here: one problem, one
+                // finding.
+                let mut groups = GroupIndex::default();
+                for g in c.groups() {
+                    pass.tree(g);
+                    domain_check(&mut pass.diags, &self.domain_names, g);
+                    depend_check(&mut pass.diags, c, &mut groups, g);
+                }
+                pass.finish(c, &self.domain_names)
             }
+        };
+        self.diags.extend(diags);
+    }
+}
+
+/// Checks one value against its type.
+fn check_value(diags: &mut Vec<Diagnostic>, el: &str, name: &str, v: &str, ty: Ty, at: Loc) {
+    let bad = |what: &str| format!("{name}=\"{v}\" on <{el}> is not {what}");
+    match ty {
+        Ty::Str => {}
+        Ty::Name => {
+            if value::is_blank(v) {
+                push_error(diags, at, format!("{name}=\"{v}\" on <{el}> is empty"));
+            }
+        }
+        Ty::Bool | Ty::AtoiBool => match value::parse_bool(v) {
+            None => push_error(
+                diags,
+                at,
+                bad("a boolean (use 1/0, yes/no, true/false, on/off)"),
+            ),
+            Some(b) if ty == Ty::AtoiBool && b != value::atoi_flag(v) => push_warning(
+                diags,
+                at,
+                format!(
+                    "{name}=\"{v}\" on <{el}> means {}; RHCS read it with atoi as {} (write {})",
+                    on_off(b),
+                    on_off(!b),
+                    u8::from(b)
+                ),
+            ),
+            Some(_) => {}
+        },
+        Ty::UInt => {
+            if value::parse_u32(v).is_none() {
+                push_error(diags, at, bad("a non-negative integer"));
+            }
+        }
+        Ty::PosInt => {
+            if value::parse_u32(v).is_none_or(|n| n == 0) {
+                push_error(diags, at, bad("a positive integer"));
+            }
+        }
+        Ty::Int => {
+            if value::parse_int(v).is_none() {
+                push_error(diags, at, bad("an integer"));
+            }
+        }
+        Ty::Range(lo, hi) => match value::parse_int(v) {
+            Some(n) if (lo..=hi).contains(&n) => {}
+            Some(_) => push_error(
+                diags,
+                at,
+                format!("{name}=\"{v}\" on <{el}> is outside {lo}..{hi}"),
+            ),
+            None => push_error(diags, at, bad(&format!("an integer in {lo}..{hi}"))),
+        },
+        Ty::Enum(words) => {
+            let t = value::trim(v);
+            if !words.iter().any(|w| w.eq_ignore_ascii_case(t)) {
+                push_error(diags, at, bad(&format!("one of {}", words.join(", "))));
+            }
+        }
+        Ty::Time => {
+            if value::parse_time(v).is_none() {
+                push_error(
+                    diags,
+                    at,
+                    bad("a time (a number of seconds, or with a unit s, m, h, d, w)"),
+                );
+            }
+        }
+        Ty::IpPrefix => {
+            if let Err(why) = value::parse_ip_prefix(value::trim(v)) {
+                push_error(
+                    diags,
+                    at,
+                    format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
+                );
+            }
+        }
+        Ty::Addr => {
+            if let Err(why) = value::parse_addr(value::trim(v)) {
+                push_error(
+                    diags,
+                    at,
+                    format!("{name}=\"{v}\" on <{el}> is not a valid address: {why}"),
+                );
+            }
+        }
+        Ty::AbsPath => {
+            if !v.starts_with('/') {
+                push_error(diags, at, bad("an absolute path"));
+            }
+        }
+    }
+}
+
+fn push_error(diags: &mut Vec<Diagnostic>, loc: Loc, msg: String) {
+    diags.push(Diagnostic::error(loc, msg));
+}
+
+fn push_warning(diags: &mut Vec<Diagnostic>, loc: Loc, msg: String) {
+    diags.push(Diagnostic::warning(loc, msg));
+}
+
+/// The resource part of validation: every definition and reference under `<rm>`, in the order
+/// `validate` visits them (the global definitions of `<resources>`, then each group), with the
+/// cross-reference tables. A piece of its own so that [`crate::check_str`] can run it on each
+/// top-level resource as the parser completes it, while it is still in the cache, instead of
+/// reading a model of many megabytes again afterwards (at 10,000 services that second read was
+/// most of validation's time, in cache misses). [`validate`] runs the same code on a finished
+/// model.
+pub(crate) struct ResourcePass {
+    diags: Vec<Diagnostic>,
+    globals: Globals,
+    defined: Defined,
+    /// The types of the last resources checked: a file uses a few types many times over
+    /// (ips, scripts and services, interleaved), and this spares a hash lookup per resource.
+    recent_types: [Option<&'static TypeInfo>; 4],
+    /// Where the next type not in `recent_types` goes.
+    recent_next: usize,
+    /// The global resources referenced more times than their type allows, in the order they
+    /// went over (the table is not read again at the end: at 10,000 services it is megabytes).
+    over: Vec<(KindId, CompactString)>,
+    /// Names of resource types the schema does not know, numbered from `UNKNOWN_KIND`.
+    unknown_kinds: Vec<CompactString>,
+    // While parsing (`streamed_*`):
+    /// The failover domain names (folded), once `<failoverdomains>` is complete.
+    domain_names: Option<Seen>,
+    /// Groups seen so far.
+    groups: usize,
+    /// Group checks that need the whole model, to be placed where they would have come.
+    deferred: Vec<Deferred>,
+    /// A global definition came after a group: the order of `validate` cannot be kept while
+    /// parsing, so this pass is dropped and the model checked afterwards.
+    out_of_order: bool,
+}
+
+/// A group's policy checks left for the end of the parse: `depend=` needs every group, and
+/// `domain=` the failover domains when they come after the group in the file.
+struct Deferred {
+    group: usize,
+    /// Where in the findings they go.
+    at: usize,
+    /// Whether the domain check is left too.
+    domain: bool,
+}
+
+impl ResourcePass {
+    pub(crate) fn new(globals: usize, defined: usize) -> Self {
+        ResourcePass {
+            diags: Vec::new(),
+            globals: HashMap::with_capacity_and_hasher(globals, Default::default()),
+            defined: HashMap::with_capacity_and_hasher(defined, Default::default()),
+            recent_types: [None; 4],
+            recent_next: 0,
+            over: Vec::new(),
+            unknown_kinds: Vec::new(),
+            domain_names: None,
+            groups: 0,
+            deferred: Vec::new(),
+            out_of_order: false,
+        }
+    }
+
+    /// A pass for a text about to be parsed, its tables sized from the text's length (a
+    /// resource element takes some 64 bytes or more, a global definition with the reference to
+    /// it some 128): an estimate, not a bound (the tables grow if needed).
+    pub(crate) fn for_text(len: usize) -> Self {
+        ResourcePass::new(len / 128, len / 64)
+    }
+
+    fn type_info(&mut self, kind: &str) -> Option<&'static TypeInfo> {
+        if let Some(t) = self.recent_types.iter().flatten().find(|t| t.name == kind) {
+            return Some(t);
+        }
+        let t = type_info(kind)?;
+        self.recent_types[self.recent_next] = Some(t);
+        self.recent_next = (self.recent_next + 1) % self.recent_types.len();
+        Some(t)
+    }
+
+    /// The number of a type (`info`, the schema's, when it knows the type), and how many
+    /// instances it allows.
+    fn kind_id(&mut self, kind: &str, info: Option<&TypeInfo>) -> (KindId, Option<u32>) {
+        if let Some(t) = info {
+            return (t.id, t.maxinstances);
+        }
+        let i = match self.unknown_kinds.iter().position(|k| k == kind) {
+            Some(i) => i,
+            None => {
+                self.unknown_kinds.push(kind.into());
+                self.unknown_kinds.len() - 1
+            }
+        };
+        (UNKNOWN_KIND + i as KindId, None)
+    }
+
+    fn kind_name(&self, id: KindId) -> &str {
+        if id >= UNKNOWN_KIND {
+            self.unknown_kinds
+                .get((id - UNKNOWN_KIND) as usize)
+                .map(|k| k.as_str())
+                .unwrap_or("")
+        } else {
+            RESOURCE_TYPES
+                .get(id as usize)
+                .map(|t| t.name)
+                .unwrap_or("")
+        }
+    }
+
+    /// A global definition (a child of `<resources>`) with everything under it.
+    fn global(&mut self, r: &Resource) {
+        let info = self.resource(r, true);
+        let primary = info.map_or("name", |t| t.primary);
+        if let Some(p) = r.attrs.get(primary) {
+            let (id, max) = self.kind_id(&r.kind, info);
+            self.globals
+                .entry((id, CompactString::new(p)))
+                .or_insert((0, r.loc, max));
+        }
+        for child in &r.children {
+            self.tree(child);
         }
     }
 
     /// A resource in a group's tree: a definition (checked like a global) or a reference.
-    fn tree<'a>(&mut self, r: &'a Resource, globals: &mut Globals<'a>, defined: &mut Defined<'a>) {
+    fn tree(&mut self, r: &Resource) {
         match r.reference() {
             Some(target) => {
-                self.resource(r, None);
-                if let Some(e) = globals.get_mut(&(r.kind.as_str(), target)) {
+                let info = self.resource(r, false);
+                let (id, _) = self.kind_id(&r.kind, info);
+                let key = (id, CompactString::new(target));
+                if let Some(e) = self.globals.get_mut(&key) {
                     e.0 += 1;
                     e.1 = r.loc;
+                    if e.2.is_some_and(|max| e.0 == max as usize + 1) {
+                        self.over.push(key);
+                    }
                 } else if !value::is_blank(target) {
                     let at = r.attrs.loc_or("ref", r.loc);
-                    self.error(
+                    push_error(
+                        &mut self.diags,
                         at,
                         format!(
                             "<{} ref=\"{target}\"> refers to no {} resource with {}=\"{target}\" in <resources>",
@@ -657,41 +805,47 @@ impl Checker {
                     );
                 }
             }
-            None => self.resource(r, Some(defined)),
+            None => {
+                self.resource(r, true);
+            }
         }
         for child in &r.children {
-            self.tree(child, globals, defined);
+            self.tree(child);
         }
     }
 
-    /// One resource element: its actions and attributes, and for a definition (`defined` is
-    /// given; not for `ref=` elements, which need not repeat the required attributes) the
-    /// required attributes and its primary and unique values. A second resource of one type
-    /// with the same primary or unique value is an error (RHCS refused it: "Primary attribute
+    /// One resource element: its actions and attributes, and for a definition (`define`; not
+    /// for `ref=` elements, which need not repeat the required attributes) the required
+    /// attributes and its primary and unique values. A second resource of one type with the
+    /// same primary or unique value is an error (RHCS refused it: "Primary attribute
     /// collision").
-    fn resource<'a>(&mut self, r: &'a Resource, mut defined: Option<&mut Defined<'a>>) {
+    /// Returns what the schema knows of the type.
+    fn resource(&mut self, r: &Resource, define: bool) -> Option<&'static TypeInfo> {
+        let diags = &mut self.diags;
         for a in &r.actions {
-            self.attrs(&schema::ACTION, &a.attrs, a.loc, &[]);
-            self.extras("action", a.loc, &a.extra);
+            check_section(diags, &schema::ACTION, "action", a);
         }
         let Some(info) = self.type_info(&r.kind) else {
-            self.warn(
+            push_warning(
+                &mut self.diags,
                 r.loc,
                 format!(
                     "resource type <{}> is not known to the schema (kept; it has no agent here)",
                     r.kind
                 ),
             );
-            return;
+            return None;
         };
+        let diags = &mut self.diags;
         // Required attributes are counted while the attributes are checked; only when one is
         // missing are they looked up, and the findings go where a check made first would have
         // put them.
-        let mark = self.diags.len();
+        let mark = diags.len();
         let mut needed_seen = 0;
         for (name, a) in r.attrs.iter() {
-            let Some(&(pname, ty, key, needed)) = info.params.get(name) else {
-                self.warn(
+            let Some(&(index, ty, key, needed)) = info.params.get(name) else {
+                push_warning(
+                    diags,
                     a.loc,
                     format!(
                         "unknown attribute \"{name}\" on <{}> (kept, not used)",
@@ -701,17 +855,19 @@ impl Checker {
                 continue;
             };
             needed_seen += usize::from(needed);
-            self.value(&r.kind, name, &a.value, ty, a.loc);
-            let Some(defined) = defined.as_deref_mut().filter(|_| key) else {
-                continue;
-            };
-            if value::is_blank(&a.value) {
+            check_value(diags, &r.kind, name, &a.value, ty, a.loc);
+            if !define || !key || value::is_blank(&a.value) {
                 continue;
             }
-            match defined.entry((r.kind.as_str(), pname, a.value.as_str())) {
+            let k = (
+                u64::from(info.id) | (u64::from(index) << 32),
+                a.value.clone(),
+            );
+            match self.defined.entry(k) {
                 Entry::Occupied(first) => {
                     let first = first.get().line;
-                    self.error(
+                    push_error(
+                        diags,
                         a.loc,
                         format!(
                             "duplicate {} resource {name}=\"{}\" (first at line {first})",
@@ -724,7 +880,7 @@ impl Checker {
                 }
             }
         }
-        if defined.is_some() && needed_seen < info.needed.len() {
+        if define && needed_seen < info.needed.len() {
             let missing: Vec<Diagnostic> = info
                 .needed
                 .iter()
@@ -739,40 +895,188 @@ impl Checker {
                     )
                 })
                 .collect();
-            self.diags.splice(mark..mark, missing);
+            diags.splice(mark..mark, missing);
+        }
+        Some(info)
+    }
+
+    /// While parsing: a complete child of `<resources>`, before it is stored.
+    pub(crate) fn streamed_global(&mut self, r: &Resource) {
+        if self.groups > 0 {
+            self.out_of_order = true;
+        }
+        if !self.out_of_order {
+            self.global(r);
         }
     }
 
-    fn group_policy(&mut self, c: &ClusterConf, g: &Resource) {
-        if let Some(d) = g.attrs.attr("domain") {
-            if !value::is_blank(&d.value) && !known_folded(&self.domain_names, &d.value) {
-                self.error(
-                    d.loc,
-                    format!(
-                        "{} names failover domain \"{}\", which does not exist",
-                        g.full_name(),
-                        d.value
-                    ),
-                );
-            }
-        }
-        if let Some(dep) = g.attrs.attr("depend") {
-            let target = value::trim(&dep.value);
-            if !target.is_empty() {
-                if c.group(target).is_none() {
-                    self.error(
-                        dep.loc,
-                        format!(
-                            "{} depends on \"{}\", which is not a service or vm of this cluster",
-                            g.full_name(),
-                            dep.value
-                        ),
-                    );
-                } else if c.group(target).map(|t| t.full_name()) == Some(g.full_name()) {
-                    self.error(dep.loc, format!("{} depends on itself", g.full_name()));
+    /// While parsing: `<failoverdomains>`, complete. The names are the ones `validate` collects
+    /// (every non-empty name, folded; duplicates are reported there).
+    pub(crate) fn streamed_domains(&mut self, f: &FailoverDomains) {
+        let mut names = Seen::default();
+        for d in &f.domains {
+            if let Some(name) = d.attrs.get("name") {
+                let key = name.to_ascii_lowercase();
+                if !key.is_empty() {
+                    names.entry(key).or_insert(d.loc);
                 }
             }
         }
+        self.domain_names = Some(names);
+    }
+
+    /// While parsing: a complete group (a resource child of `<rm>`), before it is stored.
+    pub(crate) fn streamed_group(&mut self, g: &Resource) {
+        let group = self.groups;
+        self.groups += 1;
+        if self.out_of_order {
+            return;
+        }
+        self.tree(g);
+        let depend = g.attrs.contains("depend");
+        match &self.domain_names {
+            Some(names) => {
+                domain_check(&mut self.diags, names, g);
+                if depend {
+                    self.deferred.push(Deferred {
+                        group,
+                        at: self.diags.len(),
+                        domain: false,
+                    });
+                }
+            }
+            None if depend || g.attrs.contains("domain") => self.deferred.push(Deferred {
+                group,
+                at: self.diags.len(),
+                domain: true,
+            }),
+            None => {}
+        }
+    }
+
+    /// Whether the parse kept `validate`'s order, so that `finish` gives its findings.
+    pub(crate) fn in_order(&self) -> bool {
+        !self.out_of_order
+    }
+
+    /// The findings: those made so far, the deferred group checks in their places, and the
+    /// instance counts of the global resources.
+    fn finish(mut self, c: &ClusterConf, domain_names: &Seen) -> Vec<Diagnostic> {
+        if !self.deferred.is_empty() {
+            let made = std::mem::take(&mut self.diags);
+            let mut made = made.into_iter();
+            let mut taken = 0;
+            let groups = c.groups();
+            let mut index = GroupIndex::default();
+            for d in std::mem::take(&mut self.deferred) {
+                self.diags.extend(made.by_ref().take(d.at - taken));
+                taken = d.at;
+                if let Some(g) = groups.get(d.group) {
+                    if d.domain {
+                        domain_check(&mut self.diags, domain_names, g);
+                    }
+                    depend_check(&mut self.diags, c, &mut index, g);
+                }
+            }
+            self.diags.extend(made);
+        }
+        for key in std::mem::take(&mut self.over) {
+            let Some(&(count, at, Some(max))) = self.globals.get(&key) else {
+                continue;
+            };
+            let (kind, name) = key;
+            let kind = self.kind_name(kind);
+            let msg = format!(
+                "{kind} resource \"{name}\" is used {count} times; {kind} allows {max} instance{}",
+                if max == 1 { "" } else { "s" }
+            );
+            self.diags.push(Diagnostic::error(at, msg));
+        }
+        self.diags
+    }
+}
+
+/// A fixed element's attributes and kept children (what `Checker::attrs` and `extras` do, for
+/// the resource pass, which has no `Checker`).
+fn check_section(diags: &mut Vec<Diagnostic>, spec: &ElementSpec, name: &str, s: &Section) {
+    let mut c = Checker {
+        diags: std::mem::take(diags),
+        ..Checker::default()
+    };
+    c.attrs(spec, &s.attrs, s.loc, &[]);
+    c.extras(name, s.loc, &s.extra);
+    *diags = c.diags;
+}
+
+/// A group's `domain=`: the failover domain must exist (names compared case-insensitively).
+fn domain_check(diags: &mut Vec<Diagnostic>, domain_names: &Seen, g: &Resource) {
+    if let Some(d) = g.attrs.attr("domain") {
+        if !value::is_blank(&d.value) && !known_folded(domain_names, &d.value) {
+            push_error(
+                diags,
+                d.loc,
+                format!(
+                    "{} names failover domain \"{}\", which does not exist",
+                    g.full_name(),
+                    d.value
+                ),
+            );
+        }
+    }
+}
+
+/// A group's `depend=`: another service or vm of this cluster.
+fn depend_check<'c>(
+    diags: &mut Vec<Diagnostic>,
+    c: &'c ClusterConf,
+    groups: &mut GroupIndex<'c>,
+    g: &Resource,
+) {
+    if let Some(dep) = g.attrs.attr("depend") {
+        let target = value::trim(&dep.value);
+        if !target.is_empty() {
+            let found = groups.group(c, target);
+            if found.is_none() {
+                push_error(
+                    diags,
+                    dep.loc,
+                    format!(
+                        "{} depends on \"{}\", which is not a service or vm of this cluster",
+                        g.full_name(),
+                        dep.value
+                    ),
+                );
+            } else if found.map(|t| t.full_name()) == Some(g.full_name()) {
+                push_error(
+                    diags,
+                    dep.loc,
+                    format!("{} depends on itself", g.full_name()),
+                );
+            }
+        }
+    }
+}
+
+/// The groups by type and name, built the first time a `depend=` is checked: what
+/// `ClusterConf::group` finds (the first group of that type whose primary value, or `ref=`, is
+/// the name), without a scan of every group per `depend=` (quadratic when every service
+/// depends on another).
+#[derive(Default)]
+struct GroupIndex<'c>(Option<HashMap<(&'c str, &'c str), &'c Resource>>);
+
+impl<'c> GroupIndex<'c> {
+    fn group(&mut self, c: &'c ClusterConf, full_name: &str) -> Option<&'c Resource> {
+        let index = self.0.get_or_insert_with(|| {
+            let mut index = HashMap::default();
+            for g in c.groups() {
+                if let Some(name) = g.primary_value() {
+                    index.entry((g.kind.as_str(), name)).or_insert(g);
+                }
+            }
+            index
+        });
+        let (kind, name) = full_name.split_once(':').unwrap_or(("service", full_name));
+        index.get(&(kind, name)).copied()
     }
 }
 
@@ -781,11 +1085,16 @@ impl Checker {
 /// parameters and rgmanager's common ones) with its checked type and whether it is a primary or
 /// unique key.
 struct TypeInfo {
+    /// Its place in `RESOURCE_TYPES`.
+    id: KindId,
     name: &'static str,
+    /// The primary attribute (as `model::primary_attr_of`).
+    primary: &'static str,
     maxinstances: Option<u32>,
     needed: Vec<&'static str>,
-    /// Name, checked type, whether a primary or unique key, whether in `needed`.
-    params: HashMap<&'static str, (&'static str, Ty, bool, bool)>,
+    /// Number (in this table), checked type, whether a primary or unique key, whether in
+    /// `needed`.
+    params: HashMap<&'static str, (u32, Ty, bool, bool)>,
 }
 
 fn type_info(kind: &str) -> Option<&'static TypeInfo> {
@@ -793,15 +1102,17 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
     INFO.get_or_init(|| {
         RESOURCE_TYPES
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(id, t)| {
                 let mut params: HashMap<_, _> = schema::RESOURCE_COMMON
                     .iter()
-                    .map(|s| (s.name, (s.name, s.ty, false, false)))
+                    .map(|s| (s.name, (0, s.ty, false, false)))
                     .collect();
-                for p in t.params {
+                for (i, p) in t.params.iter().enumerate() {
                     let ty = resource_param_ty(t.name, p.name, p.kind);
                     let key = p.primary || p.unique;
-                    params.insert(p.name, (p.name, ty, key, p.required || p.primary));
+                    let index = i as u32 + 1;
+                    params.insert(p.name, (index, ty, key, p.required || p.primary));
                 }
                 let needed = t
                     .params
@@ -812,7 +1123,13 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
                 (
                     t.name,
                     TypeInfo {
+                        id: id as KindId,
                         name: t.name,
+                        primary: t
+                            .params
+                            .iter()
+                            .find(|p| p.primary)
+                            .map_or("name", |p| p.name),
                         maxinstances: t.maxinstances,
                         needed,
                         params,

@@ -8,12 +8,16 @@
 //! What is kept: elements, attributes (values unescaped), and non-blank text (trimmed). What is not:
 //! comments, processing instructions, the DOCTYPE, and the layout (indentation, attribute order):
 //! the written form is canonical. Byte-for-byte copies of a file (config sync) never go through here.
+//!
+//! Two readers feed one `Doc`: quick-xml (`parse_into`: every document, every located syntax
+//! error) and a fast path (`parse_fast`) for the common document, which gives up on anything
+//! else so that the caller reads the text again through quick-xml.
 
 use std::fmt;
 
 use compact_str::CompactString;
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use quick_xml::Reader;
 
 /// A place in a source file: 1-based line and 1-based column (in characters).
@@ -151,6 +155,16 @@ impl Attrs {
     }
 
     pub fn attr(&self, name: &str) -> Option<&Attr> {
+        // Most elements have a handful of attributes, and most lookups (a `ref=` on a
+        // definition, a `depend=` on a service) find nothing: a scan that compares lengths
+        // first beats the binary search's string comparisons there.
+        if self.0.len() <= 8 {
+            return self
+                .0
+                .iter()
+                .find(|(k, _)| k.len() == name.len() && cmp_name(k, name).is_eq())
+                .map(|(_, a)| a);
+        }
         self.find(name).ok().map(|i| &self.0[i].1)
     }
 
@@ -160,7 +174,7 @@ impl Attrs {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.find(name).is_ok()
+        self.attr(name).is_some()
     }
 
     pub fn set(&mut self, name: impl Into<CompactString>, value: impl Into<CompactString>) {
@@ -360,103 +374,211 @@ fn flush(open: &mut Open, b: &mut impl Builder) {
     }
 }
 
+/// A document being read: what both tokenizers ([`parse_into`] on quick-xml, and the fast path
+/// `parse_fast`) feed tags and text to, so that both build the same thing the same way.
+struct Doc<'t, 'b, B: Builder> {
+    text: &'t str,
+    b: &'b mut B,
+    index: LineIndex<'t>,
+    found: Vec<FoundAttr<'t>>,
+    stack: Vec<Open>,
+    seen_root: bool,
+}
+
+impl<'t, 'b, B: Builder> Doc<'t, 'b, B> {
+    fn new(text: &'t str, b: &'b mut B) -> Self {
+        Doc {
+            text,
+            b,
+            index: LineIndex::new(text),
+            found: Vec::with_capacity(16),
+            stack: Vec::new(),
+            seen_root: false,
+        }
+    }
+
+    fn err(&self, offset: usize, message: String) -> SyntaxError {
+        SyntaxError {
+            loc: LineIndex::new(self.text).loc(offset),
+            message,
+        }
+    }
+
+    /// A start tag at `start` (the '<'): its content (name and attributes, without `<`, `>`
+    /// or the `/` of `<x/>`) is `content_len` bytes, its name the first `name_len`. With
+    /// `prescanned`, its attributes are in `found` already.
+    fn start_tag(
+        &mut self,
+        start: usize,
+        content_len: usize,
+        name_len: usize,
+        empty: bool,
+        prescanned: bool,
+    ) -> Result<(), SyntaxError> {
+        if self.seen_root && self.stack.is_empty() {
+            return Err(self.err(start, "content after the root element".into()));
+        }
+        let el = element_from_tag(
+            self.text,
+            start,
+            content_len,
+            name_len,
+            &mut self.index,
+            &mut self.found,
+            prescanned,
+        )?;
+        if let Some(parent) = self.stack.last_mut() {
+            flush(parent, self.b);
+        }
+        self.seen_root = true;
+        if empty {
+            self.b.start(el);
+            self.b.end();
+        } else {
+            self.stack.push(Open {
+                name: el.name.clone(),
+                loc: el.loc,
+                pending: String::new(),
+            });
+            self.b.start(el);
+        }
+        Ok(())
+    }
+
+    fn end_tag(&mut self, start: usize) -> Result<(), SyntaxError> {
+        let Some(mut open) = self.stack.pop() else {
+            return Err(self.err(start, "closing tag without an opening tag".into()));
+        };
+        flush(&mut open, self.b);
+        self.b.end();
+        Ok(())
+    }
+
+    /// Text (no markup, entities resolved) at `start`.
+    fn text(&mut self, start: usize, raw: &str) -> Result<(), SyntaxError> {
+        // Indentation (most text) is dropped without more ado.
+        let indentation = raw
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if indentation && self.stack.last().is_none_or(|o| o.pending.is_empty()) {
+            return Ok(());
+        }
+        let blank = raw.trim().is_empty();
+        match self.stack.last_mut() {
+            // Indentation: text is trimmed, so blanks before any text are dropped here
+            // (saves building a string per element).
+            Some(open) if blank && open.pending.is_empty() => {}
+            Some(open) => open.pending.push_str(raw),
+            None if !blank => return Err(self.err(start, "text outside the root element".into())),
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), SyntaxError> {
+        if let Some(open) = self.stack.pop() {
+            let name = open.name;
+            return Err(SyntaxError {
+                loc: self.index.loc(self.text.len()),
+                message: format!(
+                    "end of file inside <{name}> opened at {}: missing </{name}>",
+                    open.loc
+                ),
+            });
+        }
+        if !self.seen_root {
+            return Err(self.err(self.text.len(), "no root element".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The root element's start tag alone (its name and attributes), without reading the rest of
+/// the document: the store orders the file it replaces by the root's `config_version` and
+/// needs nothing else of it, which spares a full parse of a file of megabytes. `None` when the
+/// text does not begin (after the prolog: declaration, comments, processing instructions,
+/// DOCTYPE, blanks) with a well-formed start tag; the caller then reads the whole document.
+pub fn root_start(text: &str) -> Option<Element> {
+    let mut index = LineIndex::new(text);
+    let mut found = Vec::new();
+    let mut reader = Reader::from_str(text);
+    let cfg = reader.config_mut();
+    cfg.trim_text(false);
+    cfg.check_comments = true;
+    loop {
+        let start = reader.buffer_position() as usize;
+        match reader.read_event().ok()? {
+            Event::Start(e) | Event::Empty(e) => {
+                let (content_len, name_len) = (e.len(), e.name().as_ref().len());
+                return element_from_tag(
+                    text,
+                    start,
+                    content_len,
+                    name_len,
+                    &mut index,
+                    &mut found,
+                    false,
+                )
+                .ok();
+            }
+            Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
+            _ => return None,
+        }
+    }
+}
+
 /// Reads a document into a builder. Fails at the first syntax error, located.
 pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
-    let mut index = LineIndex::new(text);
-    let mut found = Vec::with_capacity(16);
-    let err = |offset: usize, message: String| SyntaxError {
-        loc: LineIndex::new(text).loc(offset),
-        message,
-    };
-
+    let mut doc = Doc::new(text, b);
     let mut reader = Reader::from_str(text);
     let cfg = reader.config_mut();
     cfg.trim_text(false);
     cfg.check_end_names = true;
     cfg.check_comments = true;
 
-    let mut stack: Vec<Open> = Vec::new();
-    let mut seen_root = false;
     loop {
         let start = reader.buffer_position() as usize;
         let event = match reader.read_event() {
             Ok(ev) => ev,
             Err(e) => {
                 let at = reader.error_position() as usize;
-                return Err(err(at, describe_error(&e)));
+                return Err(doc.err(at, describe_error(&e)));
             }
         };
-        let empty = matches!(event, Event::Empty(_));
         match event {
-            Event::Start(_) | Event::Empty(_) if seen_root && stack.is_empty() => {
-                return Err(err(start, "content after the root element".into()));
+            Event::Start(e) => {
+                doc.start_tag(start, e.len(), e.name().as_ref().len(), false, false)?
             }
-            Event::Start(e) | Event::Empty(e) => {
-                let el = element_from_tag(text, start, &e, &mut index, &mut found)?;
-                if let Some(parent) = stack.last_mut() {
-                    flush(parent, b);
-                }
-                seen_root = true;
-                if empty {
-                    b.start(el);
-                    b.end();
-                } else {
-                    stack.push(Open {
-                        name: el.name.clone(),
-                        loc: el.loc,
-                        pending: String::new(),
-                    });
-                    b.start(el);
-                }
+            Event::Empty(e) => {
+                doc.start_tag(start, e.len(), e.name().as_ref().len(), true, false)?
             }
-            Event::End(_) => {
-                let Some(mut open) = stack.pop() else {
-                    return Err(err(start, "closing tag without an opening tag".into()));
-                };
-                flush(&mut open, b);
-                b.end();
-            }
+            Event::End(_) => doc.end_tag(start)?,
             Event::Text(t) => {
-                // Indentation (most text events) is dropped without decoding it.
-                let indentation = t.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-                if indentation && stack.last().is_none_or(|o| o.pending.is_empty()) {
-                    continue;
-                }
                 let raw = t
                     .decode()
-                    .map_err(|e| err(start, format!("bad text encoding: {e}")))?;
-                let blank = raw.trim().is_empty();
-                match stack.last_mut() {
-                    // Indentation: text is trimmed, so blanks before any text are dropped here
-                    // (saves building a string per element).
-                    Some(open) if blank && open.pending.is_empty() => {}
-                    Some(open) => open.pending.push_str(&raw),
-                    None if !blank => {
-                        return Err(err(start, "text outside the root element".into()))
-                    }
-                    None => {}
-                }
+                    .map_err(|e| doc.err(start, format!("bad text encoding: {e}")))?;
+                doc.text(start, &raw)?;
             }
             Event::CData(t) => {
                 let raw = t
                     .decode()
-                    .map_err(|e| err(start, format!("bad CDATA encoding: {e}")))?;
-                match stack.last_mut() {
+                    .map_err(|e| doc.err(start, format!("bad CDATA encoding: {e}")))?;
+                match doc.stack.last_mut() {
                     Some(open) => open.pending.push_str(&raw),
-                    None => return Err(err(start, "CDATA outside the root element".into())),
+                    None => return Err(doc.err(start, "CDATA outside the root element".into())),
                 }
             }
             Event::GeneralRef(r) => {
                 let resolved = resolve_ref(&r).ok_or_else(|| {
-                    err(start, format!("unknown entity reference &{};", show(&r)))
+                    doc.err(start, format!("unknown entity reference &{};", show(&r)))
                 })?;
-                match stack.last_mut() {
+                match doc.stack.last_mut() {
                     Some(open) => open.pending.push_str(&resolved),
                     None => {
-                        return Err(err(
-                            start,
-                            "entity reference outside the root element".into(),
-                        ))
+                        return Err(
+                            doc.err(start, "entity reference outside the root element".into())
+                        )
                     }
                 }
             }
@@ -464,20 +586,160 @@ pub fn parse_into(text: &str, b: &mut impl Builder) -> Result<(), SyntaxError> {
             Event::Eof => break,
         }
     }
-    if let Some(open) = stack.pop() {
-        let name = open.name;
-        return Err(SyntaxError {
-            loc: index.loc(text.len()),
-            message: format!(
-                "end of file inside <{name}> opened at {}: missing </{name}>",
-                open.loc
-            ),
-        });
+    doc.finish()
+}
+
+/// The bytes that end an element name or an attribute key in the fast path: white space and
+/// the markup around them (a table: one load per byte instead of ten comparisons).
+const NAME_END: [bool; 256] = {
+    let mut table = [false; 256];
+    let ends = b" \t\r\n/>\"'<=";
+    let mut k = 0;
+    while k < ends.len() {
+        table[ends[k] as usize] = true;
+        k += 1;
     }
-    if !seen_root {
-        return Err(err(text.len(), "no root element".into()));
+    table
+};
+
+/// Why the fast path gave up: it met something it leaves to quick-xml.
+#[derive(Debug)]
+pub struct NotFast;
+
+/// Reads the common document (elements, attributes, indentation and plain text, comments, the
+/// XML declaration) without quick-xml, a third of the parse's instructions at 10,000 services:
+/// one loop that finds each `<` and reads the tag, where quick-xml makes several searches per
+/// event. Anything else — an entity or CDATA in text, a DOCTYPE, a byte-order mark, a closing
+/// tag written other than `</name>`, any syntax error — makes it give up (`NotFast`), and the
+/// caller reads the document again with a fresh builder through [`parse_into`], which also
+/// gives the located error. For every document it reads, the builder gets exactly the calls
+/// `parse_into` makes (a test compares them on every fixture and on broken variants of them).
+pub fn parse_fast(text: &str, b: &mut impl Builder) -> Result<(), NotFast> {
+    let bytes = text.as_bytes();
+    if text.starts_with('\u{feff}') {
+        return Err(NotFast);
     }
-    Ok(())
+    let mut doc = Doc::new(text, b);
+    let mut i = 0;
+    while i < bytes.len() {
+        // Text between tags is mostly a line break and indentation: a few bytes, where a
+        // plain loop beats `memchr`'s set-up.
+        let mut lt = i;
+        while lt < bytes.len() && lt - i < 16 && bytes[lt] != b'<' {
+            lt += 1;
+        }
+        if lt < bytes.len() && bytes[lt] != b'<' {
+            lt = match memchr::memchr(b'<', &bytes[lt..]) {
+                Some(n) => lt + n,
+                None => bytes.len(),
+            };
+        }
+        if lt > i {
+            let raw = &text[i..lt];
+            if raw.as_bytes().contains(&b'&') {
+                return Err(NotFast);
+            }
+            doc.text(i, raw).map_err(|_| NotFast)?;
+        }
+        if lt == bytes.len() {
+            break;
+        }
+        i = match bytes.get(lt + 1) {
+            Some(b'/') => {
+                let from = lt + 2;
+                let gt = from + memchr::memchr(b'>', &bytes[from..]).ok_or(NotFast)?;
+                let open = doc.stack.last().ok_or(NotFast)?;
+                if open.name.as_bytes() != &bytes[from..gt] {
+                    return Err(NotFast);
+                }
+                doc.end_tag(lt).map_err(|_| NotFast)?;
+                gt + 1
+            }
+            Some(b'?') => {
+                // The XML declaration or a processing instruction: skipped, as quick-xml's are.
+                let from = lt + 2;
+                if bytes.get(from) == Some(&b'>') {
+                    return Err(NotFast);
+                }
+                from + memchr::memmem::find(&bytes[from..], b"?>").ok_or(NotFast)? + 2
+            }
+            Some(b'!') => {
+                // Only a plain comment; the checks quick-xml makes (no "--" inside) are left
+                // to it.
+                let from = lt + 4;
+                if !bytes[lt..].starts_with(b"<!--") || matches!(bytes.get(from), Some(b'>' | b'-'))
+                {
+                    return Err(NotFast);
+                }
+                let end = from + memchr::memmem::find(&bytes[from..], b"-->").ok_or(NotFast)?;
+                let body = &bytes[from..end];
+                if memchr::memmem::find(body, b"--").is_some() || body.ends_with(b"-") {
+                    return Err(NotFast);
+                }
+                end + 3
+            }
+            Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
+                // A start tag, read in one pass with its attributes: `name="value"` pairs
+                // separated by white space, then `>` or `/>`. Anything else is left to
+                // quick-xml (and the attribute scanner's messages).
+                let n = bytes.len();
+                let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+                let content_start = lt + 1;
+                let mut j = content_start;
+                while j < n && !NAME_END[usize::from(bytes[j])] {
+                    j += 1;
+                }
+                let name_len = j - content_start;
+                doc.found.clear();
+                let empty = loop {
+                    let space_at = j;
+                    while j < n && is_space(bytes[j]) {
+                        j += 1;
+                    }
+                    match bytes.get(j) {
+                        Some(b'>') => break false,
+                        Some(b'/') if bytes.get(j + 1) == Some(&b'>') => break true,
+                        Some(_) if j > space_at => {}
+                        _ => return Err(NotFast),
+                    }
+                    let key_at = j;
+                    while j < n && !NAME_END[usize::from(bytes[j])] {
+                        j += 1;
+                    }
+                    if j == key_at || bytes.get(j) != Some(&b'=') {
+                        return Err(NotFast);
+                    }
+                    let quote = match bytes.get(j + 1) {
+                        Some(&q @ (b'"' | b'\'')) => q,
+                        _ => return Err(NotFast),
+                    };
+                    let value_at = j + 2;
+                    let mut end = value_at;
+                    while end < n && bytes[end] != quote {
+                        end += 1;
+                    }
+                    if end >= n {
+                        return Err(NotFast);
+                    }
+                    doc.found.push((
+                        key_at - content_start,
+                        &text[key_at..j],
+                        &text[value_at..end],
+                    ));
+                    j = end + 1;
+                };
+                doc.start_tag(lt, j - content_start, name_len, empty, true)
+                    .map_err(|_| NotFast)?;
+                if empty {
+                    j + 2
+                } else {
+                    j + 1
+                }
+            }
+            _ => return Err(NotFast),
+        };
+    }
+    doc.finish().map_err(|_| NotFast)
 }
 
 fn show(bytes: &[u8]) -> String {
@@ -498,37 +760,43 @@ type FoundAttr<'a> = (usize, &'a str, &'a str);
 fn element_from_tag<'a>(
     text: &'a str,
     start: usize,
-    tag: &BytesStart<'_>,
+    content_len: usize,
+    name_len: usize,
     index: &mut LineIndex<'_>,
     found: &mut Vec<FoundAttr<'a>>,
+    prescanned: bool,
 ) -> Result<Element, SyntaxError> {
     // The tag's content (name and attributes, without '<', '>' or '/>') as text: it starts
     // right after '<' and its ends are ASCII, so it is a slice of the (valid UTF-8) input.
     let content_start = start + 1;
     let content = text
-        .get(content_start..content_start + tag.len())
+        .get(content_start..content_start + content_len)
         .unwrap_or_default();
-    let name_len = tag.name().as_ref().len().min(content.len());
+    let name_len = name_len.min(content.len());
     let name = CompactString::new(&content[..name_len]);
     // Locations are asked for in file order: the element, then its attributes.
     let loc = index.loc(start);
     // A tag on one line of ASCII (nearly all of them) places its attributes by arithmetic.
-    let one_line = content.is_ascii() && memchr::memchr(b'\n', content.as_bytes()).is_none();
+    let (one_line, has_ref) = scan_tag(content.as_bytes());
     // The attributes are found first (as slices of the text, in a reused buffer) so that the
     // model's vector is allocated once at its exact size: most elements have a handful of
     // attributes, and the model keeps tens of thousands of them. The first error is the one a
     // single pass would meet first: a problem with a found attribute comes before a syntax
     // error further on in the tag.
-    found.clear();
-    let mut scan = AttrScanner {
-        s: content,
-        i: name_len,
-    };
-    let scan_error = loop {
-        match scan.next_attr() {
-            Ok(Some(a)) => found.push(a),
-            Ok(None) => break None,
-            Err(e) => break Some(e),
+    let scan_error = if prescanned {
+        None
+    } else {
+        found.clear();
+        let mut scan = AttrScanner {
+            s: content,
+            i: name_len,
+        };
+        loop {
+            match scan.next_attr() {
+                Ok(Some(a)) => found.push(a),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
         }
     };
     let mut attrs = Attrs::with_capacity(found.len());
@@ -539,7 +807,7 @@ fn element_from_tag<'a>(
             index.loc(content_start + key_at)
         };
         // Most values hold no entity: copy them as they are.
-        let value = if memchr::memchr(b'&', raw.as_bytes()).is_some() {
+        let value = if has_ref && raw.as_bytes().contains(&b'&') {
             match quick_xml::escape::unescape(raw) {
                 Ok(v) => CompactString::from(v),
                 Err(e) => {
@@ -580,6 +848,36 @@ fn element_from_tag<'a>(
         children: Vec::new(),
         loc,
     })
+}
+
+/// Whether a tag's content is ASCII on one line, and whether it holds a '&' (an entity in some
+/// value): one pass, eight bytes at a time. Tags are short, and `memchr` and `is_ascii` cost
+/// more to set up on them than to scan.
+fn scan_tag(bytes: &[u8]) -> (bool, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether some byte of `x` is `b` (the classic zero-byte test on `x ^ b…b`: exact as a
+    // yes/no answer).
+    let has = |x: u64, b: u8| {
+        let y = x ^ (ONES * u64::from(b));
+        y.wrapping_sub(ONES) & !y & HIGH != 0
+    };
+    let (mut high, mut newline, mut amp) = (0u64, false, false);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        high |= x;
+        newline |= has(x, b'\n');
+        amp |= has(x, b'&');
+    }
+    for &b in chunks.remainder() {
+        high |= u64::from(b);
+        newline |= b == b'\n';
+        amp |= b == b'&';
+    }
+    (high & HIGH == 0 && !newline, amp)
 }
 
 /// Reads the attributes of a start tag's content. quick-xml finds the tags; the attributes are
@@ -842,6 +1140,30 @@ mod tests {
     }
 
     #[test]
+    fn the_root_start_tag_is_read_alone() {
+        let text = "<?xml version=\"1.0\"?>\n<!DOCTYPE cluster>\n<!-- a - b -->\n<?pi x?>\n  <cluster name=\"a\" config_version=\"&#49;2\"><x></y></cluster>";
+        let root = root_start(text).unwrap();
+        assert_eq!(root.name, "cluster");
+        assert_eq!(root.attrs.get("config_version"), Some("12"));
+        assert_eq!(root.loc.key(), (5, 3));
+        assert_eq!(
+            root_start("<cluster config_version=\"3\"/>").unwrap().name,
+            "cluster"
+        );
+        // Text before the root, an unclosed or broken start tag, nothing at all: unreadable.
+        for bad in [
+            "text <cluster config_version=\"3\">",
+            "<cluster config_version=\"3\"",
+            "<cluster config_version=3>",
+            "<!-- unclosed",
+            "",
+            "  \n",
+        ] {
+            assert!(root_start(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn entities_are_decoded_and_written_back() {
         let text = "<a v=\"x &amp; &quot;y&quot;\">t &lt; u</a>";
         let root = parse(text).unwrap();
@@ -862,6 +1184,176 @@ mod tests {
     fn unclosed_root_is_reported() {
         let e = parse("<a>\n<b/>\n").unwrap_err();
         assert!(e.message.contains("missing </a>"), "{}", e.message);
+    }
+
+    /// Records the calls a builder gets, with every location.
+    #[derive(Default)]
+    struct Record(Vec<String>);
+
+    impl Builder for Record {
+        fn start(&mut self, el: Element) {
+            let attrs: Vec<String> = el
+                .attrs
+                .iter()
+                .map(|(k, a)| format!("{k}={:?}@{}", a.value, a.loc))
+                .collect();
+            self.0
+                .push(format!("start {}@{} {}", el.name, el.loc, attrs.join(" ")));
+        }
+        fn text(&mut self, text: String) {
+            self.0.push(format!("text {text:?}"));
+        }
+        fn end(&mut self) {
+            self.0.push("end".into());
+        }
+    }
+
+    /// The fast path either gives up or gives the builder exactly what quick-xml's path does.
+    fn same_as_quick_xml(text: &str) -> bool {
+        let mut fast = Record::default();
+        let accepted = parse_fast(text, &mut fast).is_ok();
+        if accepted {
+            let mut slow = Record::default();
+            let slow_result = parse_into(text, &mut slow);
+            assert!(
+                slow_result.is_ok(),
+                "fast path accepted, quick-xml: {slow_result:?}\n{text}"
+            );
+            assert_eq!(fast.0, slow.0, "{text}");
+        }
+        accepted
+    }
+
+    #[test]
+    fn fast_path_reads_what_quick_xml_reads() {
+        let mut texts = vec![
+            crate::sample::generate(4, 3, 20),
+            "<a/>".to_string(),
+            "<a></a>".into(),
+            "\u{feff}<a/>".into(),
+            "<?xml version=\"1.0\"?>\n<!-- c -->\n<a b='1' c=\"x>y\"><b/>t é x <c>u</c>  v \n</a>\n<!-- after -->\n"
+                .into(),
+            "<a><!---->x</a>".into(),
+            "<a><!-- a --->x</a>".into(),
+            "<a><!-- a -- b -->x</a>".into(),
+            "<a><!-->x--></a>".into(),
+            "<a><?pi stuff?>x</a>".into(),
+            "<?>x?><a/>".into(),
+            "<a>x &amp; y</a>".into(),
+            "<a><![CDATA[x]]></a>".into(),
+            "<!DOCTYPE a><a/>".into(),
+            "<a / >".into(),
+            "<a/ >".into(),
+            "<a ></a >".into(),
+            "<a>\n</b>".into(),
+            "</a>".into(),
+            "<a>".into(),
+            "<a b=\"1></a>".into(),
+            "x<a/>".into(),
+            "<a/><b/>".into(),
+            "<a/>x".into(),
+            "<a/>  \n".into(),
+            "< a/>".into(),
+            "<1a/>".into(),
+            "<a b=\"1\"c=\"2\"/>".into(),
+            "<a b=\"1\" b=\"2\"/>".into(),
+            "<a b=\"x &amp; y\" c='&lt;'/>".into(),
+            "<a b=\"&bogus;\"/>".into(),
+            "<a\n  b=\"1\"\n\tc=\"2\"/>".into(),
+            "<é b=\"1\"/>".into(),
+            "<a>\r\n<b/>\r\n</a>".into(),
+            "".into(),
+            "   ".into(),
+            "<a>x ]]> y</a>".into(),
+            "<a>a > b</a>".into(),
+            "<a b=\"x\"\t\r\nc='y'/>".into(),
+            "<ns:a xmlns:ns=\"u\"/>".into(),
+            "<a b=\"\"/>".into(),
+            "<a b = \"1\"/>".into(),
+            "<a>\u{0}</a>".into(),
+            "<a b=\"1\"\n/>".into(),
+            "<a><b></b ></a>".into(),
+        ];
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for folder in ["valid", "invalid"] {
+            let mut paths: Vec<_> = std::fs::read_dir(dir.join(folder))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                texts.push(std::fs::read_to_string(p).unwrap());
+            }
+        }
+        let mut accepted = 0;
+        for t in &texts {
+            accepted += usize::from(same_as_quick_xml(t));
+        }
+        assert!(
+            accepted >= 60,
+            "the fast path read only {accepted} of {}",
+            texts.len()
+        );
+        // Broken variants: each fixture with a byte of markup removed or doubled, or a
+        // character inserted, at places spread over the file.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for t in &texts {
+            for _ in 0..40 {
+                if t.is_empty() {
+                    break;
+                }
+                let mut at = (next() % t.len() as u64) as usize;
+                while !t.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let ch = [
+                    '<', '>', '/', '"', '\'', '=', '&', '-', '!', '?', ' ', '\n', 'x',
+                ];
+                let c = ch[(next() % ch.len() as u64) as usize];
+                let mut v = t.clone();
+                match next() % 3 {
+                    0 => {
+                        v.insert(at, c);
+                    }
+                    1 => {
+                        v.remove(at);
+                    }
+                    _ => {
+                        let here = t[at..].chars().next().unwrap_or('x');
+                        v.insert(at, here);
+                    }
+                }
+                same_as_quick_xml(&v);
+            }
+        }
+    }
+
+    #[test]
+    fn tag_scan_agrees_with_plain_checks() {
+        let samples = [
+            "",
+            "a",
+            "ip address=\"10.0.0.1/24\" monitor_link=\"1\"",
+            "x\ny",
+            "v=\"a&amp;b\"",
+            "é",
+            "abcdefg\n",
+            "abcdefgh&",
+            "abcdefghijklmnop\u{80}",
+            "\n&",
+            "aaaaaaaa",
+        ];
+        for s in samples {
+            let one_line = s.is_ascii() && !s.contains('\n');
+            assert_eq!(scan_tag(s.as_bytes()), (one_line, s.contains('&')), "{s:?}");
+        }
     }
 
     #[test]

@@ -202,3 +202,61 @@ fn every_parsable_fixture_round_trips_losslessly() {
     assert!(checked >= MIN_VALID + 30, "only {checked} fixtures parsed");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `check_str` makes the resource checks while parsing; its findings must be exactly those of
+/// `validate` on the parsed model (same messages, places and order), for every fixture and for
+/// files whose sections come in orders the parse cannot check as it goes (a service before
+/// `<resources>`, the failover domains after the services, `depend=` on a later service).
+#[test]
+fn checks_made_while_parsing_equal_validation_of_the_model() {
+    let mut texts = Vec::new();
+    for folder in ["valid", "invalid"] {
+        for conf in files_with(&fixtures_dir().join(folder), "conf") {
+            texts.push((
+                format!("{folder}/{}", base_name(&conf)),
+                std::fs::read_to_string(&conf).unwrap(),
+            ));
+        }
+    }
+    let nodes = r#"<clusternodes><clusternode name="a" nodeid="1"/><clusternode name="b" nodeid="2"/></clusternodes>"#;
+    let domains = r#"<failoverdomains><failoverdomain name="D" ordered="1"><failoverdomainnode name="a" priority="1"/></failoverdomain></failoverdomains>"#;
+    let resources = r#"<resources><ip address="10.0.0.1/24"/><ip address="10.0.0.1/24"/><script name="s" file="/x"><ip ref="10.0.0.9"/></script><script name="s" file="rel"/><mystery name="m"/><fs name="f"/></resources>"#;
+    let services = r#"<service name="one" domain="d" depend="service:two"><ip ref="10.0.0.1/24"><script ref="s"/><action name="status" timeout="x"/></ip><action name="stop" depth="q"/></service><service name="two" domain="nope" depend="one" autostart="maybe"><ip ref="10.0.0.1/24"/><mystery ref="m"/><mystery ref="zz"/></service><service name="one" depend="service:one"/><vm name="v" domain="D"/>"#;
+    for (name, rm) in [
+        ("in order", format!("{domains}{resources}{services}")),
+        ("services first", format!("{services}{domains}{resources}")),
+        ("resources last", format!("{domains}{services}{resources}")),
+        ("domains last", format!("{resources}{services}{domains}")),
+        ("no domains", format!("{resources}{services}")),
+        (
+            "two of each",
+            format!("{domains}{resources}{services}{domains}{resources}"),
+        ),
+    ] {
+        texts.push((
+            name.to_string(),
+            format!(r#"<cluster name="c" config_version="1">{nodes}<rm>{rm}</rm></cluster>"#)
+                .replace("><", ">\n<"),
+        ));
+    }
+    texts.push(("generated".into(), ccs::sample::generate(5, 3, 40)));
+    let mut differ = Vec::new();
+    for (name, text) in &texts {
+        let checked = ccs::check_str(text).diagnostics;
+        let walked = match ccs::parse_str(text) {
+            Ok(conf) => ccs::validate::validate(&conf),
+            Err(d) => vec![d],
+        };
+        if !name.contains('/') && name != "generated" {
+            // The hand-written files exercise the cross-references.
+            let all: String = checked.iter().map(|d| d.message.clone() + "\n").collect();
+            for what in ["refers to no", "depends on", "duplicate", "is not"] {
+                assert!(all.contains(what), "{name}: no \"{what}\" finding:\n{all}");
+            }
+        }
+        if checked != walked {
+            differ.push(format!("{name}:\n{checked:#?}\n--- validate:\n{walked:#?}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}

@@ -241,6 +241,44 @@ fn a_hand_broken_file_with_a_version_can_be_repaired_by_a_newer_one() {
 }
 
 #[test]
+fn the_replaced_file_is_ordered_by_its_root_tag_alone() {
+    let (_dir, path) = setup();
+    // Broken by hand after a readable root tag: its version still orders it (the store reads
+    // only the root's start tag), so a newer push repairs it and an older one is refused.
+    std::fs::write(
+        &path,
+        "<?xml version=\"1.0\"?>\n<!-- edited -->\n<cluster name=\"c\" config_version=\"7\"><clusternodes></cluster>",
+    )
+    .unwrap();
+    let store = Store::open(&path).unwrap();
+    assert!(matches!(
+        store.replace(&conf(6, "x")).unwrap_err(),
+        StoreError::NotNewer {
+            new: 6,
+            current: 7,
+            ..
+        }
+    ));
+    assert_eq!(store.replace(&conf(8, "x")).unwrap().previous, Some(7));
+    assert_eq!(std::fs::read(&path).unwrap(), conf(8, "x"));
+    // Another root element, or no readable root tag at all: no order.
+    for bad in [
+        "<notcluster config_version=\"9\"/>",
+        "<cluster name=\"c\" config_version=\"9\"",
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        assert!(
+            matches!(
+                store.replace(&conf(10, "x")).unwrap_err(),
+                StoreError::CurrentUnusable { .. }
+            ),
+            "{bad}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bad.as_bytes());
+    }
+}
+
+#[test]
 fn stale_temporary_files_are_removed_by_open_and_replace() {
     let (dir, path) = setup();
     std::fs::write(&path, conf(1, "a")).unwrap();

@@ -54,7 +54,7 @@ fn offer(label: &str) -> Message {
 fn offer_raw(version: u64, bytes: &[u8]) -> Message {
     Message::Offer {
         version,
-        bytes: Arc::from(bytes),
+        bytes: Arc::<[u8]>::from(bytes).into(),
     }
 }
 

@@ -174,9 +174,45 @@ impl QuorumTracker {
     }
 }
 
+/// The cluster id `clustat` shows (`-x`: `<cluster id=…>`): `<cman cluster_id>`, else the
+/// number cman derived from the cluster name (each byte added to twice the running value, kept
+/// to 16 bits), so that a cluster keeps the id it had under RHCS.
+pub fn cluster_id(conf: &ClusterConf) -> u16 {
+    conf.cman
+        .as_ref()
+        .and_then(|c| c.attrs.get("cluster_id"))
+        .and_then(|v| v.trim().parse::<u16>().ok())
+        .unwrap_or_else(|| name_cluster_id(conf.name()))
+}
+
+/// cman's `generate_cluster_id`: over the name's bytes (C `char`, signed), `v = 2v + byte` in
+/// an `int`, then the low 16 bits.
+pub fn name_cluster_id(name: &str) -> u16 {
+    let v = name.bytes().fold(0i32, |v, b| {
+        v.wrapping_shl(1).wrapping_add(i32::from(b as i8))
+    });
+    (v & 0xFFFF) as u16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_id_is_cmans_hash_of_the_name_unless_configured() {
+        assert_eq!(name_cluster_id("web_ha"), 6893);
+        assert_eq!(name_cluster_id("alpha"), 3169);
+        // Past 32 bits the C int wraps; the low 16 bits are what is left.
+        assert_eq!(name_cluster_id("a_rather_long_cluster_name_x"), 35778);
+        let conf = |cman: &str| {
+            ccs::parse_str(&format!(
+                "<cluster name=\"web_ha\" config_version=\"1\">{cman}</cluster>"
+            ))
+            .unwrap()
+        };
+        assert_eq!(cluster_id(&conf("")), 6893);
+        assert_eq!(cluster_id(&conf("<cman cluster_id=\"42\"/>")), 42);
+    }
 
     fn cfg(nodes: u32, expected: Option<u32>, two_node: bool) -> QuorumConfig {
         let votes: Vec<(u32, u32)> = (1..=nodes).map(|i| (i, 1)).collect();

@@ -734,3 +734,122 @@ fn a_coordinator_that_joined_after_a_failure_fences_before_taking_over() {
     check_markers(&c, "beta", "node2");
     check_markers(&c, "alpha", "node1");
 }
+
+/// Adds `attrs` to the `<fence_daemon>` of the cluster's cluster.conf.
+fn fence_daemon_attrs(c: &Cluster, attrs: &str) {
+    let text = std::fs::read_to_string(c.path("cluster.conf"))
+        .unwrap()
+        .replace("<fence_daemon ", &format!("<fence_daemon {attrs} "));
+    c.write_conf(&text);
+}
+
+/// No service of `v` is started.
+fn nothing_started(v: &serde_json::Value) -> bool {
+    v["services"]
+        .as_array()
+        .is_some_and(|s| s.iter().all(|r| r["state"] != "started"))
+}
+
+/// The timestamp of the first line of `log` containing `text` (RFC 3339, comparable as text).
+fn first_at<'a>(log: &'a str, text: &str) -> &'a str {
+    log.lines()
+        .find(|l| l.contains(text))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {text:?} in:\n{log}"))
+}
+
+#[test]
+fn a_cluster_forming_without_a_node_fences_it_before_starting_anything() {
+    // node1 (alpha's home) is not started: node2 and node3 are quorate (2 of 3 votes), but
+    // node1 may be up behind a broken network with alpha still running. Nothing starts until
+    // node1 has been given post_join_delay to join and is then fenced (startup fencing).
+    let (mut c, bmcs) = configured(3, Fencing::Bmc(PASSWORD), 0, 1);
+    fence_daemon_attrs(&c, "post_join_delay=\"3\"");
+    c.start("node2");
+    c.start("node3");
+    wait_log(
+        &mut c,
+        "node2",
+        "Waiting post_join_delay 3 s for node1 to join; then they are fenced",
+    );
+    c.holds_for(
+        &["node2", "node3"],
+        "nothing starts while node1 is neither a member nor fenced",
+        Duration::from_secs(2),
+        |v| v["quorate"] == true && nothing_started(v),
+    );
+    wait_log(
+        &mut c,
+        "node2",
+        "Startup fencing: node1 did not join within post_join_delay; fencing it",
+    );
+    wait_log(&mut c, "node2", "fence node1 success");
+    assert!(
+        power_log(&bmcs, "node1").contains("power 0"),
+        "node1 powered off"
+    );
+    c.wait_for(&["node2", "node3"], "alpha on node2, beta on node3", |v| {
+        started_on(v, "service:alpha", "node2") && started_on(v, "service:beta", "node3")
+    });
+    // Fenced before anything started, on either node.
+    let fenced = first_at(&c.log_of("node2"), "fence node1 success").to_string();
+    for n in ["node2", "node3"] {
+        let log = c.log_of(n);
+        let started = first_at(&log, "Starting service:");
+        assert!(
+            fenced.as_str() < started,
+            "{n} started at {started}, before {fenced}"
+        );
+    }
+    assert_eq!(never_double(&c, "alpha").as_deref(), Some("node2"));
+}
+
+#[test]
+fn a_node_that_joins_within_post_join_delay_is_not_fenced_and_clean_start_skips_it() {
+    // Joining in time: node1 starts 1 s after the others, within post_join_delay (10 s).
+    let (mut c, bmcs) = configured(3, Fencing::Bmc(PASSWORD), 0, 1);
+    fence_daemon_attrs(&c, "post_join_delay=\"10\"");
+    c.start("node2");
+    c.start("node3");
+    wait_log(
+        &mut c,
+        "node2",
+        "Waiting post_join_delay 10 s for node1 to join",
+    );
+    c.start("node1");
+    up_again(&mut c);
+    assert_eq!(
+        power_log(&bmcs, "node1"),
+        "",
+        "node1 joined: nobody fenced it"
+    );
+
+    // clean_start: the administrator vouches that absent nodes are down; no waiting.
+    let (mut c, bmcs) = configured(3, Fencing::Bmc(PASSWORD), 0, 1);
+    fence_daemon_attrs(&c, "clean_start=\"1\"");
+    c.start("node2");
+    c.start("node3");
+    c.wait_for(&["node2", "node3"], "alpha on node2 at once", |v| {
+        started_on(v, "service:alpha", "node2") && started_on(v, "service:beta", "node3")
+    });
+    wait_log(&mut c, "node2", "clean_start: not fencing node1");
+    assert_eq!(
+        power_log(&bmcs, "node1"),
+        "",
+        "clean_start: nobody fenced node1"
+    );
+}
+
+/// Waits until alpha runs on node1 and beta on node3 with all three members online.
+fn up_again(c: &mut Cluster) {
+    c.wait_for(
+        &["node1", "node2", "node3"],
+        "every member up, services home",
+        |v| {
+            v["quorate"] == true
+                && ["node1", "node2", "node3"].iter().all(|m| online(v, m))
+                && started_on(v, "service:alpha", "node1")
+                && started_on(v, "service:beta", "node3")
+        },
+    );
+}

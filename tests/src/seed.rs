@@ -157,10 +157,14 @@ fn init_script(httpd: &Path, run_dir: &Path) -> String {
         r#"#!/bin/sh
 # httpd: the seed scenario's web server (answers with this node's web name).
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
-me=$(ip -o -4 addr show dev eth0 | awk '{{print $4}}' | grep -v '^{VIP}/' | head -n1 | cut -d/ -f1)
+# This host's own address (not the VIP), with one program: the start is on the takeover's path.
+me=
+for w in $(ip -o -4 addr show dev eth0); do
+    case "$w" in {VIP}/*) ;; */*) [ -z "$me" ] && me=${{w%/*}} ;; esac
+done
 n=${{me##*.}}
 pidfile='{run}'/httpd.$n.pid
-running() {{ [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }}
+running() {{ [ -f "$pidfile" ] && read -r pid < "$pidfile" && kill -0 "$pid" 2>/dev/null; }}
 case "$1" in
 start)
     running && exit 0

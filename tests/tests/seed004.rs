@@ -205,8 +205,46 @@ fn seed004_cable_pulled_the_node_is_fenced_before_takeover_and_fails_back_after_
         .expect(&log2);
     assert!(fencing < success && success < takeover, "{log2}");
 
+    // While node1 is down the administrator pushes version 12 from node2: node1 cannot get it
+    // now (ccs_sync says so; every reachable node has it, so it succeeds), it must catch up
+    // when it comes back.
+    let v12 = cluster_tests::seed::cluster_conf(
+        &h,
+        &Options {
+            config_version: 12,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let file = h.dir.path().join("cluster.conf.v12");
+    std::fs::write(&file, &v12).unwrap();
+    let (code, out) = seed
+        .tool(
+            &h,
+            "node2",
+            "ccs_sync",
+            &["-f", &file.display().to_string()],
+        )
+        .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("node2.cluster.com: Success"), "{out}");
+    assert!(out.contains("node1.cluster.com: unreachable"), "{out}");
+
     // node1 boots (the reboot's power-on), rejoins, and the service comes back to it.
     assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(60));
+    // It caught up before it started anything.
+    let on_disk = std::fs::read_to_string(
+        h.host("node1")
+            .unwrap()
+            .dir
+            .join("etc/cluster/cluster.conf"),
+    )
+    .unwrap();
+    assert_eq!(on_disk, v12, "node1 caught up with version 12");
+    let log1 = seed.log(&h, "node1");
+    let caught_up = log1.rfind("Configuration version 12 (hash").expect(&log1);
+    let started = log1.rfind("Starting service:apache_service").expect(&log1);
+    assert!(caught_up < started, "{log1}");
     // The reboot was split: the service moved once node1 was confirmed off, before the
     // power-on (with its 2 s power_wait) finished.
     let log2 = seed.log(&h, "node2");

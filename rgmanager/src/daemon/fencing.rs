@@ -52,6 +52,83 @@ pub enum VictimState {
     Fenced,
 }
 
+/// fenced's startup fencing (sans-I/O): the coordinator of a cluster that is forming now (no
+/// member has ever held a service table: a first start, or a whole-cluster restart) cannot know
+/// what the configured nodes that are not members run. One may be up on the other side of a
+/// broken network, still holding the services of before, or, in a two-node cluster, be quorate
+/// alone and about to start them itself. So no service starts until each absent node has
+/// joined or been fenced: the coordinator waits `post_join_delay` for them to join, then fences
+/// the ones still absent, as fenced did when it formed a fence domain. `clean_start="1"` skips
+/// it (the administrator vouches that absent nodes are down); a negative `post_join_delay`
+/// waits for them to join for ever.
+#[derive(Debug, Clone)]
+pub struct Startup {
+    /// Absent nodes that have neither joined nor been fenced yet.
+    pending: std::collections::BTreeSet<NodeId>,
+    /// When the ones still absent are to be fenced (None: wait for ever).
+    fence_at: Option<std::time::Instant>,
+    /// They were handed over to fencing.
+    fencing: bool,
+}
+
+/// What the coordinator does about startup fencing now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartupStep {
+    /// Every absent node joined or is fenced: services may start.
+    Open,
+    /// Keep waiting; start nothing.
+    Wait,
+    /// Fence these nodes (they did not join in time); start nothing yet.
+    Fence(Vec<NodeId>),
+}
+
+impl Startup {
+    /// The gate of a cluster forming now with `absent` configured nodes not in the view.
+    pub fn new(
+        absent: std::collections::BTreeSet<NodeId>,
+        post_join_delay: i64,
+        now: std::time::Instant,
+    ) -> Startup {
+        let fence_at = u64::try_from(post_join_delay)
+            .ok()
+            .map(|d| now + Duration::from_secs(d));
+        Startup {
+            pending: absent,
+            fence_at,
+            fencing: false,
+        }
+    }
+
+    /// The nodes still holding the services back.
+    pub fn pending(&self) -> Vec<NodeId> {
+        self.pending.iter().copied().collect()
+    }
+
+    /// Decides at `now`, given the view's members and the fencing states.
+    pub fn step(
+        &mut self,
+        now: std::time::Instant,
+        members: &[NodeId],
+        victims: &Victims,
+    ) -> StartupStep {
+        self.pending
+            .retain(|n| !members.contains(n) && victims.state(*n) != Some(VictimState::Fenced));
+        if self.pending.is_empty() {
+            return StartupStep::Open;
+        }
+        if self.fencing {
+            return StartupStep::Wait;
+        }
+        match self.fence_at {
+            Some(t) if now >= t => {
+                self.fencing = true;
+                StartupStep::Fence(self.pending())
+            }
+            _ => StartupStep::Wait,
+        }
+    }
+}
+
 /// The fencing states of the nodes that left uncleanly (sans-I/O).
 #[derive(Debug, Default, Clone)]
 pub struct Victims {
@@ -349,16 +426,18 @@ fn pause(d: Duration, cancel: &AtomicBool) -> bool {
 /// The second half of the reboots a fencing split (see `fence::node::split_reboots`): the
 /// devices that powered `victim` off power it on again, from a thread of their own, so that
 /// the node comes back as a `reboot` would have brought it, while its services already move.
-/// A failure leaves the node off, which is safe; it is logged for the administrator.
-fn power_on_again(victim: &str, calls: Vec<fence::node::DeviceCall>) {
-    if calls.is_empty() {
+/// A failure leaves the node off, which is safe; it is logged for the administrator. The
+/// device's `power_wait`, taken out of the off, is the pause before the first on.
+fn power_on_again(victim: &str, on: fence::node::PowerOn) {
+    if on.calls.is_empty() {
         return;
     }
     let name = format!("power-on-{victim}");
     let victim = victim.to_string();
     let spawned = std::thread::Builder::new().name(name).spawn(move || {
+        std::thread::sleep(on.pause);
         let mut runner = AgentRunner::default();
-        for call in &calls {
+        for call in &on.calls {
             match fence::node::DeviceRunner::run(&mut runner, call) {
                 Ok(()) => tracing::info!(
                     "fence {victim} dev {}.{}: powered on again (the reboot's second half)",
@@ -437,6 +516,42 @@ fn fence_until_done(source: &ConfSource, victim: &str, cancel: &AtomicBool) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn startup_waits_post_join_delay_then_fences_the_absent_until_they_are_fenced() {
+        let t0 = std::time::Instant::now();
+        let mut v = Victims::default();
+        let mut st = Startup::new([2, 3].into_iter().collect(), 6, t0);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(st.step(at(1), &[1], &v), StartupStep::Wait);
+        // node2 joins within the delay: it is no longer waited for.
+        assert_eq!(st.step(at(2), &[1, 2], &v), StartupStep::Wait);
+        assert_eq!(st.pending(), vec![3]);
+        // Past the delay: node3 is to be fenced, once.
+        assert_eq!(st.step(at(6), &[1, 2], &v), StartupStep::Fence(vec![3]));
+        v.lost(3);
+        assert_eq!(st.step(at(7), &[1, 2], &v), StartupStep::Wait);
+        assert_eq!(v.due(true), vec![3]);
+        assert_eq!(
+            st.step(at(8), &[1, 2], &v),
+            StartupStep::Wait,
+            "not fenced yet"
+        );
+        assert!(v.fenced(3));
+        assert_eq!(st.step(at(9), &[1, 2], &v), StartupStep::Open);
+    }
+
+    #[test]
+    fn startup_opens_when_the_absent_join_and_waits_for_ever_with_a_negative_delay() {
+        let t0 = std::time::Instant::now();
+        let v = Victims::default();
+        let mut st = Startup::new([2].into_iter().collect(), -1, t0);
+        let late = t0 + Duration::from_secs(3600);
+        assert_eq!(st.step(late, &[1], &v), StartupStep::Wait);
+        assert_eq!(st.step(late, &[1, 2], &v), StartupStep::Open);
+        let mut st = Startup::new([2].into_iter().collect(), 0, t0);
+        assert_eq!(st.step(t0, &[1], &v), StartupStep::Fence(vec![2]));
+    }
 
     #[test]
     fn only_the_coordinator_fences_and_only_lost_nodes() {

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::args::{self, Args};
 use super::coord::{Coordinator, Order};
-use super::fencing::{ConfSource, FenceNews, Fencer};
+use super::fencing::{ConfSource, FenceNews, Fencer, Startup, StartupStep};
 use super::wire::{self, Envelope, Msg, Op, ReplayFilter};
 use crate::admin::{self, LockOp, Request, Response, ServiceAction};
 use crate::clustat;
@@ -553,6 +553,8 @@ struct Daemon {
     incarnation: u64,
     seq: u64,
     cluster_name: String,
+    /// clustat's cluster id (`<cman cluster_id>` or cman's hash of the name).
+    cluster_id: u16,
     /// `<rm central_processing="1">`: clustat calls the coordinator `RG-Master`.
     central_processing: bool,
     /// cluster.conf's nodes with ids, sorted by id.
@@ -569,6 +571,14 @@ struct Daemon {
     takeover: Option<Instant>,
     takeover_warned: bool,
     reports: BTreeMap<NodeId, (BTreeSet<String>, Instant)>,
+    /// This daemon has held a coordinator's service table (its own or one it was sent).
+    established: bool,
+    /// Members whose last report said they had (see `Msg::Report`).
+    established_peers: BTreeSet<NodeId>,
+    /// Startup fencing in progress (this daemon coordinates a cluster that is forming).
+    startup: Option<Startup>,
+    /// Startup fencing was decided for this coordinatorship.
+    startup_checked: bool,
     /// Services running here.
     running: BTreeSet<String>,
     /// Orders seen, by (coordinator, its incarnation, id): `None` while running.
@@ -590,6 +600,9 @@ struct Daemon {
     waiters: Vec<Waiter>,
     /// Set when another daemon already runs this node: exit at once.
     refused: bool,
+    /// Set when an adopted configuration no longer lists this node: stop the services and
+    /// leave, as at SIGTERM.
+    removed: bool,
     /// On the coordinator: members' requests seen, and their answers once given.
     requests_seen: HashMap<OrderKey, Option<(RgCode, Option<NodeId>)>>,
     /// Lost nodes and the threads fencing them (`fence_hooks`).
@@ -650,10 +663,12 @@ impl Daemon {
             waiters: Vec::new(),
             requests_seen: HashMap::new(),
             refused: false,
+            removed: false,
             local,
             incarnation,
             seq: 0,
             cluster_name: conf.name().to_string(),
+            cluster_id: crate::quorum::cluster_id(conf),
             central_processing: conf
                 .rm_attr("central_processing")
                 .is_some_and(ccs::value::atoi_flag),
@@ -669,6 +684,10 @@ impl Daemon {
             takeover: None,
             takeover_warned: false,
             reports: BTreeMap::new(),
+            established: false,
+            established_peers: BTreeSet::new(),
+            startup: None,
+            startup_checked: false,
             running: BTreeSet::new(),
             executed: HashMap::new(),
             jobs: jobs_tx,
@@ -684,7 +703,10 @@ impl Daemon {
         self.members_conf
             .iter()
             .find(|(i, _)| *i == id)
-            .map_or_else(|| format!("#{id}"), |(_, n)| n.clone())
+            .map(|(_, n)| n.clone())
+            // A node a reload removed is still named in the lines about its leaving.
+            .or_else(|| self.sync.as_ref()?.former_names.get(&id).cloned())
+            .unwrap_or_else(|| format!("#{id}"))
     }
 
     /// Runs until SIGTERM (true: a clean exit) or until another daemon is found running this
@@ -758,6 +780,11 @@ impl Daemon {
                     if TERM.load(Ordering::SeqCst) {
                         break;
                     }
+                    // Removed from the configuration: leave once a ccs_sync run here has its
+                    // answers (pushed from this very node, say).
+                    if self.removed && !self.sync.as_ref().is_some_and(|s| s.run_pending()) {
+                        break;
+                    }
                     self.check_auth(&node);
                     if last_periodic.elapsed() >= Duration::from_secs(1) {
                         last_periodic = Instant::now();
@@ -767,9 +794,18 @@ impl Daemon {
                 }
             }
             self.drain_inbox().await;
+            // A new coordinator rebuilds as soon as the last member's report is in (the tick
+            // only catches what nothing else woke us for): after a failure this is the
+            // takeover's critical path, and waiting for the tick cost up to 200 ms.
+            if self.takeover.is_some() {
+                self.try_takeover().await;
+            }
             self.answer_waiters().await;
             if let Some(v) = self.sync.as_mut().and_then(|s| s.new_version.take()) {
                 node.set_config_version(v);
+            }
+            if let Some(nodes) = self.sync.as_mut().and_then(|s| s.new_nodes.take()) {
+                node.set_nodes(nodes);
             }
             if self.refused {
                 node.kill();
@@ -883,6 +919,7 @@ impl Daemon {
         if let Some(c) = self.coordinator() {
             let msg = Msg::Report {
                 running: self.running.iter().cloned().collect(),
+                established: self.established,
             };
             self.send(c, msg).await;
         }
@@ -934,7 +971,11 @@ impl Daemon {
             }
             return;
         }
+        if !self.startup_gate(&v) {
+            return;
+        }
         self.takeover = None;
+        self.established = true;
         let reports: BTreeMap<NodeId, BTreeSet<String>> = self
             .reports
             .iter()
@@ -944,6 +985,79 @@ impl Daemon {
         let orders = self.coord.rebuild(&reports);
         self.dispatch(orders).await;
         self.broadcast_table().await;
+    }
+
+    /// Startup fencing (see [`Startup`]): decided once per coordinatorship, when every member
+    /// has reported; true when services may start.
+    fn startup_gate(&mut self, v: &membership::View) -> bool {
+        let now = Instant::now();
+        if self.startup.is_none() && !self.startup_checked {
+            self.startup_checked = true;
+            let forming = !self.established
+                && v.members
+                    .iter()
+                    .all(|m| !self.established_peers.contains(m));
+            let conf = self.fencer.source().current();
+            let absent: BTreeSet<NodeId> = conf
+                .nodes()
+                .iter()
+                .filter_map(|n| n.nodeid())
+                .filter(|id| !v.contains(*id))
+                .collect();
+            if forming && !absent.is_empty() {
+                let names = self.names(&absent);
+                let delay = conf.post_join_delay();
+                if conf.clean_start() {
+                    tracing::info!(
+                        "clean_start: not fencing {names}, which have not joined; starting services"
+                    );
+                } else {
+                    if delay >= 0 {
+                        tracing::info!(
+                            "Waiting post_join_delay {delay} s for {names} to join; then they are \
+                             fenced (startup fencing). No service starts until then"
+                        );
+                    } else {
+                        tracing::info!(
+                            "post_join_delay -1: waiting for {names} to join; no service starts \
+                             until then"
+                        );
+                    }
+                    self.startup = Some(Startup::new(absent, delay, now));
+                }
+            }
+        }
+        let Some(st) = self.startup.as_mut() else {
+            return true;
+        };
+        match st.step(now, &v.members, &self.fencer.victims) {
+            StartupStep::Open => {
+                self.startup = None;
+                tracing::info!("Startup fencing done: every node joined or is fenced");
+                true
+            }
+            StartupStep::Wait => false,
+            StartupStep::Fence(nodes) => {
+                for n in nodes {
+                    tracing::warn!(
+                        "Startup fencing: {} did not join within post_join_delay; fencing it",
+                        self.name_of(n)
+                    );
+                    self.fencer.victims.lost(n);
+                }
+                self.fence_start();
+                false
+            }
+        }
+    }
+
+    /// Node names for a log line: `node2, node3`.
+    fn names(&self, nodes: &BTreeSet<NodeId>) -> String {
+        nodes
+            .iter()
+            .map(|n| self.name_of(*n))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     async fn policy_event(&mut self, ev: Event) {
@@ -1004,6 +1118,10 @@ impl Daemon {
                         self.answer(w.origin, RgCode::Quorum, None).await;
                     }
                 }
+                if self.coordinating != was {
+                    self.startup = None;
+                    self.startup_checked = false;
+                }
                 if self.coordinating && !was {
                     tracing::info!("Node {} is the coordinator", self.name_of(self.local));
                     self.takeover = Some(Instant::now());
@@ -1054,7 +1172,15 @@ impl Daemon {
     async fn message(&mut self, env: Envelope) {
         let from = env.sender;
         match env.msg {
-            Msg::Report { running } => {
+            Msg::Report {
+                running,
+                established,
+            } => {
+                if established {
+                    self.established_peers.insert(from);
+                } else {
+                    self.established_peers.remove(&from);
+                }
                 if self.coordinating {
                     let running: BTreeSet<String> = running.into_iter().collect();
                     if self.takeover.is_none() {
@@ -1125,6 +1251,7 @@ impl Daemon {
                 services, locked, ..
             } => {
                 if self.coordinator() == Some(from) && !self.coordinating {
+                    self.established = true;
                     self.coord.adopt(&services);
                     self.coord.view.locked = locked;
                 }
@@ -1476,7 +1603,7 @@ impl Daemon {
         services.sort_by(|a, b| a.name.cmp(&b.name));
         clustat::Status {
             cluster_name: self.cluster_name.clone(),
-            cluster_id: 0,
+            cluster_id: u32::from(self.cluster_id),
             generation: self.view.as_ref().map_or(0, |v| v.number),
             quorate: self.quorum.is_quorate(),
             members,

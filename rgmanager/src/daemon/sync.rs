@@ -32,7 +32,7 @@ use super::{wire_addr, Daemon, DaemonError};
 use crate::admin::{NodeLine, Response, SyncOutcome};
 use crate::daemon::sync_wire::{self, FrameCodec, FrameError};
 use crate::membership::{key::ClusterKey, net, NodeId};
-use crate::policy::view::DomainRef;
+use crate::policy::view::{DomainRef, NodeConf};
 use crate::policy::{ClusterView, Event, NodeState, PolicyConfig, State};
 use crate::quorum::QuorumConfig;
 use crate::resource::Forest;
@@ -42,6 +42,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `ccs_sync` waits for every node's answer.
 const ADMIN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long after a peer's heartbeats show another `config_version` we announce ours to it:
+/// longer than a push takes, so that the push's own offer arrives first.
+const HELLO_DELAY: Duration = Duration::from_secs(1);
 /// How long a starting daemon tries to catch up before joining anyway.
 const CATCH_UP_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -253,10 +256,14 @@ pub(super) struct SyncState {
     writing: bool,
     run: Option<AdminRun>,
     queued: Vec<AdminSync>,
-    /// Peers to say hello to at the next tick.
-    hello_soon: std::collections::BTreeSet<NodeId>,
+    /// Peers to say hello to, and from when.
+    hello_soon: BTreeMap<NodeId, Instant>,
     /// A version adopted since the membership heartbeats were told.
     pub(super) new_version: Option<u64>,
+    /// Names of nodes removed from the configuration, for the log lines about their leaving.
+    pub(super) former_names: BTreeMap<NodeId, String>,
+    /// The adopted version's nodes (membership addresses), for the membership layer.
+    pub(super) new_nodes: Option<BTreeMap<NodeId, SocketAddr>>,
     /// Each service's resource signature in the running configuration.
     sigs: BTreeMap<String, Vec<String>>,
 }
@@ -285,6 +292,8 @@ impl SyncState {
             queued: Vec::new(),
             hello_soon: Default::default(),
             new_version: None,
+            new_nodes: None,
+            former_names: BTreeMap::new(),
             sigs: signatures(&Forest::build(conf)),
         })
     }
@@ -607,19 +616,28 @@ impl Daemon {
         }
     }
 
-    /// A peer's heartbeats carry another `config_version`: hello at the next tick, not at
-    /// once, so that during a push a node takes the pushed offer rather than fetching the same
-    /// file a second time from the first peer that adopted it.
+    /// A peer's heartbeats carry another `config_version`: hello in a second (at the first
+    /// tick after [`HELLO_DELAY`]), not at once, so that during a push a node takes the pushed
+    /// offer rather than fetching the same file a second time from the first peer that adopted
+    /// it (with "the next tick", up to a second but often a few milliseconds away, a push to
+    /// 16 nodes made some of them fetch the file again).
     pub(super) fn sync_hello_soon(&mut self, to: NodeId) {
         if let Some(s) = self.sync_mut() {
-            s.hello_soon.insert(to);
+            s.hello_soon
+                .entry(to)
+                .or_insert_with(|| Instant::now() + HELLO_DELAY);
         }
     }
 
     /// A peer left the membership.
     pub(super) async fn sync_peer_lost(&mut self, peer: NodeId) {
+        let configured = self.members_conf.iter().any(|(id, _)| *id == peer);
         if let Some(s) = self.sync_mut() {
             s.core.peer_lost(peer);
+            if !configured {
+                // A removed node has left: no more sync traffic with it.
+                s.addrs.remove(&peer);
+            }
         }
         self.sync_flush().await;
     }
@@ -632,7 +650,15 @@ impl Daemon {
                 s.core.retry();
             }
             let hello = s.core.announcement();
-            for to in std::mem::take(&mut s.hello_soon) {
+            let now = Instant::now();
+            let due: Vec<NodeId> = s
+                .hello_soon
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            for to in due {
+                s.hello_soon.remove(&to);
                 s.send(to, hello.clone(), false);
             }
             s.finish_run(Instant::now() >= s.run.as_ref().map_or(Instant::now(), |r| r.deadline));
@@ -680,12 +706,27 @@ impl Daemon {
                         return;
                     }
                 };
-                let Some(conf) = std::str::from_utf8(config.bytes())
-                    .ok()
-                    .and_then(|t| ccs::check_str(t).conf)
-                else {
-                    return;
+                // The model the check parsed.
+                let conf = config.conf().clone();
+                // The offers go out first, on their threads, and this node writes its own copy
+                // meanwhile: the others' checks and writes do not wait for ours. Every node
+                // decides on its own copy; answers are handled once this returns. The nodes
+                // the push removes from the configuration get it too: they stop their
+                // services and leave.
+                let mut targets = sync_addrs(&conf);
+                for (id, addr) in &s.addrs {
+                    targets.entry(*id).or_insert(*addr);
+                }
+                let offer = Message::Offer {
+                    version: config.version(),
+                    bytes: config.hashed().clone(),
                 };
+                let frame = Arc::new(s.transport.codec.encode(local, &offer));
+                for (id, addr) in targets {
+                    if id != local {
+                        s.send_frame_to(id, addr, frame.clone());
+                    }
+                }
                 let ours = s.core.local().clone();
                 let local_line = if config.version() > ours.version() {
                     match Store::open(&s.store_path).and_then(|st| st.replace_checked(&config)) {
@@ -736,7 +777,6 @@ impl Daemon {
                 };
                 let adopted =
                     config.version() > ours.version() && local_line == SyncOutcome::Success;
-                let targets = sync_addrs(&conf);
                 let names = names_of(&conf);
                 let mut lines = BTreeMap::new();
                 for (id, name) in &names {
@@ -751,16 +791,6 @@ impl Daemon {
                     deadline: Instant::now() + ADMIN_DEADLINE,
                     reply,
                 });
-                let offer = Message::Offer {
-                    version: config.version(),
-                    bytes: config.bytes().clone(),
-                };
-                let frame = Arc::new(s.transport.codec.encode(local, &offer));
-                for (id, addr) in targets {
-                    if id != local {
-                        s.send_frame_to(id, addr, frame.clone());
-                    }
-                }
                 let inputs = s.inputs.clone();
                 std::thread::spawn(move || {
                     std::thread::sleep(ADMIN_DEADLINE);
@@ -775,18 +805,25 @@ impl Daemon {
 
     /// A new version is on disk: the running cluster changes to match.
     async fn sync_adopted(&mut self, config: &Versioned) {
-        // Validated already (a `Versioned` is): only the model is needed.
-        let Some(conf) = std::str::from_utf8(config.bytes())
-            .ok()
-            .and_then(|t| ccs::parse_str(t).ok())
-        else {
+        // Parsed and validated when it was checked: no second parse of a large file.
+        let conf: &ccs::ClusterConf = config.conf();
+        if !conf.nodes().iter().any(|n| n.nodeid() == Some(self.local)) {
+            // Removed by the administrator: the others keep this node in their view until it
+            // says goodbye, and take its services over once it has (not fenced: it left
+            // cleanly). The running configuration stays as it was for the stops.
+            tracing::warn!(
+                "This node is not in configuration version {}: stopping its services and \
+                 leaving the cluster",
+                config.version()
+            );
+            self.removed = true;
             return;
-        };
+        }
         tracing::info!("Reconfiguring");
         // Fence changes apply to the next fencing round (a fixed password, a new method).
         self.fencer.source().set(conf.clone());
         tracing::info!("Loading Service Data");
-        let forest = match Forest::build_strict(&conf) {
+        let forest = match Forest::build_strict(conf) {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(
@@ -796,10 +833,26 @@ impl Daemon {
             }
         };
         let new_sigs = signatures(&forest);
+        let in_view: Vec<NodeId> = self.view.as_ref().map_or(Vec::new(), |v| v.members.clone());
         let Some(s) = self.sync_mut() else { return };
         let old_sigs = std::mem::replace(&mut s.sigs, new_sigs.clone());
-        s.addrs = sync_addrs(&conf);
+        // Removed nodes still in the view stay reachable until they leave, so that one that
+        // missed the push hears of it (our heartbeats' version) and fetches it from us.
+        let mut addrs = sync_addrs(conf);
+        for (id, a) in &s.addrs {
+            if in_view.contains(id) {
+                addrs.entry(*id).or_insert(*a);
+            }
+        }
+        s.addrs = addrs;
         s.new_version = Some(config.version());
+        // The membership layer follows: added nodes may join, removed ones leave.
+        match net::node_addrs(conf) {
+            Ok(nodes) => s.new_nodes = Some(nodes),
+            Err(e) => tracing::error!(
+                "Membership keeps its node list: {e}; added nodes join once the daemons restart"
+            ),
+        }
 
         // The resource trees here: removed services stop, changed ones restart.
         let removed: Vec<String> = old_sigs
@@ -838,12 +891,33 @@ impl Daemon {
         });
 
         // The table: the same services keep their state; new ones start stopped.
-        let config_p = Arc::new(PolicyConfig::from_conf(&conf));
         let old_policy = self.coord.view.config.clone();
         let old = &self.coord.view;
+        let mut policy = PolicyConfig::from_conf(conf);
+        // Removed nodes that may still run services: kept, as lost (nothing is placed there,
+        // and what they hold is not taken over) until they leave cleanly or are fenced.
+        let departing: Vec<NodeConf> = old_policy
+            .nodes
+            .iter()
+            .filter(|n| policy.node_index(n.id).is_none())
+            .filter(|n| in_view.contains(&n.id) || old.member(n.id) == NodeState::Lost)
+            .cloned()
+            .collect();
+        for n in &departing {
+            tracing::info!(
+                "{} was removed from the configuration; its services move once it has left",
+                n.name
+            );
+        }
+        policy.keep_departing(&departing);
+        let config_p = Arc::new(policy);
         let mut view = ClusterView::new(config_p.clone());
         for (i, n) in config_p.nodes.iter().enumerate() {
-            view.members[i] = old.member(n.id);
+            view.members[i] = if departing.iter().any(|d| d.id == n.id) {
+                NodeState::Lost
+            } else {
+                old.member(n.id)
+            };
         }
         for (i, svc) in config_p.services.iter().enumerate() {
             if let Some(st) = old.service(&svc.name) {
@@ -854,10 +928,15 @@ impl Daemon {
         view.now = old.now;
         self.coord.view = view;
         self.order = config_p.services.iter().map(|s| s.name.clone()).collect();
-        let mut members_conf: Vec<(NodeId, String)> = names_of(&conf).into_iter().collect();
+        let mut members_conf: Vec<(NodeId, String)> = names_of(conf).into_iter().collect();
         members_conf.sort();
-        self.members_conf = members_conf;
-        for (id, addr) in sync_addrs(&conf) {
+        let old_members = std::mem::replace(&mut self.members_conf, members_conf);
+        if let Some(s) = self.sync.as_mut() {
+            for (id, name) in old_members {
+                s.former_names.insert(id, name);
+            }
+        }
+        for (id, addr) in sync_addrs(conf) {
             self.peers.insert(id, addr);
         }
 
@@ -865,7 +944,7 @@ impl Daemon {
         let members: Vec<NodeId> = self.view.as_ref().map_or(Vec::new(), |v| v.members.clone());
         if let Some(c) = self
             .quorum
-            .reconfigure(QuorumConfig::from_conf(&conf), &members)
+            .reconfigure(QuorumConfig::from_conf(conf), &members)
         {
             tracing::info!("{}", c.message());
             let ev = match c {
@@ -1003,6 +1082,11 @@ impl SyncState {
             };
             let _ = inputs.send(input);
         });
+    }
+
+    /// An administrator's run is waiting for answers.
+    pub(super) fn run_pending(&self) -> bool {
+        self.run.is_some() || !self.queued.is_empty()
     }
 
     /// The answer to an administrator's push or check.

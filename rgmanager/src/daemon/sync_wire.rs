@@ -7,12 +7,19 @@
 //! (membership port + 1). A frame is:
 //!
 //! ```text
-//! "RGMs" | format 1 | name length u8 | cluster name | sender u32 | kind u8 | sub u8
-//!        | a u64 | b u64 | hash1 [32] | hash2 [32] | body length u32 | body | HMAC-SHA256 [32]
+//! "RGMs" | format 2 | name length u8 | cluster name | sender u32 | kind u8 | sub u8
+//!        | a u64 | b u64 | hash1 [32] | hash2 [32] | body length u32 | body SHA-256 [32]
+//!        | HMAC-SHA256 [32] | body
 //! ```
 //!
-//! (integers big-endian), the HMAC being over everything before it, with the cluster key: a
-//! node without the key can neither push nor answer. A receiver that finds a bad MAC answers
+//! (integers big-endian), the HMAC being over the header before it, with the cluster key: a
+//! node without the key can neither push nor answer. The header carries the body's SHA-256,
+//! so the MAC authenticates the body through it, and each byte of a file is hashed once on
+//! each side: the sender's digest is the configuration's hash it already has, and the
+//! receiver's digest of the body, checked against the header, becomes the received
+//! configuration's hash (format 1 had the MAC over the whole frame, and a 1 MB file was
+//! hashed twice by every receiver). The header is authenticated before the body is read.
+//! A receiver that finds a bad MAC answers
 //! with the plain line `RGMx authentication failed` so that the pusher can say why; that line is
 //! unauthenticated and only ever printed, never believed as an acceptance.
 //!
@@ -21,9 +28,8 @@
 //! replayed later cannot move a node backwards.
 
 use std::io::Read;
-use std::sync::Arc;
 
-use ccs::store::ConfHash;
+use ccs::store::{ConfHash, Hashed};
 use ccs::sync::{Message, Refusal};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -35,12 +41,12 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MAGIC: [u8; 4] = *b"RGMs";
 /// What a receiver that cannot authenticate a frame answers (followed by a reason and `\n`).
 pub const AUTH_FAILED: &[u8] = b"RGMx authentication failed\n";
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 const MAC_LEN: usize = 32;
 /// The largest body accepted: a cluster.conf of 16 MiB is far beyond any real one.
 pub const MAX_BODY: usize = 16 << 20;
-/// After the name: sender, kind, sub, a, b, hash1, hash2, body length.
-const FIXED: usize = 4 + 1 + 1 + 8 + 8 + 32 + 32 + 4;
+/// After the name: sender, kind, sub, a, b, hash1, hash2, body length, body hash.
+const FIXED: usize = 4 + 1 + 1 + 8 + 8 + 32 + 32 + 4 + 32;
 
 /// Why a frame was dropped.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +59,8 @@ pub enum FrameError {
     ForeignCluster,
     #[error("authentication failed (another cluster key?)")]
     BadMac,
+    #[error("the body does not match the hash its header states")]
+    BodyMismatch,
     #[error("body of {0} bytes is over the limit")]
     TooBig(usize),
     #[error("the peer refused our frame: authentication failed (another cluster key?)")]
@@ -83,6 +91,8 @@ struct Fields<'a> {
     h1: [u8; 32],
     h2: [u8; 32],
     body: &'a [u8],
+    /// The body's SHA-256 when already known (an offer's text); computed otherwise.
+    body_hash: Option<ConfHash>,
 }
 
 impl FrameCodec {
@@ -108,6 +118,7 @@ impl FrameCodec {
                 h1: hash.0,
                 h2: z,
                 body: &[],
+                body_hash: None,
             },
             Message::Request { version } => Fields {
                 kind: 2,
@@ -117,6 +128,7 @@ impl FrameCodec {
                 h1: z,
                 h2: z,
                 body: &[],
+                body_hash: None,
             },
             Message::Offer { version, bytes } => Fields {
                 kind: 3,
@@ -125,7 +137,8 @@ impl FrameCodec {
                 b: 0,
                 h1: z,
                 h2: z,
-                body: bytes,
+                body: bytes.bytes(),
+                body_hash: Some(bytes.hash()),
             },
             Message::Accepted { version } => Fields {
                 kind: 4,
@@ -135,6 +148,7 @@ impl FrameCodec {
                 h1: z,
                 h2: z,
                 body: &[],
+                body_hash: None,
             },
             Message::Refused { reason } => {
                 let (sub, a, b, body): (u8, u64, u64, &[u8]) = match reason {
@@ -152,6 +166,7 @@ impl FrameCodec {
                     h1: z,
                     h2: z,
                     body,
+                    body_hash: None,
                 }
             }
             Message::Conflict {
@@ -166,9 +181,11 @@ impl FrameCodec {
                 h1: ours.0,
                 h2: theirs.0,
                 body: &[],
+                body_hash: None,
             },
         };
-        let mut out = Vec::with_capacity(6 + self.name.len() + FIXED + f.body.len() + MAC_LEN);
+        let body_hash = f.body_hash.unwrap_or_else(|| ConfHash::of(f.body));
+        let mut out = Vec::with_capacity(6 + self.name.len() + FIXED + MAC_LEN + f.body.len());
         out.extend_from_slice(&MAGIC);
         out.push(FORMAT);
         out.push(self.name.len() as u8);
@@ -181,14 +198,16 @@ impl FrameCodec {
         out.extend_from_slice(&f.h1);
         out.extend_from_slice(&f.h2);
         out.extend_from_slice(&(f.body.len() as u32).to_be_bytes());
-        out.extend_from_slice(f.body);
+        out.extend_from_slice(&body_hash.0);
         let mut mac = self.mac.clone();
         mac.update(&out);
         out.extend_from_slice(&mac.finalize().into_bytes());
+        out.extend_from_slice(f.body);
         out
     }
 
-    /// Checks and decodes one whole frame.
+    /// Checks and decodes one whole frame: the header's MAC first, then the body against the
+    /// hash the header states.
     pub fn decode(&self, bytes: &[u8]) -> Result<(NodeId, Message), FrameError> {
         if bytes.len() < 6 + FIXED + MAC_LEN || bytes[..4] != MAGIC {
             return Err(FrameError::Garbage);
@@ -196,20 +215,22 @@ impl FrameCodec {
         if bytes[4] != FORMAT {
             return Err(FrameError::Format);
         }
-        let (signed, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+        let nlen = bytes[5] as usize;
+        let head_len = 6 + nlen + FIXED;
+        if bytes.len() < head_len + MAC_LEN {
+            return Err(FrameError::Garbage);
+        }
+        let (signed, rest) = bytes.split_at(head_len);
+        let (tag, body) = rest.split_at(MAC_LEN);
         let mut mac = self.mac.clone();
         mac.update(signed);
         // Checked before anything else is believed (constant-time comparison).
         mac.verify_slice(tag).map_err(|_| FrameError::BadMac)?;
-        let nlen = bytes[5] as usize;
-        let name = signed.get(6..6 + nlen).ok_or(FrameError::Garbage)?;
+        let name = &signed[6..6 + nlen];
         if name != self.name.as_slice() {
             return Err(FrameError::ForeignCluster);
         }
-        let p = signed.get(6 + nlen..).ok_or(FrameError::Garbage)?;
-        if p.len() < FIXED {
-            return Err(FrameError::Garbage);
-        }
+        let p = &signed[6 + nlen..];
         let u32_at = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
         let u64_at = |i: usize| {
             let mut b = [0u8; 8];
@@ -226,9 +247,15 @@ impl FrameCodec {
         let (a, b) = (u64_at(6), u64_at(14));
         let (h1, h2) = (hash_at(22), hash_at(54));
         let blen = u32_at(86) as usize;
-        let body = &p[FIXED..];
+        let stated = hash_at(90);
         if body.len() != blen {
             return Err(FrameError::Garbage);
+        }
+        // The body's one hashing: its digest is authenticated through the header, and is the
+        // received configuration's hash from here on.
+        let hashed = Hashed::new(body);
+        if hashed.hash() != stated {
+            return Err(FrameError::BodyMismatch);
         }
         let text = || String::from_utf8_lossy(body).into_owned();
         let msg = match kind {
@@ -239,7 +266,7 @@ impl FrameCodec {
             2 => Message::Request { version: a },
             3 => Message::Offer {
                 version: a,
-                bytes: Arc::from(body),
+                bytes: hashed,
             },
             4 => Message::Accepted { version: a },
             5 => Message::Refused {
@@ -285,15 +312,15 @@ pub fn read_frame(r: &mut impl Read) -> Result<Vec<u8>, FrameError> {
     }
     let nlen = head[5] as usize;
     let mut buf = head.to_vec();
-    buf.resize(6 + nlen + FIXED, 0);
+    buf.resize(6 + nlen + FIXED + MAC_LEN, 0);
     r.read_exact(&mut buf[6..])?;
-    let at = 6 + nlen + FIXED - 4;
+    let at = 6 + nlen + FIXED - 32 - 4;
     let blen = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
     if blen > MAX_BODY {
         return Err(FrameError::TooBig(blen));
     }
     let start = buf.len();
-    buf.resize(start + blen + MAC_LEN, 0);
+    buf.resize(start + blen, 0);
     r.read_exact(&mut buf[start..])?;
     Ok(buf)
 }
@@ -313,7 +340,7 @@ mod tests {
             Message::Request { version: 9 },
             Message::Offer {
                 version: 3,
-                bytes: Arc::from(&b"<cluster/>\n<!-- a comment -->"[..]),
+                bytes: Hashed::new(&b"<cluster/>\n<!-- a comment -->"[..]),
             },
             Message::Accepted { version: 4 },
             Message::Refused {
@@ -368,7 +395,7 @@ mod tests {
         let c = FrameCodec::new("alpha", b"key").unwrap();
         let m = Message::Offer {
             version: 3,
-            bytes: Arc::from(&b"<cluster/>"[..]),
+            bytes: Hashed::new(&b"<cluster/>"[..]),
         };
         let bytes = c.encode(1, &m);
         let other_key = FrameCodec::new("alpha", b"kez").unwrap();
@@ -399,7 +426,7 @@ mod tests {
         ));
         let c = FrameCodec::new("alpha", b"key").unwrap();
         let mut bytes = c.encode(1, &Message::Accepted { version: 1 });
-        let at = 6 + 5 + FIXED - 4;
+        let at = 6 + 5 + FIXED - 32 - 4;
         bytes[at..at + 4].copy_from_slice(&((MAX_BODY as u32) + 1).to_be_bytes());
         assert!(matches!(
             read_frame(&mut &bytes[..]),

@@ -60,7 +60,13 @@ pub struct Record {
 pub enum Msg {
     /// Member → coordinator, periodically: the services this node runs (the truth a new
     /// coordinator rebuilds the table from).
-    Report { running: Vec<String> },
+    Report {
+        running: Vec<String>,
+        /// The sender has held a coordinator's service table (it belongs to a cluster that
+        /// was already running): a new coordinator does startup fencing only when no member has.
+        #[serde(default)]
+        established: bool,
+    },
     /// Coordinator → member: run `op` on `service`. Repeated until the result arrives; the
     /// member runs each id once and answers repeats with the result it has.
     Order { id: u64, service: String, op: Op },
@@ -289,6 +295,7 @@ mod tests {
         for msg in [
             Msg::Report {
                 running: vec!["service:a".into()],
+                established: true,
             },
             Msg::Order {
                 id: 9,

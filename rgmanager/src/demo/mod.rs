@@ -17,6 +17,7 @@
 //! - [`describe`]: `demo --describe [-f FILE]`, a cluster.conf validated and shown as a model.
 
 pub mod describe;
+pub mod ports;
 pub mod setup;
 pub mod show;
 

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -107,28 +107,13 @@ impl Drop for Lab {
     }
 }
 
-/// Three free adjacent UDP port pairs on loopback (membership, daemon messages), held while
-/// the others are picked so that no two nodes get the same ones.
+/// Three free port pairs on loopback (membership, daemon messages and sync).
 fn port_pairs() -> Result<[u16; 3], DemoError> {
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    while ports.len() < 3 {
-        let a =
-            UdpSocket::bind(any).map_err(DemoError::io("cannot bind", Path::new("127.0.0.1")))?;
-        let p = a
-            .local_addr()
-            .map_err(DemoError::io("cannot bind", Path::new("127.0.0.1")))?
-            .port();
-        if p < u16::MAX {
-            if let Ok(b) = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p + 1))) {
-                held.push(b);
-                ports.push(p);
-            }
-        }
-        held.push(a);
-    }
-    Ok([ports[0], ports[1], ports[2]])
+    let p = super::ports::free_port_pairs(3).map_err(DemoError::io(
+        "cannot find free ports",
+        Path::new("127.0.0.1"),
+    ))?;
+    Ok([p[0], p[1], p[2]])
 }
 
 /// The switch's hook: outlet off kills the node's daemon (SIGKILL: the power is gone) and

@@ -279,6 +279,8 @@ pub struct Membership {
     /// datagrams costs one evaluation, not one each.
     eval_at: Option<Instant>,
     leaving: bool,
+    /// Nodes removed from the configuration while in our view: peers until they leave it.
+    departing: std::collections::BTreeSet<NodeId>,
     duplicates_seen: Vec<u64>,
     counters: Counters,
     events: VecDeque<Event>,
@@ -313,6 +315,7 @@ impl Membership {
             disagree_progress: None,
             eval_at: None,
             leaving: false,
+            departing: Default::default(),
             duplicates_seen: Vec::new(),
             counters: Counters::default(),
             events: VecDeque::new(),
@@ -358,6 +361,57 @@ impl Membership {
     /// Announces a new configuration version in the next heartbeats.
     pub fn set_config_version(&mut self, version: u64) {
         self.cfg.config_version = version;
+    }
+
+    /// The configured nodes changed (a newer cluster.conf was adopted): `nodes` is the new
+    /// set; the local node stays whatever it says (a daemon removed from the configuration
+    /// leaves instead). An added node is a peer from now on: its first heartbeat makes it
+    /// heard and it joins the running view. A removed node outside our view is forgotten at
+    /// once: its frames count as unknown nodes from then on. A removed node still in our view
+    /// stays a peer until a view without it is installed, so that it goes the usual way, as
+    /// leaving cleanly when it said goodbye (a removed daemon stops its services and leaves)
+    /// or as failed when it went silent (then fenced, as any failure): the others never take
+    /// its services over while it may still run them. Then it is forgotten.
+    pub fn set_nodes(&mut self, nodes: &[NodeId], now: Instant) {
+        let mut ids = nodes.to_vec();
+        ids.push(self.cfg.local);
+        ids.sort_unstable();
+        ids.dedup();
+        let in_view = |id: &NodeId| self.view.as_ref().is_some_and(|v| v.contains(*id));
+        let gone: Vec<NodeId> = self
+            .peers
+            .keys()
+            .copied()
+            .filter(|id| ids.binary_search(id).is_err())
+            .collect();
+        for id in &ids {
+            if *id != self.cfg.local && !self.peers.contains_key(id) {
+                tracing::info!("membership: node {id} added to the configuration");
+                self.peers.insert(*id, Peer::default());
+            }
+        }
+        self.departing.retain(|id| ids.binary_search(id).is_err());
+        for id in gone {
+            if self.departing.contains(&id) {
+                // Removed by an earlier reload, still leaving.
+            } else if in_view(&id) {
+                tracing::info!(
+                    "membership: node {id} removed from the configuration; \
+                     it stays in the view until it leaves"
+                );
+                self.departing.insert(id);
+            } else {
+                tracing::info!("membership: node {id} removed from the configuration");
+                self.peers.remove(&id);
+            }
+        }
+        self.cfg.nodes = ids;
+        self.schedule_eval(now);
+    }
+
+    /// Removed nodes still in our view (see [`set_nodes`](Self::set_nodes)).
+    pub fn departing(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.departing.iter().copied()
     }
 
     /// True once [`leave`](Self::leave) was called.
@@ -883,6 +937,17 @@ impl Membership {
                 p.dropped = false;
                 p.departed_clean = false;
             }
+        }
+        // Removed from the configuration and now out of the view: forgotten.
+        let forget: Vec<NodeId> = self
+            .departing
+            .iter()
+            .copied()
+            .filter(|id| !view.members.contains(id))
+            .collect();
+        for id in forget {
+            self.departing.remove(&id);
+            self.peers.remove(&id);
         }
         tracing::info!(
             "membership: view {} installed: {:?}",

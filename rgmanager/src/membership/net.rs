@@ -121,6 +121,7 @@ pub struct Status {
 enum Command {
     Leave(oneshot::Sender<()>),
     ConfigVersion(u64),
+    Nodes(BTreeMap<NodeId, SocketAddr>),
 }
 
 /// A running membership node.
@@ -169,6 +170,12 @@ impl Node {
         let _ = self.commands.send(Command::ConfigVersion(version));
     }
 
+    /// The configured nodes changed (a newer cluster.conf was adopted): every node and its
+    /// membership address. See [`Membership::set_nodes`].
+    pub fn set_nodes(&self, nodes: BTreeMap<NodeId, SocketAddr>) {
+        let _ = self.commands.send(Command::Nodes(nodes));
+    }
+
     /// Says goodbye to the cluster (`Member N shutting down` on the others) and stops.
     pub async fn leave(mut self) {
         let (tx, rx) = oneshot::channel();
@@ -193,7 +200,7 @@ impl Drop for Node {
 async fn run(
     mut core: Membership,
     socket: UdpSocket,
-    peers: BTreeMap<NodeId, SocketAddr>,
+    mut peers: BTreeMap<NodeId, SocketAddr>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<Event>,
     status: watch::Sender<Status>,
@@ -237,6 +244,14 @@ async fn run(
             }
             cmd = commands.recv() => match cmd {
                 Some(Command::ConfigVersion(v)) => core.set_config_version(v),
+                Some(Command::Nodes(nodes)) => {
+                    let ids: Vec<NodeId> = nodes.keys().copied().collect();
+                    core.set_nodes(&ids, Instant::now());
+                    // Addresses are only added or updated: a removed node still in the view
+                    // keeps getting our heartbeats until it leaves (the core stops sending
+                    // to it once it is forgotten).
+                    peers.extend(nodes);
+                }
                 Some(Command::Leave(ack)) => {
                     core.leave(Instant::now());
                     leaving = Some(ack);

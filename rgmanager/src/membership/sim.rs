@@ -970,3 +970,5 @@ fn config_from_cluster_conf() {
         DEFAULT_TOKEN
     );
 }
+
+mod node_set;

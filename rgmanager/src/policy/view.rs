@@ -176,6 +176,22 @@ impl PolicyConfig {
         }
     }
 
+    /// Nodes a newer cluster.conf removed but that may still run services (still members,
+    /// or lost and not fenced yet), kept after the configured nodes so that their services
+    /// are not taken over behind their back. They rank in no domain.
+    pub fn keep_departing(&mut self, nodes: &[NodeConf]) {
+        for n in nodes {
+            if self.node_index.contains_key(&n.id) {
+                continue;
+            }
+            self.node_index.insert(n.id, self.nodes.len());
+            self.nodes.push(n.clone());
+            for d in &mut self.domains {
+                d.rank.push(None);
+            }
+        }
+    }
+
     /// A node's index in cluster.conf order.
     pub fn node_index(&self, id: NodeId) -> Option<usize> {
         self.node_index.get(&id).copied()

@@ -10,7 +10,6 @@
 //! Each test binary includes this module (`mod common;`) and uses part of it.
 #![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,24 +51,9 @@ impl Drop for Cluster {
     }
 }
 
-/// Two free adjacent UDP ports on loopback (membership, daemon messages), kept bound while the
-/// others are picked so that no two nodes get the same ones.
+/// Free port pairs on loopback (membership; daemon messages and sync on the next port).
 pub fn port_pairs(n: usize) -> Vec<u16> {
-    let mut held = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < n {
-        let a = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p == u16::MAX {
-            continue;
-        }
-        if let Ok(b) = UdpSocket::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, p + 1))) {
-            held.push(b);
-            ports.push(p);
-        }
-        held.push(a);
-    }
-    ports
+    rgmanager::demo::ports::free_port_pairs(n).unwrap()
 }
 
 /// A test init script: records which node runs the service (the node name is read from the

@@ -1,4 +1,5 @@
-//! `failover_bench [--runs N] [--only keepalived|rgmanager]`: the failover benchmark on
+//! `failover_bench [--runs N] [--only keepalived|rgmanager|rgmanager-defaults|rgmanager-tuned]
+//! [--token MS]`: the failover benchmark on
 //! namespace hosts (see `cluster_tests::failover_bench`); prints a Markdown table. Root only;
 //! the rgmanager binaries and `name_httpd` must be in this program's directory (the script
 //! `tests/bench/failover-netns` builds them).
@@ -14,6 +15,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut runs = 10usize;
     let mut only: Option<String> = None;
+    let mut token: u32 = 200;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -25,8 +27,18 @@ fn main() {
                 }
             },
             "--only" => only = it.next().cloned(),
+            "--token" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(n) if n > 0 => token = n,
+                _ => {
+                    eprintln!("failover_bench: --token needs a positive number of ms");
+                    std::process::exit(2);
+                }
+            },
             _ => {
-                eprintln!("usage: failover_bench [--runs N] [--only keepalived|rgmanager]");
+                eprintln!(
+                    "usage: failover_bench [--runs N] \
+                     [--only keepalived|rgmanager|rgmanager-defaults|rgmanager-tuned] [--token MS]"
+                );
                 std::process::exit(2);
             }
         }
@@ -45,23 +57,25 @@ fn main() {
             }));
         }
     }
-    if only.as_deref().is_none_or(|o| o == "rgmanager") {
-        // The seed's configuration as it is (our default token, fence_ipmilan's reboot with
-        // its default power_wait of 2 s), and tuned: token 300 ms, the fence device powers
-        // off (`action="off"`) and checks at once (`power_wait="0"`). A rebooted node boots
-        // 3 s after its BMC powers it on; `sleeptime` 0 so that failback does not wait.
-        let base = Options {
-            ip_sleeptime: 0,
-            boot_time: Duration::from_secs(3),
-            ..Options::default()
-        };
+    let wants = |row: &str| only.as_deref().is_none_or(|o| o == "rgmanager" || o == row);
+    // The seed's configuration as it is (our default token of 1 s, fence_ipmilan with
+    // fence-agents' defaults: `reboot`, `power_wait` 2 s), and tuned: the same with
+    // `<totem token>` 200 ms (or --token). A rebooted node boots 3 s after its BMC powers it
+    // on; `sleeptime` 0 so that failback does not wait.
+    let base = Options {
+        ip_sleeptime: 0,
+        boot_time: Duration::from_secs(3),
+        ..Options::default()
+    };
+    if wants("rgmanager-defaults") {
         systems.push(Box::new(Rgmanager::new(&bin_dir, "defaults", base.clone())));
+    }
+    if wants("rgmanager-tuned") {
         systems.push(Box::new(Rgmanager::new(
             &bin_dir,
-            "token 300 ms, fence action off, power_wait 0",
+            &format!("token {token} ms"),
             Options {
-                token: Some(300),
-                fence_extra: "action=\"off\" power_wait=\"0\"".into(),
+                token: Some(token),
                 ..base
             },
         )));

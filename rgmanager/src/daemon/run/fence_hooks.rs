@@ -68,7 +68,7 @@ impl Daemon {
 
     /// Starts a worker for each lost node nobody here fences yet, when this daemon coordinates
     /// a quorate partition.
-    fn fence_start(&mut self) {
+    pub(super) fn fence_start(&mut self) {
         let coordinating = self.coordinating && self.quorum.is_quorate();
         for n in self.fencer.victims.due(coordinating) {
             let name = self.name_of(n);
