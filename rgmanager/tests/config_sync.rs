@@ -15,8 +15,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use common::{online, started_on, Cluster};
 
@@ -84,10 +83,6 @@ fn conf_text(c: &Cluster, version: u64, beta_top: &str, gamma: bool) -> String {
     )
 }
 
-fn node_conf(c: &Cluster, n: &str) -> PathBuf {
-    c.path(&format!("{n}.conf"))
-}
-
 /// A cluster whose nodes each have their own copy of version 1; no daemon started.
 fn configured() -> (Cluster, String) {
     // Sync listens on TCP at the daemon channel's port: pick ports free for TCP too.
@@ -105,7 +100,7 @@ fn configured() -> (Cluster, String) {
     }
     let v1 = conf_text(&c, 1, "node2", false);
     for n in NODES {
-        std::fs::write(node_conf(&c, n), &v1).unwrap();
+        std::fs::write(c.node_conf(n), &v1).unwrap();
     }
     (c, v1)
 }
@@ -113,9 +108,7 @@ fn configured() -> (Cluster, String) {
 /// Starts `names` with their own files and the cluster key.
 fn start(c: &mut Cluster, names: &[&str]) {
     for n in names {
-        let conf = node_conf(c, n);
-        let key = c.key.clone();
-        c.start_with(n, &conf, &key);
+        c.start_own(n);
     }
 }
 
@@ -136,29 +129,6 @@ fn up() -> (Cluster, String) {
 }
 
 /// `ccs_sync ARGS` against `node`'s daemon: exit status, stdout, stderr.
-fn ccs_sync(c: &mut Cluster, node: &str, args: &[&str]) -> (i32, String, String) {
-    let socket = c.daemon(node).socket.clone();
-    let out = Command::new(env!("CARGO_BIN_EXE_ccs_sync"))
-        .args(args)
-        .arg("--socket")
-        .arg(&socket)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Pushes `text` (written to a file of its own) from `node`.
-fn push(c: &mut Cluster, node: &str, text: &str) -> (i32, String, String) {
-    let f = c.path("push.conf");
-    std::fs::write(&f, text).unwrap();
-    let f = f.display().to_string();
-    ccs_sync(c, node, &["-f", &f])
-}
-
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
@@ -171,7 +141,7 @@ fn lines(out: &str) -> Vec<&str> {
 fn a_push_reaches_every_node_and_the_cluster_reloads_without_touching_unchanged_services() {
     let (mut c, v1) = up();
     let v2 = conf_text(&c, 2, "node3", true);
-    let (code, out, err) = push(&mut c, "node1", &v2);
+    let (code, out, err) = c.push("node1", &v2);
     assert_eq!(code, 0, "{out}{err}\n{}", c.dump());
     assert_eq!(
         lines(&out),
@@ -179,7 +149,7 @@ fn a_push_reaches_every_node_and_the_cluster_reloads_without_touching_unchanged_
         "{err}"
     );
     for n in NODES {
-        assert_eq!(read(&node_conf(&c, n)), v2, "{n}'s file");
+        assert_eq!(read(&c.node_conf(n)), v2, "{n}'s file");
         // The replaced version is kept as a backup.
         assert_eq!(read(&c.path(&format!("{n}.conf.v1"))), v1);
     }
@@ -200,7 +170,7 @@ fn a_push_reaches_every_node_and_the_cluster_reloads_without_touching_unchanged_
     }
     // Every daemon runs version 2, as each one reports it.
     for n in NODES {
-        let (code, out, err) = ccs_sync(&mut c, n, &["--check"]);
+        let (code, out, err) = c.ccs_sync(n, &["--check"]);
         assert_eq!(code, 0, "{out}{err}");
         let got = lines(&out);
         assert_eq!(got.len(), 3, "{out}");
@@ -213,7 +183,7 @@ fn a_push_reaches_every_node_and_the_cluster_reloads_without_touching_unchanged_
     }
 
     // An older version: refused everywhere, naming both versions; nothing written.
-    let (code, out, _) = push(&mut c, "node2", &v1);
+    let (code, out, _) = c.push("node2", &v1);
     assert_eq!(code, 1, "{out}");
     assert_eq!(
         lines(&out),
@@ -228,7 +198,7 @@ fn a_push_reaches_every_node_and_the_cluster_reloads_without_touching_unchanged_
         "the administrator's comment",
         "another administrator's comment",
     );
-    let (code, out, _) = push(&mut c, "node3", &other);
+    let (code, out, _) = c.push("node3", &other);
     assert_eq!(code, 1, "{out}");
     let got = lines(&out);
     assert_eq!(got.len(), 3, "{out}");
@@ -245,13 +215,13 @@ fn a_push_reaches_every_node_and_the_cluster_reloads_without_touching_unchanged_
     );
     // Invalid XML: refused by ccs_sync itself, with the validator's located line; nothing sent.
     let broken = v2.replace("config_version=\"2\">", "config_version=\"3\">\n<rm>");
-    let (code, out, err) = push(&mut c, "node1", &broken);
+    let (code, out, err) = c.push("node1", &broken);
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("push.conf:"), "{err}");
     assert!(err.contains("nothing sent"), "{err}");
     for n in NODES {
-        assert_eq!(read(&node_conf(&c, n)), v2, "{n}'s file after the refusals");
+        assert_eq!(read(&c.node_conf(n)), v2, "{n}'s file after the refusals");
         assert!(!c.log_of(n).contains("version 3"), "{n} heard of version 3");
     }
     assert_eq!(c.markers("alpha"), "start node1\n");
@@ -261,14 +231,14 @@ fn a_push_reaches_every_node_and_the_cluster_reloads_without_touching_unchanged_
 fn a_node_with_another_key_refuses_the_transfer_and_says_why() {
     let (mut c, v1) = configured();
     start(&mut c, &["node1", "node2"]);
-    let conf3 = node_conf(&c, "node3");
+    let conf3 = c.node_conf("node3");
     let wrong = c.wrong_key.clone();
     c.start_with("node3", &conf3, &wrong);
     c.wait_for(&["node1", "node2"], "node1 and node2 quorate", |v| {
         v["quorate"] == true && online(v, "node1") && online(v, "node2") && !online(v, "node3")
     });
     let v2 = conf_text(&c, 2, "node2", true);
-    let (code, out, err) = push(&mut c, "node1", &v2);
+    let (code, out, err) = c.push("node1", &v2);
     assert_eq!(code, 1, "{out}{err}\n{}", c.dump());
     assert_eq!(
         lines(&out),
@@ -294,14 +264,14 @@ fn a_node_that_missed_a_push_catches_up_before_it_starts_services() {
     c.terminate("node3");
     c.wait_for(&["node1", "node2"], "node3 gone", |v| !online(v, "node3"));
     let v2 = conf_text(&c, 2, "node2", true);
-    let (code, out, err) = push(&mut c, "node1", &v2);
+    let (code, out, err) = c.push("node1", &v2);
     assert_eq!(code, 0, "{out}{err}\n{}", c.dump());
     assert_eq!(
         lines(&out),
         ["node1: Success", "node2: Success", "node3: unreachable"],
         "{err}"
     );
-    assert_eq!(read(&node_conf(&c, "node3")), v1);
+    assert_eq!(read(&c.node_conf("node3")), v1);
     // gamma may only run on node3: it waits, stopped.
     c.wait_for(&["node1", "node2"], "gamma known and stopped", |v| {
         common::service(v, "service:gamma").is_some_and(|s| s["state"] != "started")
@@ -310,7 +280,7 @@ fn a_node_that_missed_a_push_catches_up_before_it_starts_services() {
     c.wait_for(&NODES, "node3 back, gamma on node3", |v| {
         NODES.iter().all(|n| online(v, n)) && started_on(v, "service:gamma", "node3")
     });
-    assert_eq!(read(&node_conf(&c, "node3")), v2);
+    assert_eq!(read(&c.node_conf("node3")), v2);
     let log3 = c.log_of("node3");
     // The second run of node3: the version arrives before it joins or runs anything.
     let run2 = &log3[log3.rfind("Shutdown complete").unwrap()..];

@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{member, never_double, online, started_on, Cluster};
@@ -68,35 +66,6 @@ fn conf_text(c: &Cluster, version: u64, n: usize) -> String {
     )
 }
 
-fn node_conf(c: &Cluster, n: &str) -> PathBuf {
-    c.path(&format!("{n}.conf"))
-}
-
-fn start(c: &mut Cluster, n: &str) {
-    let conf = node_conf(c, n);
-    let key = c.key.clone();
-    c.start_with(n, &conf, &key);
-}
-
-/// `ccs_sync -f FILE` of `text` against `node`'s daemon: exit status and stdout.
-fn push(c: &mut Cluster, node: &str, text: &str) -> (i32, String, String) {
-    let f = c.path("push.conf");
-    std::fs::write(&f, text).unwrap();
-    let socket = c.daemon(node).socket.clone();
-    let out = Command::new(env!("CARGO_BIN_EXE_ccs_sync"))
-        .arg("-f")
-        .arg(&f)
-        .arg("--socket")
-        .arg(&socket)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn members(v: &serde_json::Value) -> Vec<String> {
     v["members"]
         .as_array()
@@ -131,8 +100,8 @@ fn a_pushed_node_joins_live_and_a_removed_one_leaves_cleanly() {
     }
     let v1 = conf_text(&c, 1, 3);
     for n in OLD {
-        std::fs::write(node_conf(&c, n), &v1).unwrap();
-        start(&mut c, n);
+        std::fs::write(c.node_conf(n), &v1).unwrap();
+        c.start_own(n);
     }
     c.wait_for(&OLD, "three members, alpha on node1, beta on node3", |v| {
         v["quorate"] == true
@@ -144,7 +113,7 @@ fn a_pushed_node_joins_live_and_a_removed_one_leaves_cleanly() {
 
     // Version 2 adds node4, whose daemon does not run yet.
     let v2 = conf_text(&c, 2, 4);
-    let (code, out, err) = push(&mut c, "node1", &v2);
+    let (code, out, err) = c.push("node1", &v2);
     assert_eq!(code, 0, "{out}{err}\n{}", c.dump());
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
@@ -164,9 +133,9 @@ fn a_pushed_node_joins_live_and_a_removed_one_leaves_cleanly() {
     });
     // The administrator copies the file to the new node and starts it: it joins the running
     // cluster, nobody restarts.
-    std::fs::write(node_conf(&c, "node4"), &v2).unwrap();
+    std::fs::write(c.node_conf("node4"), &v2).unwrap();
     let pids: Vec<i32> = OLD.iter().map(|n| c.pid(n)).collect();
-    start(&mut c, "node4");
+    c.start_own("node4");
     c.wait_for(
         &ALL,
         "four members online, beta failed back to node4",
@@ -190,7 +159,7 @@ fn a_pushed_node_joins_live_and_a_removed_one_leaves_cleanly() {
 
     // Version 3 removes node4 again: it stops beta and leaves; beta moves back to node3.
     let v3 = conf_text(&c, 3, 3);
-    let (code, out, err) = push(&mut c, "node1", &v3);
+    let (code, out, err) = c.push("node1", &v3);
     assert_eq!(code, 0, "{out}{err}\n{}", c.dump());
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
@@ -209,22 +178,7 @@ fn a_pushed_node_joins_live_and_a_removed_one_leaves_cleanly() {
         },
     );
     // node4's daemon stopped its services and exited cleanly on its own.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = c
-            .daemon("node4")
-            .child
-            .as_mut()
-            .unwrap()
-            .try_wait()
-            .unwrap()
-        {
-            break s;
-        }
-        assert!(std::time::Instant::now() < deadline, "node4 still runs");
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    c.daemon("node4").child = None;
+    let status = c.wait_exit("node4", "after its removal");
     let log4 = c.log_of("node4");
     assert!(status.success(), "node4 exited with {status}:\n{log4}");
     assert!(
@@ -250,8 +204,8 @@ fn a_pushed_node_joins_live_and_a_removed_one_leaves_cleanly() {
 
     // Started again with its old file (version 2, which lists it), node4 is ignored: the
     // others drop its traffic, and alone it is inquorate and runs nothing.
-    std::fs::write(node_conf(&c, "node4"), &v2).unwrap();
-    start(&mut c, "node4");
+    std::fs::write(c.node_conf("node4"), &v2).unwrap();
+    c.start_own("node4");
     c.holds_for(
         &OLD,
         "three members, beta on node3",

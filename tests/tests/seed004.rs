@@ -95,6 +95,21 @@ struct Up {
     watch: VipWatch,
 }
 
+/// The seed's cluster.conf made with `options`, pushed with `ccs_sync -f` from node2: the
+/// text, ccs_sync's exit status and output.
+fn push_from_node2(h: &Hosts, seed: &Seed, options: &Options) -> (String, i32, String) {
+    let text = cluster_tests::seed::cluster_conf(h, options).unwrap();
+    let file = h
+        .dir
+        .path()
+        .join(format!("cluster.conf.v{}", options.config_version));
+    std::fs::write(&file, &text).unwrap();
+    let (code, out) = seed
+        .tool(h, "node2", "ccs_sync", &["-f", &file.display().to_string()])
+        .unwrap();
+    (text, code, out)
+}
+
 fn up(options: &Options) -> Up {
     let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
     let seed = Seed::setup(&h, &bins(), options).unwrap();
@@ -208,24 +223,14 @@ fn seed004_cable_pulled_the_node_is_fenced_before_takeover_and_fails_back_after_
     // While node1 is down the administrator pushes version 12 from node2: node1 cannot get it
     // now (ccs_sync says so; every reachable node has it, so it succeeds), it must catch up
     // when it comes back.
-    let v12 = cluster_tests::seed::cluster_conf(
+    let (v12, code, out) = push_from_node2(
         &h,
+        &seed,
         &Options {
             config_version: 12,
             ..Options::default()
         },
-    )
-    .unwrap();
-    let file = h.dir.path().join("cluster.conf.v12");
-    std::fs::write(&file, &v12).unwrap();
-    let (code, out) = seed
-        .tool(
-            &h,
-            "node2",
-            "ccs_sync",
-            &["-f", &file.display().to_string()],
-        )
-        .unwrap();
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("node2.cluster.com: Success"), "{out}");
     assert!(out.contains("node1.cluster.com: unreachable"), "{out}");
@@ -289,25 +294,15 @@ fn seed004_without_a_fence_method_a_pulled_cable_moves_nothing() {
 
     // The administrator removes the fence methods (the seed's first cluster.conf had none) and
     // pushes version 12 with ccs_sync from node2.
-    let v12 = cluster_tests::seed::cluster_conf(
+    let (v12, code, out) = push_from_node2(
         &h,
+        &seed,
         &Options {
             config_version: 12,
             fencing: false,
             ..Options::default()
         },
-    )
-    .unwrap();
-    let file = h.dir.path().join("cluster.conf.v12");
-    std::fs::write(&file, &v12).unwrap();
-    let (code, out) = seed
-        .tool(
-            &h,
-            "node2",
-            "ccs_sync",
-            &["-f", &file.display().to_string()],
-        )
-        .unwrap();
+    );
     assert_eq!(code, 0, "{out}\n{}", h.logs(40));
     assert!(out.contains("node1.cluster.com: Success"), "{out}");
     for n in ["node1", "node2"] {

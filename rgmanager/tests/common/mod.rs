@@ -187,6 +187,42 @@ impl Cluster {
         path
     }
 
+    /// The cluster.conf of node `name` when each node has its own (`NAME.conf`).
+    pub fn node_conf(&self, name: &str) -> PathBuf {
+        self.path(&format!("{name}.conf"))
+    }
+
+    /// Starts `name` with its own file ([`Cluster::node_conf`]) and the cluster key.
+    pub fn start_own(&mut self, name: &str) {
+        let conf = self.node_conf(name);
+        let key = self.key.clone();
+        self.start_with(name, &conf, &key);
+    }
+
+    /// `ccs_sync ARGS` against `node`'s daemon: exit status, stdout, stderr.
+    pub fn ccs_sync(&mut self, node: &str, args: &[&str]) -> (i32, String, String) {
+        let socket = self.daemon(node).socket.clone();
+        let out = Command::new(env!("CARGO_BIN_EXE_ccs_sync"))
+            .args(args)
+            .arg("--socket")
+            .arg(&socket)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Pushes `text` (written to a file of its own) with `ccs_sync -f` from `node`.
+    pub fn push(&mut self, node: &str, text: &str) -> (i32, String, String) {
+        let f = self.path("push.conf");
+        std::fs::write(&f, text).unwrap();
+        let f = f.display().to_string();
+        self.ccs_sync(node, &["-f", &f])
+    }
+
     /// Starts `name` with the shared `cluster.conf` and the cluster key.
     pub fn start(&mut self, name: &str) {
         let conf = self.path("cluster.conf");
@@ -372,9 +408,9 @@ impl Cluster {
         }
     }
 
-    /// SIGTERM to a daemon; waits for its clean exit and checks its goodbye lines.
-    pub fn terminate(&mut self, name: &str) {
-        self.signal(name, libc::SIGTERM);
+    /// Waits until the daemon `name` exits by itself (`why` says what should make it) and
+    /// returns its status; the daemon is then no longer killed on drop.
+    pub fn wait_exit(&mut self, name: &str, why: &str) -> std::process::ExitStatus {
         let deadline = Instant::now() + PATIENCE;
         let status = loop {
             if let Some(s) = self
@@ -387,13 +423,17 @@ impl Cluster {
             {
                 break s;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not exit after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "{name} did not exit {why}");
             std::thread::sleep(Duration::from_millis(200));
         };
         self.daemon(name).child = None;
+        status
+    }
+
+    /// SIGTERM to a daemon; waits for its clean exit and checks its goodbye lines.
+    pub fn terminate(&mut self, name: &str) {
+        self.signal(name, libc::SIGTERM);
+        let status = self.wait_exit(name, "after SIGTERM");
         let log = self.log_of(name);
         assert!(status.success(), "{name} exited with {status}:\n{log}");
         assert!(log.contains("Shutting down"), "{log}");
