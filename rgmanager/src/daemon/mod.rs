@@ -1,21 +1,21 @@
-//! The node daemon (`rgmanager`): one per node, it wires membership, quorum, the policy and the
-//! resource agents into a running cluster, and answers `clustat` on its admin socket.
+//! The node daemon (`rgmanager`): one per node, a thin shell that runs the node core
+//! ([`crate::node::Node`]) on real sockets, threads and files.
 //!
 //! - [`identity`]: which node of cluster.conf this machine is.
 //! - [`args`]: the command line.
-//! - [`wire`]: the authenticated daemon-to-daemon messages (sans-I/O).
-//! - [`coord`]: the coordinator's table and orders (sans-I/O).
-//! - [`fencing`]: fencing lost members (sans-I/O victims, worker threads through `fence::node`).
-//! - [`sync_wire`]: the configuration-sync frames over TCP (sans-I/O).
-//! - [`run`](mod@run): the I/O: sockets, the local executor thread, signals, and (in its child
-//!   module `sync`) configuration sync and live reload.
+//! - [`run`](mod@run): the event loop: sockets, signals, the admin socket, and the core's
+//!   outputs carried out.
+//! - [`agents`]: the thread that runs resource agents and their periodic status checks.
+//! - [`fencing`]: the fence workers (threads through `fence::node`).
+//! - [`sync_wire`]: the configuration-sync frames over TCP (sans-I/O);
+//!   [`sync_transport`]: their connections.
 
+pub mod agents;
 pub mod args;
-pub mod coord;
 pub mod fencing;
 pub mod identity;
 pub mod run;
+pub mod sync_transport;
 pub mod sync_wire;
-pub mod wire;
 
 pub use run::main;

@@ -41,7 +41,9 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MAGIC: [u8; 4] = *b"RGMs";
 /// What a receiver that cannot authenticate a frame answers (followed by a reason and `\n`).
 pub const AUTH_FAILED: &[u8] = b"RGMx authentication failed\n";
-const FORMAT: u8 = 2;
+/// Format 3: every message travels on its own connection (format 2 answered on the
+/// connection of the message), and an announcement says whether it wants ours back.
+const FORMAT: u8 = 3;
 const MAC_LEN: usize = 32;
 /// The largest body accepted: a cluster.conf of 16 MiB is far beyond any real one.
 pub const MAX_BODY: usize = 16 << 20;
@@ -107,14 +109,16 @@ impl FrameCodec {
         Some(FrameCodec { name, mac })
     }
 
-    pub fn encode(&self, sender: NodeId, msg: &Message) -> Vec<u8> {
+    /// A frame for `msg` from `sender`; `query`: an announcement that wants the receiver's
+    /// announcement back (ignored for other messages).
+    pub fn encode(&self, sender: NodeId, msg: &Message, query: bool) -> Vec<u8> {
         let z = [0u8; 32];
         let f = match msg {
             Message::Announce { version, hash } => Fields {
                 kind: 1,
                 sub: 0,
                 a: *version,
-                b: 0,
+                b: u64::from(query),
                 h1: hash.0,
                 h2: z,
                 body: &[],
@@ -207,8 +211,8 @@ impl FrameCodec {
     }
 
     /// Checks and decodes one whole frame: the header's MAC first, then the body against the
-    /// hash the header states.
-    pub fn decode(&self, bytes: &[u8]) -> Result<(NodeId, Message), FrameError> {
+    /// hash the header states. Returns the sender, the message and whether it is a query.
+    pub fn decode(&self, bytes: &[u8]) -> Result<(NodeId, Message, bool), FrameError> {
         if bytes.len() < 6 + FIXED + MAC_LEN || bytes[..4] != MAGIC {
             return Err(FrameError::Garbage);
         }
@@ -295,7 +299,8 @@ impl FrameCodec {
             },
             _ => return Err(FrameError::Garbage),
         };
-        Ok((sender, msg))
+        let query = kind == 1 && b == 1;
+        Ok((sender, msg, query))
     }
 }
 
@@ -383,10 +388,10 @@ mod tests {
     fn every_message_round_trips_through_a_stream() {
         let c = FrameCodec::new("alpha", b"key").unwrap();
         for m in all() {
-            let bytes = c.encode(42, &m);
+            let bytes = c.encode(42, &m, false);
             let read = read_frame(&mut &bytes[..]).unwrap();
             assert_eq!(read, bytes);
-            assert_eq!(c.decode(&read).unwrap(), (42, m));
+            assert_eq!(c.decode(&read).unwrap(), (42, m, false));
         }
     }
 
@@ -397,16 +402,18 @@ mod tests {
             version: 3,
             bytes: Hashed::new(&b"<cluster/>"[..]),
         };
-        let bytes = c.encode(1, &m);
+        let bytes = c.encode(1, &m, false);
         let other_key = FrameCodec::new("alpha", b"kez").unwrap();
         assert!(matches!(other_key.decode(&bytes), Err(FrameError::BadMac)));
         let other_name = FrameCodec::new("beta", b"key").unwrap();
         assert!(matches!(
-            other_name.decode(&other_name.encode(1, &m)).map(|_| ()),
+            other_name
+                .decode(&other_name.encode(1, &m, false))
+                .map(|_| ()),
             Ok(())
         ));
         assert!(matches!(
-            c.decode(&other_name.encode(1, &m)),
+            c.decode(&other_name.encode(1, &m, false)),
             Err(FrameError::ForeignCluster)
         ));
         for i in 0..bytes.len() {
@@ -425,7 +432,7 @@ mod tests {
             Err(FrameError::PeerAuthFailed)
         ));
         let c = FrameCodec::new("alpha", b"key").unwrap();
-        let mut bytes = c.encode(1, &Message::Accepted { version: 1 });
+        let mut bytes = c.encode(1, &Message::Accepted { version: 1 }, false);
         let at = 6 + 5 + FIXED - 32 - 4;
         bytes[at..at + 4].copy_from_slice(&((MAX_BODY as u32) + 1).to_be_bytes());
         assert!(matches!(

@@ -1,91 +1,84 @@
-//! The daemon's side of fencing: what membership, quorum, the other daemons and the admin
-//! socket change for the lost nodes, and what a fenced node changes for the policy.
-//!
-//! Kept apart from the rest of the daemon's loop so that the decisions stay in
-//! [`crate::daemon::fencing`] and the loop only calls a few hooks.
+//! What membership, quorum, the other daemons and the administrator change for the lost
+//! nodes, and what a fenced node changes for the policy. The decisions about whom to fence
+//! are [`super::fencing::Victims`]'; the fence runs are the owner's ([`super::FenceCmd`]).
 
-use super::Daemon;
+use super::fencing::VictimState;
+use super::wire::{LostNode, Msg};
+use super::{FenceCmd, Node, Output};
 use crate::admin::Response;
-use crate::daemon::fencing::{FenceNews, VictimState};
-use crate::daemon::wire::{LostNode, Msg, Op};
 use crate::policy::{Event, Holds, NodeId, State};
 
-use super::Job;
-
-impl Daemon {
-    /// A member left without a goodbye: it is to be fenced.
-    pub(super) fn fence_lost(&mut self, node: NodeId) {
-        self.fencer.victims.lost(node);
-    }
-
-    /// A member (re)joined: not a victim any more; a worker fencing it stops ("averting fence").
+impl Node {
+    /// A member (re)joined: not a victim any more; a run fencing it stops ("averting fence").
     pub(super) fn fence_joined(&mut self, node: NodeId) {
-        if self.fencer.victims.joined(node) {
+        if self.victims.joined(node) {
             tracing::info!("fence {} averted: it is a member again", self.name_of(node));
         }
-        self.fencer.cancel(node);
+        self.fence_cancel(node);
     }
 
-    /// After a view change: a daemon that no longer coordinates stops its workers; one that
+    fn fence_cancel(&mut self, node: NodeId) {
+        let runs: Vec<u64> = self
+            .fence_runs
+            .iter()
+            .filter(|(_, n)| **n == node)
+            .map(|(r, _)| *r)
+            .collect();
+        if runs.is_empty() {
+            return;
+        }
+        for r in runs {
+            self.fence_runs.remove(&r);
+        }
+        self.out.push_back(Output::Fence(FenceCmd::Cancel { node }));
+    }
+
+    /// After a view change: a node that no longer coordinates stops its fence runs; one that
     /// lost quorum stops its local services (an inquorate partition runs nothing and fences
     /// nothing); a coordinator of a quorate partition starts fencing. The members hear of the
-    /// lost nodes now, before the report the daemon sends next: a node that just joined and
-    /// coordinates rebuilds its table as soon as every member reported.
-    pub(super) async fn fence_view(&mut self, quorum_lost: bool) {
+    /// lost nodes now, before the report the node sends next.
+    pub(super) fn fence_view(&mut self, quorum_lost: bool) {
         if !self.coordinating {
-            for n in self.fencer.victims.stand_down() {
-                self.fencer.cancel(n);
-            }
+            self.fence_stand_down();
         }
         if quorum_lost {
             self.stop_local_services();
         }
         self.fence_start();
-        self.tell_fenced().await;
+        self.tell_fenced();
     }
 
-    /// Stops every local service, in reverse cluster.conf order (each tree stops in reverse
-    /// order too), without asking anybody: there is no quorum to ask.
-    fn stop_local_services(&mut self) {
-        let services: Vec<String> = self
-            .order
-            .iter()
-            .rev()
-            .filter(|s| self.running.contains(*s))
-            .cloned()
-            .collect();
-        if !services.is_empty() {
-            tracing::warn!("Quorum lost: stopping the local services {services:?}");
-        }
-        for service in services {
-            let _ = self.jobs.send(Job {
-                from: None,
-                service,
-                op: Op::Stop,
-            });
+    /// This node no longer coordinates: its runs stop, and the nodes they fenced are lost
+    /// again, for the next coordinator.
+    pub(super) fn fence_stand_down(&mut self) {
+        for n in self.victims.stand_down() {
+            self.fence_cancel(n);
         }
     }
 
-    /// Starts a worker for each lost node nobody here fences yet, when this daemon coordinates
-    /// a quorate partition.
+    /// Starts a fence run for each lost node nobody here fences yet, when this node
+    /// coordinates a quorate partition.
     pub(super) fn fence_start(&mut self) {
         let coordinating = self.coordinating && self.quorum.is_quorate();
-        for n in self.fencer.victims.due(coordinating) {
-            let name = self.name_of(n);
-            self.fencer.spawn(n, name);
+        for node in self.victims.due(coordinating) {
+            let run = self.next_fence_run;
+            self.next_fence_run += 1;
+            self.fence_runs.insert(run, node);
+            let name = self.name_of(node);
+            self.out
+                .push_back(Output::Fence(FenceCmd::Start { run, node, name }));
         }
     }
 
     /// Each second: fence what is due, and tell the members which nodes are fenced.
-    pub(super) async fn fence_periodic(&mut self) {
+    pub(super) fn fence_periodic(&mut self) {
         self.fence_start();
-        self.tell_fenced().await;
+        self.tell_fenced();
     }
 
-    async fn tell_fenced(&mut self) {
-        let fenced = self.fencer.victims.fenced_nodes();
+    fn tell_fenced(&mut self) {
+        let fenced = self.victims.fenced_nodes();
         let lost: Vec<LostNode> = self
-            .fencer
             .victims
             .lost_nodes()
             .into_iter()
@@ -110,19 +103,19 @@ impl Daemon {
                 fenced: fenced.clone(),
                 lost: lost.clone(),
             };
-            self.send(*m, msg).await;
+            self.send(*m, msg);
         }
     }
 
     /// `node` is fenced: the policy hears of it once (the coordinator takes its services over).
-    async fn node_fenced(&mut self, node: NodeId) {
+    fn node_fenced(&mut self, node: NodeId) {
         if self.view.as_ref().is_some_and(|v| v.contains(node)) {
             return;
         }
-        self.fencer.cancel(node);
-        if self.fencer.victims.fenced(node) {
-            self.policy_event(Event::NodeFenced(node)).await;
-            self.tell_fenced().await;
+        self.fence_cancel(node);
+        if self.victims.fenced(node) {
+            self.policy_event(Event::NodeFenced(node));
+            self.tell_fenced();
         }
     }
 
@@ -130,20 +123,19 @@ impl Daemon {
     /// later) is lost here too, and the services it held are recorded as still running there
     /// unless the table has them elsewhere: should this daemon coordinate, it fences that node
     /// before anything of it moves.
-    pub(super) async fn victims_heard(&mut self, fenced: Vec<NodeId>, lost: Vec<LostNode>) {
+    pub(super) fn victims_heard(&mut self, fenced: Vec<NodeId>, lost: Vec<LostNode>) {
         for l in lost {
             if self.view.as_ref().is_some_and(|v| v.contains(l.node)) {
                 continue;
             }
-            if self.fencer.victims.heard_lost(l.node) {
+            if self.victims.heard_lost(l.node) {
                 tracing::info!("{} failed before this node joined", self.name_of(l.node));
                 self.policy_event(Event::NodeLeft {
                     node: l.node,
                     clean: false,
-                })
-                .await;
+                });
             }
-            if self.fencer.victims.state(l.node) == Some(VictimState::Fenced) {
+            if self.victims.state(l.node) == Some(VictimState::Fenced) {
                 continue;
             }
             for s in &l.services {
@@ -159,32 +151,23 @@ impl Daemon {
             }
         }
         for n in fenced {
-            self.node_fenced(n).await;
+            self.node_fenced(n);
         }
     }
 
-    /// News from a worker or the admin socket.
-    pub(super) async fn fence_news(&mut self, news: FenceNews) {
-        match news {
-            FenceNews::Fenced(n, generation) => {
-                // A success is a fact, whichever worker it came from.
-                self.fencer.ended(n, generation);
-                self.node_fenced(n).await;
-            }
-            FenceNews::GaveUp(n, generation) => {
-                if self.fencer.ended(n, generation) {
-                    self.fencer.victims.worker_ended(n);
-                }
-            }
-            FenceNews::Ack { node, reply } => {
-                let answer = self.fence_ack(&node).await;
-                let _ = reply.send(answer);
-            }
+    /// A fence run ended.
+    pub(super) fn fence_done(&mut self, run: u64, node: NodeId, fenced: bool) {
+        let current = self.fence_runs.remove(&run).is_some();
+        if fenced {
+            // A success is a fact, whichever run it came from.
+            self.node_fenced(node);
+        } else if current {
+            self.victims.worker_ended(node);
         }
     }
 
     /// `fence_ack_manual NODE`: refused for a member; a lost node is taken as fenced.
-    async fn fence_ack(&mut self, name: &str) -> Response {
+    pub(super) fn fence_ack(&mut self, name: &str) -> Response {
         let Some(id) = self.coord.view.config.node_by_name(name) else {
             return Response::Error {
                 message: format!("{name} is not a node of cluster.conf"),
@@ -196,10 +179,10 @@ impl Daemon {
                 message: format!("{name} is a cluster member; refusing to treat it as fenced"),
             };
         }
-        match self.fencer.victims.state(id) {
+        match self.victims.state(id) {
             Some(VictimState::Lost | VictimState::Fencing) => {
                 tracing::warn!("fence {name} overridden by administrator intervention");
-                self.node_fenced(id).await;
+                self.node_fenced(id);
                 Response::FenceAck {
                     node: name,
                     fenced: true,

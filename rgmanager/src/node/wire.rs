@@ -66,6 +66,10 @@ pub enum Msg {
         /// was already running): a new coordinator does startup fencing only when no member has.
         #[serde(default)]
         established: bool,
+        /// The number of the sender's view when it sent this: a new coordinator rebuilds
+        /// from reports of its own view (sent when the member installed it, or later).
+        #[serde(default)]
+        view: u64,
     },
     /// Coordinator → member: run `op` on `service`. Repeated until the result arrives; the
     /// member runs each id once and answers repeats with the result it has.
@@ -296,6 +300,7 @@ mod tests {
             Msg::Report {
                 running: vec!["service:a".into()],
                 established: true,
+                view: 4,
             },
             Msg::Order {
                 id: 9,

@@ -1,0 +1,176 @@
+//! The thread that runs resource agents: one operation at a time, in the order the node core
+//! gave them, and between them the periodic status checks of the services it started.
+//!
+//! A start or stop can take minutes and blocks, so it cannot run on the daemon's event loop.
+//! Each resource is checked at the interval of its agent's metadata (or `<action>` override);
+//! [`STATUS_TICK`] only bounds the lateness.
+
+use std::collections::BTreeMap;
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Duration;
+
+use crate::node::{wire::Op, AgentCmd, Input};
+use crate::resource::agent::Agents;
+use crate::resource::runner::{Health, Runner};
+use crate::resource::Forest;
+
+/// How often the thread looks for due status checks.
+const STATUS_TICK: Duration = Duration::from_millis(500);
+
+/// Starts the thread; its results go to `news` (which returns false once the daemon is gone).
+pub fn spawn(
+    news: impl Fn(Input) -> bool + Send + 'static,
+) -> std::io::Result<std_mpsc::Sender<AgentCmd>> {
+    let (tx, rx) = std_mpsc::channel();
+    std::thread::Builder::new()
+        .name("agents".into())
+        .spawn(move || serve(&rx, &news))?;
+    Ok(tx)
+}
+
+fn serve(cmds: &std_mpsc::Receiver<AgentCmd>, news: &dyn Fn(Input) -> bool) {
+    let agents = Agents::builtin();
+    // Services started here and not stopped since, with whether they were last healthy.
+    let mut started: BTreeMap<String, bool> = BTreeMap::new();
+    // The first command is the first configuration's trees.
+    let mut forest = loop {
+        match cmds.recv() {
+            Ok(AgentCmd::Load { forest }) => break forest,
+            Ok(AgentCmd::Run { job, .. }) => {
+                if !news(Input::AgentDone { job, ok: false }) {
+                    return;
+                }
+            }
+            Err(_) => return,
+        }
+    };
+    loop {
+        let mut runner = Runner::new(&forest, &agents);
+        let Some(next) = serve_trees(&forest, &mut runner, cmds, news, &mut started) else {
+            return;
+        };
+        drop(runner);
+        started.retain(|s, _| next.find_root(s).is_some());
+        forest = next;
+    }
+}
+
+/// Runs operations and status checks with one configuration's trees until the next
+/// configuration comes (returned) or the daemon is gone (`None`).
+fn serve_trees(
+    forest: &Forest,
+    runner: &mut Runner<'_>,
+    cmds: &std_mpsc::Receiver<AgentCmd>,
+    news: &dyn Fn(Input) -> bool,
+    started: &mut BTreeMap<String, bool>,
+) -> Option<Arc<Forest>> {
+    loop {
+        let (job, service, op) = match cmds.recv_timeout(STATUS_TICK) {
+            Ok(AgentCmd::Load { forest }) => return Some(forest),
+            Ok(AgentCmd::Run { job, service, op }) => (job, service, op),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                if !check_status(forest, runner, news, started) {
+                    return None;
+                }
+                continue;
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
+        };
+        let ok = run(forest, runner, started, &service, op);
+        if !news(Input::AgentDone { job, ok }) {
+            return None;
+        }
+    }
+}
+
+fn run(
+    forest: &Forest,
+    runner: &mut Runner<'_>,
+    started: &mut BTreeMap<String, bool>,
+    service: &str,
+    op: Op,
+) -> bool {
+    let Some(root) = forest.find_root(service) else {
+        tracing::error!("{service}: no such resource group here");
+        return false;
+    };
+    match op {
+        Op::Start => {
+            tracing::info!("Starting {service}");
+            let rep = runner.start(root);
+            if rep.ok {
+                tracing::info!("Service {service} started");
+                started.insert(service.to_string(), true);
+            } else {
+                tracing::warn!("#68: Failed to start {service}; stopping what started");
+                runner.stop(root);
+            }
+            rep.ok
+        }
+        Op::Stop => {
+            tracing::info!("Stopping service {service}");
+            started.remove(service);
+            let rep = runner.stop(root);
+            if rep.ok {
+                tracing::info!("Service {service} is stopped");
+            } else {
+                tracing::error!("#12: {service} failed to stop cleanly");
+            }
+            rep.ok
+        }
+        Op::Convalesce => {
+            tracing::info!("Repairing {service}");
+            let rep = runner.convalesce(root);
+            if !rep.ok {
+                tracing::warn!("Failed to repair {service}");
+            }
+            rep.ok
+        }
+    }
+}
+
+/// The status checks that are due. False once the daemon is gone.
+fn check_status(
+    forest: &Forest,
+    runner: &mut Runner<'_>,
+    news: &dyn Fn(Input) -> bool,
+    started: &mut BTreeMap<String, bool>,
+) -> bool {
+    for (service, healthy) in started.iter_mut() {
+        let Some(root) = forest.find_root(service) else {
+            continue;
+        };
+        let rep = runner.status(root);
+        if let Health::Partial { stopped } = &rep.health {
+            tracing::warn!(
+                "Some non-critical resources of {service} failed and were stopped: {}; run \
+                 'clusvcadm -c {service}' to restore them",
+                stopped.join(", ")
+            );
+        }
+        // Repeated at each check while parts stay stopped: a lost report is not lost for long.
+        if !runner.stopped_parts(root).is_empty()
+            && !news(Input::StatusPartial {
+                service: service.clone(),
+            })
+        {
+            return false;
+        }
+        match rep.health {
+            Health::Failed | Health::RecoveryFailed { .. } => {
+                // Reported again at each failed check until the coordinator acts.
+                if *healthy {
+                    tracing::warn!("#13: {service} failed its status check");
+                }
+                *healthy = false;
+                if !news(Input::StatusFailed {
+                    service: service.clone(),
+                }) {
+                    return false;
+                }
+            }
+            _ => *healthy = true,
+        }
+    }
+    true
+}
