@@ -13,6 +13,8 @@
 //! a node that joins after a failure and becomes coordinator fences the lost node before its
 //! service moves.
 //!
+//! A node that boots while another hangs joins at once and keeps the quorum (issue 21).
+//!
 //! Every scenario checks the markers: a service never ran on two nodes at once.
 
 mod common;
@@ -332,6 +334,47 @@ fn a_killed_node_is_fenced_before_its_service_moves_and_gets_it_back() {
         online(v, "node1") && started_on(v, "service:alpha", "node1")
     });
     check_markers(&c, "alpha", "node1");
+    check_markers(&c, "beta", "node3");
+}
+
+/// Issue 21: four nodes (quorum 3), node3 stopped cleanly, then node2 hangs (SIGSTOP) while
+/// node3 starts again. node3 joins from the members it hears instead of waiting for every
+/// configured node (it used to wait 20 s for the hung one), so node1, node3 and node4 keep the
+/// quorum: node2 is fenced, and alpha, on node1, never stops.
+#[test]
+fn a_booting_node_does_not_wait_for_a_hung_one() {
+    let (mut c, bmcs) = configured(4, Fencing::Bmc(PASSWORD), 0, 1);
+    up(&mut c, 4);
+    c.terminate("node3");
+    c.wait_for(
+        &["node1", "node2", "node4"],
+        "node3 gone, beta on node2",
+        |v| offline(v, "node3") && started_on(v, "service:beta", "node2"),
+    );
+    c.signal("node2", libc::SIGSTOP);
+    c.start("node3");
+    c.wait_for(
+        &["node1", "node3", "node4"],
+        "node3 a member, node2 fenced",
+        |v| {
+            v["quorate"] == true
+                && online(v, "node3")
+                && offline(v, "node2")
+                && started_on(v, "service:alpha", "node1")
+                && started_on(v, "service:beta", "node3")
+        },
+    );
+    assert!(
+        power_log(&bmcs, "node2").contains("power 0"),
+        "node2 was not fenced:\n{}",
+        c.dump()
+    );
+    // Quorum held all along: alpha was never stopped.
+    assert_eq!(c.markers("alpha"), "start node1\n", "{}", c.dump());
+    let log1 = c.log_of("node1");
+    assert!(!log1.contains("Quorum lost"), "{log1}");
+    let log3 = c.log_of("node3");
+    assert!(!log3.contains("no complete answer"), "{log3}");
     check_markers(&c, "beta", "node3");
 }
 

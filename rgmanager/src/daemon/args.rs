@@ -18,17 +18,21 @@ pub struct Args {
     pub key: PathBuf,
     /// `-d`: debug logging.
     pub debug: bool,
+    /// `-N`: no initial stop of every service at start-up (RHCS's `-N`).
+    pub no_initial_stop: bool,
 }
 
 pub fn usage(arg0: &str) -> String {
     format!(
-        "usage: {arg0} [-F] [-d] [-f cluster.conf] [--node NAME] [--state-dir DIR] \
+        "usage: {arg0} [-F] [-d] [-N] [-f cluster.conf] [--node NAME] [--state-dir DIR] \
          [--socket PATH] [--key FILE]\n\
          \x20 -f FILE          cluster configuration (default {DEFAULT_CONF})\n\
          \x20 --node NAME      this node's name in cluster.conf (default: found from the host name\n\
          \x20                  and addresses, as cman did)\n\
          \x20 -F               stay in the foreground (the only mode: accepted for compatibility)\n\
          \x20 -d               debug logging\n\
+         \x20 -N               do not stop every service at start-up (the initial stop makes\n\
+         \x20                  sure nothing a previous run left is running unknown)\n\
          \x20 --state-dir DIR  where the pid file lives (default {DEFAULT_STATE_DIR})\n\
          \x20 --socket PATH    admin socket for clustat (default {})\n\
          \x20 --key FILE       cluster key (default {DEFAULT_KEY})\n",
@@ -46,6 +50,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
         socket: PathBuf::from(admin::DEFAULT_SOCKET),
         key: PathBuf::from(DEFAULT_KEY),
         debug: false,
+        no_initial_stop: false,
     };
     let mut it = argv.iter();
     while let Some(w) = it.next() {
@@ -58,6 +63,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
             "-h" | "--help" => return Ok(None),
             "-F" | "--foreground" => a.foreground = true,
             "-d" | "--debug" => a.debug = true,
+            "-N" => a.no_initial_stop = true,
             "-f" | "--config" => a.conf = PathBuf::from(value(w)?),
             "--node" => a.node = Some(value(w)?),
             "--state-dir" => a.state_dir = PathBuf::from(value(w)?),
@@ -82,7 +88,8 @@ mod tests {
         let a = parse(&[]).unwrap().unwrap();
         assert_eq!(a.conf, PathBuf::from(DEFAULT_CONF));
         assert_eq!(a.socket, PathBuf::from(admin::DEFAULT_SOCKET));
-        assert!(!a.foreground && a.node.is_none());
+        assert!(!a.foreground && a.node.is_none() && !a.no_initial_stop);
+        assert!(parse(&v(&["-N"])).unwrap().unwrap().no_initial_stop);
         let a = parse(&v(&[
             "-F",
             "-f",

@@ -165,6 +165,7 @@ fn start(a: &Args) -> Result<(), DaemonError> {
         name: name.clone(),
         incarnation: membership::incarnation_now(),
         unix_now: unix_now(),
+        initial_stop: !a.no_initial_stop,
     };
     let node = Node::new(setup, config, key.as_bytes(), Instant::now())?;
     let local = node.id();

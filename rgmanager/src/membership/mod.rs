@@ -353,6 +353,11 @@ impl Membership {
             .map(|r| r.config_version)
     }
 
+    /// The incarnation of a peer's run last heard (0: never heard).
+    pub fn peer_incarnation(&self, id: NodeId) -> Option<u64> {
+        self.peers.get(&id).map(|p| p.incarnation)
+    }
+
     /// The address a peer's last accepted frame came from.
     pub fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
         self.peers.get(&id).and_then(|p| p.addr)

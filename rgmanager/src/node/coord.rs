@@ -15,6 +15,17 @@ use crate::state::RgCode;
 
 use super::wire::{Op, Record};
 
+/// What a member says it holds, in its report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Services running there (a failed stop's service included: its resources may be up).
+    pub running: BTreeSet<String>,
+    /// Services whose stop failed there.
+    pub failed: BTreeSet<String>,
+    /// The member is shutting down.
+    pub leaving: bool,
+}
+
 /// An order to a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Order {
@@ -53,6 +64,12 @@ pub struct Coordinator {
     /// Membership events seen while orders were in flight: decided again when an order
     /// completes (a failback is only decided on the join itself).
     deferred: Vec<Event>,
+    /// Services that may still run on lost nodes nobody has fenced yet, by service: each is
+    /// recorded as running on one of them (the policy moves nothing of a lost node) until
+    /// every one is fenced or back. See [`Coordinator::suspect_lost`].
+    suspects: BTreeMap<String, BTreeSet<NodeId>>,
+    /// Failed stops on a node that does not own the service, said once each.
+    stop_alarms: BTreeSet<(NodeId, String)>,
 }
 
 impl Coordinator {
@@ -64,7 +81,16 @@ impl Coordinator {
             reply: None,
             dropped: false,
             deferred: Vec::new(),
+            suspects: BTreeMap::new(),
+            stop_alarms: BTreeSet::new(),
         }
+    }
+
+    /// Forgets the orders in flight (this node stopped coordinating): their answers, should
+    /// they come, are ignored, and they are not resent.
+    pub fn drop_orders(&mut self) {
+        self.pending.clear();
+        self.deferred.clear();
     }
 
     /// Orders not answered yet (resent until they are).
@@ -87,11 +113,13 @@ impl Coordinator {
     /// A membership or quorum fact seen by a node that does not coordinate: recorded only.
     pub fn observe(&mut self, event: &Event) {
         self.view.apply_event(event);
+        self.suspects_after(event);
     }
 
     /// An event on the coordinator: recorded, decided on, and the decisions carried out.
     pub fn handle(&mut self, event: &Event) -> Vec<Order> {
         self.view.apply_event(event);
+        self.suspects_after(event);
         if let Event::NodeLeft { node, clean } = event {
             self.forget_orders_to(*node, *clean);
         }
@@ -291,12 +319,22 @@ impl Coordinator {
                 self.handle(&Event::Started { service, node })
             }
             (Op::Start, false, _) => {
-                if let Some(st) = self.view.service_mut(&service) {
-                    st.state = State::Stopped;
-                    st.owner = None;
-                    st.last_owner = Some(node);
+                // The policy decides with the service still starting there (it relocates it,
+                // or disables it, or leaves it stopped); what it did not take over is stopped.
+                let out = self.handle(&Event::StartFailed {
+                    service: service.clone(),
+                    node,
+                });
+                if !self.busy(&service) {
+                    if let Some(st) = self.view.service_mut(&service) {
+                        if st.state.holds() && st.owner == Some(node) {
+                            st.state = State::Stopped;
+                            st.owner = None;
+                            st.last_owner = Some(node);
+                        }
+                    }
                 }
-                self.handle(&Event::StartFailed { service, node })
+                out
             }
             (Op::Stop, true, Then::Apply(a)) => {
                 self.view.apply(&a);
@@ -350,9 +388,14 @@ impl Coordinator {
 
     /// A new coordinator's table: the last table it received, corrected by what the members
     /// report running (local state is the truth); services of a lost node stay with it.
-    pub fn rebuild(&mut self, reports: &BTreeMap<NodeId, BTreeSet<String>>) -> Vec<Order> {
+    pub fn rebuild(&mut self, reports: &BTreeMap<NodeId, Held>) -> Vec<Order> {
         self.pending.clear();
         self.deferred.clear();
+        self.view.leaving = reports
+            .iter()
+            .filter(|(_, h)| h.leaving)
+            .map(|(n, _)| *n)
+            .collect();
         let names: Vec<String> = self
             .view
             .config
@@ -363,9 +406,28 @@ impl Coordinator {
         for (i, name) in names.iter().enumerate() {
             let runs: Vec<NodeId> = reports
                 .iter()
-                .filter(|(_, r)| r.contains(name))
+                .filter(|(_, r)| r.running.contains(name))
                 .map(|(n, _)| *n)
                 .collect();
+            // A stop failed there: failed, whatever the table said, unless a member runs it
+            // (then it stays with that member, and the failure is the other node's to clean).
+            if let Some((n, _)) = reports.iter().find(|(_, r)| r.failed.contains(name)) {
+                let runner = runs.iter().copied().find(|r| r != n);
+                if let Some(r) = runner {
+                    if self.stop_alarms.insert((*n, name.clone())) {
+                        tracing::error!(
+                            "{name} failed to stop on node {n} while it runs on node {r}: its \
+                             resources may still be up on node {n}; stop them there by hand"
+                        );
+                    }
+                } else {
+                    let st = &mut self.view.services[i];
+                    st.state = State::Failed;
+                    st.owner = None;
+                    st.last_owner = Some(*n);
+                    continue;
+                }
+            }
             let owner_state = self.view.services[i].owner.map(|o| self.view.member(o));
             let st = &mut self.view.services[i];
             match runs.as_slice() {
@@ -398,6 +460,11 @@ impl Coordinator {
                 }
             }
         }
+        let running: BTreeSet<String> = reports
+            .values()
+            .flat_map(|h| h.running.iter().cloned())
+            .collect();
+        self.suspect_lost(&running);
         let mut out = self.handle(&Event::Evaluate);
         // A failback is decided when a node joins; a node that joined under the previous
         // coordinator is considered now.
@@ -415,20 +482,196 @@ impl Coordinator {
         out
     }
 
+    /// A lost node fenced or back is no suspect any more; a service it was recorded on moves
+    /// to the next suspect, if any, so that the policy still moves nothing of it.
+    fn suspects_after(&mut self, event: &Event) {
+        // A node that left, or joined again, is not shutting down any more (a new run).
+        if let Event::NodeJoined(n) | Event::NodeLeft { node: n, .. } = event {
+            self.view.leaving.remove(n);
+        }
+        let (Event::NodeFenced(n) | Event::NodeJoined(n)) = event else {
+            return;
+        };
+        let n = *n;
+        let mut clear = Vec::new();
+        for (service, nodes) in self.suspects.iter_mut() {
+            if !nodes.remove(&n) {
+                continue;
+            }
+            // A suspect fenced: the service goes to the next one. A suspect back as a member
+            // keeps it until its report says whether it runs it (`reconcile`).
+            let next = nodes.iter().next().copied();
+            let fenced = matches!(event, Event::NodeFenced(_));
+            match (next, self.view.service_mut(service)) {
+                (Some(next), Some(st)) if fenced && st.owner == Some(n) => {
+                    st.owner = Some(next);
+                    st.state = State::Started;
+                }
+                _ => {}
+            }
+            if nodes.is_empty() {
+                clear.push(service.clone());
+            }
+        }
+        for s in clear {
+            self.suspects.remove(&s);
+        }
+    }
+
+    /// Whether node `n` may run service index `s` at all (its domain is not restricted, or
+    /// lists it).
+    fn could_run(&self, s: usize, n: NodeId) -> bool {
+        let cfg = &self.view.config;
+        let crate::policy::view::DomainRef::Index(d) = cfg.services[s].domain else {
+            return true;
+        };
+        let Some(dom) = cfg.domains.get(d) else {
+            return true;
+        };
+        !dom.restricted
+            || cfg
+                .node_index(n)
+                .and_then(|i| dom.rank.get(i).copied().flatten())
+                .is_some()
+    }
+
+    /// A coordinator's table may miss what a failed coordinator did last (a start it ordered
+    /// on itself, a table broadcast lost), and one started afresh knows nothing at all. So a
+    /// service that no member runs, that is not disabled or failed, and that a lost node nobody
+    /// fenced could run, is held by every such node: it is recorded as running on one of them,
+    /// and moves only once all of them are fenced (or back and reporting). Only services the
+    /// policy would start by itself are held: a disabled one starts only on an administrator's
+    /// enable.
+    pub fn suspect_lost(&mut self, running_somewhere: &BTreeSet<String>) {
+        let lost: Vec<NodeId> = self
+            .view
+            .config
+            .nodes
+            .iter()
+            .map(|n| n.id)
+            .filter(|id| self.view.member(*id) == NodeState::Lost)
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        for s in 0..self.view.services.len() {
+            let name = self.view.config.services[s].name.clone();
+            if running_somewhere.contains(&name) || self.busy(&name) {
+                continue;
+            }
+            let st = &self.view.services[s];
+            if matches!(st.state, State::Disabled | State::Failed) {
+                continue;
+            }
+            // The table has it on a member: that member's reports say where it runs.
+            if st.state.holds()
+                && st
+                    .owner
+                    .is_some_and(|o| self.view.member(o) == NodeState::Online)
+            {
+                continue;
+            }
+            let nodes: BTreeSet<NodeId> = lost
+                .iter()
+                .copied()
+                .filter(|n| self.could_run(s, *n))
+                .collect();
+            if nodes.is_empty() {
+                continue;
+            }
+            let owner = self.view.services[s].owner;
+            let st = &mut self.view.services[s];
+            if !owner.is_some_and(|o| nodes.contains(&o)) {
+                if let Some(first) = nodes.iter().next() {
+                    st.owner = Some(*first);
+                    st.state = State::Started;
+                }
+            }
+            self.suspects.entry(name).or_default().extend(nodes);
+        }
+    }
+
     /// A member's periodic report after the takeover, against the table: a service the table
-    /// has started there and that it no longer runs has failed (the policy recovers it); one it
-    /// runs that the table has stopped is recorded as running there. Services in transition
-    /// are left alone.
-    pub fn reconcile(&mut self, node: NodeId, running: &BTreeSet<String>) -> Vec<Order> {
+    /// has started there and that it no longer runs has failed (the policy recovers it), unless
+    /// the member is shutting down (it stops its services itself, and they move once it has
+    /// left); one it runs that the table has stopped is recorded as running there; one whose
+    /// stop failed there is failed. Services in transition are left alone.
+    pub fn reconcile(&mut self, node: NodeId, held: &Held) -> Vec<Order> {
         let mut out = Vec::new();
+        if held.leaving {
+            self.view.leaving.insert(node);
+        } else {
+            self.view.leaving.remove(&node);
+        }
+        for name in &held.failed {
+            let Some(st) = self.view.service(name) else {
+                continue;
+            };
+            if st.state == State::Failed || self.busy(name) {
+                continue;
+            }
+            // It runs on another member (this node's stop that failed was its initial stop,
+            // say): it stays there; the failure is this node's to clean up.
+            if st.state.holds()
+                && st
+                    .owner
+                    .is_some_and(|o| o != node && self.view.member(o) == NodeState::Online)
+            {
+                if self.stop_alarms.insert((node, name.clone())) {
+                    tracing::error!(
+                        "{name} failed to stop on node {node} while it runs on node {:?}: its \
+                         resources may still be up on node {node}; stop them there by hand",
+                        st.owner
+                    );
+                }
+                continue;
+            }
+            // The policy hears the failed stop from the node that holds the service.
+            if let Some(st) = self.view.service_mut(name) {
+                st.owner = Some(node);
+                st.state = State::Started;
+            }
+            out.extend(self.handle(&Event::StopFailed {
+                service: name.clone(),
+                node,
+            }));
+            if let Some(st) = self.view.service_mut(name) {
+                if st.state.holds() {
+                    st.state = State::Failed;
+                    st.owner = None;
+                    st.last_owner = Some(node);
+                }
+            }
+        }
         for i in 0..self.view.services.len() {
             let name = self.view.config.services[i].name.clone();
             if self.busy(&name) {
                 continue;
             }
-            let here = running.contains(&name);
+            let here = held.running.contains(&name);
+            let suspects: Vec<NodeId> = self
+                .suspects
+                .get(&name)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
             let st = &mut self.view.services[i];
             if st.owner == Some(node) && st.state == State::Started && !here {
+                if held.leaving {
+                    continue;
+                }
+                if let Some(next) = suspects.iter().copied().find(|n| *n != node) {
+                    // It was only suspected here; another lost node may still run it.
+                    st.owner = Some(next);
+                    continue;
+                }
+                if !suspects.is_empty() {
+                    // The last suspect is back and does not run it: it ran nowhere.
+                    self.suspects.remove(&name);
+                    st.state = State::Stopped;
+                    st.last_owner = st.owner.take();
+                    out.extend(self.handle(&Event::Evaluate));
+                    continue;
+                }
                 tracing::warn!("{name} is no longer running on node {node}");
                 out.extend(self.handle(&Event::StatusFailed {
                     service: name,
@@ -438,6 +681,11 @@ impl Coordinator {
                 if st.state == State::Failed {
                     // Its stop failed there: it stays failed, whatever is left running,
                     // until an administrator disables it.
+                } else if st.state.holds() && !suspects.is_empty() {
+                    // Found: it runs on this member, not on the lost nodes it was held for.
+                    st.owner = Some(node);
+                    st.state = State::Started;
+                    self.suspects.remove(&name);
                 } else if st.state.holds() {
                     tracing::error!(
                         "{name} is running on node {node} but belongs to node {:?}",
@@ -526,6 +774,47 @@ mod tests {
           <failoverdomainnode name="n3" priority="2"/></failoverdomain>
       </failoverdomains>
       <service name="a" domain="d1"/><service name="b" domain="d2"/></rm></cluster>"#;
+
+    fn held(running: &[&str]) -> Held {
+        Held {
+            running: running.iter().map(|s| s.to_string()).collect(),
+            ..Held::default()
+        }
+    }
+
+    #[test]
+    fn a_member_shutting_down_is_left_to_stop_its_services_and_a_failed_stop_is_failed() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        // Node 1 shuts down: a stopped there is no failure, and nothing is placed on node 1.
+        let leaving = Held {
+            leaving: true,
+            ..Held::default()
+        };
+        assert!(c.reconcile(1, &leaving).is_empty());
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
+        assert!(c.view.leaving.contains(&1));
+        // Its stop of a failed: the service is failed, kept from everyone.
+        let failed = Held {
+            running: BTreeSet::from(["service:a".to_string()]),
+            failed: BTreeSet::from(["service:a".to_string()]),
+            leaving: true,
+        };
+        c.reconcile(1, &failed);
+        let st = c.view.service("a").unwrap();
+        assert_eq!((st.state, st.last_owner), (State::Failed, Some(1)));
+        assert!(c.handle(&Event::Evaluate).is_empty());
+        // Its clean leave later moves nothing of a failed service.
+        assert!(c
+            .handle(&Event::NodeLeft {
+                node: 1,
+                clean: true
+            })
+            .is_empty());
+        assert_eq!(owner(&c, "a"), (None, State::Failed));
+    }
 
     fn coordinator() -> Coordinator {
         Coordinator::new(ClusterView::from_conf(&ccs::parse_str(CONF).unwrap()))
@@ -688,7 +977,7 @@ mod tests {
             (State::Failed, None, Some(1))
         );
         // Node 1 still reports it running: it stays failed.
-        let running = BTreeSet::from(["service:a".to_string()]);
+        let running = held(&["service:a"]);
         assert!(c.reconcile(1, &running).is_empty());
         assert_eq!(owner(&c, "a"), (None, State::Failed));
         assert!(c.handle(&Event::Evaluate).is_empty());
@@ -771,14 +1060,14 @@ mod tests {
         for o in up(&mut c, &[1, 2, 3]) {
             c.done(o.node, o.id, true);
         }
-        let a = BTreeSet::from(["service:a".to_string()]);
+        let a = held(&["service:a"]);
         assert!(c.reconcile(1, &a).is_empty());
         // b vanished from node2: recovered by the policy (restart in place: stop first).
-        let orders = c.reconcile(2, &BTreeSet::new());
+        let orders = c.reconcile(2, &held(&[]));
         assert_eq!(orders.len(), 1, "{orders:?}");
         assert_eq!((orders[0].node, orders[0].op), (2, Op::Stop));
         // While b is in transition, reports about it change nothing.
-        assert!(c.reconcile(2, &BTreeSet::new()).is_empty());
+        assert!(c.reconcile(2, &held(&[])).is_empty());
     }
 
     #[test]
@@ -790,12 +1079,9 @@ mod tests {
         }
         c.observe(&Event::QuorumRegained);
         let reports = BTreeMap::from([
-            (1, BTreeSet::new()),
-            (
-                2,
-                BTreeSet::from(["service:a".to_string(), "service:b".to_string()]),
-            ),
-            (3, BTreeSet::new()),
+            (1, held(&[])),
+            (2, held(&["service:a", "service:b"])),
+            (3, held(&[])),
         ]);
         let orders = c.rebuild(&reports);
         assert_eq!(orders.len(), 1, "{orders:?}");
@@ -824,13 +1110,45 @@ mod tests {
             clean: false,
         });
         // Node 2 says it no longer runs b; nobody reports a (its node is lost).
-        let reports = BTreeMap::from([(2, BTreeSet::new()), (3, BTreeSet::new())]);
+        let reports = BTreeMap::from([(2, held(&[])), (3, held(&[]))]);
         let orders = new.rebuild(&reports);
         assert_eq!(owner(&new, "a"), (Some(1), State::Started));
-        assert_eq!(orders.len(), 1);
-        assert_eq!(
-            (orders[0].service.as_str(), orders[0].node),
-            ("service:b", 2)
-        );
+        // b runs nowhere a member can see, and the lost node 1 could run it (its domain is
+        // not restricted): a coordinator that just took over cannot know whether the old one
+        // started it there, so b waits for node 1's fencing too.
+        assert!(orders.is_empty(), "{orders:?}");
+        assert_eq!(owner(&new, "b"), (Some(1), State::Started));
+        let orders = new.handle(&Event::NodeFenced(1));
+        let mut placed: Vec<(&str, NodeId)> = orders
+            .iter()
+            .map(|o| (o.service.as_str(), o.node))
+            .collect();
+        placed.sort();
+        assert_eq!(placed, vec![("service:a", 2), ("service:b", 2)]);
+    }
+
+    #[test]
+    fn a_service_two_lost_nodes_could_run_waits_for_both() {
+        let mut new = coordinator();
+        for n in [1, 2, 3] {
+            new.observe(&Event::NodeJoined(n));
+        }
+        new.observe(&Event::QuorumRegained);
+        for n in [1, 2] {
+            new.observe(&Event::NodeLeft {
+                node: n,
+                clean: false,
+            });
+        }
+        // A coordinator started afresh: no table at all. b's domain (n2, n3, unrestricted)
+        // allows both lost nodes.
+        let orders = new.rebuild(&BTreeMap::from([(3, held(&[]))]));
+        assert!(orders.is_empty(), "{orders:?}");
+        assert!(new.handle(&Event::NodeFenced(1)).is_empty());
+        assert_eq!(owner(&new, "b"), (Some(2), State::Started));
+        let orders = new.handle(&Event::NodeFenced(2));
+        assert!(orders
+            .iter()
+            .any(|o| o.service == "service:b" && o.node == 3));
     }
 }

@@ -106,34 +106,47 @@ impl Startup {
     }
 }
 
-/// The fencing states of the nodes that left uncleanly (sans-I/O).
+/// The fencing states of the nodes that left uncleanly (sans-I/O), each with the epoch of its
+/// failure: the incarnation of the node's run that failed (0 for a node never seen). A fact
+/// about one failure (it was fenced) never settles another: a node fenced, rebooted and failed
+/// again is a new victim, whatever late news of the first fencing says.
 #[derive(Debug, Default, Clone)]
 pub struct Victims {
-    nodes: BTreeMap<NodeId, VictimState>,
+    nodes: BTreeMap<NodeId, (VictimState, u64)>,
 }
 
 impl Victims {
     pub fn state(&self, node: NodeId) -> Option<VictimState> {
-        self.nodes.get(&node).copied()
+        self.nodes.get(&node).map(|(s, _)| *s)
     }
 
-    /// `node` left the view without a goodbye.
-    pub fn lost(&mut self, node: NodeId) {
-        self.nodes.insert(node, VictimState::Lost);
+    /// The epoch of the node's failure, while it is a victim.
+    pub fn epoch(&self, node: NodeId) -> Option<u64> {
+        self.nodes.get(&node).map(|(_, e)| *e)
+    }
+
+    /// `node` left the view without a goodbye: its run of incarnation `epoch` failed.
+    pub fn lost(&mut self, node: NodeId, epoch: u64) {
+        match self.nodes.get(&node) {
+            Some((VictimState::Fenced, e)) if *e == epoch => {}
+            _ => {
+                self.nodes.insert(node, (VictimState::Lost, epoch));
+            }
+        }
     }
 
     /// `node` is a member again: whatever it was, it is not a victim any more. True when a
-    /// worker was fencing it (to be cancelled).
+    /// run was fencing it (to be cancelled).
     pub fn joined(&mut self, node: NodeId) -> bool {
-        self.nodes.remove(&node) == Some(VictimState::Fencing)
+        self.nodes.remove(&node).map(|(s, _)| s) == Some(VictimState::Fencing)
     }
 
-    /// `node` is fenced (a worker succeeded, another daemon says so, or an administrator
-    /// acknowledged it). True when this is news: the policy must hear of it. A node that never
-    /// left uncleanly here is not a victim, so nothing changes.
-    pub fn fenced(&mut self, node: NodeId) -> bool {
+    /// `node` is fenced after its failure of `epoch` (a run succeeded, another daemon says so,
+    /// or an administrator acknowledged it). True when this is news: the policy must hear of
+    /// it. News of another failure, or of a node that never failed here, changes nothing.
+    pub fn fenced(&mut self, node: NodeId, epoch: u64) -> bool {
         match self.nodes.get_mut(&node) {
-            Some(s @ (VictimState::Lost | VictimState::Fencing)) => {
+            Some((s @ (VictimState::Lost | VictimState::Fencing), e)) if *e == epoch => {
                 *s = VictimState::Fenced;
                 true
             }
@@ -141,35 +154,35 @@ impl Victims {
         }
     }
 
-    /// A worker gave up without success (it was cancelled): the node is lost again, for
-    /// whoever coordinates next.
+    /// A run ended without success (it was cancelled): the node is lost again, for whoever
+    /// coordinates next.
     pub fn worker_ended(&mut self, node: NodeId) {
-        if let Some(s @ VictimState::Fencing) = self.nodes.get_mut(&node) {
+        if let Some((s @ VictimState::Fencing, _)) = self.nodes.get_mut(&node) {
             *s = VictimState::Lost;
         }
     }
 
-    /// The nodes to start fencing now: every lost node when this daemon coordinates a quorate
-    /// partition, none otherwise (an inquorate partition fences nothing).
-    pub fn due(&mut self, coordinating: bool) -> Vec<NodeId> {
+    /// The nodes to start fencing now, with their epochs: every lost node when this node
+    /// coordinates a quorate partition, none otherwise (an inquorate partition fences nothing).
+    pub fn due(&mut self, coordinating: bool) -> Vec<(NodeId, u64)> {
         if !coordinating {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for (n, s) in self.nodes.iter_mut() {
+        for (n, (s, e)) in self.nodes.iter_mut() {
             if *s == VictimState::Lost {
                 *s = VictimState::Fencing;
-                out.push(*n);
+                out.push((*n, *e));
             }
         }
         out
     }
 
-    /// This daemon stopped coordinating: its workers stop, and the nodes they fenced are lost
-    /// again (the next coordinator fences them). Returns the nodes whose workers to cancel.
+    /// This node stopped coordinating: its runs stop, and the nodes they fenced are lost
+    /// again (the next coordinator fences them). Returns the nodes whose runs to cancel.
     pub fn stand_down(&mut self) -> Vec<NodeId> {
         let mut out = Vec::new();
-        for (n, s) in self.nodes.iter_mut() {
+        for (n, (s, _)) in self.nodes.iter_mut() {
             if *s == VictimState::Fencing {
                 *s = VictimState::Lost;
                 out.push(*n);
@@ -178,31 +191,34 @@ impl Victims {
         out
     }
 
-    /// A member says `node` is lost. True when this is news here (this daemon started after
-    /// the node failed): it is recorded as lost.
-    pub fn heard_lost(&mut self, node: NodeId) -> bool {
-        if self.nodes.contains_key(&node) {
-            return false;
+    /// A member says `node` is lost after its failure of `epoch`. True when this is news here
+    /// (this node did not see that failure): it is recorded as lost. A newer failure replaces
+    /// what is known of an older one.
+    pub fn heard_lost(&mut self, node: NodeId, epoch: u64) -> bool {
+        match self.nodes.get(&node) {
+            Some((_, e)) if *e >= epoch => false,
+            _ => {
+                self.nodes.insert(node, (VictimState::Lost, epoch));
+                true
+            }
         }
-        self.nodes.insert(node, VictimState::Lost);
-        true
     }
 
-    /// The nodes lost and not fenced yet (told to the other daemons).
-    pub fn lost_nodes(&self) -> Vec<NodeId> {
+    /// The nodes lost and not fenced yet, with their epochs (told to the other daemons).
+    pub fn lost_nodes(&self) -> Vec<(NodeId, u64)> {
         self.nodes
             .iter()
-            .filter(|(_, s)| matches!(s, VictimState::Lost | VictimState::Fencing))
-            .map(|(n, _)| *n)
+            .filter(|(_, (s, _))| matches!(s, VictimState::Lost | VictimState::Fencing))
+            .map(|(n, (_, e))| (*n, *e))
             .collect()
     }
 
-    /// The nodes known fenced (told to the other daemons).
-    pub fn fenced_nodes(&self) -> Vec<NodeId> {
+    /// The nodes known fenced, with their epochs (told to the other daemons).
+    pub fn fenced_nodes(&self) -> Vec<(NodeId, u64)> {
         self.nodes
             .iter()
-            .filter(|(_, s)| **s == VictimState::Fenced)
-            .map(|(n, _)| *n)
+            .filter(|(_, (s, _))| *s == VictimState::Fenced)
+            .map(|(n, (_, e))| (*n, *e))
             .collect()
     }
 }
@@ -223,15 +239,15 @@ mod tests {
         assert_eq!(st.pending(), vec![3]);
         // Past the delay: node3 is to be fenced, once.
         assert_eq!(st.step(at(6), &[1, 2], &v), StartupStep::Fence(vec![3]));
-        v.lost(3);
+        v.lost(3, 0);
         assert_eq!(st.step(at(7), &[1, 2], &v), StartupStep::Wait);
-        assert_eq!(v.due(true), vec![3]);
+        assert_eq!(v.due(true), vec![(3, 0)]);
         assert_eq!(
             st.step(at(8), &[1, 2], &v),
             StartupStep::Wait,
             "not fenced yet"
         );
-        assert!(v.fenced(3));
+        assert!(v.fenced(3, 0));
         assert_eq!(st.step(at(9), &[1, 2], &v), StartupStep::Open);
     }
 
@@ -250,40 +266,62 @@ mod tests {
     #[test]
     fn only_the_coordinator_fences_and_only_lost_nodes() {
         let mut v = Victims::default();
-        v.lost(3);
+        v.lost(3, 30);
         assert!(
             v.due(false).is_empty(),
             "an inquorate partition fences nothing"
         );
-        assert_eq!(v.due(true), vec![3]);
-        assert!(v.due(true).is_empty(), "one worker per node");
+        assert_eq!(v.due(true), vec![(3, 30)]);
+        assert!(v.due(true).is_empty(), "one run per node");
         assert_eq!(v.state(3), Some(VictimState::Fencing));
-        assert!(v.fenced(3));
-        assert!(!v.fenced(3), "news once");
-        assert_eq!(v.fenced_nodes(), vec![3]);
+        assert!(v.fenced(3, 30));
+        assert!(!v.fenced(3, 30), "news once");
+        assert_eq!(v.fenced_nodes(), vec![(3, 30)]);
         assert!(v.due(true).is_empty());
     }
 
     #[test]
     fn a_node_never_lost_here_is_not_fenced_by_hearsay() {
         let mut v = Victims::default();
-        assert!(!v.fenced(2));
+        assert!(!v.fenced(2, 1));
         assert!(v.fenced_nodes().is_empty());
+    }
+
+    #[test]
+    fn news_of_one_failure_never_settles_another() {
+        let mut v = Victims::default();
+        // Failure 1 of node 4 (its run 40), fenced; it reboots and rejoins.
+        v.lost(4, 40);
+        assert!(v.fenced(4, 40));
+        v.joined(4);
+        // Failure 2 (run 41): late news that it was fenced after failure 1 changes nothing.
+        v.lost(4, 41);
+        assert!(!v.fenced(4, 40));
+        assert_eq!(v.state(4), Some(VictimState::Lost));
+        assert!(!v.heard_lost(4, 40), "old news of a loss is old too");
+        assert_eq!(v.epoch(4), Some(41));
+        assert!(v.fenced(4, 41));
+        // A member that heard only of the first failure learns the second.
+        let mut w = Victims::default();
+        w.lost(4, 40);
+        assert!(w.fenced(4, 40));
+        assert!(w.heard_lost(4, 41));
+        assert_eq!(w.state(4), Some(VictimState::Lost));
     }
 
     #[test]
     fn a_new_coordinator_fences_what_the_old_one_did_not_finish() {
         let mut v = Victims::default();
-        v.lost(1);
-        v.lost(4);
-        assert_eq!(v.due(true), vec![1, 4]);
-        assert!(v.fenced(4));
+        v.lost(1, 10);
+        v.lost(4, 40);
+        assert_eq!(v.due(true), vec![(1, 10), (4, 40)]);
+        assert!(v.fenced(4, 40));
         // Coordination moves elsewhere: node 1 is lost again, node 4 stays fenced.
         assert_eq!(v.stand_down(), vec![1]);
         assert_eq!(v.state(1), Some(VictimState::Lost));
         assert_eq!(v.state(4), Some(VictimState::Fenced));
         // And back: only node 1 is fenced again.
-        assert_eq!(v.due(true), vec![1]);
+        assert_eq!(v.due(true), vec![(1, 10)]);
         v.worker_ended(1);
         assert_eq!(v.state(1), Some(VictimState::Lost));
     }
@@ -291,28 +329,28 @@ mod tests {
     #[test]
     fn a_rejoin_clears_everything() {
         let mut v = Victims::default();
-        v.lost(2);
+        v.lost(2, 20);
         v.due(true);
-        assert!(v.joined(2), "its worker is to be cancelled");
+        assert!(v.joined(2), "its run is to be cancelled");
         assert_eq!(v.state(2), None);
-        v.lost(3);
-        v.fenced(3);
+        v.lost(3, 30);
+        v.fenced(3, 30);
         assert!(!v.joined(3));
         assert!(v.fenced_nodes().is_empty());
-        assert!(!v.fenced(3), "a member again: not a victim");
+        assert!(!v.fenced(3, 30), "a member again: not a victim");
     }
 
     #[test]
     fn a_late_daemon_learns_the_lost_nodes_from_the_others() {
         let mut v = Victims::default();
-        assert!(v.heard_lost(3));
-        assert!(!v.heard_lost(3));
-        assert_eq!(v.lost_nodes(), vec![3]);
-        assert_eq!(v.due(true), vec![3]);
-        assert_eq!(v.lost_nodes(), vec![3], "being fenced is still lost");
-        v.fenced(3);
+        assert!(v.heard_lost(3, 30));
+        assert!(!v.heard_lost(3, 30));
+        assert_eq!(v.lost_nodes(), vec![(3, 30)]);
+        assert_eq!(v.due(true), vec![(3, 30)]);
+        assert_eq!(v.lost_nodes(), vec![(3, 30)], "being fenced is still lost");
+        v.fenced(3, 30);
         assert!(v.lost_nodes().is_empty());
-        assert!(!v.heard_lost(3), "hearsay does not undo a fence");
+        assert!(!v.heard_lost(3, 30), "hearsay does not undo a fence");
     }
 
     const CONF: &str = r#"<cluster name="c" config_version="1"><clusternodes>

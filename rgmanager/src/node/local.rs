@@ -1,7 +1,6 @@
 //! This node's own services: the agent operations it runs (ordered by the coordinator, or its
 //! own: a reload's restarts, quorum loss, shutdown), what runs here, and the shutdown.
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use super::wire::{Msg, Op};
@@ -22,8 +21,8 @@ pub(super) struct Job {
 /// A shutdown in progress: SIGTERM, or this node removed from the configuration.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Shutdown {
-    /// Services whose stop was asked for by the shutdown.
-    pub stopped: BTreeSet<String>,
+    /// Said once: a failed stop holds the shutdown back.
+    pub held_back: bool,
 }
 
 impl Node {
@@ -42,7 +41,13 @@ impl Node {
         self.run_job_as(service, Op::Start, None, true);
     }
 
-    fn run_job_as(&mut self, service: String, op: Op, order: Option<OrderKey>, restart: bool) {
+    fn run_job_as(
+        &mut self,
+        service: String,
+        op: Op,
+        order: Option<OrderKey>,
+        restart: bool,
+    ) -> u64 {
         let job = self.next_job;
         self.next_job += 1;
         self.jobs.insert(
@@ -56,6 +61,7 @@ impl Node {
         );
         self.out
             .push_back(Output::Agent(AgentCmd::Run { job, service, op }));
+        job
     }
 
     /// An agent operation finished.
@@ -65,14 +71,35 @@ impl Node {
         };
         match (j.op, ok) {
             (Op::Convalesce, _) => {}
-            (Op::Stop, _) if j.restart => {}
+            (Op::Stop, true) if j.restart => {
+                // The first half of a reload's restart. The second is decided now, not when
+                // the reload queued the stop: an order of the coordinator may have stopped or
+                // moved the service meanwhile, and quorum may be gone.
+                // An order for the service queued meanwhile (a stop, a relocation) decides
+                // instead: the restart would run after it.
+                let still_ours = self.running.contains(&j.service)
+                    && !self.jobs.values().any(|o| o.service == j.service);
+                if still_ours && self.quorum.is_quorate() && self.shutdown.is_none() {
+                    self.run_restart_start(j.service.clone());
+                } else {
+                    self.running.remove(&j.service);
+                }
+            }
             (Op::Start, true) => {
                 self.running.insert(j.service.clone());
+                self.failed_stops.remove(&j.service);
             }
             (Op::Stop, true) | (Op::Start, false) => {
                 self.running.remove(&j.service);
+                self.failed_stops.remove(&j.service);
             }
-            (Op::Stop, false) => {}
+            (Op::Stop, false) => {
+                // Its resources may still be up: it stays here, failed, until a stop works.
+                self.failed_stops.insert(j.service.clone());
+            }
+        }
+        if self.initializing.remove(&job) && self.initializing.is_empty() {
+            tracing::info!("Services Initialized");
         }
         if let Some(key) = j.order {
             self.executed
@@ -90,6 +117,31 @@ impl Node {
             self.send(key.0, msg);
         }
         self.report();
+    }
+
+    /// At start-up: every service is stopped here first, in reverse order, so that nothing a
+    /// previous run left up runs unknown to the cluster. Until each stop is done the service
+    /// counts as held here (reports say so); a stop that fails leaves it failed here.
+    pub(super) fn initial_stop(&mut self) {
+        tracing::info!("Initializing Services");
+        let all: Vec<String> = self.order.iter().rev().cloned().collect();
+        for s in all {
+            let job = self.run_job_as(s, Op::Stop, None, false);
+            self.initializing.insert(job);
+        }
+    }
+
+    /// What this node may have up: the services running here and those being started. A
+    /// report says all of them, so that a new coordinator never counts a start in progress as
+    /// nothing.
+    pub(super) fn held_here(&self) -> std::collections::BTreeSet<String> {
+        let mut held = self.running.clone();
+        for j in self.jobs.values() {
+            if j.op == Op::Start {
+                held.insert(j.service.clone());
+            }
+        }
+        held
     }
 
     /// Stops every local service, in reverse cluster.conf order (each tree stops in reverse
@@ -122,28 +174,43 @@ impl Node {
         }
         tracing::info!("{why}");
         self.shutdown = Some(Shutdown::default());
+        // The coordinator learns at once that nothing is to be placed here.
+        self.report();
     }
 
     /// Carries a shutdown on: operations already given to the agents finish first; whatever
     /// runs then is stopped, once; when nothing is left, the goodbye.
     pub(super) fn shutdown_step(&mut self, now: Instant) {
-        let Some(sd) = self.shutdown.as_ref() else {
-            return;
-        };
-        if self.done || !self.jobs.is_empty() {
+        if self.shutdown.is_none() || self.done || !self.jobs.is_empty() {
             return;
         }
+        // Whatever runs now is stopped (a start that finished meanwhile included); a service
+        // whose stop failed is not tried again by the shutdown.
         let todo: Vec<String> = self
             .running_in_reverse()
             .into_iter()
-            .filter(|s| !sd.stopped.contains(s))
+            .filter(|s| !self.failed_stops.contains(s))
             .collect();
         if !todo.is_empty() {
             for s in todo {
-                if let Some(sd) = self.shutdown.as_mut() {
-                    sd.stopped.insert(s.clone());
-                }
                 self.run_job(s, Op::Stop, None);
+            }
+            return;
+        }
+        // A service whose stop failed keeps this node in the cluster: it stays `failed` here
+        // until an administrator's disable stops it (or the node is fenced). Leaving cleanly
+        // would let the others start it while its resources may still be up.
+        if !self.failed_stops.is_empty() {
+            if let Some(sd) = self.shutdown.as_mut() {
+                if !sd.held_back {
+                    sd.held_back = true;
+                    let list: Vec<&String> = self.failed_stops.iter().collect();
+                    tracing::error!(
+                        "Not leaving the cluster: {list:?} failed to stop and may still hold \
+                         their resources; they stay failed on this node until they are \
+                         disabled (clusvcadm -d) or this node is fenced"
+                    );
+                }
             }
             return;
         }

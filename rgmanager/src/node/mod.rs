@@ -76,6 +76,10 @@ pub struct Setup {
     /// Seconds since the Unix epoch at the `now` given to [`Node::new`]: the policy's restart
     /// windows and clustat's transition times count from it.
     pub unix_now: u64,
+    /// Stop every service first (`Initializing Services`), as rgmanager did at start-up: a
+    /// daemon that was killed and restarted may have left services running that it no longer
+    /// knows of. Off with `rgmanager -N`.
+    pub initial_stop: bool,
 }
 
 /// What the owner feeds the core.
@@ -249,6 +253,12 @@ pub struct Node {
     startup_checked: bool,
     /// Services running here.
     running: BTreeSet<String>,
+    /// Services whose last stop here failed: their resources may still be up. They stay
+    /// `failed` with this node until an administrator's disable stops them, or the node is
+    /// fenced; the node does not leave the cluster cleanly meanwhile.
+    failed_stops: BTreeSet<String>,
+    /// The initial stops still running, by job id.
+    initializing: BTreeSet<u64>,
     /// Agent operations in flight, by job id.
     jobs: BTreeMap<u64, local::Job>,
     next_job: u64,
@@ -266,8 +276,12 @@ pub struct Node {
     /// On the coordinator: members' requests seen, and their answers once given.
     requests_seen: HashMap<OrderKey, Option<(crate::state::RgCode, Option<NodeId>)>>,
     victims: Victims,
-    /// Fence runs started, by run id: the node.
-    fence_runs: BTreeMap<u64, NodeId>,
+    /// The incarnation of each member's run as it joined: a failure's epoch.
+    member_inc: BTreeMap<NodeId, u64>,
+    /// The run of each node that last left the view with a goodbye.
+    left_clean: BTreeMap<NodeId, u64>,
+    /// Fence runs started, by run id.
+    fence_runs: BTreeMap<u64, victims::Run>,
     next_fence_run: u64,
     sync: sync::SyncState,
     /// SIGTERM or removal from the configuration: stopping the local services, then leaving.
@@ -339,6 +353,8 @@ impl Node {
             startup: None,
             startup_checked: false,
             running: BTreeSet::new(),
+            failed_stops: BTreeSet::new(),
+            initializing: BTreeSet::new(),
             jobs: BTreeMap::new(),
             next_job: 1,
             executed: HashMap::new(),
@@ -350,6 +366,8 @@ impl Node {
             waiters: Vec::new(),
             requests_seen: HashMap::new(),
             victims: Victims::default(),
+            member_inc: BTreeMap::new(),
+            left_clean: BTreeMap::new(),
             fence_runs: BTreeMap::new(),
             next_fence_run: 1,
             sync,
@@ -360,6 +378,9 @@ impl Node {
             out: VecDeque::new(),
         };
         node.out.push_back(Output::Agent(AgentCmd::Load { forest }));
+        if setup.initial_stop {
+            node.initial_stop();
+        }
         node.pump_membership(now);
         Ok(node)
     }
@@ -396,6 +417,14 @@ impl Node {
     /// This node coordinates a quorate view (and has rebuilt its table).
     pub fn is_coordinating(&self) -> bool {
         self.coordinating && self.takeover.is_none()
+    }
+
+    /// This node holds a report from `node` sent for its current view (the node is a member
+    /// that told it what it runs).
+    pub fn has_report(&self, node: NodeId) -> bool {
+        self.reports
+            .get(&node)
+            .is_some_and(|r| Some(&r.view) == self.view.as_ref())
     }
 
     /// The service table as this node knows it.
@@ -437,8 +466,12 @@ impl Node {
         if let Some(m) = self.membership.poll_timeout() {
             t = t.min(m);
         }
+        // Startup fencing is decided once every member has reported: its deadline only
+        // matters then (a timer that cannot act would only spin).
         if let Some(s) = self.startup.as_ref().and_then(Startup::deadline) {
-            t = t.min(s);
+            if self.missing_reports().is_empty() {
+                t = t.min(s);
+            }
         }
         if let Some(s) = self.sync.next_deadline() {
             t = t.min(s);
@@ -606,6 +639,11 @@ impl Node {
             }
             membership::Event::LeftCleanly(n) => {
                 tracing::info!("State change: {} DOWN", self.name_of(n));
+                // That run said goodbye: news of its "failure" from a member that missed the
+                // goodbye is no failure.
+                if let Some(inc) = self.member_inc.remove(&n) {
+                    self.left_clean.insert(n, inc);
+                }
                 self.sync_peer_lost(n);
                 self.policy_event(Event::NodeLeft {
                     node: n,
@@ -614,7 +652,7 @@ impl Node {
             }
             membership::Event::Failed(n) => {
                 tracing::info!("State change: {} DOWN", self.name_of(n));
-                self.victims.lost(n);
+                self.fence_lost(n);
                 self.sync_peer_lost(n);
                 self.policy_event(Event::NodeLeft {
                     node: n,
@@ -671,6 +709,9 @@ impl Node {
         self.coordinating = should;
         self.startup = None;
         self.startup_checked = false;
+        // Orders given under an earlier role are void: another coordinator may have decided
+        // otherwise meanwhile, and a member would run a resent one.
+        self.coord.drop_orders();
         if should {
             tracing::info!("Node {} is the coordinator", self.name_of(self.local));
             self.takeover = Some(now);
@@ -678,6 +719,9 @@ impl Node {
             self.fence_start();
         } else {
             self.takeover = None;
+            // The next takeover, in this view too, waits for reports sent after it began: the
+            // ones kept now predate orders this node gave meanwhile.
+            self.reports.clear();
             for w in std::mem::take(&mut self.waiters) {
                 self.answer(w.origin, crate::state::RgCode::Quorum, None);
             }
@@ -701,6 +745,44 @@ impl Node {
                             .is_none_or(|pv| pv <= ours)
                 })
             })
+    }
+
+    /// Keeps a failed node the configuration no longer lists in the policy's view, as lost:
+    /// its services must not count as safely down because a newer configuration forgot it.
+    fn keep_in_policy(&mut self, node: NodeId) {
+        if self.coord.view.config.node_index(node).is_some() {
+            return;
+        }
+        let mut cfg = (*self.coord.view.config).clone();
+        cfg.keep_departing(&[crate::policy::NodeConf {
+            id: node,
+            name: self.name_of(node),
+        }]);
+        self.set_policy(cfg);
+        self.coord
+            .view
+            .set_member(node, crate::policy::NodeState::Lost);
+    }
+
+    /// Replaces the policy's configuration, keeping what the view knows of every node and
+    /// service that remains.
+    fn set_policy(&mut self, cfg: crate::policy::PolicyConfig) {
+        let old = &self.coord.view;
+        let cfg = Arc::new(cfg);
+        let mut view = ClusterView::new(cfg.clone());
+        for (i, n) in cfg.nodes.iter().enumerate() {
+            view.members[i] = old.member(n.id);
+        }
+        for (i, svc) in cfg.services.iter().enumerate() {
+            if let Some(st) = old.service(&svc.name) {
+                view.services[i] = st.clone();
+            }
+        }
+        view.quorate = old.quorate;
+        view.now = old.now;
+        view.locked = old.locked;
+        view.leaving = old.leaving.clone();
+        self.coord.view = view;
     }
 
     /// A policy event: decided on by the coordinator, recorded by everyone else.

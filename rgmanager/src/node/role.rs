@@ -16,11 +16,9 @@ use crate::state::RgCode;
 /// A member's report of what it runs.
 #[derive(Clone, Debug)]
 pub(super) struct Report {
-    pub running: BTreeSet<String>,
-    /// The number of the member's view when it sent the report.
-    pub view: u64,
-    /// When it arrived.
-    pub at: Instant,
+    pub held: coord::Held,
+    /// The member's view when it sent the report.
+    pub view: View,
 }
 
 impl Node {
@@ -33,22 +31,41 @@ impl Node {
                 running,
                 established,
                 view,
+                members,
+                leaving,
+                failed,
+                news,
             } => {
                 if established {
                     self.established_peers.insert(from);
                 } else {
                     self.established_peers.remove(&from);
                 }
-                let running: BTreeSet<String> = running.into_iter().collect();
+                // The fencing news first: a new coordinator must know every lost node before
+                // it rebuilds from these reports.
+                self.victims_heard(news);
+                let held = coord::Held {
+                    running: running.into_iter().collect(),
+                    failed: failed.into_iter().collect(),
+                    leaving,
+                };
                 if self.coordinating && self.takeover.is_none() {
-                    let orders = self.coord.reconcile(from, &running);
+                    let orders = self.coord.reconcile(from, &held);
                     if !orders.is_empty() {
                         self.dispatch(orders);
                         self.broadcast_table();
                     }
                 }
-                let at = self.now;
-                self.reports.insert(from, Report { running, view, at });
+                self.reports.insert(
+                    from,
+                    Report {
+                        held,
+                        view: View {
+                            number: view,
+                            members,
+                        },
+                    },
+                );
             }
             Msg::Order { id, service, op } => {
                 self.order_received(from, env.incarnation, id, service, op)
@@ -150,7 +167,7 @@ impl Node {
                 }
             }
             Msg::Reply { id, code, owner } => self.reply_received(id, code, owner),
-            Msg::Victims { fenced, lost } => self.victims_heard(fenced, lost),
+            Msg::Victims(news) => self.victims_heard(news),
         }
     }
 
@@ -165,7 +182,13 @@ impl Node {
         }
     }
 
+    /// The coordinator's table to every member. Only once the takeover is done: a table from
+    /// a coordinator still collecting reports would make the members "established" (and so
+    /// skip startup fencing) on the strength of a table that knows nothing yet.
     pub(super) fn broadcast_table(&mut self) {
+        if !self.coordinating || self.takeover.is_some() {
+            return;
+        }
         let Some(v) = self.view.clone() else { return };
         let services = self.coord.records();
         let local = self.local;
@@ -179,30 +202,49 @@ impl Node {
         }
     }
 
-    /// What this node runs, to its coordinator.
+    /// What this node runs, to its coordinator. Not before the initial stops are done: until
+    /// then the node may still hold anything a previous run left, and a coordinator that counted
+    /// its services as stopped could start them elsewhere.
     pub(super) fn report(&mut self) {
+        if !self.initializing.is_empty() {
+            return;
+        }
         if let Some(c) = self.coordinator() {
             let msg = Msg::Report {
-                running: self.running.iter().cloned().collect(),
+                running: self.held_here().into_iter().collect(),
                 established: self.established,
                 view: self.view.as_ref().map_or(0, |v| v.number),
+                members: self.view.as_ref().map_or(Vec::new(), |v| v.members.clone()),
+                leaving: self.shutdown.is_some(),
+                failed: self.failed_stops.iter().cloned().collect(),
+                news: self.fence_news(),
             };
             self.send(c, msg);
         }
     }
 
+    /// Services the latest reports of the view's members say they hold.
+    pub(super) fn running_on_members(&self) -> BTreeSet<String> {
+        let Some(v) = self.view.as_ref() else {
+            return BTreeSet::new();
+        };
+        self.reports
+            .iter()
+            .filter(|(n, _)| v.contains(**n))
+            .flat_map(|(_, r)| r.held.running.iter().cloned())
+            .collect()
+    }
+
+    /// The members whose report for the current view has not arrived (a new coordinator
+    /// waits for them).
     pub(super) fn missing_reports(&self) -> Vec<NodeId> {
-        let (Some(since), Some(v)) = (self.takeover, self.view.as_ref()) else {
+        let (Some(_), Some(v)) = (self.takeover, self.view.as_ref()) else {
             return Vec::new();
         };
         v.members
             .iter()
             .copied()
-            .filter(|m| {
-                self.reports
-                    .get(m)
-                    .is_none_or(|r| r.view != v.number && r.at < since)
-            })
+            .filter(|m| self.reports.get(m).is_none_or(|r| r.view != *v))
             .collect()
     }
 
@@ -220,11 +262,11 @@ impl Node {
         }
         self.takeover = None;
         self.established = true;
-        let reports: BTreeMap<NodeId, BTreeSet<String>> = self
+        let reports: BTreeMap<NodeId, coord::Held> = self
             .reports
             .iter()
             .filter(|(n, _)| v.contains(**n))
-            .map(|(n, r)| (*n, r.running.clone()))
+            .map(|(n, r)| (*n, r.held.clone()))
             .collect();
         let orders = self.coord.rebuild(&reports);
         self.dispatch(orders);
@@ -286,7 +328,8 @@ impl Node {
                         "Startup fencing: {} did not join within post_join_delay; fencing it",
                         self.name_of(n)
                     );
-                    self.victims.lost(n);
+                    let epoch = self.membership.peer_incarnation(n).unwrap_or(0);
+                    self.victims.lost(n, epoch);
                 }
                 self.fence_start();
                 false
@@ -337,6 +380,12 @@ impl Node {
         };
         let (code, orders) = self.coord.request(req);
         self.dispatch(orders);
+        if code == RgCode::Success && action == ServiceAction::Unfreeze {
+            // A service stopped while it was frozen (quorum lost, say) is the cluster's to
+            // manage again: started now if it should run, not at some later event.
+            let orders = self.coord.handle(&Event::Evaluate);
+            self.dispatch(orders);
+        }
         self.broadcast_table();
         if code == RgCode::Success && self.coord.busy(&s) {
             self.waiters.push(Waiter {
@@ -397,7 +446,15 @@ impl Node {
 
     /// An order for this node from `from`.
     fn order_received(&mut self, from: NodeId, incarnation: u64, id: u64, service: String, op: Op) {
-        if self.coordinator() != Some(from) {
+        // Only the coordinator of our view, in the run that is a member (a restarted daemon's
+        // earlier run may still have orders in flight).
+        if self.coordinator() != Some(from)
+            || (from != self.local
+                && self
+                    .member_inc
+                    .get(&from)
+                    .is_some_and(|i| *i != incarnation))
+        {
             return;
         }
         // A service of a newer configuration than ours: the coordinator resends the order, and

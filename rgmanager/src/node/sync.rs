@@ -576,6 +576,8 @@ impl Node {
         for s in stop {
             self.run_job(s, Op::Stop, None);
         }
+        // Each changed service is stopped with the old trees; its start with the new ones is
+        // decided when that stop is done (`job_done`), after the `Load` below.
         for s in &restart {
             self.run_restart_stop(s.clone());
         }
@@ -583,18 +585,22 @@ impl Node {
         if !restart.is_empty() {
             tracing::info!("Restarting changed resources.");
         }
-        for s in restart {
-            self.run_restart_start(s);
-        }
 
         let old_policy = self.coord.view.config.clone();
         let old = &self.coord.view;
         let mut policy = PolicyConfig::from_conf(&conf);
+        // Nodes the new configuration drops stay in the policy's view while they may still
+        // run something: members until they leave, and failed nodes until they are fenced.
+        let lost: Vec<NodeId> = self.victims.lost_nodes().iter().map(|(n, _)| *n).collect();
         let departing: Vec<NodeConf> = old_policy
             .nodes
             .iter()
             .filter(|n| policy.node_index(n.id).is_none())
-            .filter(|n| in_view.contains(&n.id) || old.member(n.id) == NodeState::Lost)
+            .filter(|n| {
+                in_view.contains(&n.id)
+                    || old.member(n.id) == NodeState::Lost
+                    || lost.contains(&n.id)
+            })
             .cloned()
             .collect();
         for n in &departing {
@@ -604,24 +610,13 @@ impl Node {
             );
         }
         policy.keep_departing(&departing);
-        let config_p = Arc::new(policy);
-        let mut view = ClusterView::new(config_p.clone());
-        for (i, n) in config_p.nodes.iter().enumerate() {
-            view.members[i] = if departing.iter().any(|d| d.id == n.id) {
-                NodeState::Lost
-            } else {
-                old.member(n.id)
-            };
+        let config_p = Arc::new(policy.clone());
+        self.set_policy(policy);
+        // Nothing is placed on them, and their services are not taken over, until they leave
+        // (or are fenced).
+        for n in &departing {
+            self.coord.view.set_member(n.id, NodeState::Lost);
         }
-        for (i, svc) in config_p.services.iter().enumerate() {
-            if let Some(st) = old.service(&svc.name) {
-                view.services[i] = st.clone();
-            }
-        }
-        view.quorate = old.quorate;
-        view.now = old.now;
-        view.locked = old.locked;
-        self.coord.view = view;
         self.order = config_p.services.iter().map(|s| s.name.clone()).collect();
         let mut members_conf: Vec<(NodeId, String)> = names_of(&conf).into_iter().collect();
         members_conf.sort();
@@ -648,6 +643,12 @@ impl Node {
             self.policy_event(ev);
         }
 
+        if self.coordinating && self.takeover.is_none() {
+            // A service new to this table may have been started by a lost node that held the
+            // newer configuration before this node did.
+            let running = self.running_on_members();
+            self.coord.suspect_lost(&running);
+        }
         self.policy_event(Event::Evaluate);
         if self.coordinating && self.takeover.is_none() {
             for req in domain_moves(&old_policy, &self.coord.view) {

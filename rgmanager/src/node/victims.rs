@@ -1,42 +1,62 @@
 //! What membership, quorum, the other daemons and the administrator change for the lost
 //! nodes, and what a fenced node changes for the policy. The decisions about whom to fence
 //! are [`super::fencing::Victims`]'; the fence runs are the owner's ([`super::FenceCmd`]).
+//!
+//! Every failure has an epoch: the incarnation of the run that failed, as the membership saw
+//! it when it joined. Fencing news names it, so that news of one failure (a late "node X
+//! fenced") never settles the next one.
 
 use super::fencing::VictimState;
-use super::wire::{LostNode, Msg};
+use super::wire::{FenceNews, Fenced, LostNode, Msg};
 use super::{FenceCmd, Node, Output};
 use crate::admin::Response;
 use crate::policy::{Event, Holds, NodeId, State};
 
+/// A fence run this node started.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Run {
+    pub node: NodeId,
+    pub epoch: u64,
+    /// Cancelled: its end is not news, but a success still is a fact.
+    pub cancelled: bool,
+}
+
 impl Node {
-    /// A member (re)joined: not a victim any more; a run fencing it stops ("averting fence").
+    /// A member (re)joined: its run is remembered (the epoch of a later failure); it is not a
+    /// victim any more, and a run fencing it stops ("averting fence").
     pub(super) fn fence_joined(&mut self, node: NodeId) {
+        let inc = self.membership.peer_incarnation(node).unwrap_or(0);
+        self.member_inc.insert(node, inc);
         if self.victims.joined(node) {
             tracing::info!("fence {} averted: it is a member again", self.name_of(node));
         }
         self.fence_cancel(node);
     }
 
+    /// A member left the view without a goodbye: its run failed and is to be fenced.
+    pub(super) fn fence_lost(&mut self, node: NodeId) {
+        let epoch = self.member_inc.remove(&node).unwrap_or(0);
+        self.victims.lost(node, epoch);
+        self.keep_in_policy(node);
+    }
+
     fn fence_cancel(&mut self, node: NodeId) {
-        let runs: Vec<u64> = self
-            .fence_runs
-            .iter()
-            .filter(|(_, n)| **n == node)
-            .map(|(r, _)| *r)
-            .collect();
-        if runs.is_empty() {
-            return;
+        let mut any = false;
+        for r in self.fence_runs.values_mut() {
+            if r.node == node && !r.cancelled {
+                r.cancelled = true;
+                any = true;
+            }
         }
-        for r in runs {
-            self.fence_runs.remove(&r);
+        if any {
+            self.out.push_back(Output::Fence(FenceCmd::Cancel { node }));
         }
-        self.out.push_back(Output::Fence(FenceCmd::Cancel { node }));
     }
 
     /// After a view change: a node that no longer coordinates stops its fence runs; one that
     /// lost quorum stops its local services (an inquorate partition runs nothing and fences
     /// nothing); a coordinator of a quorate partition starts fencing. The members hear of the
-    /// lost nodes now, before the report the node sends next.
+    /// lost nodes now (and in every report).
     pub(super) fn fence_view(&mut self, quorum_lost: bool) {
         if !self.coordinating {
             self.fence_stand_down();
@@ -60,82 +80,109 @@ impl Node {
     /// coordinates a quorate partition.
     pub(super) fn fence_start(&mut self) {
         let coordinating = self.coordinating && self.quorum.is_quorate();
-        for node in self.victims.due(coordinating) {
+        for (node, epoch) in self.victims.due(coordinating) {
             let run = self.next_fence_run;
             self.next_fence_run += 1;
-            self.fence_runs.insert(run, node);
+            self.fence_runs.insert(
+                run,
+                Run {
+                    node,
+                    epoch,
+                    cancelled: false,
+                },
+            );
             let name = self.name_of(node);
             self.out
                 .push_back(Output::Fence(FenceCmd::Start { run, node, name }));
         }
     }
 
-    /// Each second: fence what is due, and tell the members which nodes are fenced.
+    /// Each second: fence what is due, and tell the members which nodes are lost or fenced.
     pub(super) fn fence_periodic(&mut self) {
         self.fence_start();
         self.tell_fenced();
     }
 
-    fn tell_fenced(&mut self) {
-        let fenced = self.victims.fenced_nodes();
-        let lost: Vec<LostNode> = self
+    /// What this node knows of the failed nodes, with the services the table has on the lost
+    /// ones.
+    pub(super) fn fence_news(&self) -> FenceNews {
+        let records = self.coord.records();
+        let lost = self
             .victims
             .lost_nodes()
             .into_iter()
-            .map(|node| LostNode {
+            .map(|(node, epoch)| LostNode {
                 node,
-                services: self
-                    .coord
-                    .records()
-                    .into_iter()
+                epoch,
+                services: records
+                    .iter()
                     .filter(|r| r.owner == Some(node) && r.state.holds())
-                    .map(|r| r.name)
+                    .map(|r| r.name.clone())
                     .collect(),
             })
             .collect();
-        if fenced.is_empty() && lost.is_empty() {
+        let fenced = self
+            .victims
+            .fenced_nodes()
+            .into_iter()
+            .map(|(node, epoch)| Fenced { node, epoch })
+            .collect();
+        FenceNews { lost, fenced }
+    }
+
+    fn tell_fenced(&mut self) {
+        let news = self.fence_news();
+        if news.is_empty() {
             return;
         }
         let Some(v) = self.view.clone() else { return };
         let local = self.local;
         for m in v.members.iter().filter(|m| **m != local) {
-            let msg = Msg::Victims {
-                fenced: fenced.clone(),
-                lost: lost.clone(),
-            };
-            self.send(*m, msg);
+            self.send(*m, Msg::Victims(news.clone()));
         }
     }
 
-    /// `node` is fenced: the policy hears of it once (the coordinator takes its services over).
-    fn node_fenced(&mut self, node: NodeId) {
+    /// `node` is fenced after its failure of `epoch`: the policy hears of it once (the
+    /// coordinator takes its services over).
+    fn node_fenced(&mut self, node: NodeId, epoch: u64) {
         if self.view.as_ref().is_some_and(|v| v.contains(node)) {
             return;
         }
-        self.fence_cancel(node);
-        if self.victims.fenced(node) {
+        if self.victims.fenced(node, epoch) {
+            self.fence_cancel(node);
             self.policy_event(Event::NodeFenced(node));
             self.tell_fenced();
         }
     }
 
-    /// Another daemon's fencing news. A lost node this daemon did not see fail (it started
-    /// later) is lost here too, and the services it held are recorded as still running there
-    /// unless the table has them elsewhere: should this daemon coordinate, it fences that node
-    /// before anything of it moves.
-    pub(super) fn victims_heard(&mut self, fenced: Vec<NodeId>, lost: Vec<LostNode>) {
-        for l in lost {
-            if self.view.as_ref().is_some_and(|v| v.contains(l.node)) {
+    /// Another daemon's fencing news (its `Victims` message, or its report). A lost node this
+    /// node did not see fail (it started later) is lost here too, and the services it held are
+    /// recorded as still running there unless the table has them elsewhere: should this node
+    /// coordinate, it fences that node before anything of it moves.
+    pub(super) fn victims_heard(&mut self, news: FenceNews) {
+        for l in news.lost {
+            if self.view.as_ref().is_some_and(|v| v.contains(l.node))
+                || self.left_clean.get(&l.node) == Some(&l.epoch)
+            {
                 continue;
             }
-            if self.victims.heard_lost(l.node) {
+            if self.victims.heard_lost(l.node, l.epoch) {
                 tracing::info!("{} failed before this node joined", self.name_of(l.node));
+                self.keep_in_policy(l.node);
                 self.policy_event(Event::NodeLeft {
                     node: l.node,
                     clean: false,
                 });
+                if self.coordinating && self.takeover.is_none() {
+                    // A failure older than this coordinator's table: what the node ran then
+                    // is unknown here.
+                    let running = self.running_on_members();
+                    self.coord.suspect_lost(&running);
+                }
             }
-            if self.victims.state(l.node) == Some(VictimState::Fenced) {
+            if self.victims.state(l.node) == Some(VictimState::Fenced)
+                || self.victims.epoch(l.node) != Some(l.epoch)
+            {
                 continue;
             }
             for s in &l.services {
@@ -150,18 +197,23 @@ impl Node {
                 }
             }
         }
-        for n in fenced {
-            self.node_fenced(n);
+        for f in news.fenced {
+            self.node_fenced(f.node, f.epoch);
         }
     }
 
     /// A fence run ended.
     pub(super) fn fence_done(&mut self, run: u64, node: NodeId, fenced: bool) {
-        let current = self.fence_runs.remove(&run).is_some();
+        let Some(r) = self.fence_runs.remove(&run) else {
+            return;
+        };
+        if r.node != node {
+            return;
+        }
         if fenced {
             // A success is a fact, whichever run it came from.
-            self.node_fenced(node);
-        } else if current {
+            self.node_fenced(node, r.epoch);
+        } else if !r.cancelled {
             self.victims.worker_ended(node);
         }
     }
@@ -179,10 +231,10 @@ impl Node {
                 message: format!("{name} is a cluster member; refusing to treat it as fenced"),
             };
         }
-        match self.victims.state(id) {
-            Some(VictimState::Lost | VictimState::Fencing) => {
+        match (self.victims.state(id), self.victims.epoch(id)) {
+            (Some(VictimState::Lost | VictimState::Fencing), Some(epoch)) => {
                 tracing::warn!("fence {name} overridden by administrator intervention");
-                self.node_fenced(id);
+                self.node_fenced(id, epoch);
                 Response::FenceAck {
                     node: name,
                     fenced: true,

@@ -23,7 +23,9 @@ use crate::state::{RgCode, ServiceState};
 type HmacSha256 = Hmac<Sha256>;
 
 pub const MAGIC: [u8; 4] = *b"RGMd";
-pub const VERSION: u8 = 1;
+/// Format 2: reports carry the fencing news and the leaving and failed-stop facts, fencing
+/// news carries failure epochs.
+pub const VERSION: u8 = 2;
 const HEADER_LEN: usize = 4 + 1 + 1 + 4 + 8 + 8 + 4;
 const MAC_LEN: usize = 32;
 /// The largest message accepted (a table of a few thousand services fits).
@@ -66,10 +68,19 @@ pub enum Msg {
         /// was already running): a new coordinator does startup fencing only when no member has.
         #[serde(default)]
         established: bool,
-        /// The number of the sender's view when it sent this: a new coordinator rebuilds
-        /// from reports of its own view (sent when the member installed it, or later).
-        #[serde(default)]
+        /// The sender's view when it sent this (number and members): a new coordinator
+        /// rebuilds only from reports of its own view, sent when the member installed it or
+        /// later, so that it knows everything each member did before obeying it.
         view: u64,
+        members: Vec<NodeId>,
+        /// The sender is shutting down: it stops its services itself and leaves; nothing is
+        /// to be placed on it.
+        leaving: bool,
+        /// Services whose stop failed here: their resources may still be up.
+        failed: Vec<String>,
+        /// The sender's fencing news, in the report itself so that a new coordinator, which
+        /// rebuilds from every member's report, cannot miss a lost node.
+        news: FenceNews,
     },
     /// Coordinator → member: run `op` on `service`. Repeated until the result arrives; the
     /// member runs each id once and answers repeats with the result it has.
@@ -117,16 +128,55 @@ pub enum Msg {
     /// lost ones not fenced yet with the services the table has on them. A daemon that joined
     /// after a node failed learns from it that the node is to be fenced, and that its services
     /// may still run there, should it become coordinator.
-    Victims {
-        fenced: Vec<NodeId>,
-        lost: Vec<LostNode>,
-    },
+    Victims(FenceNews),
+}
+
+/// What a node knows of the failed nodes: the lost ones (not fenced yet) with the services
+/// they held, and the fenced ones, each with its failure epoch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceNews {
+    pub lost: Vec<LostNode>,
+    pub fenced: Vec<Fenced>,
+}
+
+impl FenceNews {
+    pub fn is_empty(&self) -> bool {
+        self.lost.is_empty() && self.fenced.is_empty()
+    }
+}
+
+/// A node fenced after its failure of `epoch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fenced {
+    pub node: NodeId,
+    pub epoch: u64,
+}
+
+impl Msg {
+    /// The message's kind, as its `msg` tag on the wire (for logs and the simulator).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Msg::Report { .. } => "report",
+            Msg::Order { .. } => "order",
+            Msg::Done { .. } => "done",
+            Msg::Table { .. } => "table",
+            Msg::Request { .. } => "request",
+            Msg::StatusFailed { .. } => "status_failed",
+            Msg::StatusPartial { .. } => "status_partial",
+            Msg::Lock { .. } => "lock",
+            Msg::Reply { .. } => "reply",
+            Msg::Victims(_) => "victims",
+        }
+    }
 }
 
 /// A member that failed and is not fenced yet, with the services it held.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LostNode {
     pub node: NodeId,
+    /// The failure: the incarnation of the node's run that failed (0: a node never seen, such
+    /// as one startup fencing fences). News about one failure never settles another.
+    pub epoch: u64,
     pub services: Vec<String>,
 }
 
@@ -242,24 +292,54 @@ impl Codec {
 
 /// Refuses replays: per sender, a newer incarnation replaces the old one, and within one
 /// incarnation each sequence number is accepted once and only if higher than the last.
+/// Drops replayed messages: a sequence number seen before from a sender's incarnation, or
+/// one from an older incarnation. Messages that arrive out of order are kept as long as they
+/// are within the last [`REPLAY_WINDOW`] numbers (a window as IPsec's): one overtaken
+/// datagram must not be lost, since what it says (a lost node, say) may not be repeated in
+/// what overtook it.
 #[derive(Debug, Default)]
 pub struct ReplayFilter {
-    last: HashMap<NodeId, (u64, u64)>,
+    /// Per sender: incarnation, highest sequence, and which of the numbers below it were seen
+    /// (bit i: highest - 1 - i).
+    last: HashMap<NodeId, (u64, u64, u128)>,
 }
+
+/// How far behind the highest sequence number a message may arrive.
+pub const REPLAY_WINDOW: u64 = 128;
 
 impl ReplayFilter {
     pub fn accept(&mut self, env: &Envelope) -> Result<(), Reject> {
-        match self.last.get(&env.sender) {
-            Some(&(inc, seq))
-                if env.incarnation < inc || (env.incarnation == inc && env.seq <= seq) =>
-            {
-                Err(Reject::Replayed)
-            }
+        let entry = self.last.get(&env.sender).copied();
+        let (inc, high, seen) = match entry {
+            Some((inc, _, _)) if env.incarnation < inc => return Err(Reject::Replayed),
+            Some((inc, high, seen)) if env.incarnation == inc => (inc, high, seen),
+            // A new sender, or a restarted one.
             _ => {
-                self.last.insert(env.sender, (env.incarnation, env.seq));
-                Ok(())
+                self.last.insert(env.sender, (env.incarnation, env.seq, 0));
+                return Ok(());
             }
+        };
+        if env.seq > high {
+            let shift = env.seq - high;
+            let seen = if shift >= REPLAY_WINDOW {
+                0
+            } else {
+                // The old highest becomes bit shift-1.
+                (seen << shift) | (1u128 << (shift - 1))
+            };
+            self.last.insert(env.sender, (inc, env.seq, seen));
+            return Ok(());
         }
+        let back = high - env.seq;
+        if back == 0 || back > REPLAY_WINDOW {
+            return Err(Reject::Replayed);
+        }
+        let bit = 1u128 << (back - 1);
+        if seen & bit != 0 {
+            return Err(Reject::Replayed);
+        }
+        self.last.insert(env.sender, (inc, high, seen | bit));
+        Ok(())
     }
 }
 
@@ -301,7 +381,19 @@ mod tests {
                 running: vec!["service:a".into()],
                 established: true,
                 view: 4,
+                members: vec![1, 3],
+                leaving: true,
+                failed: vec!["service:a".into()],
+                news: FenceNews {
+                    lost: vec![LostNode {
+                        node: 3,
+                        epoch: 77,
+                        services: vec!["service:b".into()],
+                    }],
+                    fenced: vec![Fenced { node: 4, epoch: 9 }],
+                },
             },
+            Msg::Victims(FenceNews::default()),
             Msg::Order {
                 id: 9,
                 service: "service:a".into(),
@@ -370,10 +462,20 @@ mod tests {
         let mut e = env(5, table());
         assert_eq!(f.accept(&e), Ok(()));
         assert_eq!(f.accept(&e), Err(Reject::Replayed));
+        // Overtaken, not replayed: kept once.
         e.seq = 4;
+        assert_eq!(f.accept(&e), Ok(()));
         assert_eq!(f.accept(&e), Err(Reject::Replayed));
         e.seq = 6;
         assert_eq!(f.accept(&e), Ok(()));
+        e.seq = 6 + REPLAY_WINDOW + 1;
+        assert_eq!(f.accept(&e), Ok(()));
+        // Beyond the window behind the highest: dropped, as the window cannot tell.
+        e.seq = 6;
+        assert_eq!(f.accept(&e), Err(Reject::Replayed));
+        e.seq = 7;
+        assert_eq!(f.accept(&e), Ok(()), "the oldest number the window holds");
+        assert_eq!(f.accept(&e), Err(Reject::Replayed));
         // A restarted daemon starts its sequence again under a newer incarnation.
         e.incarnation = 8;
         e.seq = 1;

@@ -119,6 +119,8 @@ struct Cx<'a> {
     down: Vec<bool>,
     /// `clusvcadm -l` holds: nothing starts.
     locked: bool,
+    /// Per node: shutting down (online, but no place for a service).
+    leaving: Vec<bool>,
     out: Vec<Action>,
 }
 
@@ -171,14 +173,19 @@ impl<'a> Cx<'a> {
                 }
             }
         }
+        let leaving: Vec<bool> = cfg
+            .nodes
+            .iter()
+            .map(|n| view.leaving.contains(&n.id))
+            .collect();
         let domain_best = cfg
             .domains
             .iter()
             .map(|d| {
                 d.rank
                     .iter()
-                    .zip(&members)
-                    .filter(|(_, m)| m.is_online())
+                    .zip(members.iter().zip(&leaving))
+                    .filter(|(_, (m, l))| m.is_online() && !**l)
                     .filter_map(|(r, _)| *r)
                     .min()
             })
@@ -195,6 +202,7 @@ impl<'a> Cx<'a> {
             touched: vec![false; s],
             down: vec![false; s],
             locked: view.locked,
+            leaving,
             out: Vec::new(),
         }
     }
@@ -277,7 +285,7 @@ impl<'a> Cx<'a> {
 
     /// `node_should_start` for node index `i`, with RHCS's nofailback inputs.
     fn score(&self, i: usize, s: usize) -> Score {
-        if !self.members[i].is_online() {
+        if !self.members[i].is_online() || self.leaving[i] {
             return Score::Illegal;
         }
         let DomainRef::Index(d) = self.cfg.services[s].domain else {
@@ -912,12 +920,15 @@ impl<'a> Cx<'a> {
         let name = self.name(s);
         self.down[s] = true;
         if self.status(s).state == State::Failed {
-            // Disabling a failed service: disabled anyway, with RHCS's warning.
+            // Disabling a failed service whose stop fails again: RHCS marked it disabled
+            // anyway ("some resources may still be allocated!"), and an enable could then start
+            // it elsewhere while it still ran here. It stays failed until a stop works or its
+            // node is fenced.
             self.log(
-                Level::Alert,
-                format!("Marking {name} as 'disabled', but some resources may still be allocated!"),
+                Level::Crit,
+                format!("#12: RG {name} failed to stop; intervention required"),
             );
-            self.mark(s, State::Disabled);
+            self.mark(s, State::Failed);
             return;
         }
         self.log(
@@ -1076,6 +1087,14 @@ impl<'a> Cx<'a> {
             return RgCode::Success;
         }
         if st.state == State::Failed {
+            // The node where the stop failed is lost and not fenced: whatever it left running
+            // may still run. Disabling it now would let an enable start it elsewhere.
+            if st
+                .last_owner
+                .is_some_and(|o| self.member_of(o) == NodeState::Lost)
+            {
+                return RgCode::Fence;
+            }
             // Run the stop where the resources may have been left, if that node is up.
             if let Some(o) = st
                 .last_owner

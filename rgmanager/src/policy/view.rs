@@ -3,7 +3,7 @@
 //! string lookups), and [`ClusterView`], the membership, quorum and replicated service states
 //! a decision is made on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ccs::model::Recovery;
@@ -272,6 +272,9 @@ pub struct ClusterView {
     /// `clusvcadm -l`: no service is started, relocated or failed back until `-u` or the
     /// loss of quorum (recovery of a failed service in place still runs, as in RHCS).
     pub locked: bool,
+    /// Members shutting down: they stop their services themselves and leave; nothing is placed
+    /// on them meanwhile.
+    pub leaving: BTreeSet<NodeId>,
 }
 
 impl ClusterView {
@@ -283,6 +286,7 @@ impl ClusterView {
             quorate: false,
             now: 0,
             locked: false,
+            leaving: BTreeSet::new(),
             config,
         }
     }

@@ -42,13 +42,13 @@ use rng::Rng;
 /// The simulated cluster key.
 const KEY: &[u8] = b"the simulated cluster key, 32 b!";
 /// How long the cluster runs without faults at the end before liveness is judged.
-const QUIET: Duration = Duration::from_secs(45);
+const QUIET: Duration = Duration::from_secs(32);
 const _: () = assert!(CLEANUP_AFTER.as_secs() + LIVENESS_BOUND.as_secs() == QUIET.as_secs());
 /// When the administrator cleans up after the faults (unfreeze, enable what was disabled or
 /// failed), after the quiet period's start.
-const CLEANUP_AFTER: Duration = Duration::from_secs(10);
+const CLEANUP_AFTER: Duration = Duration::from_secs(8);
 /// How long after the cleanup every service must run.
-const LIVENESS_BOUND: Duration = Duration::from_secs(35);
+const LIVENESS_BOUND: Duration = Duration::from_secs(24);
 /// The fence workers' pause between two rounds (as `daemon::fencing::RETRY_PAUSE`).
 const FENCE_RETRY: Duration = Duration::from_secs(5);
 /// The agents' status checks.
@@ -151,11 +151,120 @@ pub fn run(options: &Options) -> Outcome {
     }
 }
 
+/// A fault, or something an administrator does. Durations say when the fault is undone
+/// (`None`: at the quiet period).
+#[derive(Clone, Debug)]
+pub enum Action {
+    Nothing,
+    /// Everything heals; the quiet period and the final checks follow.
+    Quiet,
+    /// The daemon is killed (SIGKILL); its resources stay up. It starts again after the
+    /// duration.
+    Crash(NodeId, Option<Duration>),
+    /// Every process of the node stops (SIGSTOP) for the duration.
+    Hang(NodeId, Duration),
+    /// The node loses power (unseen by the cluster, unlike a fence); it boots after the
+    /// duration.
+    PowerLoss(NodeId, Option<Duration>),
+    /// These nodes are cut from the others, both ways, for the duration.
+    Partition(Vec<NodeId>, Duration),
+    /// `to` no longer hears `from`.
+    OneWay {
+        from: NodeId,
+        to: NodeId,
+        duration: Duration,
+    },
+    /// Datagram loss, duplication and delay for the duration.
+    Network {
+        loss: f64,
+        dup: f64,
+        jitter_us: u64,
+        duration: Duration,
+    },
+    /// The fence device that powers this node off fails.
+    FenceDevice(NodeId, Option<Duration>),
+    /// A service dies on the node (one of its services when `None`).
+    ServiceDies(NodeId, Option<String>),
+    /// Stops (starts) of the service fail on the node.
+    StopFails(NodeId, String, Option<Duration>),
+    StartFails(NodeId, String, Option<Duration>),
+    /// SIGTERM; the daemon starts again after the duration.
+    Shutdown(NodeId, Option<Duration>),
+    /// A daemon that is not running starts.
+    Restart(NodeId),
+    /// `ccs_sync` of this text on the node.
+    Push(NodeId, String),
+    /// Any admin request on the node (`clusvcadm`, ...).
+    Admin(NodeId, Request),
+    /// `fence_ack_manual dead` on `by`.
+    FenceAck {
+        by: NodeId,
+        dead: NodeId,
+    },
+    /// The next `count` daemon messages of this kind from `from` to `to` are lost.
+    DropMessages {
+        from: NodeId,
+        to: NodeId,
+        kind: &'static str,
+        count: u32,
+    },
+}
+
+/// A scripted run: a configuration, the actions at their times, and a seed for everything
+/// else (delays, agents' durations).
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub conf: SimConf,
+    pub seed: u64,
+    /// Actions at simulated times; an [`Action::Quiet`] should end them.
+    pub script: Vec<(Duration, Action)>,
+    /// Services that must be running on some node all the time between two moments
+    /// (availability: a fault that the cluster should ride out).
+    pub expect_up: Vec<(String, Duration, Duration)>,
+}
+
+/// Runs a scripted scenario, with the invariants checked as in random runs.
+pub fn run_scenario(scenario: &Scenario, verbose: bool) -> Outcome {
+    let options = Options {
+        seed: scenario.seed,
+        nodes: scenario.conf.nodes.len() as u32,
+        steps: 0,
+        verbose,
+    };
+    let mut sim = Sim::with_conf(&options, scenario.conf.clone());
+    sim.expect_up = scenario.expect_up.clone();
+    for (t, a) in &scenario.script {
+        sim.at(*t, Ev::Act(a.clone()));
+    }
+    let violation = sim.run_schedule().err();
+    Outcome {
+        options,
+        stats: sim.stats.clone(),
+        violation,
+    }
+}
+
+/// Messages the network loses on purpose (a scripted fault).
+#[derive(Clone, Debug)]
+struct Filter {
+    from: NodeId,
+    to: NodeId,
+    kind: &'static str,
+    count: u32,
+}
+
 /// Something that happens at a simulated time.
 #[derive(Clone, Debug)]
 enum Ev {
+    /// A scripted action.
+    Act(Action),
     /// An input for a node's daemon (a datagram, a sync message).
-    Deliver { to: NodeId, input: Input },
+    Deliver {
+        to: NodeId,
+        input: Input,
+        /// A report from a node in a failure epoch: its sender and when it was sent.
+        report: Option<(NodeId, Duration)>,
+    },
     /// The transport's report that a sync message to `peer` did not get through.
     SyncFail {
         node: NodeId,
@@ -239,6 +348,8 @@ struct SimNode {
     next_admin: u64,
     /// A clean stop was asked for; the daemon restarts after it exits.
     restart_after_exit: Option<Duration>,
+    /// When the daemon's timers are due (kept by [`Sim::refresh`]).
+    timeout: Option<Duration>,
 }
 
 /// A node that failed as the rest of the cluster sees it, and the services it held then.
@@ -264,12 +375,28 @@ struct Sim {
     jitter_us: u64,
     blocked: BTreeSet<(NodeId, NodeId)>,
     epochs: BTreeMap<NodeId, Epoch>,
+    filters: Vec<Filter>,
+    /// (receiver, sender) → when the latest report the sender sent during a failure epoch of
+    /// its own reached the receiver.
+    heard_from: BTreeMap<(NodeId, NodeId), Duration>,
+    expect_up: Vec<(String, Duration, Duration)>,
+    /// Two texts of one version were pushed.
+    conflicted: bool,
+    /// Services an administrator stopped (`clusvcadm -s`), or whose starts were made to fail:
+    /// the cleanup enables them if they are stopped.
+    admin_stopped: BTreeSet<String>,
+    /// Decodes daemon messages for the filters.
+    codec: Option<crate::node::wire::Codec>,
     steps_left: u32,
+    /// Steps taken at the current instant (a livelock detector).
+    same_instant: u64,
     quiet_since: Option<Duration>,
     trace: VecDeque<String>,
     stats: Stats,
     /// Highest version written anywhere, and its hash.
     newest: Option<(u64, ccs::store::ConfHash)>,
+    /// The nodes of that version.
+    newest_nodes: Vec<NodeId>,
 }
 
 fn addr(id: NodeId) -> SocketAddr {
@@ -282,7 +409,25 @@ impl Sim {
     fn new(opts: &Options) -> Sim {
         let mut rng = Rng::new(opts.seed);
         let conf = SimConf::random(&mut rng, opts.nodes);
+        let mut sim = Sim::with_conf_rng(opts, conf, rng);
+        let first = Duration::from_millis(sim.rng.range(3_000, 8_000));
+        sim.at(first, Ev::Step);
+        sim
+    }
+
+    fn with_conf(opts: &Options, conf: SimConf) -> Sim {
+        Sim::with_conf_rng(opts, conf, Rng::new(opts.seed))
+    }
+
+    fn with_conf_rng(opts: &Options, conf: SimConf, rng: Rng) -> Sim {
+        let codec = crate::node::wire::Codec::new("sim", KEY);
         let mut sim = Sim {
+            filters: Vec::new(),
+            expect_up: Vec::new(),
+            heard_from: BTreeMap::new(),
+            admin_stopped: BTreeSet::new(),
+            conflicted: false,
+            codec,
             opts: opts.clone(),
             rng,
             t0: Instant::now(),
@@ -298,17 +443,23 @@ impl Sim {
             blocked: BTreeSet::new(),
             epochs: BTreeMap::new(),
             steps_left: opts.steps,
+            same_instant: 0,
             quiet_since: None,
             trace: VecDeque::new(),
             stats: Stats::default(),
             newest: None,
+            newest_nodes: Vec::new(),
         };
         let text = conf.render();
+        if opts.verbose {
+            eprintln!("{text}");
+        }
         let Ok(disk) = Versioned::check(text.into_bytes()) else {
             // The generator only writes valid files; a run with an invalid one checks nothing.
             return sim;
         };
         sim.newest = Some((disk.version(), disk.hash()));
+        sim.newest_nodes = nodes_of(&disk);
         for &id in &conf.nodes {
             sim.nodes.insert(
                 id,
@@ -327,6 +478,7 @@ impl Sim {
                     device_broken: false,
                     next_admin: 1,
                     restart_after_exit: None,
+                    timeout: None,
                 },
             );
         }
@@ -336,8 +488,6 @@ impl Sim {
             let at = Duration::from_millis(sim.rng.range(0, 400));
             sim.at(at, Ev::Boot { node: id });
         }
-        let first = Duration::from_millis(sim.rng.range(3_000, 8_000));
-        sim.at(first, Ev::Step);
         sim
     }
 
@@ -384,9 +534,7 @@ impl Sim {
             let next_node = self
                 .nodes
                 .iter()
-                .filter(|(_, n)| !n.hung)
-                .filter_map(|(id, n)| Some((*id, n.core.as_ref()?.poll_timeout()?)))
-                .map(|(id, t)| (t.saturating_duration_since(self.t0), id))
+                .filter_map(|(id, n)| Some((n.timeout?, *id)))
                 .min();
             let next_ev = self.queue.keys().next().copied();
             let t = match (next_node, next_ev) {
@@ -401,8 +549,18 @@ impl Sim {
                     break;
                 }
             }
+            if t > self.now {
+                self.same_instant = 0;
+            }
             self.now = t.max(self.now);
             self.stats.events += 1;
+            self.same_instant += 1;
+            if self.same_instant > 200_000 {
+                return Err(self.violation(
+                    "progress",
+                    "200000 steps without the clock moving: a livelock".into(),
+                ));
+            }
             if next_ev.is_some_and(|(te, _)| te <= t) {
                 let Some((_, ev)) = self.queue.pop_first() else {
                     continue;
@@ -410,16 +568,11 @@ impl Sim {
                 self.event(ev)?;
             } else {
                 let now = self.instant();
+                let at = self.now;
                 let due: Vec<NodeId> = self
                     .nodes
                     .iter()
-                    .filter(|(_, n)| !n.hung)
-                    .filter(|(_, n)| {
-                        n.core
-                            .as_ref()
-                            .and_then(Node::poll_timeout)
-                            .is_some_and(|d| d <= now)
-                    })
+                    .filter(|(_, n)| n.timeout.is_some_and(|d| d <= at))
                     .map(|(id, _)| *id)
                     .collect();
                 for id in due {
@@ -444,7 +597,11 @@ impl Sim {
             return Ok(());
         };
         if n.hung {
-            n.held.push(Ev::Deliver { to: id, input });
+            n.held.push(Ev::Deliver {
+                to: id,
+                input,
+                report: None,
+            });
             return Ok(());
         }
         let Some(core) = n.core.as_mut() else {
@@ -477,7 +634,13 @@ impl Sim {
             }
         }
         match ev {
-            Ev::Deliver { to, input } => self.input(to, input),
+            Ev::Deliver { to, input, report } => {
+                self.input(to, input)?;
+                if let Some((from, sent)) = report {
+                    self.report_delivered(to, from, sent);
+                }
+                Ok(())
+            }
             Ev::SyncFail {
                 node,
                 life,
@@ -520,6 +683,7 @@ impl Sim {
                 Ok(())
             }
             Ev::Step => self.step(),
+            Ev::Act(a) => self.act(a),
             Ev::Heal(h) => self.heal(h),
             Ev::Boot { node } => self.boot(node),
             Ev::Restart { node } => self.start_daemon(node),
@@ -560,6 +724,7 @@ impl Sim {
             name: conf::node_name(id),
             incarnation,
             unix_now: unix,
+            initial_stop: true,
         };
         let span = tracing::info_span!("node", id);
         let made = {
@@ -594,9 +759,25 @@ impl Sim {
                 .and_then(|n| n.core.as_mut())
                 .and_then(Node::poll_output)
             else {
+                self.refresh(id);
                 return Ok(());
             };
             self.output(id, out)?;
+        }
+    }
+
+    /// Recomputes when a node's daemon needs its timers run (none while it is hung or dead).
+    fn refresh(&mut self, id: NodeId) {
+        let t0 = self.t0;
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.timeout = if n.hung {
+                None
+            } else {
+                n.core
+                    .as_ref()
+                    .and_then(Node::poll_timeout)
+                    .map(|t| t.saturating_duration_since(t0))
+            };
         }
     }
 
@@ -628,6 +809,11 @@ impl Sim {
                             "quorum",
                             format!("node{id} starts {service} without quorum"),
                         ));
+                    }
+                }
+                if let AgentCmd::Run { job, service, op } = &cmd {
+                    if self.opts.verbose {
+                        self.note(format!("node{id}: agent job {job} {op:?} {service} queued"));
                     }
                 }
                 if let Some(n) = self.nodes.get_mut(&id) {
@@ -682,19 +868,9 @@ impl Sim {
                         ),
                     ));
                 }
-                if let Some((v, h)) = self.newest {
-                    if config.version() == v && config.hash() != h {
-                        return Err(self.violation(
-                            "configuration",
-                            format!(
-                                "node{id} writes a second text of version {v}: conflicting \
-                                 versions adopted"
-                            ),
-                        ));
-                    }
-                }
                 if self.newest.is_none_or(|(v, _)| config.version() > v) {
                     self.newest = Some((config.version(), config.hash()));
+                    self.newest_nodes = nodes_of(&config);
                 }
                 self.note(format!("node{id}: writes version {}", config.version()));
                 let life = self.life(id).unwrap_or(0);
@@ -719,6 +895,11 @@ impl Sim {
             Output::Addresses { .. } | Output::Reconfigured { .. } => {}
             Output::Exit { clean } => {
                 self.note(format!("node{id}: daemon exits (clean: {clean})"));
+                if clean {
+                    // It stopped everything and said goodbye: whatever a fault made it look
+                    // like to some, it did not fail.
+                    self.epochs.remove(&id);
+                }
                 let restart = self.nodes.get_mut(&id).and_then(|n| {
                     n.core = None;
                     n.restart_after_exit.take()
@@ -736,6 +917,28 @@ impl Sim {
         if self.blocked.contains(&(from, to)) {
             return;
         }
+        let mut report = None;
+        if let (Input::Message { bytes }, true) = (&input, self.epochs.contains_key(&from)) {
+            if let Some(Ok(env)) = self.codec.as_ref().map(|c| c.decode(bytes)) {
+                if env.msg.kind() == "report" {
+                    report = Some((from, self.now));
+                }
+            }
+        }
+        if let (Input::Message { bytes }, false) = (&input, self.filters.is_empty()) {
+            if let Some(Ok(env)) = self.codec.as_ref().map(|c| c.decode(bytes)) {
+                let kind = env.msg.kind();
+                if let Some(f) = self
+                    .filters
+                    .iter_mut()
+                    .find(|f| f.from == from && f.to == to && f.kind == kind && f.count > 0)
+                {
+                    f.count -= 1;
+                    self.note(format!("node{from} -> node{to}: '{kind}' message lost"));
+                    return;
+                }
+            }
+        }
         if self.loss > 0.0 && self.rng.chance(self.loss) {
             return;
         }
@@ -751,6 +954,7 @@ impl Sim {
                 Ev::Deliver {
                     to,
                     input: input.clone(),
+                    report,
                 },
             );
         }
@@ -785,6 +989,7 @@ impl Sim {
                     Ev::Deliver {
                         to,
                         input: Input::Sync { from, msg, query },
+                        report: None,
                     },
                 );
             }
@@ -958,6 +1163,7 @@ impl Sim {
             n.held.clear();
             n.restart_after_exit = None;
         }
+        self.refresh(id);
     }
 
     /// A node starts failing as the others see it: the services it holds now must not start
@@ -976,8 +1182,19 @@ impl Sim {
     }
 
     fn check_fenced_first(&self, starter: NodeId, service: &str) -> Check {
+        // The coordinator that ordered the start: it decided on what it knew.
+        let decider = self
+            .nodes
+            .get(&starter)
+            .and_then(|n| n.core.as_ref())
+            .and_then(|c| c.view().and_then(|v| v.coordinator()));
         for (a, e) in &self.epochs {
-            if *a != starter && e.held.contains(service) {
+            // The decider heard from the failed node itself, after its failure began, what it
+            // runs (it is back, or said so before going away again).
+            let told = decider.is_some_and(|d| {
+                d == *a || self.heard_from.get(&(d, *a)).is_some_and(|t| *t > e.since)
+            });
+            if *a != starter && e.held.contains(service) && !told {
                 return Err(self.violation(
                     "fenced first",
                     format!(
@@ -1017,82 +1234,69 @@ impl Sim {
         Ok(())
     }
 
+    /// A report that `from` sent at `sent` (during its failure epoch) reached `to`.
+    fn report_delivered(&mut self, to: NodeId, from: NodeId, sent: Duration) {
+        let e = self.heard_from.entry((to, from)).or_insert(sent);
+        *e = (*e).max(sent);
+    }
+
     /// `a` runs, is reachable, and a quorate coordinator counts it as a member.
     fn is_back(&self, a: NodeId) -> bool {
         let Some(n) = self.nodes.get(&a) else {
             return false;
         };
-        if n.hung || n.core.is_none() || self.blocked.iter().any(|(x, y)| *x == a || *y == a) {
+        if n.hung || n.core.is_none() {
             return false;
         }
+        // A quorate coordinator (taking over or done) has its report of the current view:
+        // what it runs is known from its own word.
         self.nodes.values().any(|c| {
-            c.core.as_ref().is_some_and(|core| {
-                core.is_coordinating() && core.view().is_some_and(|v| v.contains(a))
-            })
+            !c.hung
+                && c.core.as_ref().is_some_and(|core| {
+                    core.is_quorate()
+                        && core.view().and_then(|v| v.coordinator()) == Some(core.id())
+                        && core.has_report(a)
+                })
         })
     }
 
-    /// The next fault or administrator action; after the last one, everything heals.
+    /// The next random fault or administrator action; after the last one, everything heals.
     fn step(&mut self) -> Check {
         if self.steps_left == 0 {
             return self.begin_quiet();
         }
         self.steps_left -= 1;
-        self.stats.faults += 1;
+        let action = self.random_action();
+        self.act(action)?;
+        let next = Duration::from_millis(self.rng.range(300, 6_000));
+        self.after(next, Ev::Step);
+        Ok(())
+    }
+
+    fn ms(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(self.rng.range(lo, hi))
+    }
+
+    /// A fault or an administrator's action, at random.
+    fn random_action(&mut self) -> Action {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
-        let live: Vec<NodeId> = ids
-            .iter()
-            .copied()
-            .filter(|id| self.nodes[id].core.is_some() && !self.nodes[id].hung)
-            .collect();
-        let token = Duration::from_millis(self.conf.token_ms);
-        let pick = self.rng.range(0, 100);
+        let live = self.live();
+        let token = self.conf.token_ms;
         let victim = *self.rng.pick(&ids);
-        match pick {
+        match self.rng.range(0, 100) {
             0..=9 => {
-                // A daemon crash (SIGKILL): the resources stay up.
-                if self.nodes[&victim].core.is_some() {
-                    self.note(format!("FAULT node{victim}: daemon killed"));
-                    self.begin_epoch(victim);
-                    if let Some(n) = self.nodes.get_mut(&victim) {
-                        n.core = None;
-                        n.hung = false;
-                        n.held.clear();
-                    }
-                    let d = Duration::from_millis(self.rng.range(500, 15_000));
-                    self.after(d, Ev::Restart { node: victim });
-                }
+                let d = self.ms(500, 15_000);
+                Action::Crash(victim, Some(d))
             }
             10..=19 => {
-                // A hang (SIGSTOP of everything) shorter or longer than the token.
-                if self.nodes[&victim].core.is_some() && !self.nodes[&victim].hung {
-                    let d = Duration::from_millis(
-                        self.rng
-                            .range(token.as_millis() as u64 / 3, token.as_millis() as u64 * 4),
-                    );
-                    self.note(format!(
-                        "FAULT node{victim}: hangs for {} ms",
-                        d.as_millis()
-                    ));
-                    self.begin_epoch(victim);
-                    if let Some(n) = self.nodes.get_mut(&victim) {
-                        n.hung = true;
-                    }
-                    self.after(d, Ev::Heal(Heal::Resume(victim)));
-                }
+                let d = self.ms(token / 3, token * 4);
+                Action::Hang(victim, d)
             }
             20..=26 => {
-                // Power lost (not a fence: nobody confirmed it).
-                if self.nodes[&victim].powered {
-                    self.note(format!("FAULT node{victim}: power lost"));
-                    self.begin_epoch(victim);
-                    self.power_off(victim);
-                    let d = Duration::from_millis(self.rng.range(2_000, 20_000));
-                    self.after(d, Ev::Boot { node: victim });
-                }
+                let d = self.ms(2_000, 20_000);
+                Action::PowerLoss(victim, Some(d))
             }
             27..=38 => {
-                // A partition: a random group cut from the rest, both ways.
                 let k = self.rng.range(1, (ids.len() as u64 / 2).max(1) + 1) as usize;
                 let mut group: Vec<NodeId> = Vec::new();
                 while group.len() < k {
@@ -1101,6 +1305,184 @@ impl Sim {
                         group.push(n);
                     }
                 }
+                let d = self.ms(500, 12_000);
+                Action::Partition(group, d)
+            }
+            39..=43 => {
+                let other = *self.rng.pick(&ids);
+                let d = self.ms(500, 10_000);
+                Action::OneWay {
+                    from: other,
+                    to: victim,
+                    duration: d,
+                }
+            }
+            44..=49 => {
+                let loss = *self.rng.pick(&[0.05, 0.2, 0.5]);
+                let dup = *self.rng.pick(&[0.0, 0.05]);
+                let jitter_us = *self.rng.pick(&[500, 5_000, 50_000]);
+                let d = self.ms(500, 8_000);
+                Action::Network {
+                    loss,
+                    dup,
+                    jitter_us,
+                    duration: d,
+                }
+            }
+            50..=55 => {
+                let d = self.ms(1_000, 20_000);
+                Action::FenceDevice(victim, Some(d))
+            }
+            56..=61 => Action::ServiceDies(victim, None),
+            62..=66 => {
+                let s = self.random_service();
+                let d = self.ms(1_000, 15_000);
+                Action::StopFails(victim, s, Some(d))
+            }
+            67..=70 => {
+                let s = self.random_service();
+                let d = self.ms(1_000, 15_000);
+                Action::StartFails(victim, s, Some(d))
+            }
+            71..=76 => {
+                let d = self.ms(1_000, 10_000);
+                Action::Shutdown(victim, Some(d))
+            }
+            77..=82 => {
+                let Some(&node) = (!live.is_empty()).then(|| self.rng.pick(&live)) else {
+                    return Action::Nothing;
+                };
+                let text = match self.rng.range(0, 10) {
+                    0 => {
+                        let mut old = self.conf.clone();
+                        old.version = old.version.saturating_sub(1).max(1);
+                        old.flavour = self.rng.range(1, 1000) as u32;
+                        old.render()
+                    }
+                    1 => {
+                        // Another text of the newest version: refused where that version is,
+                        // adopted where it is not yet (a conflict the administrator resolves).
+                        let mut same = self.conf.clone();
+                        same.flavour = self.rng.range(1, 1000) as u32;
+                        self.conflicted = true;
+                        same.render()
+                    }
+                    2 => "<cluster name=\"sim\" config_version=\"999\"><clusternodes>".into(),
+                    _ => {
+                        // The next random push builds on this one.
+                        self.conf = self.conf.mutate(&mut self.rng);
+                        self.conf.render()
+                    }
+                };
+                Action::Push(node, text)
+            }
+            _ => self.random_admin(&live),
+        }
+    }
+
+    fn random_admin(&mut self, live: &[NodeId]) -> Action {
+        let Some(&node) = (!live.is_empty()).then(|| self.rng.pick(live)) else {
+            return Action::Nothing;
+        };
+        // fence_ack_manual, honestly: only for a node that really is off.
+        if self.rng.chance(0.15) {
+            let off = self
+                .nodes
+                .iter()
+                .find(|(_, n)| !n.powered)
+                .map(|(id, _)| *id);
+            if let Some(dead) = off {
+                return Action::FenceAck { by: node, dead };
+            }
+        }
+        let service = self.random_service();
+        let target = if self.rng.chance(0.5) {
+            Some(conf::node_name(*self.rng.pick(&self.conf.nodes)))
+        } else {
+            None
+        };
+        let action = *self.rng.pick(&[
+            ServiceAction::Relocate,
+            ServiceAction::Relocate,
+            ServiceAction::Disable,
+            ServiceAction::Enable,
+            ServiceAction::Enable,
+            ServiceAction::Restart,
+            ServiceAction::Freeze,
+            ServiceAction::Stop,
+        ]);
+        if action == ServiceAction::Freeze {
+            let d = self.ms(1_000, 10_000);
+            self.after(d, Ev::Heal(Heal::Unfreeze(service.clone())));
+        }
+        let domain_rules = self.rng.chance(0.3);
+        Action::Admin(
+            node,
+            Request::Service {
+                action,
+                service,
+                target,
+                domain_rules,
+            },
+        )
+    }
+
+    /// Does what `action` says, and schedules its undoing.
+    fn act(&mut self, action: Action) -> Check {
+        if !matches!(action, Action::Nothing | Action::Quiet) {
+            self.stats.faults += 1;
+        }
+        match action {
+            Action::Nothing => {}
+            Action::Quiet => return self.begin_quiet(),
+            Action::Crash(victim, restart) => {
+                // A daemon crash (SIGKILL): the resources stay up.
+                if self.nodes.get(&victim).is_some_and(|n| n.core.is_some()) {
+                    self.note(format!("FAULT node{victim}: daemon killed"));
+                    self.begin_epoch(victim);
+                    if let Some(n) = self.nodes.get_mut(&victim) {
+                        n.core = None;
+                        n.hung = false;
+                        n.held.clear();
+                    }
+                    self.refresh(victim);
+                    if let Some(d) = restart {
+                        self.after(d, Ev::Restart { node: victim });
+                    }
+                }
+            }
+            Action::Hang(victim, d) => {
+                // A hang (SIGSTOP of everything), shorter or longer than the token.
+                if self
+                    .nodes
+                    .get(&victim)
+                    .is_some_and(|n| n.core.is_some() && !n.hung)
+                {
+                    self.note(format!(
+                        "FAULT node{victim}: hangs for {} ms",
+                        d.as_millis()
+                    ));
+                    self.begin_epoch(victim);
+                    if let Some(n) = self.nodes.get_mut(&victim) {
+                        n.hung = true;
+                    }
+                    self.refresh(victim);
+                    self.after(d, Ev::Heal(Heal::Resume(victim)));
+                }
+            }
+            Action::PowerLoss(victim, boot) => {
+                // Power lost (not a fence: nobody confirmed it).
+                if self.nodes.get(&victim).is_some_and(|n| n.powered) {
+                    self.note(format!("FAULT node{victim}: power lost"));
+                    self.begin_epoch(victim);
+                    self.power_off(victim);
+                    if let Some(d) = boot {
+                        self.after(d, Ev::Boot { node: victim });
+                    }
+                }
+            }
+            Action::Partition(group, d) => {
+                let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
                 let mut cut = Vec::new();
                 for &a in &group {
                     for &b in &ids {
@@ -1114,93 +1496,144 @@ impl Sim {
                 for &a in &group {
                     self.begin_epoch(a);
                 }
-                if group.len() * 2 == ids.len() {
-                    // Neither side is a majority: both are failed as the other sees them.
+                if group.len() * 2 >= ids.len() {
+                    // The rest is no majority: its nodes are failed as the group sees them.
                     for &b in ids.iter().filter(|b| !group.contains(b)) {
                         self.begin_epoch(b);
                     }
                 }
                 self.blocked.extend(cut.iter().copied());
-                let d = Duration::from_millis(self.rng.range(500, 12_000));
                 self.after(d, Ev::Heal(Heal::Reconnect(cut)));
             }
-            39..=43 => {
-                // One way only: `victim` stops hearing one peer.
-                let other = *self.rng.pick(&ids);
-                if other != victim {
+            Action::OneWay { from, to, duration } => {
+                if from != to {
                     self.note(format!(
-                        "FAULT one-way: node{victim} no longer hears node{other}"
+                        "FAULT one-way: node{to} no longer hears node{from}"
                     ));
-                    self.begin_epoch(victim);
-                    self.begin_epoch(other);
-                    self.blocked.insert((other, victim));
-                    let d = Duration::from_millis(self.rng.range(500, 10_000));
-                    self.after(d, Ev::Heal(Heal::Reconnect(vec![(other, victim)])));
+                    self.begin_epoch(from);
+                    self.begin_epoch(to);
+                    self.blocked.insert((from, to));
+                    self.after(duration, Ev::Heal(Heal::Reconnect(vec![(from, to)])));
                 }
             }
-            44..=49 => {
-                self.loss = *self.rng.pick(&[0.05, 0.2, 0.5]);
-                self.dup = *self.rng.pick(&[0.0, 0.05]);
-                self.jitter_us = *self.rng.pick(&[500, 5_000, 50_000]);
+            Action::Network {
+                loss,
+                dup,
+                jitter_us,
+                duration,
+            } => {
+                self.loss = loss;
+                self.dup = dup;
+                self.jitter_us = jitter_us;
                 self.note(format!(
-                    "FAULT network: loss {}, duplicates {}, jitter {} us",
-                    self.loss, self.dup, self.jitter_us
+                    "FAULT network: loss {loss}, duplicates {dup}, jitter {jitter_us} us"
                 ));
-                let d = Duration::from_millis(self.rng.range(500, 8_000));
-                self.after(d, Ev::Heal(Heal::Network));
+                self.after(duration, Ev::Heal(Heal::Network));
             }
-            50..=55 => {
+            Action::FenceDevice(victim, d) => {
                 self.note(format!("FAULT the fence device of node{victim} fails"));
                 if let Some(n) = self.nodes.get_mut(&victim) {
                     n.device_broken = true;
                 }
-                let d = Duration::from_millis(self.rng.range(1_000, 20_000));
-                self.after(d, Ev::Heal(Heal::FenceDevice(victim)));
+                if let Some(d) = d {
+                    self.after(d, Ev::Heal(Heal::FenceDevice(victim)));
+                }
             }
-            56..=61 => {
+            Action::ServiceDies(victim, service) => {
                 // A service dies on its node: the status check notices.
-                let s = self.nodes[&victim].resources.iter().next().cloned();
+                let s =
+                    service.or_else(|| self.nodes.get(&victim)?.resources.iter().next().cloned());
                 if let Some(s) = s {
-                    self.note(format!("FAULT {s} dies on node{victim}"));
                     if let Some(n) = self.nodes.get_mut(&victim) {
-                        n.resources.remove(&s);
+                        if n.resources.remove(&s) {
+                            self.note(format!("FAULT {s} dies on node{victim}"));
+                        }
                     }
                 }
             }
-            62..=66 => {
-                let s = self.random_service();
+            Action::StopFails(victim, s, d) => {
                 self.note(format!("FAULT stops of {s} fail on node{victim}"));
                 if let Some(n) = self.nodes.get_mut(&victim) {
                     n.stop_broken.insert(s.clone());
                 }
-                let d = Duration::from_millis(self.rng.range(1_000, 15_000));
-                self.after(d, Ev::Heal(Heal::StopWorks(victim, s)));
+                if let Some(d) = d {
+                    self.after(d, Ev::Heal(Heal::StopWorks(victim, s)));
+                }
             }
-            67..=70 => {
-                let s = self.random_service();
+            Action::StartFails(victim, s, d) => {
                 self.note(format!("FAULT starts of {s} fail on node{victim}"));
+                // Failed everywhere, a service stays stopped until an event or an
+                // administrator (RHCS): the cleanup enables it.
+                self.admin_stopped.insert(s.clone());
                 if let Some(n) = self.nodes.get_mut(&victim) {
                     n.start_broken.insert(s.clone());
                 }
-                let d = Duration::from_millis(self.rng.range(1_000, 15_000));
-                self.after(d, Ev::Heal(Heal::StartWorks(victim, s)));
+                if let Some(d) = d {
+                    self.after(d, Ev::Heal(Heal::StartWorks(victim, s)));
+                }
             }
-            71..=76 => {
+            Action::Shutdown(victim, restart) => {
                 // A clean stop (SIGTERM), started again later.
-                if self.nodes[&victim].core.is_some() && !self.nodes[&victim].hung {
+                if self
+                    .nodes
+                    .get(&victim)
+                    .is_some_and(|n| n.core.is_some() && !n.hung)
+                {
                     self.note(format!("FAULT node{victim}: SIGTERM"));
-                    let d = Duration::from_millis(self.rng.range(1_000, 10_000));
                     if let Some(n) = self.nodes.get_mut(&victim) {
-                        n.restart_after_exit = Some(d);
+                        n.restart_after_exit = restart;
                     }
                     self.input(victim, Input::Shutdown)?;
                 }
             }
-            77..=82 => self.push(&live)?,
-            _ => self.admin_action(&live)?,
+            Action::Restart(node) => self.start_daemon(node)?,
+            Action::Push(node, text) => {
+                self.stats.pushes += 1;
+                self.admin(node, Request::ConfigPush { text })?;
+            }
+            Action::Admin(node, request) => {
+                if let Request::Service {
+                    action: ServiceAction::Stop,
+                    service,
+                    ..
+                } = &request
+                {
+                    // `clusvcadm -s` leaves a service stopped until the next transition; the
+                    // cleanup enables it again.
+                    self.admin_stopped
+                        .insert(crate::clustat::full_service_name(service));
+                }
+                self.admin(node, request)?
+            }
+            Action::FenceAck { by, dead } => {
+                self.note(format!("ADMIN fence_ack_manual node{dead}"));
+                if self.nodes.get(&dead).is_some_and(|n| !n.powered) {
+                    self.epochs.remove(&dead);
+                }
+                self.admin(
+                    by,
+                    Request::FenceAck {
+                        node: conf::node_name(dead),
+                    },
+                )?;
+            }
+            Action::DropMessages {
+                from,
+                to,
+                kind,
+                count,
+            } => {
+                self.note(format!(
+                    "FAULT the next {count} '{kind}' messages node{from} -> node{to} are lost"
+                ));
+                self.filters.push(Filter {
+                    from,
+                    to,
+                    kind,
+                    count,
+                });
+            }
         }
-        let next = Duration::from_millis(self.rng.range(300, 6_000));
-        self.after(next, Ev::Step);
         Ok(())
     }
 
@@ -1220,90 +1653,6 @@ impl Sim {
         n.next_admin += 1;
         self.note(format!("ADMIN on node{node} #{id}: {request:?}"));
         self.input(node, Input::Admin { id, request })
-    }
-
-    /// `ccs_sync` from a random live node: mostly a newer version, sometimes an older one, a
-    /// conflicting one or an invalid text.
-    fn push(&mut self, live: &[NodeId]) -> Check {
-        let Some(&node) = (!live.is_empty()).then(|| self.rng.pick(live)) else {
-            return Ok(());
-        };
-        self.stats.pushes += 1;
-        let text = match self.rng.range(0, 10) {
-            0 => {
-                let mut old = self.conf.clone();
-                old.version = old.version.saturating_sub(1).max(1);
-                old.flavour = self.rng.range(1, 1000) as u32;
-                old.render()
-            }
-            1 => {
-                let mut same = self.conf.clone();
-                same.flavour = self.rng.range(1, 1000) as u32;
-                same.render()
-            }
-            2 => "<cluster name=\"sim\" config_version=\"999\"><clusternodes>".into(),
-            _ => {
-                let next = self.conf.mutate(&mut self.rng);
-                self.conf = next.clone();
-                next.render()
-            }
-        };
-        self.admin(node, Request::ConfigPush { text })
-    }
-
-    fn admin_action(&mut self, live: &[NodeId]) -> Check {
-        let Some(&node) = (!live.is_empty()).then(|| self.rng.pick(live)) else {
-            return Ok(());
-        };
-        let service = self.random_service();
-        let target = if self.rng.chance(0.5) {
-            Some(conf::node_name(*self.rng.pick(&self.conf.nodes)))
-        } else {
-            None
-        };
-        let action = *self.rng.pick(&[
-            ServiceAction::Relocate,
-            ServiceAction::Relocate,
-            ServiceAction::Disable,
-            ServiceAction::Enable,
-            ServiceAction::Enable,
-            ServiceAction::Restart,
-            ServiceAction::Freeze,
-            ServiceAction::Stop,
-        ]);
-        if action == ServiceAction::Freeze {
-            let d = Duration::from_millis(self.rng.range(1_000, 10_000));
-            self.after(d, Ev::Heal(Heal::Unfreeze(service.clone())));
-        }
-        // fence_ack_manual, honestly: only for a node that really is off.
-        if self.rng.chance(0.15) {
-            let off: Vec<NodeId> = self
-                .nodes
-                .iter()
-                .filter(|(_, n)| !n.powered)
-                .map(|(id, _)| *id)
-                .collect();
-            if let Some(&dead) = off.first() {
-                self.note(format!("ADMIN fence_ack_manual node{dead} (it is off)"));
-                self.epochs.remove(&dead);
-                return self.admin(
-                    node,
-                    Request::FenceAck {
-                        node: conf::node_name(dead),
-                    },
-                );
-            }
-        }
-        let domain_rules = self.rng.chance(0.3);
-        self.admin(
-            node,
-            Request::Service {
-                action,
-                service,
-                target,
-                domain_rules,
-            },
-        )
     }
 
     fn heal(&mut self, h: Heal) -> Check {
@@ -1364,6 +1713,16 @@ impl Sim {
                 let Some(&n) = self.live().first() else {
                     return Ok(());
                 };
+                if self.conflicted {
+                    // Two texts of one version were pushed: "raise config_version on the right
+                    // copy and push it".
+                    let newest = self.newest.map_or(1, |(v, _)| v);
+                    let mut fix = self.conf.clone();
+                    fix.version = newest.max(fix.version) + 1;
+                    fix.flavour = 0;
+                    self.conf = fix.clone();
+                    self.admin(n, Request::ConfigPush { text: fix.render() })?;
+                }
                 let table = self.nodes[&n]
                     .core
                     .as_ref()
@@ -1390,7 +1749,11 @@ impl Sim {
                     .map(Node::table)
                     .unwrap_or_default();
                 for r in table {
-                    if r.state == ServiceState::Disabled && !self.may_not_run(&r.name) {
+                    let stopped_by_hand =
+                        r.state == ServiceState::Stopped && self.admin_stopped.contains(&r.name);
+                    if (r.state == ServiceState::Disabled || stopped_by_hand)
+                        && !self.may_not_run(&r.name)
+                    {
                         let mut req = service_request(ServiceAction::Enable, &r.name);
                         if let Request::Service { domain_rules, .. } = &mut req {
                             *domain_rules = true;
@@ -1465,11 +1828,15 @@ impl Sim {
     /// After the quiet period: every node holds the newest configuration; every service that
     /// may run does, on one node.
     fn check_end(&mut self) -> Check {
-        let Some((newest, _)) = self.newest else {
+        let Some((newest, hash)) = self.newest else {
             return Ok(());
         };
         for (id, n) in &self.nodes {
-            if n.core.is_some() && n.disk.version() != newest {
+            // A node the newest configuration dropped is no member: nobody syncs it.
+            if !self.newest_nodes.contains(id) {
+                continue;
+            }
+            if n.core.is_some() && (n.disk.version() != newest || n.disk.hash() != hash) {
                 return Err(self.violation(
                     "configuration",
                     format!(
@@ -1539,6 +1906,15 @@ impl Sim {
         };
         d.restricted && !d.members.iter().any(|(n, _)| self.conf.nodes.contains(n))
     }
+}
+
+fn nodes_of(config: &Versioned) -> Vec<NodeId> {
+    config
+        .conf()
+        .nodes()
+        .iter()
+        .filter_map(|n| n.nodeid())
+        .collect()
 }
 
 fn service_request(action: ServiceAction, service: &str) -> Request {

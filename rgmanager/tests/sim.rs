@@ -1,0 +1,195 @@
+//! The cluster simulator (`rgmanager::sim`) in CI: regression scenarios for the failures found
+//! so far, each a scripted run that broke an invariant before its fix (docs/RELIABILITY.md),
+//! and a thousand random schedules.
+
+use std::time::Duration;
+
+use rgmanager::sim::conf::{Domain, Service, SimConf};
+use rgmanager::sim::{self, Action, Scenario};
+
+fn s(secs: f64) -> Duration {
+    Duration::from_secs_f64(secs)
+}
+
+/// A service in a domain of its own: name, `(node, priority)` members, restricted.
+type Svc<'a> = (&'a str, &'a [(u32, u32)], bool);
+
+/// `n` nodes, token 1 s, and the services.
+fn cluster(n: u32, services: &[Svc]) -> SimConf {
+    let mut c = SimConf {
+        version: 1,
+        nodes: (1..=n).collect(),
+        domains: Vec::new(),
+        services: Vec::new(),
+        token_ms: 1000,
+        post_fail_delay: 0,
+        flavour: 0,
+    };
+    for (i, (name, members, restricted)) in services.iter().enumerate() {
+        let d = format!("d{}", i + 1);
+        c.domains.push(Domain {
+            name: d.clone(),
+            ordered: true,
+            restricted: *restricted,
+            nofailback: false,
+            members: members.to_vec(),
+        });
+        c.services.push(Service {
+            name: name.to_string(),
+            domain: Some(d),
+            recovery: "relocate",
+            autostart: true,
+            generation: 0,
+        });
+    }
+    c
+}
+
+fn run(name: &str, scenario: Scenario) {
+    let out = sim::run_scenario(&scenario, false);
+    if let Some(v) = out.violation {
+        panic!("{name}:\n{v}");
+    }
+}
+
+/// A stop that fails while the node shuts down: the node keeps the service (`failed`) and
+/// does not leave cleanly; nothing starts it elsewhere. It moves once an administrator
+/// disables it (the stop works then) and the node finishes its shutdown.
+#[test]
+fn a_stop_that_fails_at_shutdown_does_not_free_the_service() {
+    let conf = cluster(3, &[("web", &[(1, 1), (2, 2), (3, 3)], false)]);
+    run(
+        "failed stop at shutdown",
+        Scenario {
+            conf,
+            seed: 1,
+            script: vec![
+                (s(5.0), Action::StopFails(1, "service:web".into(), None)),
+                (s(6.0), Action::Shutdown(1, None)),
+                (s(25.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
+        },
+    );
+}
+
+/// A node lost and not fenced (its device fails) is removed by a newer configuration; a
+/// coordinator started afresh under that configuration must still keep its services with it.
+#[test]
+fn a_lost_node_removed_from_the_configuration_keeps_its_services_until_fenced() {
+    let v1 = cluster(
+        4,
+        &[("s1", &[(1, 1)], false), ("s4", &[(4, 1), (3, 2)], true)],
+    );
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    v2.nodes.retain(|n| *n != 4);
+    run(
+        "lost node removed from the configuration",
+        Scenario {
+            conf: v1,
+            seed: 2,
+            script: vec![
+                (s(5.0), Action::FenceDevice(4, None)),
+                (s(5.0), Action::Partition(vec![4], s(60.0))),
+                (s(9.0), Action::Push(1, v2.render())),
+                (s(11.0), Action::Shutdown(1, Some(s(2.0)))),
+                (s(30.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
+        },
+    );
+}
+
+/// A new coordinator that did not see a node fail learns it from the members' reports, not
+/// from a separate datagram that may be lost.
+#[test]
+fn a_new_coordinator_learns_the_lost_nodes_even_when_a_datagram_is_lost() {
+    let conf = cluster(3, &[("s1", &[(1, 1), (2, 2), (3, 3)], false)]);
+    run(
+        "lost victims datagram",
+        Scenario {
+            conf,
+            seed: 3,
+            script: vec![
+                (s(3.0), Action::Shutdown(2, Some(s(12.0)))),
+                (
+                    s(7.0),
+                    Action::DropMessages {
+                        from: 3,
+                        to: 2,
+                        kind: "victims",
+                        count: 1000,
+                    },
+                ),
+                (s(8.0), Action::Crash(1, None)),
+                (s(30.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
+        },
+    );
+}
+
+/// "Node X fenced" from X's previous failure, told late by a node that was hung meanwhile,
+/// does not count for X's next failure.
+#[test]
+fn fencing_news_of_an_earlier_failure_does_not_fence_the_next_one() {
+    let conf = cluster(
+        4,
+        &[("s1", &[(1, 1)], false), ("s4", &[(4, 1), (3, 2)], true)],
+    );
+    run(
+        "stale fencing news",
+        Scenario {
+            conf,
+            seed: 4,
+            script: vec![
+                (s(5.0), Action::Crash(4, None)),
+                (s(8.0), Action::FenceDevice(2, None)),
+                (s(8.0), Action::Hang(2, s(24.0))),
+                (s(20.0), Action::FenceDevice(4, None)),
+                (s(20.0), Action::Crash(4, None)),
+                (s(45.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
+        },
+    );
+}
+
+/// Issue 21 in the simulator: a node hangs while another boots; the booting node joins at
+/// once, so quorum holds and the hung node is fenced.
+#[test]
+fn a_booting_node_does_not_wait_for_a_hung_one() {
+    let conf = cluster(4, &[("web", &[(1, 1)], false)]);
+    run(
+        "hung and booting nodes",
+        Scenario {
+            conf,
+            seed: 5,
+            script: vec![
+                (s(5.0), Action::Shutdown(3, None)),
+                (s(10.0), Action::Hang(2, s(30.0))),
+                (s(10.0), Action::Restart(3)),
+                (s(30.0), Action::Quiet),
+            ],
+            expect_up: vec![("service:web".into(), s(4.0), s(40.0))],
+        },
+    );
+}
+
+/// A thousand random schedules (3 to 9 nodes, 4 to 20 faults each) break no invariant.
+#[test]
+fn random_schedules_break_no_invariant() {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let outs = sim::run_many(1..1001, threads, None, None);
+    let bad: Vec<_> = outs.iter().filter_map(|o| o.violation.as_ref()).collect();
+    if let Some(v) = bad.first() {
+        let seeds: Vec<String> = bad.iter().map(|v| v.seed.to_string()).collect();
+        panic!(
+            "{} of {} schedules broke an invariant (seeds {})\n{v}",
+            bad.len(),
+            outs.len(),
+            seeds.join(" ")
+        );
+    }
+}
