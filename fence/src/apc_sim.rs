@@ -806,6 +806,28 @@ mod tests {
     }
 
     #[test]
+    fn char_mode_says_the_same_in_pieces() {
+        // Fed a byte at a time (character mode), a session prints what it prints for the whole
+        // input at once, CR NUL LF line ends included.
+        let input = b"apc\r\0\npw\r\n1\r\n2\r\n1\r\n\x03";
+        let mut whole = session(Dialect::V3);
+        let mut a = whole.greeting();
+        a.extend(whole.input(input));
+        let mut per = session(Dialect::V3);
+        let mut b = per.greeting();
+        for &c in input.iter() {
+            b.extend(per.input(&[c]));
+        }
+        assert_eq!(text(a), text(b));
+        assert_eq!(
+            pieces(b"1\r\n-- x\r\n> ", Writes::CharMode),
+            vec![&b"1\r\n"[..], b"-- x\r\n", b"> "]
+        );
+        assert_eq!(pieces(b"1\r\n> ", Writes::Whole), vec![&b"1\r\n> "[..]]);
+        assert_eq!(escape_iac(&[1, IAC, 2]), vec![1, IAC, IAC, 2]);
+    }
+
+    #[test]
     fn wrong_password_asks_again() {
         let mut s = session(Dialect::V3);
         s.greeting();
