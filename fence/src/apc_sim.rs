@@ -571,18 +571,6 @@ fn pieces(out: &[u8], writes: Writes) -> Vec<&[u8]> {
     }
 }
 
-/// `data` as it goes on the telnet wire: a data 0xFF doubled.
-fn escape_iac(data: &[u8]) -> Vec<u8> {
-    let mut wire = Vec::with_capacity(data.len());
-    for &b in data {
-        wire.push(b);
-        if b == IAC {
-            wire.push(IAC);
-        }
-    }
-    wire
-}
-
 fn connection(
     mut stream: TcpStream,
     cfg: Config,
@@ -597,7 +585,8 @@ fn connection(
     }
     let emit = |stream: &mut TcpStream, out: &[u8]| -> std::io::Result<()> {
         for piece in pieces(out, writes) {
-            stream.write_all(&escape_iac(piece))?;
+            // A data 0xFF is doubled on the wire, as the client does it.
+            stream.write_all(&crate::telnet::encode(piece))?;
         }
         Ok(())
     };
@@ -824,7 +813,6 @@ mod tests {
             vec![&b"1\r\n"[..], b"-- x\r\n", b"> "]
         );
         assert_eq!(pieces(b"1\r\n> ", Writes::Whole), vec![&b"1\r\n> "[..]]);
-        assert_eq!(escape_iac(&[1, IAC, 2]), vec![1, IAC, IAC, 2]);
     }
 
     #[test]

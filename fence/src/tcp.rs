@@ -53,7 +53,13 @@ pub fn connect(host: &str, port: u16, limit: Option<Duration>) -> Result<TcpStre
 /// (`TCP_QUICKACK`): call after every read. A failure only costs time, so it is not an error.
 /// (`fence::ssh` calls it from libssh2's receive callback, on the bare descriptor.)
 pub fn ack_now(socket: &impl AsRawFd) {
-    let one: libc::c_int = 1;
+    if let Err(e) = set_quickack(socket, true) {
+        tracing::trace!(error = %e, "TCP_QUICKACK not set");
+    }
+}
+
+fn set_quickack(socket: &impl AsRawFd, on: bool) -> std::io::Result<()> {
+    let v: libc::c_int = on.into();
     // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a live c_int; a bad fd or a
     // socket that is not TCP only makes it return an error.
     let r = unsafe {
@@ -61,12 +67,14 @@ pub fn ack_now(socket: &impl AsRawFd) {
             socket.as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_QUICKACK,
-            (&one as *const libc::c_int).cast(),
+            (&v as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if r != 0 {
-        tracing::trace!(error = %std::io::Error::last_os_error(), "TCP_QUICKACK not set");
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -93,17 +101,8 @@ pub(crate) mod probe {
     }
 
     pub fn delay_acks(s: &impl AsRawFd) {
-        let zero: libc::c_int = 0;
-        let r = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_QUICKACK,
-                (&zero as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!((r, quickack(s)), (0, 0));
+        super::set_quickack(s, false).unwrap();
+        assert_eq!(quickack(s), 0);
     }
 }
 
