@@ -571,6 +571,28 @@ fn pieces(out: &[u8], writes: Writes) -> Vec<&[u8]> {
     }
 }
 
+/// Give `data` to the session as the unit reads it, each output to `emit`: all at once, or (in
+/// character mode) a byte at a time, so that each echo is an output of its own.
+fn feed(
+    session: &mut Session,
+    data: &[u8],
+    writes: Writes,
+    mut emit: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    match writes {
+        Writes::Whole => emit(&session.input(data)),
+        Writes::CharMode => {
+            for &b in data {
+                if session.closed() {
+                    break;
+                }
+                emit(&session.input(&[b]))?;
+            }
+            Ok(())
+        }
+    }
+}
+
 fn connection(
     mut stream: TcpStream,
     cfg: Config,
@@ -602,17 +624,7 @@ fn connection(
         if !reply.is_empty() {
             stream.write_all(&reply)?;
         }
-        match writes {
-            Writes::Whole => emit(&mut stream, &session.input(&data))?,
-            Writes::CharMode => {
-                for b in data {
-                    emit(&mut stream, &session.input(&[b]))?;
-                    if session.closed() {
-                        break;
-                    }
-                }
-            }
-        }
+        feed(&mut session, &data, writes, |out| emit(&mut stream, out))?;
         if session.closed() {
             return Ok(());
         }
@@ -679,17 +691,7 @@ pub fn serve_stdio(cfg: Config, writes: Writes) -> std::io::Result<()> {
             if n == 0 {
                 break;
             }
-            match writes {
-                Writes::Whole => emit(&session.input(&buf[..n]))?,
-                Writes::CharMode => {
-                    for &b in &buf[..n] {
-                        emit(&session.input(&[b]))?;
-                        if session.closed() {
-                            break;
-                        }
-                    }
-                }
-            }
+            feed(&mut session, &buf[..n], writes, &mut emit)?;
         }
         Ok(())
     })();
