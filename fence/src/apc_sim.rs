@@ -17,7 +17,10 @@
 //! [`serve_stdio`] runs one session on stdin/stdout for a unit reached by SSH: sshd has done the
 //! login, so the session starts at the banner, the terminal sshd gives it is put in raw mode (the
 //! unit reads Ctrl-C and echoes by itself, as over telnet), and the outlets live in the state
-//! file between logins. Nothing in the fence agents uses this module.
+//! file between logins. [`Writes::CharMode`] (`serve_writes`, `apc_sim --char-mode`) makes the
+//! unit write as an embedded telnet server in character mode does on an ordinary TCP stack: an
+//! echo per input character, a write per screen line, Nagle on, so that every screen after its
+//! first byte waits for the client's ACK. Nothing in the fence agents uses this module.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -545,19 +548,72 @@ pub fn outlets(n: usize) -> Outlets {
     Arc::new(Mutex::new(vec![true; n]))
 }
 
+/// How the simulator writes its output: the knob that makes a fast or a slow-acknowledged device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Writes {
+    /// Everything the unit has to say about one read of input in one write (a fast device).
+    #[default]
+    Whole,
+    /// As an embedded telnet server in character mode on an ordinary TCP stack: every input
+    /// character handled and echoed by a write of its own, the screen that follows written a
+    /// line per write, Nagle's algorithm on (as every socket of the simulator: no TCP_NODELAY).
+    /// Nagle holds each write after the first until the client acknowledges the first one; a
+    /// client that delays its ACKs (Linux: 40 ms and more once a connection is interactive)
+    /// waits that long for the rest of every screen (`apc_sim --char-mode`).
+    CharMode,
+}
+
+/// Cut `out` as the unit writes it: whole, or (character mode) one write per line.
+fn pieces(out: &[u8], writes: Writes) -> Vec<&[u8]> {
+    match writes {
+        Writes::Whole => vec![out],
+        Writes::CharMode => out.split_inclusive(|&b| b == b'\n').collect(),
+    }
+}
+
+/// Give `data` to the session as the unit reads it, each output to `emit`: all at once, or (in
+/// character mode) a byte at a time, so that each echo is an output of its own.
+fn feed(
+    session: &mut Session,
+    data: &[u8],
+    writes: Writes,
+    mut emit: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    match writes {
+        Writes::Whole => emit(&session.input(data)),
+        Writes::CharMode => {
+            for &b in data {
+                if session.closed() {
+                    break;
+                }
+                emit(&session.input(&[b]))?;
+            }
+            Ok(())
+        }
+    }
+}
+
 fn connection(
     mut stream: TcpStream,
     cfg: Config,
     outlets: Outlets,
     hook: Option<Hook>,
+    writes: Writes,
 ) -> std::io::Result<()> {
     let mut telnet = Telnet::default();
     let mut session = Session::new(cfg, outlets);
     if let Some(h) = hook {
         session = session.with_hook(h);
     }
+    let emit = |stream: &mut TcpStream, out: &[u8]| -> std::io::Result<()> {
+        for piece in pieces(out, writes) {
+            // A data 0xFF is doubled on the wire, as the client does it.
+            stream.write_all(&crate::telnet::encode(piece))?;
+        }
+        Ok(())
+    };
     stream.write_all(&Telnet::offer())?;
-    stream.write_all(&session.greeting())?;
+    emit(&mut stream, &session.greeting())?;
     let mut buf = [0u8; 1024];
     loop {
         let n = stream.read(&mut buf)?;
@@ -568,16 +624,7 @@ fn connection(
         if !reply.is_empty() {
             stream.write_all(&reply)?;
         }
-        let out = session.input(&data);
-        // A data 0xFF must be doubled on the wire.
-        let mut wire = Vec::with_capacity(out.len());
-        for b in out {
-            wire.push(b);
-            if b == IAC {
-                wire.push(IAC);
-            }
-        }
-        stream.write_all(&wire)?;
+        feed(&mut session, &data, writes, |out| emit(&mut stream, out))?;
         if session.closed() {
             return Ok(());
         }
@@ -622,23 +669,29 @@ fn restore_tty(saved: &libc::termios) {
 }
 
 /// One logged-in session on stdin/stdout (the login shell or `ForceCommand` of an sshd), until
-/// the user logs out or the input ends.
-pub fn serve_stdio(cfg: Config) -> std::io::Result<()> {
+/// the user logs out or the input ends; `writes` as over TCP (each piece flushed on its own, so
+/// sshd sees and sends it alone).
+pub fn serve_stdio(cfg: Config, writes: Writes) -> std::io::Result<()> {
     let shared = load_outlets(cfg.state_file.as_deref(), cfg.outlets);
     let saved = raw_tty();
     let mut session = Session::new(cfg, shared);
     let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    let mut emit = |out: &[u8]| -> std::io::Result<()> {
+        for piece in pieces(out, writes) {
+            output.write_all(piece)?;
+            output.flush()?;
+        }
+        Ok(())
+    };
     let r = (|| {
-        output.write_all(&session.attached())?;
-        output.flush()?;
+        emit(&session.attached())?;
         let mut buf = [0u8; 1024];
         while !session.closed() {
             let n = input.read(&mut buf)?;
             if n == 0 {
                 break;
             }
-            output.write_all(&session.input(&buf[..n]))?;
-            output.flush()?;
+            feed(&mut session, &buf[..n], writes, &mut emit)?;
         }
         Ok(())
     })();
@@ -657,12 +710,24 @@ pub fn serve(listener: TcpListener, cfg: Config) {
 /// Serve sessions on `listener` for ever with the given outlets (`cfg.outlets` is not used),
 /// calling `hook` on every power change.
 pub fn serve_with(listener: TcpListener, cfg: Config, shared: Outlets, hook: Option<Hook>) {
+    serve_writes(listener, cfg, shared, hook, Writes::Whole);
+}
+
+/// [`serve_with`], writing to the network as `writes` says ([`Writes::CharMode`]: a unit whose
+/// every screen waits for the client's ACK of its first byte).
+pub fn serve_writes(
+    listener: TcpListener,
+    cfg: Config,
+    shared: Outlets,
+    hook: Option<Hook>,
+    writes: Writes,
+) {
     for stream in listener.incoming().flatten() {
         let cfg = cfg.clone();
         let shared = Arc::clone(&shared);
         let hook = hook.clone();
         std::thread::spawn(move || {
-            let _ = connection(stream, cfg, shared, hook);
+            let _ = connection(stream, cfg, shared, hook, writes);
         });
     }
 }
@@ -729,6 +794,27 @@ mod tests {
             *seen.lock().unwrap(),
             vec![(2, false), (2, true), (3, false), (3, true)]
         );
+    }
+
+    #[test]
+    fn char_mode_says_the_same_in_pieces() {
+        // Fed a byte at a time (character mode), a session prints what it prints for the whole
+        // input at once, CR NUL LF line ends included.
+        let input = b"apc\r\0\npw\r\n1\r\n2\r\n1\r\n\x03";
+        let mut whole = session(Dialect::V3);
+        let mut a = whole.greeting();
+        a.extend(whole.input(input));
+        let mut per = session(Dialect::V3);
+        let mut b = per.greeting();
+        for &c in input.iter() {
+            b.extend(per.input(&[c]));
+        }
+        assert_eq!(text(a), text(b));
+        assert_eq!(
+            pieces(b"1\r\n-- x\r\n> ", Writes::CharMode),
+            vec![&b"1\r\n"[..], b"-- x\r\n", b"> "]
+        );
+        assert_eq!(pieces(b"1\r\n> ", Writes::Whole), vec![&b"1\r\n> "[..]]);
     }
 
     #[test]

@@ -11,12 +11,12 @@
 //! works (fence_apc's own default, `ssh -1 -c blowfish`, no longer does).
 
 use std::io::Read;
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::agent::{FenceError, Options};
 use crate::known_hosts::{self, Verdict};
+use crate::tcp;
 
 /// What to do with a host key that known_hosts does not have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,29 +193,6 @@ pub fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
-pub fn connect_tcp(host: &str, port: u16, limit: Duration) -> Result<TcpStream, FenceError> {
-    let addrs: Vec<_> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| FenceError::Login(format!("cannot resolve {host}: {e}")))?
-        .collect();
-    let mut last = None;
-    for a in addrs {
-        let r = if limit.is_zero() {
-            TcpStream::connect(a)
-        } else {
-            TcpStream::connect_timeout(&a, limit)
-        };
-        match r {
-            Ok(s) => return Ok(s),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(FenceError::Login(match last {
-        Some(e) => format!("cannot connect: {e}"),
-        None => format!("{host} has no address"),
-    }))
-}
-
 /// Check the server's key against known_hosts; record it when that is allowed.
 pub fn check_host_key(
     session: &ssh2::Session,
@@ -287,6 +264,63 @@ fn record_key(path: &Path, line: &str) -> std::io::Result<()> {
     f.write_all(line.as_bytes())
 }
 
+// libssh2's I/O callback hook (libssh2.h): present in every libssh2 since 1.0, so in the one
+// libssh2-sys builds and in a system one alike. (`libssh2_session_callback_set2` is its 1.11.1
+// name; the old one stays exported.)
+extern "C" {
+    fn libssh2_session_callback_set(
+        session: *mut libc::c_void,
+        cbtype: libc::c_int,
+        callback: *mut libc::c_void,
+    ) -> *mut libc::c_void;
+}
+const LIBSSH2_CALLBACK_RECV: libc::c_int = 6;
+
+/// libssh2's own receive (`ssh2_recv`: `recv`, -errno on failure, EINTR as EAGAIN), followed by
+/// [`tcp::ack_now`] after every read that brought data. sshd writes an SSH session's first
+/// messages (and, without a pty, every command's output) with Nagle on: each message after the
+/// first waited for our delayed ACK of it (~40 ms, e.g. between the `hostkeys-00@openssh.com`
+/// notice and the channel-open confirmation). libssh2 reads inside its blocking calls, so the
+/// ACK has to be sent from here.
+extern "C" fn recv_and_ack(
+    socket: libc::c_int,
+    buffer: *mut libc::c_void,
+    length: libc::size_t,
+    flags: libc::c_int,
+    _abstract: *mut *mut libc::c_void,
+) -> libc::ssize_t {
+    // SAFETY: libssh2 passes its own buffer of `length` bytes and its session's socket.
+    let rc = unsafe { libc::recv(socket, buffer, length, flags) };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        return match e {
+            libc::EINTR | libc::EAGAIN | libc::ENOENT => -(libc::EAGAIN as libc::ssize_t),
+            e => -(e as libc::ssize_t),
+        };
+    }
+    if rc > 0 {
+        tcp::ack_now(&socket);
+    }
+    rc
+}
+
+/// Make `session` acknowledge every read at once (see [`recv_and_ack`]).
+fn ack_every_read(session: &ssh2::Session) {
+    let mut raw = session.raw();
+    let raw: *mut libc::c_void = std::ptr::from_mut(&mut *raw).cast();
+    // SAFETY: `raw` is the live session, locked for the call; the callback has the signature
+    // libssh2 declares for LIBSSH2_CALLBACK_RECV (LIBSSH2_RECV_FUNC) and lives for ever.
+    unsafe {
+        libssh2_session_callback_set(
+            raw,
+            LIBSSH2_CALLBACK_RECV,
+            recv_and_ack as *const () as *mut libc::c_void,
+        );
+    }
+}
+
 /// An authenticated SSH session and what names its device in messages.
 pub struct Login {
     /// The session (blocking; its timeout is `login_timeout` until changed).
@@ -319,10 +353,10 @@ pub fn login(opts: &Options, default_port: u16) -> Result<Login, FenceError> {
         }
     };
 
-    let tcp = connect_tcp(&host, port, opts.login_timeout)?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = tcp::connect(&host, port, Some(opts.login_timeout))?;
     let mut session =
         ssh2::Session::new().map_err(|e| FenceError::Login(ssh_error("ssh session", &e)))?;
+    ack_every_read(&session);
     session.set_tcp_stream(tcp);
     session.set_timeout(millis(opts.login_timeout));
     // Ask for a key type known_hosts has, so a host recorded with (say) only its ed25519 key
@@ -370,6 +404,57 @@ pub fn login(opts: &Options, default_port: u16) -> Result<Login, FenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_acknowledge_every_read_at_once() {
+        use crate::tcp::probe::{delay_acks, quickack};
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        // The hook is installed: setting another callback hands ours back.
+        let session = ssh2::Session::new().unwrap();
+        ack_every_read(&session);
+        let mut raw = session.raw();
+        let raw: *mut libc::c_void = std::ptr::from_mut(&mut *raw).cast();
+        let old = unsafe {
+            libssh2_session_callback_set(raw, LIBSSH2_CALLBACK_RECV, std::ptr::null_mut())
+        };
+        assert_eq!(old, recv_and_ack as *const () as *mut libc::c_void);
+
+        // And it reads as libssh2's own receive does, leaving delayed-ACK mode after data.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 16];
+        let recv = |buf: &mut [u8]| {
+            recv_and_ack(
+                c.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(recv(&mut buf), -(libc::EAGAIN as libc::ssize_t));
+        s.write_all(b"SSH-2.0-x\r\n").unwrap();
+        delay_acks(&c);
+        let mut n = -1;
+        for _ in 0..1000 {
+            n = recv(&mut buf);
+            if n > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(&buf[..n as usize], b"SSH-2.0-x\r\n");
+        assert_eq!(quickack(&c), 1);
+        drop(s);
+        assert_eq!(recv(&mut buf), 0);
+        assert_eq!(
+            recv_and_ack(-1, buf.as_mut_ptr().cast(), 1, 0, std::ptr::null_mut()),
+            -(libc::EBADF as libc::ssize_t)
+        );
+    }
 
     #[test]
     fn ssh_options_read_known_hosts_and_strictness() {

@@ -3,7 +3,8 @@
 //! list-status — with the outlet states read back from the simulator's state file, and fails as
 //! it does on a real switch for a wrong password or an unknown outlet. Then our native
 //! `fence_apc` (`fence::agents::apc`, run through the same CLI code as its binary) does the same
-//! on both dialects, cross-checked by Debian's agent reading the same simulator.
+//! on both dialects, cross-checked by Debian's agent reading the same simulator, also with the
+//! simulator in character mode (`--char-mode`: screens written in pieces, Nagle on).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -26,10 +27,21 @@ impl Drop for Sim {
 
 impl Sim {
     fn start(dialect: &str) -> Sim {
+        Sim::start_with(dialect, &[])
+    }
+
+    /// A unit that writes as a telnet server in character mode on an ordinary TCP stack: every
+    /// screen comes in pieces, each after the client's ACK of the one before.
+    fn start_char_mode(dialect: &str) -> Sim {
+        Sim::start_with(dialect, &["--char-mode"])
+    }
+
+    fn start_with(dialect: &str, extra: &[&str]) -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("outlets");
         let mut child = Command::new(env!("CARGO_BIN_EXE_apc_sim"))
             .args(["--dialect", dialect, "--user", "apc", "--password", "apcpw"])
+            .args(extra)
             .arg("--state-file")
             .arg(&state)
             .stdin(Stdio::null())
@@ -194,8 +206,7 @@ fn ours(got: (i32, String, String), code: i32, stdout: &str) {
     assert_eq!((got.0, got.1.as_str()), (code, stdout), "stderr: {}", got.2);
 }
 
-fn native_walk(dialect: &str, on_word: &str) {
-    let sim = Sim::start(dialect);
+fn native_walk(sim: Sim, on_word: &str) {
     let p = sim.port;
     let pw = "passwd=apcpw\n";
     ours(
@@ -286,12 +297,25 @@ fn native_walk(dialect: &str, on_word: &str) {
 
 #[test]
 fn native_fence_apc_drives_the_v3_menus() {
-    native_walk("v3", "ON");
+    native_walk(Sim::start("v3"), "ON");
 }
 
 #[test]
 fn native_fence_apc_drives_the_v6_command_line() {
-    native_walk("v6", "On");
+    native_walk(Sim::start("v6"), "On");
+}
+
+// The same on units that write their screens in pieces (an echo per character, a write per
+// line, Nagle on), as real ones do: every wait reassembles a screen from several reads. How
+// long that takes is the benchmark's business (tests/bench/fence-agents, "char mode").
+#[test]
+fn native_fence_apc_drives_the_v3_menus_of_a_char_mode_unit() {
+    native_walk(Sim::start_char_mode("v3"), "ON");
+}
+
+#[test]
+fn native_fence_apc_drives_the_v6_command_line_of_a_char_mode_unit() {
+    native_walk(Sim::start_char_mode("v6"), "On");
 }
 
 #[test]

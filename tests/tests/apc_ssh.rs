@@ -102,6 +102,11 @@ fn answers(port: u16) -> bool {
 
 impl Unit {
     fn start(dialect: &str) -> Unit {
+        Unit::start_with(dialect, "")
+    }
+
+    /// `sim_flags`: more options for the simulator behind sshd (e.g. ` --char-mode`).
+    fn start_with(dialect: &str, sim_flags: &str) -> Unit {
         std::fs::create_dir_all("/run/sshd").unwrap();
         let mut last_log = String::new();
         for _ in 0..5 {
@@ -141,7 +146,7 @@ impl Unit {
                      UsePAM no\nStrictModes no\nPubkeyAuthentication yes\n\
                      PasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
                      AuthorizedKeysFile {ak}\nMaxStartups 100\nMaxSessions 100\nLogLevel VERBOSE\n\
-                     ForceCommand {sim} --stdio --dialect {dialect} --state-file {state}\n",
+                     ForceCommand {sim} --stdio --dialect {dialect} --state-file {state}{sim_flags}\n",
                     host = host.display(),
                     ak = d.join("authorized_keys").display(),
                     sim = sim.display(),
@@ -325,9 +330,9 @@ fn debian_fence_apc_over_ssh_drives_the_v6_command_line() {
     debian_walk("v6");
 }
 
-fn native_walk(dialect: &str, on_word: &str) {
-    let unit = Unit::start(dialect);
-    let k = unit.key_params();
+/// Our agent's status, off, on and reboot on `unit` with the login `k`, each checked against the
+/// unit's outlets (and once by Debian's agent).
+fn power_walk(unit: &Unit, k: &str) {
     ours(
         native(&format!("{k}port=3\naction=status\n")),
         0,
@@ -367,6 +372,12 @@ fn native_walk(dialect: &str, on_word: &str) {
         "Success: Rebooted",
     );
     assert_eq!(unit.outlets(), "11111111");
+}
+
+fn native_walk(dialect: &str, on_word: &str) {
+    let unit = Unit::start(dialect);
+    let k = unit.key_params();
+    power_walk(&unit, &k);
     let list: Vec<String> = (1..=8).map(|n| format!("{n},Outlet {n}")).collect();
     ours(native(&format!("{k}action=list\n")), 0, &list.join("\n"));
     let list: Vec<String> = (1..=8)
@@ -471,4 +482,15 @@ fn native_fence_apc_over_ssh_drives_the_v3_menus() {
 #[test]
 fn native_fence_apc_over_ssh_drives_the_v6_command_line() {
     native_walk("v6", "On");
+}
+
+/// A unit behind sshd writing as a real one does (an echo per character, a write per screen
+/// line): the screens reach us in several SSH packets.
+#[test]
+fn native_fence_apc_over_ssh_drives_char_mode_units() {
+    for dialect in ["v3", "v6"] {
+        let unit = Unit::start_with(dialect, " --char-mode");
+        let k = unit.key_params();
+        power_walk(&unit, &k);
+    }
 }

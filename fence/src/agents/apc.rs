@@ -9,12 +9,13 @@
 //! with a current OpenSSH, where fence_apc's own default (`ssh -1 -c blowfish`) cannot.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::agent::{AgentSpec, FenceDevice, FenceError, Options, Outlet, PowerState, Secret};
 use crate::apc::{self, Dialect, Dialog, Limit, Step, Task};
 use crate::ssh;
+use crate::tcp;
 use crate::telnet;
 
 /// The agent description used by the CLI and the metadata.
@@ -99,13 +100,17 @@ impl Link {
         let r = match self {
             Link::Telnet { stream, telnet } => {
                 stream.set_read_timeout(left)?;
-                stream.read(&mut chunk).map(|n| {
+                let r = stream.read(&mut chunk);
+                // The rest of the screen may be held by the unit's Nagle until this is acked.
+                tcp::ack_now(stream);
+                r.map(|n| {
                     let (data, reply) = telnet.decode(&chunk[..n]);
                     (n, data, reply)
                 })
             }
             Link::Ssh { session, channel } => {
                 // libssh2 reads 0 ms as "no limit": a deadline about to pass waits 1 ms.
+                // (Its reads acknowledge at once: `fence::ssh`.)
                 session.set_timeout(left.map_or(0, |l| ssh::millis(l).max(1)));
                 channel
                     .read(&mut chunk)
@@ -213,32 +218,7 @@ fn telnet_link(
         .clone()
         .ok_or_else(|| FenceError::Usage("Failed: You have to enter fence address".into()))?;
     let port = opts.ipport.unwrap_or(23);
-    let addrs: Vec<_> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| FenceError::Login(format!("cannot resolve {host}: {e}")))?
-        .collect();
-    let mut last = None;
-    let mut stream = None;
-    for a in addrs {
-        let r = match login_timeout {
-            Some(t) => TcpStream::connect_timeout(&a, t),
-            None => TcpStream::connect(a),
-        };
-        match r {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    let stream = stream.ok_or_else(|| {
-        FenceError::Login(match last {
-            Some(e) => format!("cannot connect: {e}"),
-            None => format!("{host} has no address"),
-        })
-    })?;
-    let _ = stream.set_nodelay(true);
+    let stream = tcp::connect(&host, port, login_timeout)?;
     Ok((
         Link::Telnet {
             stream,

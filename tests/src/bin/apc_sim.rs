@@ -1,11 +1,14 @@
 //! `apc_sim --dialect v3|v6 [--port N] [--user U] [--password P] [--outlets N] [--state-file F]
-//! [--stdio]`: the APC switch simulator (`cluster_tests::apc_sim`) on 127.0.0.1; prints
-//! `listening PORT`. With `--stdio`, one already logged-in session on stdin/stdout instead (the
-//! console of a unit reached by SSH: run it as the login's `ForceCommand`).
+//! [--char-mode] [--stdio]`: the APC switch simulator (`cluster_tests::apc_sim`) on 127.0.0.1;
+//! prints `listening PORT`. With `--stdio`, one already logged-in session on stdin/stdout instead
+//! (the console of a unit reached by SSH: run it as the login's `ForceCommand`). With
+//! `--char-mode`, the unit writes as a telnet server in character mode on an ordinary TCP stack
+//! (an echo write per input character, a write per screen line, Nagle on): every screen waits
+//! for the client's ACK of its first byte (`apc_sim::Writes::CharMode`).
 
 use std::io::Write;
 
-use cluster_tests::apc_sim::{serve, serve_stdio, Config, Dialect};
+use cluster_tests::apc_sim::{outlets, serve_stdio, serve_writes, Config, Dialect, Writes};
 
 fn main() {
     let mut cfg = Config {
@@ -17,6 +20,7 @@ fn main() {
     };
     let mut port: u16 = 0;
     let mut stdio = false;
+    let mut writes = Writes::Whole;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -45,11 +49,12 @@ fn main() {
             "--outlets" => cfg.outlets = value().parse().unwrap_or_else(|_| bad("outlet count")),
             "--state-file" => cfg.state_file = Some(value().into()),
             "--stdio" => stdio = true,
+            "--char-mode" => writes = Writes::CharMode,
             other => bad(&format!("argument {other}")),
         }
     }
     if stdio {
-        if let Err(e) = serve_stdio(cfg) {
+        if let Err(e) = serve_stdio(cfg, writes) {
             eprintln!("apc_sim: {e}");
             std::process::exit(1);
         }
@@ -65,5 +70,6 @@ fn main() {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
     println!("listening {port}");
     let _ = std::io::stdout().flush();
-    serve(listener, cfg);
+    let shared = outlets(cfg.outlets);
+    serve_writes(listener, cfg, shared, None, writes);
 }
