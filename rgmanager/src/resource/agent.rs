@@ -29,7 +29,7 @@ pub const OCF_ROOT: &str = "/usr/share/cluster";
 pub const AGENT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Everything an agent needs for one operation on one resource.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct OpContext {
     /// The resource group, `service:NAME`.
     pub service: String,
@@ -47,6 +47,13 @@ pub struct OpContext {
     pub depth: u32,
     /// How many *other* incarnations of the resource run on this host.
     pub refcnt: u32,
+    /// This node's name in the cluster (the `lvm` agent tags volume groups with it; the `fs`
+    /// write check names its file after it).
+    pub node: String,
+    /// The addresses (without prefix) of the `ip` resources directly under the service, in
+    /// order: where `apache`, `mysql` and `postgres-8` listen, as rgmanager's agents looked
+    /// them up in cluster.conf.
+    pub service_ips: Vec<String>,
 }
 
 impl OpContext {
@@ -247,20 +254,30 @@ pub struct Ran {
     pub stderr: String,
 }
 
-/// Runs `program arg` with exactly `env`, in its own process group, output into anonymous
-/// files (not pipes: a daemon an init script leaves behind keeps its copies of the
-/// descriptors, and a pipe would then never reach end-of-file). On timeout the whole process
-/// group is killed.
+/// Runs `program arg` with exactly `env` (see [`run_command`]).
 pub fn run_program(
     program: &Path,
     arg: &str,
     env: &[(String, String)],
     timeout: Option<Duration>,
 ) -> std::io::Result<Ran> {
+    run_command(program, &[arg], env, timeout)
+}
+
+/// Runs `program args` with exactly `env` (a bare program name is looked up in that `PATH`),
+/// in its own process group, output into anonymous files (not pipes: a daemon an init script
+/// leaves behind keeps its copies of the descriptors, and a pipe would then never reach
+/// end-of-file). On timeout the whole process group is killed.
+pub fn run_command(
+    program: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    timeout: Option<Duration>,
+) -> std::io::Result<Ran> {
     let mut out = tempfile::tempfile()?;
     let mut err = tempfile::tempfile()?;
     let mut child = Command::new(program)
-        .arg(arg)
+        .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
@@ -429,6 +446,7 @@ mod tests {
             timeout_hint: 0,
             depth: 0,
             refcnt: 0,
+            ..OpContext::default()
         }
     }
 

@@ -4,7 +4,10 @@
 //! - [`tree`]: the resource list and one tree per service from cluster.conf (references,
 //!   inline resources, inheritance, instance limits, collisions, special attributes).
 //! - [`walk`]: the start/stop/status order over a tree and what failures do to it.
-//! - [`agent`]: the resource-agent trait and the agents we have (`script`).
+//! - [`agent`]: the resource-agent trait, the registry and the agents that need nothing but a
+//!   program (`service`, `script`).
+//! - [`exec`]: commands within an operation's time limit, processes, the node name: what the
+//!   native agents share.
 //! - [`ip`]: the `ip` agent (floating addresses), its decisions as pure functions.
 //! - [`netif`]: rtnetlink and the ARP / neighbour-advertisement frames `ip` needs.
 //! - [`runner`]: a tree run with real agents, with per-resource results.
@@ -12,6 +15,7 @@
 
 pub mod agent;
 pub mod dump;
+pub mod exec;
 pub mod ip;
 pub mod netif;
 pub mod rules;
