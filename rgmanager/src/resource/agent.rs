@@ -136,6 +136,8 @@ pub enum AgentError {
     /// The `ip` agent's own failures.
     #[error(transparent)]
     Ip(super::ip::IpError),
+    #[error(transparent)]
+    Fs(super::fs::FsError),
 }
 
 /// One failed operation, naming the service and the resource.
@@ -204,6 +206,7 @@ impl Agents {
         a.register(Box::new(ServiceAgent));
         a.register(Box::new(ScriptAgent));
         a.register(Box::new(super::ip::IpAgent));
+        a.register(Box::new(super::fs::FsAgent::default()));
         a
     }
 

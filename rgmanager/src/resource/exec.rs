@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use super::agent::{run_command, Exit, OpContext, Ran, AGENT_PATH};
 
+/// The time limit of an operation is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired;
+
 /// The end of an operation's time limit, shared by every command the operation runs.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline(Option<Instant>);
@@ -32,14 +36,14 @@ impl Deadline {
         Deadline(Some(self.0.map_or(t, |d| d.min(t))))
     }
 
-    /// The time left (`None` = unlimited), or `None` inside `Err` when it is over.
-    pub fn remaining(&self) -> Result<Option<Duration>, ()> {
+    /// The time left (`None` = unlimited), or [`Expired`] when it is over.
+    pub fn remaining(&self) -> Result<Option<Duration>, Expired> {
         match self.0 {
             None => Ok(None),
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
-                    Err(())
+                    Err(Expired)
                 } else {
                     Ok(Some(d - now))
                 }
@@ -58,7 +62,7 @@ impl Deadline {
                 return true;
             }
             match self.remaining() {
-                Err(()) => return false,
+                Err(Expired) => return false,
                 Ok(left) => std::thread::sleep(left.map_or(every, |l| l.min(every))),
             }
         }
@@ -142,7 +146,7 @@ pub fn run(
     args: &[&str],
 ) -> Result<Ran, CmdError> {
     let command = command_line(program, args);
-    let left = dl.remaining().map_err(|()| CmdError::Expired {
+    let left = dl.remaining().map_err(|Expired| CmdError::Expired {
         command: command.clone(),
     })?;
     tracing::debug!("running {command}");

@@ -8,6 +8,7 @@
 //!   program (`service`, `script`).
 //! - [`exec`]: commands within an operation's time limit, processes, the node name: what the
 //!   native agents share.
+//! - [`fs`]: the `fs` agent (mount, fsck, forced unmount, checks at depth).
 //! - [`ip`]: the `ip` agent (floating addresses), its decisions as pure functions.
 //! - [`netif`]: rtnetlink and the ARP / neighbour-advertisement frames `ip` needs.
 //! - [`runner`]: a tree run with real agents, with per-resource results.
@@ -16,6 +17,7 @@
 pub mod agent;
 pub mod dump;
 pub mod exec;
+pub mod fs;
 pub mod ip;
 pub mod netif;
 pub mod rules;

@@ -566,16 +566,16 @@ mod tests {
     fn types_without_an_agent_report_no_agent() {
         let f = forest(
             r#"<cluster name="c" config_version="1"><rm>
-              <service name="web"><fs name="data" device="/dev/sdz1" mountpoint="/srv"/></service></rm></cluster>"#,
+              <service name="web"><smb name="data" workgroup="w"/></service></rm></cluster>"#,
         );
         let agents = Agents::builtin();
         let mut r = Runner::new(&f, &agents);
         let rep = r.start(f.roots[0]);
         assert!(!rep.ok);
         let e = rep.errors().next().unwrap();
-        assert_eq!(e.resource, "fs:data");
+        assert_eq!(e.resource, "smb:data");
         assert!(
-            e.to_string().contains("no agent for resource type fs"),
+            e.to_string().contains("no agent for resource type smb"),
             "{e}"
         );
     }
