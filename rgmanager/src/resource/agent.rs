@@ -45,6 +45,8 @@ pub struct OpContext {
     pub timeout_hint: u64,
     /// OCF check level for status.
     pub depth: u32,
+    /// Seconds between two runs of this status check (0 for start and stop).
+    pub interval: u64,
     /// How many *other* incarnations of the resource run on this host.
     pub refcnt: u32,
     /// This node's name in the cluster (the `lvm` agent tags volume groups with it; the `fs`
@@ -138,6 +140,8 @@ pub enum AgentError {
     Ip(super::ip::IpError),
     #[error(transparent)]
     Fs(super::fs::FsError),
+    #[error(transparent)]
+    Ocf(super::ocf::OcfError),
 }
 
 /// One failed operation, naming the service and the resource.
@@ -207,6 +211,7 @@ impl Agents {
         a.register(Box::new(ScriptAgent));
         a.register(Box::new(super::ip::IpAgent));
         a.register(Box::new(super::fs::FsAgent::default()));
+        a.register(Box::new(super::ocf::OcfAgent::default()));
         a
     }
 

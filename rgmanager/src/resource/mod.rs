@@ -11,6 +11,7 @@
 //! - [`fs`]: the `fs` agent (mount, fsck, forced unmount, checks at depth).
 //! - [`ip`]: the `ip` agent (floating addresses), its decisions as pure functions.
 //! - [`netif`]: rtnetlink and the ARP / neighbour-advertisement frames `ip` needs.
+//! - [`ocf`]: any OCF resource agent as a resource (`<ocf type= provider= …>`), its meta-data.
 //! - [`runner`]: a tree run with real agents, with per-resource results.
 //! - [`dump`]: the text `rg_test` prints.
 
@@ -20,6 +21,7 @@ pub mod exec;
 pub mod fs;
 pub mod ip;
 pub mod netif;
+pub mod ocf;
 pub mod rules;
 pub mod runner;
 pub mod tree;

@@ -184,6 +184,7 @@ impl Exec<'_, '_> {
             timeout,
             timeout_hint: action.timeout,
             depth,
+            interval: if op == Op::Status { action.interval } else { 0 },
             refcnt: u32::try_from(refcnt).unwrap_or(u32::MAX),
             node: self.runner.node_name.clone(),
             service_ips: service_ips(forest, n.root),

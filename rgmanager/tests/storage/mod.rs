@@ -109,6 +109,7 @@ pub fn ctx(kind: &str, name: &str, params: &[(&str, &str)]) -> OpContext {
         timeout: Some(Duration::from_secs(60)),
         timeout_hint: 60,
         depth: 0,
+        interval: 0,
         refcnt: 0,
         node: "node1".into(),
         service_ips: Vec::new(),
