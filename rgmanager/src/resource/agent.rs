@@ -142,6 +142,8 @@ pub enum AgentError {
     Fs(super::fs::FsError),
     #[error(transparent)]
     Ocf(super::ocf::OcfError),
+    #[error(transparent)]
+    Systemd(super::systemd::SystemdError),
 }
 
 /// One failed operation, naming the service and the resource.
@@ -212,6 +214,7 @@ impl Agents {
         a.register(Box::new(super::ip::IpAgent));
         a.register(Box::new(super::fs::FsAgent::default()));
         a.register(Box::new(super::ocf::OcfAgent::default()));
+        a.register(Box::new(super::systemd::SystemdAgent));
         a
     }
 

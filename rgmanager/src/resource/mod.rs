@@ -12,6 +12,7 @@
 //! - [`ip`]: the `ip` agent (floating addresses), its decisions as pure functions.
 //! - [`netif`]: rtnetlink and the ARP / neighbour-advertisement frames `ip` needs.
 //! - [`ocf`]: any OCF resource agent as a resource (`<ocf type= provider= …>`), its meta-data.
+//! - [`systemd`]: a systemd unit as a resource (`<systemd unit=…>`), through systemctl.
 //! - [`runner`]: a tree run with real agents, with per-resource results.
 //! - [`dump`]: the text `rg_test` prints.
 
@@ -24,6 +25,7 @@ pub mod netif;
 pub mod ocf;
 pub mod rules;
 pub mod runner;
+pub mod systemd;
 pub mod tree;
 pub mod walk;
 
