@@ -144,6 +144,8 @@ pub enum AgentError {
     Ocf(super::ocf::OcfError),
     #[error(transparent)]
     Systemd(super::systemd::SystemdError),
+    #[error(transparent)]
+    Server(super::servers::ServerError),
 }
 
 /// One failed operation, naming the service and the resource.
@@ -215,6 +217,9 @@ impl Agents {
         a.register(Box::new(super::fs::FsAgent::default()));
         a.register(Box::new(super::ocf::OcfAgent::default()));
         a.register(Box::new(super::systemd::SystemdAgent));
+        a.register(Box::new(super::servers::ApacheAgent::default()));
+        a.register(Box::new(super::servers::MysqlAgent::default()));
+        a.register(Box::new(super::servers::PostgresAgent::default()));
         a
     }
 

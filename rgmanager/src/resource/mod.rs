@@ -13,6 +13,8 @@
 //! - [`netif`]: rtnetlink and the ARP / neighbour-advertisement frames `ip` needs.
 //! - [`ocf`]: any OCF resource agent as a resource (`<ocf type= provider= …>`), its meta-data.
 //! - [`systemd`]: a systemd unit as a resource (`<systemd unit=…>`), through systemctl.
+//! - [`servers`]: the `apache`, `mysql` and `postgres-8` agents (generated configurations,
+//!   pid files).
 //! - [`runner`]: a tree run with real agents, with per-resource results.
 //! - [`dump`]: the text `rg_test` prints.
 
@@ -25,6 +27,7 @@ pub mod netif;
 pub mod ocf;
 pub mod rules;
 pub mod runner;
+pub mod servers;
 pub mod systemd;
 pub mod tree;
 pub mod walk;
