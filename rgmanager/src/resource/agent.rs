@@ -146,6 +146,10 @@ pub enum AgentError {
     Systemd(super::systemd::SystemdError),
     #[error(transparent)]
     Server(super::servers::ServerError),
+    #[error(transparent)]
+    Nfs(super::nfs::NfsError),
+    #[error(transparent)]
+    Lvm(super::lvm::LvmError),
 }
 
 /// One failed operation, naming the service and the resource.
@@ -207,8 +211,9 @@ impl Agents {
         Agents::default()
     }
 
-    /// The agents of this crate that need nothing but the local machine: `service`, `script`,
-    /// `ip`.
+    /// The agents of this crate: `service`, `script`, `ip`, `fs`, `ocf`, `systemd`, `apache`,
+    /// `mysql`, `postgres-8`, `nfsexport`, `nfsclient`, `lvm` (the latter without the cluster
+    /// membership: register an [`super::lvm::LvmAgent`] with `members` to give it).
     pub fn builtin() -> Self {
         let mut a = Agents::empty();
         a.register(Box::new(ServiceAgent));
@@ -220,6 +225,12 @@ impl Agents {
         a.register(Box::new(super::servers::ApacheAgent::default()));
         a.register(Box::new(super::servers::MysqlAgent::default()));
         a.register(Box::new(super::servers::PostgresAgent::default()));
+        a.register(Box::new(super::nfs::NfsExportAgent));
+        a.register(Box::new(super::nfs::NfsClientAgent));
+        a.register(Box::new(super::lvm::LvmAgent {
+            system_dir: std::env::var_os("LVM_SYSTEM_DIR").map(std::path::PathBuf::from),
+            members: None,
+        }));
         a
     }
 

@@ -11,6 +11,8 @@
 //! - [`fs`]: the `fs` agent (mount, fsck, forced unmount, checks at depth).
 //! - [`ip`]: the `ip` agent (floating addresses), its decisions as pure functions.
 //! - [`netif`]: rtnetlink and the ARP / neighbour-advertisement frames `ip` needs.
+//! - [`lvm`]: HA LVM, a volume group or logical volume owned through a tag.
+//! - [`nfs`]: the `nfsexport` and `nfsclient` agents (the export table through `exportfs`).
 //! - [`ocf`]: any OCF resource agent as a resource (`<ocf type= provider= …>`), its meta-data.
 //! - [`systemd`]: a systemd unit as a resource (`<systemd unit=…>`), through systemctl.
 //! - [`servers`]: the `apache`, `mysql` and `postgres-8` agents (generated configurations,
@@ -23,7 +25,9 @@ pub mod dump;
 pub mod exec;
 pub mod fs;
 pub mod ip;
+pub mod lvm;
 pub mod netif;
+pub mod nfs;
 pub mod ocf;
 pub mod rules;
 pub mod runner;
