@@ -16,12 +16,22 @@ use rgmanager::resource::agent::{Agent, AgentError};
 use rgmanager::resource::servers::{Dirs, MysqlAgent, PostgresAgent};
 use storage::{ctx, need_root, sh};
 
+/// A free port on loopback, never the same twice in this test binary (the tests run at once,
+/// and the kernel may hand a port it just gave back to the next caller).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn answers(addr: &str) -> bool {
@@ -136,16 +146,9 @@ DirectoryIndex index.html
     let _clean = Clean(name.clone());
     let netns = format!("--net=/run/netns/{ns}");
     let rg_test = |op: &str| {
-        let out = Command::new("nsenter")
-            .arg(&netns)
-            .arg(env!("CARGO_BIN_EXE_rg_test"))
-            .args(["test", conf.to_str().unwrap(), op, "service", "web"])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        storage::rg_test(
+            &["nsenter", &netns],
+            &["test", conf.to_str().unwrap(), op, "service", "web"],
         )
     };
     let get = |host: &str| {
@@ -214,10 +217,13 @@ fn mariadb_started_checked_and_stopped() {
         &[
             ("name", "db"),
             ("config_file", cnf.to_str().unwrap()),
-            ("shutdown_wait", "30"),
+            // Generous: on a loaded machine InnoDB's shutdown flush can take long; a normal
+            // stop takes a second or two.
+            ("shutdown_wait", "120"),
         ],
     );
     c.resource = "mysql:db".into();
+    c.timeout = Some(Duration::from_secs(180));
     c.service_ips = vec!["127.0.0.1".into()];
     struct Kill(std::path::PathBuf);
     impl Drop for Kill {
@@ -304,10 +310,12 @@ fn postgresql_started_checked_and_stopped() {
             ("name", "pg"),
             ("config_file", pg_conf.to_str().unwrap()),
             ("postmaster_user", "postgres"),
+            ("shutdown_wait", "60"),
             ("postmaster_options", &format!("-D {}", data.display())),
         ],
     );
     c.resource = "postgres-8:pg".into();
+    c.timeout = Some(Duration::from_secs(120));
     c.service_ips = vec!["127.0.0.1".into()];
     let pid_file = d.path().join("run-cluster/postgres-8/postgres-8:pg.pid");
     struct Kill(std::path::PathBuf);

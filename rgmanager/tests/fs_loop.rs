@@ -268,17 +268,8 @@ fn rg_test_runs_a_service_with_a_file_system_and_a_script_in_it() {
         ),
     )
     .unwrap();
-    let rg_test = |op: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_rg_test"))
-            .args(["test", conf.to_str().unwrap(), op, "service", "svc"])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let rg_test =
+        |op: &str| storage::rg_test(&[], &["test", conf.to_str().unwrap(), op, "service", "svc"]);
     let (rc, out, err) = rg_test("start");
     assert_eq!(rc, Some(0), "{out}{err}");
     assert_eq!(out, "Starting svc...\nStart of svc complete\n");

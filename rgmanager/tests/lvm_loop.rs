@@ -60,7 +60,9 @@ impl Drop for Vg {
 }
 
 fn conf_dir(d: &Path, dev: &str, volume_list: Option<&str>) -> std::path::PathBuf {
-    let dir = d.join(format!("lvm-{}", volume_list.map_or(0, |v| v.len())));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = d.join(format!("lvm-{n}"));
     std::fs::create_dir_all(&dir).unwrap();
     let activation = volume_list
         .map(|v| format!("activation {{\n volume_list = [ {v} ]\n}}\n"))
@@ -157,6 +159,41 @@ fn a_volume_group_claimed_by_tag_checked_and_released() {
         let e = bad.start(&c).unwrap_err();
         assert!(e.to_string().contains(why), "{e}");
     }
+    assert_eq!(tags(), "");
+
+    // rg_test takes LVM_SYSTEM_DIR from its environment and the node name from the host.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let host_conf = conf_dir(
+        d.path(),
+        &storage_dev(&vg),
+        Some(&format!("\"@{host}\", \"x\"")),
+    );
+    let cluster = d.path().join("cluster.conf");
+    std::fs::write(
+        &cluster,
+        format!(
+            r#"<cluster name="c" config_version="1"><rm>
+  <service name="storage"><lvm name="havg" vg_name="{name}"/></service>
+</rm></cluster>"#
+        ),
+    )
+    .unwrap();
+    let rg = |op: &str| {
+        storage::rg_test(
+            &["env", &format!("LVM_SYSTEM_DIR={}", host_conf.display())],
+            &["test", cluster.to_str().unwrap(), op, "service", "storage"],
+        )
+    };
+    let (rc, out, err) = rg("start");
+    assert_eq!(rc, Some(0), "{out}{err}");
+    assert_eq!(tags(), host);
+    let (rc, out, err) = rg("status");
+    assert_eq!(rc, Some(0), "{out}{err}");
+    let (rc, out, err) = rg("stop");
+    assert_eq!(rc, Some(0), "{out}{err}");
     assert_eq!(tags(), "");
     drop(vg);
 }

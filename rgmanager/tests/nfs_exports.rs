@@ -105,6 +105,28 @@ fn client_exports_in_the_export_table() {
         "export option turbo is invalid"
     );
     assert!(!exportfs_v().contains(&target));
+
+    // rg_test runs a client in a service.
+    let conf = d.path().join("cluster.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"<cluster name="c" config_version="1"><rm>
+  <service name="nfs"><nfsclient name="lan" target="{target}" path="{p}" options="ro"/></service>
+</rm></cluster>"#
+        ),
+    )
+    .unwrap();
+    let rg =
+        |op: &str| storage::rg_test(&[], &["test", conf.to_str().unwrap(), op, "service", "nfs"]);
+    let (rc, out, err) = rg("start");
+    assert_eq!(rc, Some(0), "{out}{err}");
+    assert!(exportfs_v().contains(&target));
+    let (rc, out, err) = rg("status");
+    assert_eq!(rc, Some(0), "{out}{err}");
+    let (rc, out, err) = rg("stop");
+    assert_eq!(rc, Some(0), "{out}{err}");
+    assert!(!exportfs_v().contains(&target));
 }
 
 #[test]

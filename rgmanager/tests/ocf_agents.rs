@@ -101,19 +101,7 @@ fn ipaddr2_and_filesystem_in_one_service_through_rg_test() {
     // Only the network namespace is entered (`ip netns exec` would also make a mount
     // namespace of its own, and the file system would be mounted in it alone).
     let netns = format!("--net=/run/netns/{}", ns.name);
-    let rg_test = |args: &[&str]| {
-        let out = Command::new("nsenter")
-            .arg(&netns)
-            .arg(env!("CARGO_BIN_EXE_rg_test"))
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let rg_test = |args: &[&str]| storage::rg_test(&["nsenter", &netns], args);
     let c = conf.to_str().unwrap();
     let (rc, out, _) = rg_test(&["noop", c, "start", "service", "pcmk"]);
     assert_eq!(rc, Some(0));

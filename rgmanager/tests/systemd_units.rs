@@ -262,17 +262,11 @@ fn units_started_checked_and_stopped_through_systemctl() {
 "#,
     )
     .unwrap();
+    let pid = sd.pid.to_string();
     let rg_test = |op: &str| {
-        let out = sd
-            .nsenter()
-            .arg(env!("CARGO_BIN_EXE_rg_test"))
-            .args(["test", conf.to_str().unwrap(), op, "service", "units"])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        storage::rg_test(
+            &["nsenter", "-t", &pid, "-m", "-p"],
+            &["test", conf.to_str().unwrap(), op, "service", "units"],
         )
     };
     let (rc, out, err) = rg_test("start");

@@ -31,7 +31,7 @@
 //! - postgres-8: the generated `postgresql.conf` sets `external_pid_file` and
 //!   `listen_addresses` (the service addresses) before the original's lines (theirs commented
 //!   out); `postmaster -c config_file=… postmaster_options` runs as `postmaster_user` (`su -`)
-//!   in the background, and the start waits up to 10 s for `pg_ctl status`. SIGINT (fast
+//!   in the background, and the start waits up to 30 s (postgres-8.sh: 10) for `pg_ctl status`. SIGINT (fast
 //!   shutdown) stops it. The binaries are `/usr/bin/postmaster` and `pg_ctl` or the newest
 //!   `/usr/lib/postgresql/*/bin/` (Debian).
 
@@ -229,6 +229,36 @@ fn spawn_background(dl: &Deadline, argv: &[&str]) -> Result<(), CmdError> {
     exec::check(dl, &exec::base_env(), "sh", &args).map(|_| ())
 }
 
+/// Waits up to `secs` for the pid file to name a live process (the start of `what`).
+fn wait_started(dl: &Deadline, pid_file: &Path, what: &str, secs: u64) -> Result<(), AgentError> {
+    if wait_for(dl, secs, || running_pid(pid_file).is_some()) {
+        Ok(())
+    } else {
+        Err(ServerError::StartTimeout {
+            what: what.to_string(),
+            secs,
+        }
+        .into())
+    }
+}
+
+/// Creates the directory of a pid file.
+fn make_pid_dir(pid_file: &Path) -> Result<(), ServerError> {
+    match pid_file.parent() {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|source| ServerError::Write {
+            path: dir.display().to_string(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `stop_generic`: SIGTERM and `shutdown_wait` seconds (20) for `what` to exit.
+fn stop_term(ctx: &OpContext, what: &str, pid_file: &Path) -> Result<(), AgentError> {
+    let wait = seconds(ctx, "shutdown_wait", 20)?;
+    Ok(stop_pid(ctx, what, pid_file, (libc::SIGTERM, wait), None)?)
+}
+
 /// Waits until `ready` or `secs` pass.
 fn wait_for(dl: &Deadline, secs: u64, ready: impl FnMut() -> bool) -> bool {
     dl.within(Duration::from_secs(secs))
@@ -348,12 +378,7 @@ impl Agent for ApacheAgent {
             return Err(ServerError::NoAddress(ctx.service.clone()).into());
         }
         clear_stale_pid(&pid_file)?;
-        if let Some(dir) = pid_file.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| ServerError::Write {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+        make_pid_dir(&pid_file)?;
         let generated = self.dirs.conf_dir("apache", ctx).join("httpd.conf");
         write_file(
             &generated,
@@ -385,26 +410,11 @@ impl Agent for ApacheAgent {
         args.extend(["-k", "start"]);
         exec::check(&dl, &exec::base_env(), &httpd, &args).map_err(ServerError::from)?;
         let wait = seconds(ctx, "shutdown_wait", 20)?.max(5);
-        if !wait_for(&dl, wait, || running_pid(&pid_file).is_some()) {
-            return Err(ServerError::StartTimeout {
-                what: httpd,
-                secs: wait,
-            }
-            .into());
-        }
-        Ok(())
+        wait_started(&dl, &pid_file, &httpd, wait)
     }
 
     fn stop(&self, ctx: &OpContext) -> Result<(), AgentError> {
-        let wait = seconds(ctx, "shutdown_wait", 20)?;
-        let pid_file = self.dirs.pid_file("apache", ctx);
-        Ok(stop_pid(
-            ctx,
-            "httpd",
-            &pid_file,
-            (libc::SIGTERM, wait),
-            None,
-        )?)
+        stop_term(ctx, "httpd", &self.dirs.pid_file("apache", ctx))
     }
 
     fn status(&self, ctx: &OpContext) -> Result<(), AgentError> {
@@ -468,11 +478,8 @@ impl Agent for MysqlAgent {
         let config = ctx.param("config_file").unwrap_or("/etc/my.cnf");
         let text = read_file("configuration", Path::new(config))?;
         clear_stale_pid(&pid_file)?;
+        make_pid_dir(&pid_file)?;
         if let Some(dir) = pid_file.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| ServerError::Write {
-                path: dir.display().to_string(),
-                source,
-            })?;
             // mysqld writes its pid file as the user it switches to (create_pid_directory).
             let user = mysql_user(ctx.param("mysqld_options").unwrap_or(""), &text);
             exec::check(
@@ -509,26 +516,11 @@ impl Agent for MysqlAgent {
         log(ctx, &format!("Starting {safe} with {config}"));
         spawn_background(&dl, &argv).map_err(ServerError::from)?;
         let wait = seconds(ctx, "startup_wait", 30)?;
-        if !wait_for(&dl, wait, || running_pid(&pid_file).is_some()) {
-            return Err(ServerError::StartTimeout {
-                what: "mysqld".to_string(),
-                secs: wait,
-            }
-            .into());
-        }
-        Ok(())
+        wait_started(&dl, &pid_file, "mysqld", wait)
     }
 
     fn stop(&self, ctx: &OpContext) -> Result<(), AgentError> {
-        let wait = seconds(ctx, "shutdown_wait", 20)?;
-        let pid_file = self.dirs.pid_file("mysql", ctx);
-        Ok(stop_pid(
-            ctx,
-            "mysqld",
-            &pid_file,
-            (libc::SIGTERM, wait),
-            None,
-        )?)
+        stop_term(ctx, "mysqld", &self.dirs.pid_file("mysql", ctx))
     }
 
     fn status(&self, ctx: &OpContext) -> Result<(), AgentError> {
@@ -565,6 +557,11 @@ pub fn postgres_config(
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+/// How long a postgres-8 start waits for the server: postgres-8.sh waited 10 s, which a
+/// loaded machine's crash recovery or first start can exceed; the start's own time limit still
+/// applies.
+pub const POSTGRES_STARTUP_WAIT: u64 = 30;
 
 /// The `postgres-8` agent.
 #[derive(Clone, Debug, Default)]
@@ -655,7 +652,7 @@ impl Agent for PostgresAgent {
         );
         exec::check(&dl, &env, "su", &["-", user, "-c", &cmd]).map_err(ServerError::from)?;
         let status = format!("{} status {options}", shell_quote(&pg_ctl));
-        let ready = wait_for(&dl, 10, || {
+        let ready = wait_for(&dl, POSTGRES_STARTUP_WAIT, || {
             running_pid(&pid_file).is_some()
                 && exec::run(&dl, &env, "su", &["-", user, "-c", &status])
                     .is_ok_and(|r| exec::code(&r) == 0)
@@ -663,7 +660,7 @@ impl Agent for PostgresAgent {
         if !ready {
             return Err(ServerError::StartTimeout {
                 what: postmaster,
-                secs: 10,
+                secs: POSTGRES_STARTUP_WAIT,
             }
             .into());
         }

@@ -130,3 +130,23 @@ pub fn mounted(mp: &Path) -> bool {
         .lines()
         .any(|l| l.split_whitespace().nth(1) == Some(&*mp))
 }
+
+/// Runs `rg_test ARGS`, behind `prefix` when given (`nsenter --net=…` to run it inside a
+/// namespace): exit code, stdout, stderr.
+pub fn rg_test(prefix: &[&str], args: &[&str]) -> (Option<i32>, String, String) {
+    let bin = env!("CARGO_BIN_EXE_rg_test");
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let out = cmd.args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
