@@ -170,17 +170,11 @@ pub fn check(
     args: &[&str],
 ) -> Result<Ran, CmdError> {
     let ran = run(dl, env, program, args)?;
-    match ran.exit {
-        Exit::Code(0) => Ok(ran),
-        Exit::Code(code) => Err(CmdError::Failed {
+    match code(&ran) {
+        0 => Ok(ran),
+        code => Err(CmdError::Failed {
             command: command_line(program, args),
             code,
-            message: last_line(&ran),
-        }),
-        // run() turned the others into errors already.
-        _ => Err(CmdError::Failed {
-            command: command_line(program, args),
-            code: -1,
             message: last_line(&ran),
         }),
     }

@@ -174,7 +174,7 @@ pub fn mount_state(
     is_ours: impl Fn(&MountEntry) -> bool,
 ) -> MountState {
     if let Some(top) = entries.iter().rev().find(|e| e.mountpoint == mountpoint) {
-        if e_ok(top, &is_ours) {
+        if mounted_ours(top, &is_ours) {
             return MountState::Mounted(top.clone());
         }
         if top.fstype != "autofs" {
@@ -183,10 +183,7 @@ pub fn mount_state(
             };
         }
     }
-    match entries
-        .iter()
-        .find(|e| e.fstype != "autofs" && e_ok(e, &is_ours))
-    {
+    match entries.iter().find(|e| mounted_ours(e, &is_ours)) {
         Some(e) => MountState::DeviceElsewhere {
             mountpoint: e.mountpoint.clone(),
         },
@@ -194,7 +191,8 @@ pub fn mount_state(
     }
 }
 
-fn e_ok(e: &MountEntry, is_ours: &impl Fn(&MountEntry) -> bool) -> bool {
+/// An entry that mounts our device (an autofs trigger mounts nothing).
+fn mounted_ours(e: &MountEntry, is_ours: &impl Fn(&MountEntry) -> bool) -> bool {
     e.fstype != "autofs" && is_ours(e)
 }
 
