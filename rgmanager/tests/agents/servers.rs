@@ -4,17 +4,15 @@
 //! PostgreSQL on data directories made for the test, each started, answering on its port,
 //! checked, stopped. Root is needed (CI runs as root).
 
-mod storage;
-
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::storage::{ctx, need_root, sh};
 use rgmanager::resource::agent::{Agent, AgentError};
 use rgmanager::resource::servers::{Dirs, MysqlAgent, PostgresAgent};
-use storage::{ctx, need_root, sh};
 
 /// A free port on loopback, never the same twice in this test binary (the tests run at once,
 /// and the kernel may hand a port it just gave back to the next caller).
@@ -146,7 +144,7 @@ DirectoryIndex index.html
     let _clean = Clean(name.clone());
     let netns = format!("--net=/run/netns/{ns}");
     let rg_test = |op: &str| {
-        storage::rg_test(
+        crate::storage::rg_test(
             &["nsenter", &netns],
             &["test", conf.to_str().unwrap(), op, "service", "web"],
         )

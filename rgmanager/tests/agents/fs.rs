@@ -3,15 +3,13 @@
 //! fsck; and `rg_test` running a service with a file system and an init script inside it.
 //! Root is needed (CI runs as root).
 
-mod storage;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::storage::{at_depth, ctx, image, mounted, need_root, sh, Loop, Unmount};
 use rgmanager::resource::agent::{Agent, AgentError};
 use rgmanager::resource::fs::{FsAgent, FsError};
-use storage::{at_depth, ctx, image, mounted, need_root, sh, Loop, Unmount};
 
 fn agent() -> FsAgent {
     FsAgent {
@@ -268,8 +266,9 @@ fn rg_test_runs_a_service_with_a_file_system_and_a_script_in_it() {
         ),
     )
     .unwrap();
-    let rg_test =
-        |op: &str| storage::rg_test(&[], &["test", conf.to_str().unwrap(), op, "service", "svc"]);
+    let rg_test = |op: &str| {
+        crate::storage::rg_test(&[], &["test", conf.to_str().unwrap(), op, "service", "svc"])
+    };
     let (rc, out, err) = rg_test("start");
     assert_eq!(rc, Some(0), "{out}{err}");
     assert_eq!(out, "Starting svc...\nStart of svc complete\n");

@@ -9,14 +9,12 @@
 //! activation of a logical volume is tested to fail with LVM's own reason, and to succeed where
 //! device-mapper exists.
 
-mod storage;
-
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::storage::{ctx, image, need_root, Loop};
 use rgmanager::resource::agent::{Agent, AgentError};
 use rgmanager::resource::lvm::{LvmAgent, LvmError, Members};
-use storage::{ctx, image, need_root, Loop};
 
 #[derive(Debug)]
 struct View(Vec<&'static str>);
@@ -182,7 +180,7 @@ fn a_volume_group_claimed_by_tag_checked_and_released() {
     )
     .unwrap();
     let rg = |op: &str| {
-        storage::rg_test(
+        crate::storage::rg_test(
             &["env", &format!("LVM_SYSTEM_DIR={}", host_conf.display())],
             &["test", cluster.to_str().unwrap(), op, "service", "storage"],
         )

@@ -1,7 +1,7 @@
 //! What the storage agents' tests share: root, loop devices over image files (detached by a
 //! drop guard, also when an assertion fails), file systems made on them, and agent contexts.
 //!
-//! Each test binary includes this module (`mod storage;`) and uses part of it.
+//! A module of the `agents` test binary (`tests/agents/main.rs`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -4,16 +4,14 @@
 //! agent written for the test in a private `OCF_ROOT`, the environment an agent gets, its exit
 //! codes and the meta-data's timeouts. Root is needed (CI runs as root).
 
-mod storage;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::storage::{at_depth, ctx, image, mounted, need_root, sh, Loop, Unmount};
 use rgmanager::resource::agent::{Agent, AgentError};
 use rgmanager::resource::ocf::{OcfAgent, OcfError};
-use storage::{at_depth, ctx, image, mounted, need_root, sh, Loop, Unmount};
 
 const HEARTBEAT: &str = "/usr/lib/ocf/resource.d/heartbeat";
 
@@ -101,7 +99,7 @@ fn ipaddr2_and_filesystem_in_one_service_through_rg_test() {
     // Only the network namespace is entered (`ip netns exec` would also make a mount
     // namespace of its own, and the file system would be mounted in it alone).
     let netns = format!("--net=/run/netns/{}", ns.name);
-    let rg_test = |args: &[&str]| storage::rg_test(&["nsenter", &netns], args);
+    let rg_test = |args: &[&str]| crate::storage::rg_test(&["nsenter", &netns], args);
     let c = conf.to_str().unwrap();
     let (rc, out, _) = rg_test(&["noop", c, "start", "service", "pcmk"]);
     assert_eq!(rc, Some(0));

@@ -8,14 +8,12 @@
 //! to pass where the kernel has nfsd and the server runs. A client mount in a namespace is
 //! blocked by the same kernel.
 
-mod storage;
-
 use std::process::Command;
 
+use crate::storage::{ctx, need_root};
 use rgmanager::resource::agent::{Agent, AgentError};
 use rgmanager::resource::nfs::{parse_exportfs, NfsClientAgent, NfsExportAgent};
 use rgmanager::resource::Forest;
-use storage::{ctx, need_root};
 
 fn exportfs_v() -> String {
     let out = Command::new("exportfs").arg("-v").output().unwrap();
@@ -117,8 +115,9 @@ fn client_exports_in_the_export_table() {
         ),
     )
     .unwrap();
-    let rg =
-        |op: &str| storage::rg_test(&[], &["test", conf.to_str().unwrap(), op, "service", "nfs"]);
+    let rg = |op: &str| {
+        crate::storage::rg_test(&[], &["test", conf.to_str().unwrap(), op, "service", "nfs"])
+    };
     let (rc, out, err) = rg("start");
     assert_eq!(rc, Some(0), "{out}{err}");
     assert!(exportfs_v().contains(&target));

@@ -7,16 +7,14 @@
 //! where `systemctl` finds that systemd's socket; `rg_test` runs there through `nsenter`.
 //! Root is needed (CI runs as root).
 
-mod storage;
-
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::storage::{ctx, need_root};
 use rgmanager::resource::agent::{Agent, AgentError};
 use rgmanager::resource::systemd::{SystemdAgent, SystemdError};
-use storage::{ctx, need_root};
 
 /// A systemd of the test's own; killed (with its whole PID namespace) on drop.
 struct Systemd {
@@ -264,7 +262,7 @@ fn units_started_checked_and_stopped_through_systemctl() {
     .unwrap();
     let pid = sd.pid.to_string();
     let rg_test = |op: &str| {
-        storage::rg_test(
+        crate::storage::rg_test(
             &["nsenter", "-t", &pid, "-m", "-p"],
             &["test", conf.to_str().unwrap(), op, "service", "units"],
         )
