@@ -19,6 +19,13 @@
 //! (`ref`, `__independent_subtree`, `__enforce_timeouts`, `__max_failures`,
 //! `__failure_expire_time`, `__max_restarts`, `__restart_expire_time`) are
 //! not listed. Times in actions are converted to seconds.
+//!
+//! After the 22 classic types come the two of rgmanager-rs's own (documented in
+//! `docs/resource-agents.md`): `ocf`, any OCF resource agent (`<ocf type="IPaddr2"
+//! provider="heartbeat" name="vip" ip="10.0.0.5"/>`, its parameters as attributes), and
+//! `systemd`, a systemd unit (`<systemd unit="haproxy.service"/>`). Neither appears in any
+//! child list: inside a service they start after its typed children, in document order (the
+//! order of a Pacemaker group), and stop in the reverse order before them.
 
 /// How a parameter's value is typed in the agent metadata (`<content type=...>`),
 /// refined to an enumeration where the agent only accepts a fixed set of words.
@@ -72,18 +79,23 @@ pub struct ResourceType {
     pub maxinstances: Option<u32>,
     /// True for types that may be a top-level resource group under `<rm>` (service, vm).
     pub root: bool,
+    /// Any attribute the table does not list is a parameter of the agent rather than an
+    /// unknown attribute (`ocf`: the OCF agent's own parameters, checked against its
+    /// `meta-data` when it runs, not here).
+    pub any_params: bool,
     pub params: &'static [Param],
     pub children: &'static [ChildRule],
     pub actions: &'static [ActionSpec],
 }
 
-/// Every classic RHCS resource type, in the order of the list above.
+/// Every classic RHCS resource type, in the order of the list above, then ours.
 pub static RESOURCE_TYPES: &[ResourceType] = &[
     // rgmanager/src/resources/service.sh.in @ 8dd0ea74
     ResourceType {
         name: "service",
         maxinstances: Some(1),
         root: true,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -300,6 +312,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "vm",
         maxinstances: Some(1),
         root: true,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -569,6 +582,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "ip",
         maxinstances: Some(1),
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "address",
@@ -704,6 +718,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "script",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -778,6 +793,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "fs",
         maxinstances: Some(1),
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -985,6 +1001,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "clusterfs",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1174,6 +1191,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "netfs",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1348,6 +1366,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "lvm",
         maxinstances: Some(1),
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1440,6 +1459,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "nfsserver",
         maxinstances: Some(1),
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1563,6 +1583,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "nfsexport",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1665,6 +1686,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "nfsclient",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1799,6 +1821,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "smb",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1873,6 +1896,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "samba",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -1974,6 +1998,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "apache",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -2087,6 +2112,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "mysql",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -2209,6 +2235,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "postgres-8",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -2322,6 +2349,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "tomcat-6",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -2417,6 +2445,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "named",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -2548,6 +2577,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "openldap",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -2661,6 +2691,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "oracledb",
         maxinstances: Some(1),
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "name",
@@ -2789,6 +2820,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "SAPInstance",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "InstanceName",
@@ -2932,6 +2964,7 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
         name: "SAPDatabase",
         maxinstances: None,
         root: false,
+        any_params: false,
         params: &[
             Param {
                 name: "SID",
@@ -3115,9 +3148,136 @@ pub static RESOURCE_TYPES: &[ResourceType] = &[
             },
         ],
     },
+    // rgmanager-rs: any OCF resource agent, `$OCF_ROOT/resource.d/<provider>/<type>`. The
+    // timeouts left at 0 are taken from the agent's own meta-data when it runs.
+    ResourceType {
+        name: "ocf",
+        maxinstances: None,
+        root: false,
+        any_params: true,
+        params: &[
+            Param {
+                name: "name",
+                kind: ParamKind::String,
+                required: true,
+                primary: true,
+                unique: true,
+                inherit: None,
+                default: None,
+            },
+            Param {
+                name: "type",
+                kind: ParamKind::String,
+                required: true,
+                primary: false,
+                unique: false,
+                inherit: None,
+                default: None,
+            },
+            Param {
+                name: "provider",
+                kind: ParamKind::String,
+                required: false,
+                primary: false,
+                unique: false,
+                inherit: None,
+                default: Some("heartbeat"),
+            },
+        ],
+        children: &[],
+        actions: &[
+            ActionSpec {
+                name: "start",
+                timeout: None,
+                interval: None,
+                depth: None,
+            },
+            ActionSpec {
+                name: "stop",
+                timeout: None,
+                interval: None,
+                depth: None,
+            },
+            ActionSpec {
+                name: "status",
+                timeout: None,
+                interval: Some(60),
+                depth: Some(0),
+            },
+            ActionSpec {
+                name: "monitor",
+                timeout: None,
+                interval: Some(60),
+                depth: Some(0),
+            },
+            ActionSpec {
+                name: "meta-data",
+                timeout: Some(5),
+                interval: None,
+                depth: None,
+            },
+            ActionSpec {
+                name: "validate-all",
+                timeout: Some(30),
+                interval: None,
+                depth: None,
+            },
+        ],
+    },
+    // rgmanager-rs: a systemd unit, started and stopped through systemctl. A unit belongs to
+    // one service (two would stop it under each other). Timeouts leave room for systemd's
+    // own default of 90 s per job.
+    ResourceType {
+        name: "systemd",
+        maxinstances: Some(1),
+        root: false,
+        any_params: false,
+        params: &[Param {
+            name: "unit",
+            kind: ParamKind::String,
+            required: true,
+            primary: true,
+            unique: true,
+            inherit: None,
+            default: None,
+        }],
+        children: &[],
+        actions: &[
+            ActionSpec {
+                name: "start",
+                timeout: Some(120),
+                interval: None,
+                depth: None,
+            },
+            ActionSpec {
+                name: "stop",
+                timeout: Some(120),
+                interval: None,
+                depth: None,
+            },
+            ActionSpec {
+                name: "status",
+                timeout: Some(10),
+                interval: Some(30),
+                depth: Some(0),
+            },
+            ActionSpec {
+                name: "monitor",
+                timeout: Some(10),
+                interval: Some(30),
+                depth: Some(0),
+            },
+            ActionSpec {
+                name: "meta-data",
+                timeout: Some(5),
+                interval: None,
+                depth: None,
+            },
+        ],
+    },
 ];
 
-/// The rules of the type named `name` (exact, case-sensitive), if it is a classic RHCS type.
+/// The rules of the type named `name` (exact, case-sensitive), if it is a known type.
 /// (A hash lookup: the validator and tree builder ask for every resource of a file.)
 pub fn resource_type(name: &str) -> Option<&'static ResourceType> {
     static BY_NAME: std::sync::OnceLock<
@@ -3160,7 +3320,7 @@ mod tests {
     }
 
     #[test]
-    fn all_22_types_present_in_order() {
+    fn all_types_present_in_order() {
         let names: Vec<&str> = RESOURCE_TYPES.iter().map(|t| t.name).collect();
         assert_eq!(
             names,
@@ -3187,6 +3347,8 @@ mod tests {
                 "oracledb",
                 "SAPInstance",
                 "SAPDatabase",
+                "ocf",
+                "systemd",
             ]
         );
         assert!(resource_type("Service").is_none());
@@ -3340,6 +3502,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn our_types_take_any_parameter_and_no_child_level() {
+        for t in RESOURCE_TYPES {
+            assert_eq!(t.any_params, t.name == "ocf", "{}", t.name);
+            for c in t.children {
+                assert!(c.kind != "ocf" && c.kind != "systemd", "{}", t.name);
+            }
+        }
+        let ocf = get("ocf");
+        assert!(param(ocf, "name").primary);
+        assert!(param(ocf, "type").required);
+        assert_eq!(param(ocf, "provider").default, Some("heartbeat"));
+        let sd = get("systemd");
+        assert!(param(sd, "unit").primary && param(sd, "unit").unique);
+        assert_eq!(sd.maxinstances, Some(1));
     }
 
     #[test]

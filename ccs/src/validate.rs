@@ -844,6 +844,10 @@ impl ResourcePass {
         let mut needed_seen = 0;
         for (name, a) in r.attrs.iter() {
             let Some(&(index, ty, key, needed)) = info.params.get(name) else {
+                if info.any_params {
+                    // A parameter of the agent itself (`ocf`): its meta-data checks it.
+                    continue;
+                }
                 push_warning(
                     diags,
                     a.loc,
@@ -1091,6 +1095,8 @@ struct TypeInfo {
     /// The primary attribute (as `model::primary_attr_of`).
     primary: &'static str,
     maxinstances: Option<u32>,
+    /// Attributes beyond `params` are the agent's own parameters (`ResourceType::any_params`).
+    any_params: bool,
     needed: Vec<&'static str>,
     /// Number (in this table), checked type, whether a primary or unique key, whether in
     /// `needed`.
@@ -1131,6 +1137,7 @@ fn type_info(kind: &str) -> Option<&'static TypeInfo> {
                             .find(|p| p.primary)
                             .map_or("name", |p| p.name),
                         maxinstances: t.maxinstances,
+                        any_params: t.any_params,
                         needed,
                         params,
                     },
@@ -1149,6 +1156,7 @@ pub fn resource_param_ty(kind: &str, name: &str, declared: ParamKind) -> Ty {
         ("ip", "address") => Ty::IpPrefix,
         ("script", "file") => Ty::AbsPath,
         ("service" | "vm", "max_restarts") => Ty::UInt,
+        ("ocf", "type" | "provider") | ("systemd", "unit") => Ty::Name,
         (_, "name") => Ty::Name,
         _ => match declared {
             ParamKind::String => Ty::Str,

@@ -172,6 +172,7 @@ fn ctx(params: &[(&str, &str)]) -> OpContext {
         timeout_hint: 20,
         depth: 0,
         refcnt: 0,
+        ..OpContext::default()
     }
 }
 

@@ -29,7 +29,7 @@ pub const OCF_ROOT: &str = "/usr/share/cluster";
 pub const AGENT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Everything an agent needs for one operation on one resource.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct OpContext {
     /// The resource group, `service:NAME`.
     pub service: String,
@@ -45,8 +45,17 @@ pub struct OpContext {
     pub timeout_hint: u64,
     /// OCF check level for status.
     pub depth: u32,
+    /// Seconds between two runs of this status check (0 for start and stop).
+    pub interval: u64,
     /// How many *other* incarnations of the resource run on this host.
     pub refcnt: u32,
+    /// This node's name in the cluster (the `lvm` agent tags volume groups with it; the `fs`
+    /// write check names its file after it).
+    pub node: String,
+    /// The addresses (without prefix) of the `ip` resources directly under the service, in
+    /// order: where `apache`, `mysql` and `postgres-8` listen, as rgmanager's agents looked
+    /// them up in cluster.conf.
+    pub service_ips: Vec<String>,
 }
 
 impl OpContext {
@@ -129,6 +138,18 @@ pub enum AgentError {
     /// The `ip` agent's own failures.
     #[error(transparent)]
     Ip(super::ip::IpError),
+    #[error(transparent)]
+    Fs(super::fs::FsError),
+    #[error(transparent)]
+    Ocf(super::ocf::OcfError),
+    #[error(transparent)]
+    Systemd(super::systemd::SystemdError),
+    #[error(transparent)]
+    Server(super::servers::ServerError),
+    #[error(transparent)]
+    Nfs(super::nfs::NfsError),
+    #[error(transparent)]
+    Lvm(super::lvm::LvmError),
 }
 
 /// One failed operation, naming the service and the resource.
@@ -190,13 +211,26 @@ impl Agents {
         Agents::default()
     }
 
-    /// The agents of this crate that need nothing but the local machine: `service`, `script`,
-    /// `ip`.
+    /// The agents of this crate: `service`, `script`, `ip`, `fs`, `ocf`, `systemd`, `apache`,
+    /// `mysql`, `postgres-8`, `nfsexport`, `nfsclient`, `lvm` (the latter without the cluster
+    /// membership: register an [`super::lvm::LvmAgent`] with `members` to give it).
     pub fn builtin() -> Self {
         let mut a = Agents::empty();
         a.register(Box::new(ServiceAgent));
         a.register(Box::new(ScriptAgent));
         a.register(Box::new(super::ip::IpAgent));
+        a.register(Box::new(super::fs::FsAgent::default()));
+        a.register(Box::new(super::ocf::OcfAgent::default()));
+        a.register(Box::new(super::systemd::SystemdAgent));
+        a.register(Box::new(super::servers::ApacheAgent::default()));
+        a.register(Box::new(super::servers::MysqlAgent::default()));
+        a.register(Box::new(super::servers::PostgresAgent::default()));
+        a.register(Box::new(super::nfs::NfsExportAgent));
+        a.register(Box::new(super::nfs::NfsClientAgent));
+        a.register(Box::new(super::lvm::LvmAgent {
+            system_dir: std::env::var_os("LVM_SYSTEM_DIR").map(std::path::PathBuf::from),
+            members: None,
+        }));
         a
     }
 
@@ -247,20 +281,30 @@ pub struct Ran {
     pub stderr: String,
 }
 
-/// Runs `program arg` with exactly `env`, in its own process group, output into anonymous
-/// files (not pipes: a daemon an init script leaves behind keeps its copies of the
-/// descriptors, and a pipe would then never reach end-of-file). On timeout the whole process
-/// group is killed.
+/// Runs `program arg` with exactly `env` (see [`run_command`]).
 pub fn run_program(
     program: &Path,
     arg: &str,
     env: &[(String, String)],
     timeout: Option<Duration>,
 ) -> std::io::Result<Ran> {
+    run_command(program, &[arg], env, timeout)
+}
+
+/// Runs `program args` with exactly `env` (a bare program name is looked up in that `PATH`),
+/// in its own process group, output into anonymous files (not pipes: a daemon an init script
+/// leaves behind keeps its copies of the descriptors, and a pipe would then never reach
+/// end-of-file). On timeout the whole process group is killed.
+pub fn run_command(
+    program: &Path,
+    args: &[&str],
+    env: &[(String, String)],
+    timeout: Option<Duration>,
+) -> std::io::Result<Ran> {
     let mut out = tempfile::tempfile()?;
     let mut err = tempfile::tempfile()?;
     let mut child = Command::new(program)
-        .arg(arg)
+        .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
@@ -429,6 +473,7 @@ mod tests {
             timeout_hint: 0,
             depth: 0,
             refcnt: 0,
+            ..OpContext::default()
         }
     }
 

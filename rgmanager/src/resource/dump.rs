@@ -16,6 +16,9 @@ pub fn agent_file(kind: &str) -> String {
     match kind {
         // The SAP agents were shipped without the .sh suffix.
         "SAPInstance" | "SAPDatabase" => kind.to_string(),
+        // Ours: built in, running the OCF agent the resource names, or systemctl.
+        "ocf" => "resource.d/PROVIDER/TYPE".to_string(),
+        "systemd" => "systemctl".to_string(),
         _ => format!("{kind}.sh"),
     }
 }

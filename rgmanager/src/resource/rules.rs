@@ -176,6 +176,7 @@ mod tests {
             name: "x",
             maxinstances: None,
             root: false,
+            any_params: false,
             params: &[p("a", false), p("b", false), p("P", true), p("c", false)],
             children: &[],
             actions: &[],

@@ -99,6 +99,9 @@ pub struct Runner<'a> {
     /// everything), when timeouts are enforced: a hung init script must fail, so that its
     /// service can recover, rather than hang the service forever as in RHCS.
     pub unlimited_action_timeout: Duration,
+    /// This node's cluster name, given to agents (`OpContext::node`). Defaults to the host
+    /// name; the daemon sets the node name it runs as.
+    pub node_name: String,
 }
 
 /// The default of [`Runner::unlimited_action_timeout`]: generous, because it only exists to
@@ -111,6 +114,19 @@ fn prune(v: &mut Vec<Instant>, expire: u64, now: Instant) {
         let keep = Duration::from_secs(expire);
         v.retain(|t| now.saturating_duration_since(*t) < keep);
     }
+}
+
+/// The addresses of the `ip` resources directly under group `root`, without their prefix
+/// (rgmanager's agents read `/cluster/rm/service[@name=…]/ip[N]/@address`).
+pub fn service_ips(forest: &Forest, root: NodeId) -> Vec<String> {
+    forest
+        .node(root)
+        .children
+        .iter()
+        .filter(|&&c| forest.resource_of(c).kind == "ip")
+        .filter_map(|&c| forest.attr_value(c, "address"))
+        .map(|a| a.split_once('/').map_or(a, |(ip, _)| ip).trim().to_string())
+        .collect()
 }
 
 struct Exec<'r, 'a> {
@@ -168,7 +184,10 @@ impl Exec<'_, '_> {
             timeout,
             timeout_hint: action.timeout,
             depth,
+            interval: if op == Op::Status { action.interval } else { 0 },
             refcnt: u32::try_from(refcnt).unwrap_or(u32::MAX),
+            node: self.runner.node_name.clone(),
+            service_ips: service_ips(forest, n.root),
         };
         let outcome = match self.runner.agents.get(&res.kind) {
             Some(agent) => agent.run(op, &ctx),
@@ -278,6 +297,7 @@ impl<'a> Runner<'a> {
             agents,
             state: RunState::default(),
             unlimited_action_timeout: UNLIMITED_ACTION_TIMEOUT,
+            node_name: super::exec::host_name(),
         }
     }
 
@@ -547,16 +567,16 @@ mod tests {
     fn types_without_an_agent_report_no_agent() {
         let f = forest(
             r#"<cluster name="c" config_version="1"><rm>
-              <service name="web"><fs name="data" device="/dev/sdz1" mountpoint="/srv"/></service></rm></cluster>"#,
+              <service name="web"><smb name="data" workgroup="w"/></service></rm></cluster>"#,
         );
         let agents = Agents::builtin();
         let mut r = Runner::new(&f, &agents);
         let rep = r.start(f.roots[0]);
         assert!(!rep.ok);
         let e = rep.errors().next().unwrap();
-        assert_eq!(e.resource, "fs:data");
+        assert_eq!(e.resource, "smb:data");
         assert!(
-            e.to_string().contains("no agent for resource type fs"),
+            e.to_string().contains("no agent for resource type smb"),
             "{e}"
         );
     }

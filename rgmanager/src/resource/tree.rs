@@ -404,6 +404,22 @@ fn load_resource(rt: &'static ResourceType, el: &Resource) -> Loaded {
             inherit,
         });
     }
+    if rt.any_params {
+        // The agent's own parameters (`ocf`), in the order written, after the rule's.
+        for (name, a) in el.attrs.iter() {
+            if name == "ref" || name.starts_with("__") || attrs.iter().any(|x| x.name == name) {
+                continue;
+            }
+            attrs.push(Attr {
+                name: name.to_string(),
+                value: a.value.to_string(),
+                primary: false,
+                unique: false,
+                required: false,
+                inherit: false,
+            });
+        }
+    }
     if attrs.is_empty() {
         return Loaded::Empty;
     }
