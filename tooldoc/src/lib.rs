@@ -542,7 +542,11 @@ fn paragraphs(o: &mut String, text: &str) {
             }
             o.push_str(".RE\n.fi\n");
         } else {
-            for l in para.lines() {
+            // Lines within a paragraph are lines (a list of files, of signals): kept apart.
+            for (i, l) in para.lines().enumerate() {
+                if i > 0 {
+                    o.push_str(".br\n");
+                }
                 o.push_str(&escape_line(l.trim()));
                 o.push('\n');
             }
