@@ -508,9 +508,21 @@ fn roff_quoted(s: &str) -> String {
     format!("\"{}\"", escape(s).replace('"', "\\(dq"))
 }
 
-/// Text for roff: backslashes and hyphens escaped.
+/// Text for roff: backslashes and hyphens escaped, anything beyond ASCII as a `\[uXXXX]`
+/// glyph (troff reads its input as Latin-1).
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\e").replace('-', "\\-")
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\e"),
+            '-' => o.push_str("\\-"),
+            c if c.is_ascii() => o.push(c),
+            c => {
+                let _ = write!(o, "\\[u{:04X}]", c as u32);
+            }
+        }
+    }
+    o
 }
 
 /// A text line: escaped, and protected when it would start with a control character.
