@@ -43,7 +43,10 @@ pub fn validate_page() -> Page {
                     "-f FILE",
                     &["validate FILE (default /etc/cluster/cluster.conf)"],
                 ),
-                Row::new("-q", &["quiet: print nothing, report through the exit status"]),
+                Row::new(
+                    "-q",
+                    &["quiet: print nothing, report through the exit status"],
+                ),
                 Row::new("--json", &["print the findings as JSON"]),
                 Row::new(
                     "-R OLD_VERSION",
@@ -65,7 +68,6 @@ pub fn validate_page() -> Page {
         .section("Files", "/etc/cluster/cluster.conf")
         .see_also(&["ccs_config_dump(8)", "ccs_sync(8)", "cluster.conf(5)"])
 }
-
 
 struct ValidateArgs {
     file: PathBuf,
@@ -104,9 +106,17 @@ fn parse_validate_args(args: Vec<String>) -> Parsed<ValidateArgs> {
             "-R" => match it.next().map(|v| v.trim().parse::<u64>()) {
                 Some(Ok(v)) => out.running = Some(v),
                 Some(Err(_)) => {
-                    return usage_error(&validate_page().usage(), "option -R needs a version number")
+                    return usage_error(
+                        &validate_page().usage(),
+                        "option -R needs a version number",
+                    )
                 }
-                None => return usage_error(&validate_page().usage(), "option -R needs a version number"),
+                None => {
+                    return usage_error(
+                        &validate_page().usage(),
+                        "option -R needs a version number",
+                    )
+                }
             },
             "-h" | "--help" => {
                 println!("{}", validate_page().usage());
@@ -116,7 +126,12 @@ fn parse_validate_args(args: Vec<String>) -> Parsed<ValidateArgs> {
                 print_version("ccs_config_validate");
                 return Parsed::Exit(EXIT_VALID);
             }
-            other => return usage_error(&validate_page().usage(), &format!("unknown option \"{other}\"")),
+            other => {
+                return usage_error(
+                    &validate_page().usage(),
+                    &format!("unknown option \"{other}\""),
+                )
+            }
         }
     }
     Parsed::Run(out)
@@ -242,7 +257,6 @@ pub fn dump_page() -> Page {
 fn print_version(tool: &str) {
     println!("{tool} {}", tooldoc::VERSION);
 }
-
 
 /// `ccs_config_dump`; returns the exit status.
 pub fn config_dump(args: Vec<String>) -> ExitCode {

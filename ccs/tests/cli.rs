@@ -317,10 +317,7 @@ fn dump_exit_statuses() {
 
 #[test]
 fn version_names_the_build() {
-    for (prog, name) in [
-        (VALIDATE, "ccs_config_validate"),
-        (DUMP, "ccs_config_dump"),
-    ] {
+    for (prog, name) in [(VALIDATE, "ccs_config_validate"), (DUMP, "ccs_config_dump")] {
         for flag in ["-V", "--version"] {
             let o = run(prog, &[flag]);
             assert_eq!(code(&o), 0, "{o:?}");

@@ -319,11 +319,11 @@ pub fn page(spec: &AgentSpec) -> Page {
         "{}\nUsage:\n\t{} [options]\nOptions:\n",
         spec.shortdesc, spec.name
     );
-    p.groups
-        .push(Group::new(3, 39, rows).long_form_same_line());
-    p.usage_tail = "\nWith no options, name=value lines are read from stdin (e.g. ipaddr=, login=, \
+    p.groups.push(Group::new(3, 39, rows).long_form_same_line());
+    p.usage_tail =
+        "\nWith no options, name=value lines are read from stdin (e.g. ipaddr=, login=, \
                     passwd=, action=).\n"
-        .to_string();
+            .to_string();
     p.section(
         "Exit status",
         "0 success (for status: the target is on); 1 failure, with one line on standard error \

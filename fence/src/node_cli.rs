@@ -42,7 +42,10 @@ pub fn page() -> Page {
                     "-r, --rounds N",
                     &["rounds over all methods before giving up (default 1; 0 = until success)"],
                 ),
-                Row::new("--retry-delay SECS", &["wait between rounds (default 5, as fenced)"]),
+                Row::new(
+                    "--retry-delay SECS",
+                    &["wait between rounds (default 5, as fenced)"],
+                ),
                 Row::new(
                     "--post-fail-delay",
                     &["wait the configuration's post_fail_delay before the first round"],
@@ -61,9 +64,13 @@ pub fn page() -> Page {
             "0 the node was fenced; 1 fencing failed; 2 the node has no fence method.",
         )
         .section("Files", "/etc/cluster/cluster.conf")
-        .see_also(&["fence_ipmilan(8)", "fence_apc(8)", "fence_virsh(8)", "cluster.conf(5)"])
+        .see_also(&[
+            "fence_ipmilan(8)",
+            "fence_apc(8)",
+            "fence_virsh(8)",
+            "cluster.conf(5)",
+        ])
 }
-
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clustat;
 pub mod daemon;
 pub mod demo;
+pub mod logging;
 pub mod manuals;
 pub mod membership;
 pub mod node;

@@ -47,7 +47,10 @@ pub fn tools() -> Vec<Tool> {
         clap_tool(cli::ccs_sync::command(), cli::ccs_sync::page()),
         clap_tool(cli::rg_test::command(), cli::rg_test::page()),
         clap_tool(cli::rgm_keygen::command(), cli::rgm_keygen::page()),
-        clap_tool(cli::fence_ack_manual::command(), cli::fence_ack_manual::page()),
+        clap_tool(
+            cli::fence_ack_manual::command(),
+            cli::fence_ack_manual::page(),
+        ),
         clap_tool(
             crate::demo::command().name(DEMO_INSTALLED_NAME),
             crate::demo::page(DEMO_INSTALLED_NAME),
@@ -70,10 +73,7 @@ pub fn tools() -> Vec<Tool> {
 pub fn files() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for t in tools() {
-        out.push((
-            format!("man/{}.{}", t.name, t.page.section),
-            t.page.roff(),
-        ));
+        out.push((format!("man/{}.{}", t.name, t.page.section), t.page.roff()));
         for (shell, dir, file) in [
             (Shell::Bash, "bash", t.name.clone()),
             (Shell::Zsh, "zsh", format!("_{}", t.name)),

@@ -28,7 +28,12 @@ fn generated_files_are_current() {
         }
     }
     // No leftover page or completion of a tool that is gone.
-    for dir in ["man", "completions/bash", "completions/zsh", "completions/fish"] {
+    for dir in [
+        "man",
+        "completions/bash",
+        "completions/zsh",
+        "completions/fish",
+    ] {
         for e in std::fs::read_dir(packaging().join(dir)).unwrap() {
             let rel = format!("{dir}/{}", e.unwrap().file_name().to_string_lossy());
             if !files.iter().any(|(r, _)| *r == rel) {

@@ -60,7 +60,10 @@ fn bad_command_lines() {
     );
     let (code, _, err) = keygen(&["-l", "many"]);
     assert_eq!(code, 1);
-    assert!(err.contains("invalid value 'many' for '-l <BYTES>'"), "{err}");
+    assert!(
+        err.contains("invalid value 'many' for '-l <BYTES>'"),
+        "{err}"
+    );
     let (code, out, _) = keygen(&["-h"]);
     assert_eq!(code, 0);
     assert!(out.contains("Usage: rgm_keygen [OPTIONS]"), "{out}");

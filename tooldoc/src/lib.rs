@@ -270,7 +270,10 @@ impl Page {
                 let help = r.help.join(" ");
                 let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
                 for o in parse_form(&r.form) {
-                    let id = o.long.clone().unwrap_or_else(|| o.short.unwrap_or('?').into());
+                    let id = o
+                        .long
+                        .clone()
+                        .unwrap_or_else(|| o.short.unwrap_or('?').into());
                     if seen.contains(&id) {
                         continue;
                     }
@@ -300,10 +303,7 @@ impl Page {
         let mut cmd = cmd.clone();
         cmd.build();
         let name = cmd.get_name().to_string();
-        let about = cmd
-            .get_about()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let about = cmd.get_about().map(|s| s.to_string()).unwrap_or_default();
         let mut page = Page::new(&name, section, &about);
         page.description = cmd
             .get_long_about()
@@ -324,8 +324,11 @@ impl Page {
             for mut s in subs.clone() {
                 let u = usage(&mut s);
                 let rest = u.split_once(' ').map(|x| x.1).unwrap_or("");
-                page.synopsis
-                    .push(format!("{name} {} {rest}", s.get_name()).trim_end().to_string());
+                page.synopsis.push(
+                    format!("{name} {} {rest}", s.get_name())
+                        .trim_end()
+                        .to_string(),
+                );
             }
         }
         let positional: Vec<Row> = cmd
@@ -334,7 +337,12 @@ impl Page {
             .map(|a| Row {
                 form: a
                     .get_value_names()
-                    .map(|v| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "))
+                    .map(|v| {
+                        v.iter()
+                            .map(|s| s.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
                     .unwrap_or_else(|| a.get_id().to_string().to_uppercase()),
                 help: vec![arg_help(a)],
             })
@@ -364,7 +372,8 @@ impl Page {
                         .unwrap_or_default()],
                 })
                 .collect();
-            page.groups.push(Group::new(2, 24, rows).titled("Commands:"));
+            page.groups
+                .push(Group::new(2, 24, rows).titled("Commands:"));
         }
         page.sections = sections
             .iter()
@@ -608,8 +617,14 @@ mod tests {
     fn forms_name_their_options() {
         let f = parse_form("-e <group> -m <member>");
         assert_eq!(f.len(), 2);
-        assert_eq!((f[0].short, f[0].value.as_deref()), (Some('e'), Some("group")));
-        assert_eq!((f[1].short, f[1].value.as_deref()), (Some('m'), Some("member")));
+        assert_eq!(
+            (f[0].short, f[0].value.as_deref()),
+            (Some('e'), Some("group"))
+        );
+        assert_eq!(
+            (f[1].short, f[1].value.as_deref()),
+            (Some('m'), Some("member"))
+        );
         let f = parse_form("-t, --agent-timeout SECS");
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].long.as_deref(), Some("agent-timeout"));
@@ -617,7 +632,10 @@ mod tests {
         let f = parse_form("-a, --ip=[ip]");
         assert_eq!((f[0].short, f[0].value.as_deref()), (Some('a'), Some("ip")));
         let f = parse_form("--json");
-        assert_eq!((f[0].long.as_deref(), f[0].value.as_ref()), (Some("json"), None));
+        assert_eq!(
+            (f[0].long.as_deref(), f[0].value.as_ref()),
+            (Some("json"), None)
+        );
     }
 
     #[test]
@@ -631,9 +649,15 @@ mod tests {
         let r = p.roff();
         assert!(r.starts_with(".TH \"CLUSTAT\" 8 \"\""), "{r}");
         assert!(r.contains("clustat \\- cluster status\n"), "{r}");
-        assert!(r.contains("\\fBclustat\\fR [\\-i interval] [\\-x]\n"), "{r}");
+        assert!(
+            r.contains("\\fBclustat\\fR [\\-i interval] [\\-x]\n"),
+            "{r}"
+        );
         assert!(r.contains("\\&.dot first\n"), "{r}");
-        assert!(r.contains(".nf\n.RS\nexample \\-x\nsecond\n.RE\n.fi\n"), "{r}");
+        assert!(
+            r.contains(".nf\n.RS\nexample \\-x\nsecond\n.RE\n.fi\n"),
+            "{r}"
+        );
         assert!(r.contains(".TP\n\\fB\\-x\\fR\nDump as XML\n"), "{r}");
         assert!(r.contains(".SH \"EXIT STATUS\"\n0 fine\n"), "{r}");
         assert!(r.contains("\\fBclusvcadm\\fR(8)"), "{r}");
@@ -679,8 +703,14 @@ mod tests {
         assert_eq!(p.synopsis, vec!["ccs_sync [OPTIONS]".to_string()]);
         assert_eq!(p.description, "Pushes the file.");
         let forms: Vec<&str> = p.groups[0].rows.iter().map(|r| r.form.as_str()).collect();
-        assert_eq!(forms, vec!["-f FILE", "--check", "-h, --help", "-V, --version"]);
+        assert_eq!(
+            forms,
+            vec!["-f FILE", "--check", "-h, --help", "-V, --version"]
+        );
         assert!(p.groups[0].rows[0].help[0].ends_with("(default /etc/cluster/cluster.conf)"));
-        assert_eq!(after_help(&[("Exit status", "0 pushed\n1 not")]), "Exit status:\n  0 pushed\n  1 not");
+        assert_eq!(
+            after_help(&[("Exit status", "0 pushed\n1 not")]),
+            "Exit status:\n  0 pushed\n  1 not"
+        );
     }
 }

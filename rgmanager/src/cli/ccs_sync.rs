@@ -51,7 +51,11 @@ const SECTIONS: &[(&str, &str)] = &[
 )]
 pub struct Args {
     /// The configuration to push.
-    #[arg(short = 'f', value_name = "FILE", default_value = "/etc/cluster/cluster.conf")]
+    #[arg(
+        short = 'f',
+        value_name = "FILE",
+        default_value = "/etc/cluster/cluster.conf"
+    )]
     pub file: PathBuf,
     /// Only report each node's config_version.
     #[arg(long)]
@@ -177,7 +181,14 @@ mod tests {
     }
 
     fn parse(a: &[&str]) -> Result<Args, u8> {
-        match parse_clap(command(), "ccs_sync", &argv(a), 2, &mut Vec::new(), &mut Vec::new()) {
+        match parse_clap(
+            command(),
+            "ccs_sync",
+            &argv(a),
+            2,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        ) {
             Parsed::Run(a) => Ok(a),
             Parsed::Exit(c) => Err(c),
         }

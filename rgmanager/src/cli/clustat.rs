@@ -37,7 +37,10 @@ pub fn page() -> Page {
             vec![
                 Row::new(
                     "-i <interval>",
-                    &["Refresh every <interval> seconds.  May not be used", "with -x."],
+                    &[
+                        "Refresh every <interval> seconds.  May not be used",
+                        "with -x.",
+                    ],
                 ),
                 Row::new("-I", &["Display local node ID and exit"]),
                 Row::new("-m <member>", &["Display status of <member> and exit"]),
@@ -48,7 +51,10 @@ pub fn page() -> Page {
                 Row::new("-f", &["Enable fast clustat reports"]),
                 Row::new("-l", &["Use long format for services"]),
                 Row::new("--json", &["Dump information as JSON"]),
-                Row::new("--socket <path>", &["Talk to the daemon listening on <path>"]),
+                Row::new(
+                    "--socket <path>",
+                    &["Talk to the daemon listening on <path>"],
+                ),
                 Row::new("--version", &["Display version and exit"]),
             ],
         ))
@@ -67,7 +73,6 @@ pub fn page() -> Page {
         )
         .see_also(&["clusvcadm(8)", "rgmanager(8)", "cluster.conf(5)"])
 }
-
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
@@ -219,11 +224,7 @@ pub fn run_with(
         }
     };
     if args.version {
-        let _ = writeln!(
-            out,
-            "clustat version {}",
-            tooldoc::VERSION
-        );
+        let _ = writeln!(out, "clustat version {}", tooldoc::VERSION);
         return 0;
     }
     let view = View {

@@ -191,7 +191,9 @@ mod tests {
             vec!["-F"],
             vec!["-d", "--foreground", "--debug"],
             vec!["-f", "c.conf", "--node", "n2", "--state-dir", "s"],
-            vec!["--config", "c.conf", "--socket", "x.sock", "--key", "k", "-F"],
+            vec![
+                "--config", "c.conf", "--socket", "x.sock", "--key", "k", "-F",
+            ],
         ] {
             let (ours, code, _, err) = run(&argv);
             assert_eq!(code, 0, "{argv:?}: {err}");
@@ -206,7 +208,10 @@ mod tests {
     #[test]
     fn help_version_and_errors() {
         let (_, code, out, _) = run(&["--version"]);
-        assert_eq!((code, out), (0, format!("rgmanager {}\n", tooldoc::VERSION)));
+        assert_eq!(
+            (code, out),
+            (0, format!("rgmanager {}\n", tooldoc::VERSION))
+        );
         let (_, code, out, _) = run(&["-h"]);
         assert_eq!(code, 0);
         assert!(out.contains("--state-dir <DIR>"), "{out}");
@@ -222,7 +227,11 @@ mod tests {
     #[test]
     fn the_page_lists_every_option_with_its_default() {
         let r = page().roff();
-        for f in ["\\-\\-node NAME", "\\-\\-state\\-dir DIR", "\\-F, \\-\\-foreground"] {
+        for f in [
+            "\\-\\-node NAME",
+            "\\-\\-state\\-dir DIR",
+            "\\-F, \\-\\-foreground",
+        ] {
             assert!(r.contains(f), "{f}: {r}");
         }
         assert!(r.contains("(default /etc/cluster/cluster.conf)"), "{r}");

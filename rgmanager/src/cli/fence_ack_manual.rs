@@ -151,9 +151,15 @@ mod tests {
         assert!(err.contains("<NODE>"), "{err}");
         let (code, out, _) = run_args(&["-h"], "");
         assert_eq!(code, 0);
-        assert!(out.contains("Usage: fence_ack_manual [OPTIONS] <NODE>"), "{out}");
+        assert!(
+            out.contains("Usage: fence_ack_manual [OPTIONS] <NODE>"),
+            "{out}"
+        );
         let (code, out, _) = run_args(&["--version"], "");
-        assert_eq!((code, out), (0, format!("fence_ack_manual {}\n", tooldoc::VERSION)));
+        assert_eq!(
+            (code, out),
+            (0, format!("fence_ack_manual {}\n", tooldoc::VERSION))
+        );
         let (code, _, err) = run_args(&["a", "b"], "");
         assert_eq!(code, 1);
         assert!(err.contains("unexpected argument 'b'"), "{err}");
