@@ -17,6 +17,7 @@ pub mod node;
 pub mod policy;
 pub mod quorum;
 pub mod resource;
+pub mod sd_notify;
 pub mod rg_test;
 pub mod sim;
 pub mod state;
