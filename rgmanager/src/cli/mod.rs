@@ -39,7 +39,11 @@ pub fn parse_clap<T: clap::FromArgMatches>(
     err: &mut dyn Write,
 ) -> Parsed<T> {
     let words = std::iter::once(bin.to_string()).chain(argv.iter().cloned());
-    let matches = cmd.bin_name(bin.to_string()).try_get_matches_from(words);
+    // The name it was started as, in usage and `--version` alike (`rgmanager-demo`).
+    let matches = cmd
+        .name(bin.to_string())
+        .bin_name(bin.to_string())
+        .try_get_matches_from(words);
     let result = matches.and_then(|m| T::from_arg_matches(&m));
     match result {
         Ok(t) => Parsed::Run(t),
