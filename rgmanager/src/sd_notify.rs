@@ -183,7 +183,8 @@ mod tests {
         assert_eq!(recv(&sock), "WATCHDOG=1");
         n.notify(&[State::Reloading]).unwrap();
         assert_eq!(recv(&sock), "RELOADING=1");
-        n.notify(&[State::Status("a\nb".into()), State::Stopping]).unwrap();
+        n.notify(&[State::Status("a\nb".into()), State::Stopping])
+            .unwrap();
         assert_eq!(recv(&sock), "STATUS=a b\nSTOPPING=1");
     }
 
