@@ -104,7 +104,12 @@ mod tests {
         for tool in &t {
             assert!(!tool.page.about.is_empty(), "{}", tool.name);
             assert!(!tool.page.synopsis.is_empty(), "{}", tool.name);
-            assert!(tool.command.get_arguments().count() > 0, "{}", tool.name);
+            let c = &tool.command;
+            assert!(
+                c.get_arguments().count() + c.get_subcommands().count() > 0,
+                "{}",
+                tool.name
+            );
         }
     }
 }
