@@ -2,9 +2,8 @@
 //! itself (docs/packaging.md): a thread of the `rgmanager` process asks the daemon's admin
 //! socket for its status, as `clustat` does, and
 //!
-//! - sends `READY=1` once this node is an online member of a view (the daemon binds the admin
-//!   socket only after catching up with the newest cluster.conf, so both conditions of
-//!   readiness hold);
+//! - sends `READY=1` once this node is an online member of a view and holds the newest
+//!   cluster.conf any reachable node has (asked as `ccs_sync --check` asks);
 //! - sends `WATCHDOG=1` each time the event loop answers within the watchdog interval: a hung
 //!   event loop stops answering, the pings stop and systemd aborts and restarts the daemon;
 //! - sends `STATUS=` with quorum, members, coordinator and local services when it changes.
@@ -16,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::admin::{self, Request, Response};
+use crate::admin::{self, NodeLine, Request, Response, SyncOutcome};
 use crate::clustat::Status;
 use crate::sd_notify::{status_line, Notifier, State};
 use crate::state::ServiceState;
@@ -25,6 +24,21 @@ use crate::state::ServiceState;
 const STARTUP_POLL: Duration = Duration::from_millis(500);
 /// How often to refresh the status line when there is no watchdog.
 const STATUS_POLL: Duration = Duration::from_secs(5);
+/// How long a configuration check may take (the daemon asks every node).
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether `local` holds the newest configuration version among the nodes that answered a
+/// configuration check (nodes that could not be reached do not count).
+pub fn caught_up(nodes: &[NodeLine], local: &str) -> bool {
+    let version = |n: &NodeLine| match n.outcome {
+        SyncOutcome::Version { version, .. } => Some(version),
+        _ => None,
+    };
+    let Some(ours) = nodes.iter().find(|n| n.node == local).and_then(version) else {
+        return false;
+    };
+    nodes.iter().filter_map(version).all(|v| v <= ours)
+}
 
 /// What the bridge has told systemd so far.
 #[derive(Debug, Default)]
@@ -59,8 +73,14 @@ impl Bridge {
     }
 
     /// What to tell systemd after one status query: `Some(status)` if the daemon answered,
-    /// `None` if it did not (not yet listening, or hung).
-    pub fn on_status(&mut self, answer: Option<&Status>) -> Vec<State> {
+    /// `None` if it did not (not yet listening, or hung). `caught_up` is asked (once per
+    /// answer, only while not ready and in a view) whether this node holds the newest
+    /// configuration.
+    pub fn on_status(
+        &mut self,
+        answer: Option<&Status>,
+        caught_up: impl FnOnce(&Status) -> bool,
+    ) -> Vec<State> {
         let Some(s) = answer else {
             // No answer: no ping. Before READY systemd's start timeout applies, after it the
             // watchdog.
@@ -69,8 +89,15 @@ impl Bridge {
         let mut out = Vec::new();
         let in_view = s.members.iter().any(|m| m.local && m.online);
         if !self.ready {
-            if !in_view {
-                let line = "Joining the cluster".to_string();
+            let waiting = if !in_view {
+                Some("Joining the cluster")
+            } else if !caught_up(s) {
+                Some("Catching up with the newest cluster.conf")
+            } else {
+                None
+            };
+            if let Some(line) = waiting {
+                let line = line.to_string();
                 if self.last_status.as_deref() != Some(line.as_str()) {
                     self.last_status = Some(line.clone());
                     out.push(State::Status(line));
@@ -125,7 +152,16 @@ pub fn spawn(
                     Ok(Response::Status { status }) => Some(status),
                     _ => None,
                 };
-                let states = bridge.on_status(answer.as_ref());
+                let check = |s: &Status| {
+                    let Some(local) = s.members.iter().find(|m| m.local) else {
+                        return false;
+                    };
+                    match admin::query(&socket, &Request::ConfigCheck, CHECK_TIMEOUT) {
+                        Ok(Response::Nodes { nodes }) => caught_up(&nodes, &local.name),
+                        _ => false,
+                    }
+                };
+                let states = bridge.on_status(answer.as_ref(), check);
                 if !states.is_empty() {
                     if let Err(e) = notifier.notify(&states) {
                         tracing::warn!("cannot notify systemd: {e}");
@@ -183,22 +219,37 @@ mod tests {
     #[test]
     fn ready_once_in_a_view_then_pings() {
         let mut b = Bridge::default();
-        assert!(b.on_status(None).is_empty());
+        let yes = |_: &Status| true;
+        let no = |_: &Status| false;
+        assert!(b.on_status(None, yes).is_empty());
         assert_eq!(
-            b.on_status(Some(&status(false))),
+            b.on_status(Some(&status(false)), yes),
             vec![State::Status("Joining the cluster".into())]
         );
-        assert!(b.on_status(Some(&status(false))).is_empty());
+        assert!(b.on_status(Some(&status(false)), yes).is_empty());
+        // In the view, but a member announces a newer cluster.conf.
+        assert_eq!(
+            b.on_status(Some(&status(true)), no),
+            vec![State::Status(
+                "Catching up with the newest cluster.conf".into()
+            )]
+        );
+        assert!(!b.is_ready());
         let line = "Quorate, 1 of 2 members online; coordinator node1; 1 service running here";
         assert_eq!(
-            b.on_status(Some(&status(true))),
+            b.on_status(Some(&status(true)), yes),
             vec![State::Ready, State::Status(line.into())]
         );
-        assert_eq!(b.on_status(Some(&status(true))), vec![State::Watchdog]);
-        // A hung daemon: no ping.
-        assert!(b.on_status(None).is_empty());
+        // Once ready, the check is never asked again.
+        let never = |_: &Status| -> bool { panic!("asked again") };
         assert_eq!(
-            b.on_status(Some(&status(false))),
+            b.on_status(Some(&status(true)), never),
+            vec![State::Watchdog]
+        );
+        // A hung daemon: no ping.
+        assert!(b.on_status(None, never).is_empty());
+        assert_eq!(
+            b.on_status(Some(&status(false)), never),
             vec![
                 State::Watchdog,
                 State::Status(
@@ -207,6 +258,35 @@ mod tests {
                 )
             ]
         );
+    }
+
+    #[test]
+    fn caught_up_is_holding_the_newest_reachable_version() {
+        let line = |node: &str, outcome: SyncOutcome| NodeLine {
+            node: node.into(),
+            outcome,
+        };
+        let v = |version| SyncOutcome::Version {
+            version,
+            hash: "h".into(),
+        };
+        let gone = SyncOutcome::Unreachable { why: "down".into() };
+        assert!(caught_up(
+            &[line("node1", v(3)), line("node2", v(3))],
+            "node1"
+        ));
+        assert!(caught_up(
+            &[line("node1", v(3)), line("node2", gone.clone())],
+            "node1"
+        ));
+        assert!(!caught_up(
+            &[line("node1", v(2)), line("node2", v(3))],
+            "node1"
+        ));
+        assert!(!caught_up(
+            &[line("node1", gone), line("node2", v(1))],
+            "node1"
+        ));
     }
 
     /// A stand-in daemon on a real admin socket answering status while `alive` is set, and a
@@ -227,8 +307,19 @@ mod tests {
                     std::mem::forget(s);
                     continue;
                 }
-                let _ = admin::serve_one(&s, |_| Response::Status {
-                    status: status(true),
+                let _ = admin::serve_one(&s, |req| match req {
+                    Request::ConfigCheck => Response::Nodes {
+                        nodes: vec![NodeLine {
+                            node: "node1".into(),
+                            outcome: SyncOutcome::Version {
+                                version: 1,
+                                hash: "h".into(),
+                            },
+                        }],
+                    },
+                    _ => Response::Status {
+                        status: status(true),
+                    },
                 });
             }
         });
