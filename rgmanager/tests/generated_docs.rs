@@ -1,5 +1,6 @@
 //! The man pages and shell completions under `packaging/` are what the tools' sources give now
-//! (`rgmanager::manuals`), and every page is valid roff: `groff -man -ww` warns about nothing.
+//! (`rgmanager::manuals`), and every page is valid roff: `groff -man -Tascii -ww` warns about
+//! nothing.
 //! `UPDATE_GENERATED=1 cargo test -p rgmanager --test generated_docs` rewrites them after a
 //! deliberate change of a tool's options or texts.
 
@@ -62,7 +63,8 @@ fn man_pages_are_clean_roff() {
         let f = dir.path().join("page");
         std::fs::write(&f, &text).unwrap();
         let out = Command::new("groff")
-            .args(["-man", "-Tutf8", "-ww", "-z"])
+            // ASCII: what a minimal system without a UTF-8 locale renders with.
+            .args(["-man", "-Tascii", "-ww", "-z"])
             .arg(&f)
             .output()
             .expect("groff (Debian's groff-base; scripts/test installs it)");

@@ -517,14 +517,16 @@ fn roff_quoted(s: &str) -> String {
     format!("\"{}\"", escape(s).replace('"', "\\(dq"))
 }
 
-/// Text for roff: backslashes and hyphens escaped, anything beyond ASCII as a `\[uXXXX]`
-/// glyph (troff reads its input as Latin-1).
+/// Text for roff: backslashes and hyphens escaped, an ellipsis as three dots, anything else
+/// beyond ASCII as a `\[uXXXX]` glyph (troff reads its input as Latin-1, and a plain-ASCII
+/// terminal has no ellipsis glyph).
 fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
             '\\' => o.push_str("\\e"),
             '-' => o.push_str("\\-"),
+            '\u{2026}' => o.push_str("..."),
             c if c.is_ascii() => o.push(c),
             c => {
                 let _ = write!(o, "\\[u{:04X}]", c as u32);
@@ -642,7 +644,7 @@ mod tests {
     fn man_page_escapes_and_lists_options() {
         let p = Page::new("clustat", 8, "cluster status")
             .synopsis(&["clustat [-i interval] [-x]"])
-            .description(".dot first\n\n  example -x\n  second")
+            .description(".dot first\n\n  example -x\n  second\n\nand so on\u{2026} \u{e9}t\u{e9}")
             .group(Group::new(4, 19, vec![Row::new("-x", &["Dump", "as XML"])]))
             .section("Exit status", "0 fine")
             .see_also(&["clusvcadm(8)"]);
@@ -659,6 +661,7 @@ mod tests {
             "{r}"
         );
         assert!(r.contains(".TP\n\\fB\\-x\\fR\nDump as XML\n"), "{r}");
+        assert!(r.contains("and so on... \\[u00E9]t\\[u00E9]\n"), "{r}");
         assert!(r.contains(".SH \"EXIT STATUS\"\n0 fine\n"), "{r}");
         assert!(r.contains("\\fBclusvcadm\\fR(8)"), "{r}");
     }
