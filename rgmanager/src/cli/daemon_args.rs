@@ -26,8 +26,9 @@ const SECTIONS: &[(&str, &str)] = &[
         "Signals",
         "SIGTERM, SIGINT: stop this node's services in reverse order, leave the cluster \
          cleanly (the other nodes take the services over without fencing) and exit 0.\n\
-         SIGHUP: read cluster.conf again from disk; a valid, newer config_version is applied \
-         as a configuration pushed by ccs_sync would be.",
+         SIGHUP (systemctl reload): caught, so that it never kills the daemon; reading \
+         cluster.conf again from disk is not wired into this daemon yet: push a new version \
+         with ccs_sync.",
     ),
     (
         "Exit status",
@@ -58,8 +59,8 @@ const SECTIONS: &[(&str, &str)] = &[
                   services over, run the resource agents (ip, script, ...) and answer clustat \
                   and clusvcadm on the admin socket.\n\n\
                   Under systemd it runs as rgmanager.service (Type=notify): ready once it has \
-                  joined a membership view and caught up with the newest cluster.conf, with a \
-                  watchdog, and SIGHUP (systemctl reload) reads cluster.conf again."
+                  joined a membership view and holds the newest cluster.conf, with a watchdog \
+                  that restarts a daemon whose event loop stops answering."
 )]
 struct Cli {
     /// Cluster configuration.
