@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde::Serialize;
+use tooldoc::{Group, Page, Row};
 
 use crate::validate::Diagnostic;
 use crate::{check_str, DEFAULT_PATH};
@@ -21,17 +22,52 @@ pub const EXIT_VERSION_UNREADABLE: u8 = 253;
 pub const EXIT_VERSION_OLDER: u8 = 254;
 pub const EXIT_USAGE: u8 = 255;
 
-const VALIDATE_USAGE: &str = "\
-Usage: ccs_config_validate [-f FILE] [-q] [--json] [-R OLD_VERSION]
-
-  -f FILE          validate FILE (default /etc/cluster/cluster.conf)
-  -q               quiet: print nothing, report through the exit status
-  --json           print the findings as JSON
-  -R OLD_VERSION   also require config_version to be newer than OLD_VERSION
-  -h               this help
-
-Exit status: 0 valid, 3 invalid, 2 file unreadable, 253 version unreadable (-R),
-254 version not newer (-R), 255 usage error.";
+/// `ccs_config_validate`'s documentation: its `--help` and its man page.
+pub fn validate_page() -> Page {
+    Page::new("ccs_config_validate", 8, "verify a cluster.conf")
+        .synopsis(&["ccs_config_validate [-f FILE] [-q] [--json] [-R OLD_VERSION]"])
+        .description(
+            "ccs_config_validate checks a cluster.conf against the schema of RHEL 6 clusters \
+             and the rules the cluster software applies when it loads one (references, \
+             duplicates, failover domains, resource trees, fence devices), and prints every \
+             problem at once, each as FILE:LINE:COLUMN: message, errors and warnings alike.\n\n\
+             With -R it also checks that config_version is newer than the running version, \
+             as RHCS's tool did before a configuration was propagated.",
+        )
+        .usage_head("Usage: ccs_config_validate [-f FILE] [-q] [--json] [-R OLD_VERSION]\n\n")
+        .group(Group::new(
+            2,
+            17,
+            vec![
+                Row::new(
+                    "-f FILE",
+                    &["validate FILE (default /etc/cluster/cluster.conf)"],
+                ),
+                Row::new(
+                    "-q",
+                    &["quiet: print nothing, report through the exit status"],
+                ),
+                Row::new("--json", &["print the findings as JSON"]),
+                Row::new(
+                    "-R OLD_VERSION",
+                    &["also require config_version to be newer than OLD_VERSION"],
+                ),
+                Row::new("-V, --version", &["print the version and exit"]),
+                Row::new("-h", &["this help"]),
+            ],
+        ))
+        .usage_tail(
+            "\nExit status: 0 valid, 3 invalid, 2 file unreadable, 253 version unreadable (-R),\n\
+             254 version not newer (-R), 255 usage error.",
+        )
+        .section(
+            "Exit status",
+            "0 valid, 3 invalid, 2 the file cannot be read, 253 -R given and the version \
+             cannot be read, 254 -R given and the version is not newer, 255 usage error.",
+        )
+        .section("Files", "/etc/cluster/cluster.conf")
+        .see_also(&["ccs_config_dump(8)", "ccs_sync(8)", "cluster.conf(5)"])
+}
 
 struct ValidateArgs {
     file: PathBuf,
@@ -63,22 +99,39 @@ fn parse_validate_args(args: Vec<String>) -> Parsed<ValidateArgs> {
         match a.as_str() {
             "-f" => match it.next() {
                 Some(f) => out.file = PathBuf::from(f),
-                None => return usage_error(VALIDATE_USAGE, "option -f needs a file"),
+                None => return usage_error(&validate_page().usage(), "option -f needs a file"),
             },
             "-q" => out.quiet = true,
             "--json" => out.json = true,
             "-R" => match it.next().map(|v| v.trim().parse::<u64>()) {
                 Some(Ok(v)) => out.running = Some(v),
                 Some(Err(_)) => {
-                    return usage_error(VALIDATE_USAGE, "option -R needs a version number")
+                    return usage_error(
+                        &validate_page().usage(),
+                        "option -R needs a version number",
+                    )
                 }
-                None => return usage_error(VALIDATE_USAGE, "option -R needs a version number"),
+                None => {
+                    return usage_error(
+                        &validate_page().usage(),
+                        "option -R needs a version number",
+                    )
+                }
             },
             "-h" | "--help" => {
-                println!("{VALIDATE_USAGE}");
+                println!("{}", validate_page().usage());
                 return Parsed::Exit(EXIT_VALID);
             }
-            other => return usage_error(VALIDATE_USAGE, &format!("unknown option \"{other}\"")),
+            "-V" | "--version" => {
+                print_version("ccs_config_validate");
+                return Parsed::Exit(EXIT_VALID);
+            }
+            other => {
+                return usage_error(
+                    &validate_page().usage(),
+                    &format!("unknown option \"{other}\""),
+                )
+            }
         }
     }
     Parsed::Run(out)
@@ -171,11 +224,39 @@ pub fn run_validate(args: Vec<String>, out: &mut dyn Write) -> u8 {
     code
 }
 
-const DUMP_USAGE: &str = "\
-Usage: ccs_config_dump [-f FILE]
+/// `ccs_config_dump`'s documentation: its `--help` and its man page.
+pub fn dump_page() -> Page {
+    Page::new("ccs_config_dump", 8, "print a cluster.conf in its canonical written form")
+        .synopsis(&["ccs_config_dump [-f FILE]"])
+        .description(
+            "ccs_config_dump reads a cluster.conf and prints it as the cluster tools write it: \
+             attributes in a fixed order, indentation normalised, nothing the file holds \
+             dropped (unknown elements and attributes included).",
+        )
+        .usage_head("Usage: ccs_config_dump [-f FILE]\n\n")
+        .group(Group::new(
+            2,
+            17,
+            vec![
+                Row::new("-f FILE", &["dump FILE (default /etc/cluster/cluster.conf)"]),
+                Row::new("-V, --version", &["print the version and exit"]),
+                Row::new("-h", &["this help"]),
+            ],
+        ))
+        .usage_tail(
+            "\nExit status: 0 dumped, 2 file unreadable, 3 not a readable cluster.conf, 255 usage error.",
+        )
+        .section(
+            "Exit status",
+            "0 dumped, 2 the file cannot be read, 3 not a readable cluster.conf, 255 usage error.",
+        )
+        .section("Files", "/etc/cluster/cluster.conf")
+        .see_also(&["ccs_config_validate(8)", "cluster.conf(5)"])
+}
 
-Prints the canonical written form of FILE (default /etc/cluster/cluster.conf).
-Exit status: 0 dumped, 2 file unreadable, 3 not a readable cluster.conf, 255 usage error.";
+fn print_version(tool: &str) {
+    println!("{tool} {}", tooldoc::VERSION);
+}
 
 /// `ccs_config_dump`; returns the exit status.
 pub fn config_dump(args: Vec<String>) -> ExitCode {
@@ -186,16 +267,20 @@ pub fn config_dump(args: Vec<String>) -> ExitCode {
             "-f" => match it.next() {
                 Some(f) => file = PathBuf::from(f),
                 None => {
-                    eprintln!("option -f needs a file\n{DUMP_USAGE}");
+                    eprintln!("option -f needs a file\n{}", dump_page().usage());
                     return ExitCode::from(EXIT_USAGE);
                 }
             },
             "-h" | "--help" => {
-                println!("{DUMP_USAGE}");
+                println!("{}", dump_page().usage());
+                return ExitCode::SUCCESS;
+            }
+            "-V" | "--version" => {
+                print_version("ccs_config_dump");
                 return ExitCode::SUCCESS;
             }
             other => {
-                eprintln!("unknown option \"{other}\"\n{DUMP_USAGE}");
+                eprintln!("unknown option \"{other}\"\n{}", dump_page().usage());
                 return ExitCode::from(EXIT_USAGE);
             }
         }

@@ -314,3 +314,17 @@ fn dump_exit_statuses() {
         assert!(o.stdout.is_empty());
     }
 }
+
+#[test]
+fn version_names_the_build() {
+    for (prog, name) in [(VALIDATE, "ccs_config_validate"), (DUMP, "ccs_config_dump")] {
+        for flag in ["-V", "--version"] {
+            let o = run(prog, &[flag]);
+            assert_eq!(code(&o), 0, "{o:?}");
+            assert_eq!(stdout(&o), format!("{name} {}\n", tooldoc::VERSION));
+        }
+        let o = run(prog, &["-h"]);
+        assert_eq!(code(&o), 0, "{o:?}");
+        assert!(stdout(&o).contains("-V, --version"), "{o:?}");
+    }
+}

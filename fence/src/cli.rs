@@ -11,6 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::agent::options::{self, Kind, OptSpec};
+use tooldoc::{Group, Page, Row};
+
 use crate::agent::{Action, AgentSpec, Clock, FenceError, Options, Outcome, RealClock, Secret};
 
 /// The version `-V` prints: the fence-agents release whose interface this follows.
@@ -291,17 +293,54 @@ pub fn metadata(spec: &AgentSpec) -> String {
     x
 }
 
-/// `-h` text.
-pub fn help(spec: &AgentSpec) -> String {
-    let mut h = format!(
+/// An agent's documentation: its `-h` text (the options table, fence-agents' layout) and its
+/// man page, both from the options table the parsers use.
+pub fn page(spec: &AgentSpec) -> Page {
+    let rows = accepted(spec)
+        .into_iter()
+        .map(|s| Row::new(&getopt_text(s), &[s.shortdesc]))
+        .collect();
+    let mut p = Page::new(spec.name, 8, spec.shortdesc);
+    p.synopsis = vec![
+        format!("{} [OPTIONS]", spec.name),
+        format!("{} < PARAMETERS", spec.name),
+    ];
+    p.description = format!(
+        "{}\n\n\
+         With no command-line arguments, the agent reads name=value lines on its standard input, \
+         as fenced, fence_node and Pacemaker send them, so that passwords never show in the \
+         process list. The names are the option keys of the metadata (ipaddr, login, passwd, \
+         port, action, ...) or the long option names; `{} -o metadata` prints them all.\n\n\
+         This agent is part of rgmanager-rs: it follows the fence-agents {VERSION} interface \
+         (options, standard input, metadata, exit codes).",
+        spec.longdesc, spec.name
+    );
+    p.usage_head = format!(
         "{}\nUsage:\n\t{} [options]\nOptions:\n",
         spec.shortdesc, spec.name
     );
-    for s in accepted(spec) {
-        h += &format!("   {:<38} {}\n", getopt_text(s), s.shortdesc);
-    }
-    h += "\nWith no options, name=value lines are read from stdin (e.g. ipaddr=, login=, passwd=, action=).\n";
-    h
+    p.groups.push(Group::new(3, 39, rows).long_form_same_line());
+    p.usage_tail =
+        "\nWith no options, name=value lines are read from stdin (e.g. ipaddr=, login=, \
+                    passwd=, action=).\n"
+            .to_string();
+    p.section(
+        "Exit status",
+        "0 success (for status: the target is on); 1 failure, with one line on standard error \
+         naming the device and the reason; 2 status of a target that is off.",
+    )
+    .see_also(&["fence_node(8)", "fence_ack_manual(8)", "cluster.conf(5)"])
+}
+
+/// `-h` text.
+pub fn help(spec: &AgentSpec) -> String {
+    page(spec).usage()
+}
+
+/// What `-V` prints: the fence-agents release whose interface this follows (alone on its first
+/// line, as fence-agents printed it), then our version and commit.
+pub fn version_text() -> String {
+    format!("{VERSION}\nrgmanager-rs {}\n", tooldoc::VERSION)
 }
 
 /// Run `passwd_script` through the shell and take the first line of its output as the password.
@@ -371,7 +410,7 @@ pub fn execute(
         return 0;
     }
     if raw.contains_key("version") {
-        let _ = writeln!(out, "{VERSION}");
+        let _ = out.write_all(version_text().as_bytes());
         return 0;
     }
     let mut opts = match Options::from_raw(raw, spec.defaults) {
@@ -575,6 +614,59 @@ mod tests {
     use super::*;
     use crate::agents::ipmilan::SPEC;
 
+    /// `fence_ipmilan -h` as it was before the text came from a `tooldoc::Page`.
+    const OLD_IPMILAN_HELP: &str = r#"Fence agent for IPMI
+Usage:
+	fence_ipmilan [options]
+Options:
+   -a, --ip=[ip]                          IP address or hostname of fencing device
+   -u, --ipport=[port]                    TCP/UDP port to use for connection with device
+   -l, --username=[name]                  Login name
+   -p, --password=[password]              Login password or passphrase
+   -S, --password-script=[script]         Script to run to retrieve password
+   -n, --plug=[id]                        Physical plug number on device, UUID or identification of machine
+   --port-as-ip                           Make "port/plug" to be an alias to IP address
+   --plug-separator=[char]                Separator for plug parameter when specifying more than 1 plug
+   -P, --lanplus                          Use Lanplus to improve security of connection
+   -A, --auth=[auth]                      IPMI Lan Auth type.
+   -C, --cipher=[cipher]                  Ciphersuite to use (same as ipmitool -C parameter)
+   -L, --privlvl=[level]                  Privilege level on IPMI device
+   -m, --method=[method]                  Method to fence
+   --hexadecimal-kg=[key]                 Hexadecimal-encoded Kg key for IPMIv2 authentication
+   --target=[targetaddress]               Bridge IPMI requests to the remote target address
+   --ipmitool-path=[path]                 Path to ipmitool binary (accepted for compatibility; the native agent does not use it)
+   --ipmitool-timeout=[timeout]           Timeout (sec) for IPMI operation
+   --use-sudo                             Use sudo (without password) when calling 3rd party software
+   --sudo-path=[path]                     Path to sudo binary
+   -o, --action=[action]                  Fencing action
+   -q, --quiet                            Disable logging to stderr. Does not affect --verbose or --debug-file or logging to syslog.
+   -v, --verbose                          Verbose mode. Multiple -v flags can be stacked on the command line (e.g., -vvv) to increase verbosity.
+   --verbose-level                        Level of debugging detail in output. Defaults to the number of --verbose flags specified on the command line, or to 1 if verbose=1 in a stonith device configuration (i.e., on stdin).
+   -D, --debug-file=[debugfile]           Write debug information to given file
+   -V, --version                          Display version information and exit
+   -h, --help                             Display help and exit
+   --delay=[seconds]                      Wait X seconds before fencing is started
+   --disable-timeout=[true/false]         Disable timeout (true/false) (default: true when run from Pacemaker 2.0+)
+   --login-timeout=[seconds]              Wait X seconds for cmd prompt after login
+   --power-timeout=[seconds]              Test X seconds for status change after ON/OFF
+   --power-wait=[seconds]                 Wait X seconds after issuing ON/OFF
+   --shell-timeout=[seconds]              Wait X seconds for cmd prompt after issuing command
+   --stonith-status-sleep=[seconds]       Sleep X seconds between status calls during a STONITH action
+   --retry-on=[attempts]                  Count of attempts to retry power on
+
+With no options, name=value lines are read from stdin (e.g. ipaddr=, login=, passwd=, action=).
+"#;
+
+    #[test]
+    fn help_from_the_table_is_unchanged_and_version_names_the_commit() {
+        assert_eq!(help(&SPEC), OLD_IPMILAN_HELP);
+        let v = version_text();
+        assert_eq!(v.lines().next(), Some(VERSION));
+        assert!(v.contains(tooldoc::GIT_COMMIT), "{v}");
+        let p = page(&SPEC).roff();
+        assert!(p.contains("\\fB\\-a, \\-\\-ip=[ip]\\fR"), "{p}");
+    }
+
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
     }
@@ -714,7 +806,8 @@ mod tests {
         assert_eq!(code, 0);
         assert!(out.starts_with("<?xml"));
         let (code, out, _) = run(parse_args(&SPEC, &args(&["-V"])).unwrap());
-        assert_eq!((code, out.as_str()), (0, "4.12.1\n"));
+        assert_eq!((code, out), (0, version_text()));
+        assert!(version_text().starts_with("4.12.1\n"));
         let (code, _, err) = run(parse_args(&SPEC, &args(&["-o", "validate-all"])).unwrap());
         assert_eq!(
             (code, err.as_str()),

@@ -8,26 +8,69 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use tooldoc::{Group, Page, Row};
+
 use crate::agent::RealClock;
 use crate::node::{self, AgentRunner, RetryPolicy, Verdict};
 
-const USAGE: &str = "Usage:
-
-fence_node [OPTIONS] NODE
-
-Fences NODE with the methods cluster.conf gives it, in order.
-
-Options:
-  -f FILE              cluster.conf to read (default /etc/cluster/cluster.conf)
-  -r, --rounds N       rounds over all methods before giving up (default 1; 0 = until success)
-  --retry-delay SECS   wait between rounds (default 5, as fenced)
-  --post-fail-delay    wait the configuration's post_fail_delay before the first round
-  -t, --agent-timeout SECS
-                       time limit of one external agent run (default 120; 0 = none)
-  -v                   log what the agents do
-  -h                   print this help
-  -V                   print the version
-";
+/// `fence_node`'s documentation: its `-h` text and its man page.
+pub fn page() -> Page {
+    Page::new("fence_node", 8, "fence a node as cluster.conf says")
+        .synopsis(&["fence_node [OPTIONS] NODE"])
+        .description(
+            "fence_node runs the fence methods cluster.conf gives NODE, in order, without the \
+             daemon: every device of a method must succeed, else the next method is tried. \
+             Native agents (fence_ipmilan, fence_apc, fence_virsh) run in-process; any other \
+             installed fence_* agent runs as a program with its parameters on standard input.\n\n\
+             It prints what RHCS's fence_node printed on standard error: one line per device \
+             attempt, then \"fence NODE success\", \"fence NODE failed\" or, for a node \
+             without a method, \"fence NODE undefined\".",
+        )
+        .usage_head(
+            "Usage:\n\nfence_node [OPTIONS] NODE\n\n\
+             Fences NODE with the methods cluster.conf gives it, in order.\n\nOptions:\n",
+        )
+        .group(Group::new(
+            2,
+            21,
+            vec![
+                Row::new(
+                    "-f FILE",
+                    &["cluster.conf to read (default /etc/cluster/cluster.conf)"],
+                ),
+                Row::new(
+                    "-r, --rounds N",
+                    &["rounds over all methods before giving up (default 1; 0 = until success)"],
+                ),
+                Row::new(
+                    "--retry-delay SECS",
+                    &["wait between rounds (default 5, as fenced)"],
+                ),
+                Row::new(
+                    "--post-fail-delay",
+                    &["wait the configuration's post_fail_delay before the first round"],
+                ),
+                Row::new(
+                    "-t, --agent-timeout SECS",
+                    &["time limit of one external agent run (default 120; 0 = none)"],
+                ),
+                Row::new("-v", &["log what the agents do"]),
+                Row::new("-h", &["print this help"]),
+                Row::new("-V", &["print the version"]),
+            ],
+        ))
+        .section(
+            "Exit status",
+            "0 the node was fenced; 1 fencing failed; 2 the node has no fence method.",
+        )
+        .section("Files", "/etc/cluster/cluster.conf")
+        .see_also(&[
+            "fence_ipmilan(8)",
+            "fence_apc(8)",
+            "fence_virsh(8)",
+            "cluster.conf(5)",
+        ])
+}
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,12 +137,9 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
             }
         };
         match name {
-            "-h" | "--help" => return Ok(Command::Print(USAGE.to_string())),
+            "-h" | "--help" => return Ok(Command::Print(page().usage())),
             "-V" | "--version" => {
-                return Ok(Command::Print(format!(
-                    "fence_node {}\n",
-                    env!("CARGO_PKG_VERSION")
-                )))
+                return Ok(Command::Print(format!("fence_node {}\n", tooldoc::VERSION)))
             }
             "-v" | "--verbose" => a.verbose = true,
             "-f" | "--file" => a.file = PathBuf::from(value(&mut it)?),
@@ -218,6 +258,35 @@ pub fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The help this tool printed before it came from a table (kept to prove the table
+    /// renders it unchanged).
+    const OLD_USAGE: &str = "Usage:
+
+fence_node [OPTIONS] NODE
+
+Fences NODE with the methods cluster.conf gives it, in order.
+
+Options:
+  -f FILE              cluster.conf to read (default /etc/cluster/cluster.conf)
+  -r, --rounds N       rounds over all methods before giving up (default 1; 0 = until success)
+  --retry-delay SECS   wait between rounds (default 5, as fenced)
+  --post-fail-delay    wait the configuration's post_fail_delay before the first round
+  -t, --agent-timeout SECS
+                       time limit of one external agent run (default 120; 0 = none)
+  -v                   log what the agents do
+  -h                   print this help
+  -V                   print the version
+";
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(page().usage(), OLD_USAGE);
+        assert_eq!(
+            parse_args(&["-V".to_string()]),
+            Ok(Command::Print(format!("fence_node {}\n", tooldoc::VERSION)))
+        );
+    }
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()

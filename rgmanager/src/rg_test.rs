@@ -7,7 +7,8 @@
 //! - `rg_test [agentdir] rules`: the resource types and their child ordering.
 //!
 //! The agent directory the original took first is accepted and ignored: our agents are built
-//! in and the rules come from the RHCS rules table.
+//! in and the rules come from the RHCS rules table. The command line is parsed by
+//! `crate::cli::rg_test`.
 
 use std::path::{Path, PathBuf};
 
@@ -42,65 +43,6 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub code: i32,
-}
-
-/// The usage text of the original.
-pub fn usage(arg0: &str) -> String {
-    format!(
-        "usage: {arg0} [agent_path] <args..>\n\n\
-         \ttest <configfile> [args..]\n\
-         \t\tstart <type> <resource>\n\
-         \t\tstatus <type> <resource>\n\
-         \t\tstop <type> <resource>\n\n\
-         \tnoop <configfile> [args..]\n\
-         \t\tstart <type> <resource>\n\
-         \t\tstatus <type> <resource>\n\
-         \t\tstop <type> <resource>\n\n\
-         \trules\n\n"
-    )
-}
-
-/// Parses the arguments after the program name. `None` = print the usage (exit 1).
-pub fn parse_args(args: &[String]) -> Option<Command> {
-    let mut i = 0;
-    // An optional agent directory comes first, as in the original; it is ignored.
-    if let Some(first) = args.first() {
-        if !matches!(first.as_str(), "test" | "noop" | "rules") && Path::new(first).is_dir() {
-            i = 1;
-        }
-    }
-    let verb = args.get(i)?.as_str();
-    let rest = &args[i + 1..];
-    match verb {
-        "rules" => Some(Command::Rules),
-        "test" | "noop" => {
-            let file = PathBuf::from(rest.first()?);
-            if rest.len() == 1 {
-                return if verb == "test" {
-                    Some(Command::Dump { file })
-                } else {
-                    None
-                };
-            }
-            if rest.len() != 4 {
-                return None;
-            }
-            let op = match rest[1].as_str() {
-                "start" => Op::Start,
-                "stop" => Op::Stop,
-                "status" => Op::Status,
-                _ => return None,
-            };
-            Some(Command::Run {
-                file,
-                noop: verb == "noop",
-                op,
-                kind: rest[2].clone(),
-                name: rest[3].clone(),
-            })
-        }
-        _ => None,
-    }
 }
 
 fn load(file: &Path, out: &mut Output) -> Option<ClusterConf> {
@@ -294,39 +236,5 @@ pub fn banner_after(op: Op, name: &str, failed: bool) -> (String, i32) {
         (Op::Stop, true) => (String::new(), 1),
         (Op::Status, false) => (format!("Status of {name} is good\n"), 0),
         (Op::Status, true) => (format!("Status check of {name} failed\n"), 1),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn command_forms() {
-        assert_eq!(parse_args(&args("rules")), Some(Command::Rules));
-        assert_eq!(
-            parse_args(&args("test a.conf")),
-            Some(Command::Dump {
-                file: "a.conf".into()
-            })
-        );
-        assert_eq!(
-            parse_args(&args("/ noop a.conf stop service web")),
-            Some(Command::Run {
-                file: "a.conf".into(),
-                noop: true,
-                op: Op::Stop,
-                kind: "service".into(),
-                name: "web".into()
-            })
-        );
-        assert_eq!(parse_args(&args("noop a.conf")), None);
-        assert_eq!(parse_args(&args("test a.conf restart service x")), None);
-        assert_eq!(parse_args(&args("frob")), None);
-        assert_eq!(parse_args(&[]), None);
     }
 }

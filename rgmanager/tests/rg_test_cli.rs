@@ -145,9 +145,13 @@ fn noop_dump_and_rules() {
     assert!(out.contains("Resource Rules for \"service\""));
     assert!(out.contains("  ip [ startlevel = 7 stoplevel = 2 ] \n"));
 
-    let (rc, out, _) = rg_test(&["bogus"]);
+    let (rc, _, err) = rg_test(&["bogus"]);
     assert_eq!(rc, 1);
-    assert!(out.starts_with("usage: rg_test [agent_path] <args..>"));
+    assert!(err.contains("unrecognized subcommand 'bogus'"), "{err}");
+    assert!(err.contains("Usage: rg_test <COMMAND>"), "{err}");
+    let (rc, out, _) = rg_test(&["--version"]);
+    assert_eq!(rc, 0);
+    assert_eq!(out, format!("rg_test {}\n", tooldoc::VERSION));
 }
 
 #[test]

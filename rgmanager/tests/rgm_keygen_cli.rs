@@ -55,10 +55,20 @@ fn bad_command_lines() {
     let (code, _, err) = keygen(&["-x"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("unknown option -x") && err.contains("usage:"),
+        err.contains("unexpected argument '-x'") && err.contains("Usage: rgm_keygen"),
+        "{err}"
+    );
+    let (code, _, err) = keygen(&["-l", "many"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("invalid value 'many' for '-l <BYTES>'"),
         "{err}"
     );
     let (code, out, _) = keygen(&["-h"]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("usage: rgm_keygen [-k FILE] [-l BYTES] [-f]"));
+    assert!(out.contains("Usage: rgm_keygen [OPTIONS]"), "{out}");
+    assert!(out.contains("-k <FILE>"), "{out}");
+    let (code, out, _) = keygen(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("rgm_keygen {}\n", tooldoc::VERSION));
 }

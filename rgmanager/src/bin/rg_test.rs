@@ -1,18 +1,22 @@
-//! `rg_test`: try cluster.conf resource trees without a cluster (see `rgmanager::rg_test`).
+//! `rg_test`: try cluster.conf resource trees without a cluster (see `rgmanager::rg_test`;
+//! command line: `rgmanager::cli::rg_test`).
 
 use std::process::ExitCode;
 
+use rgmanager::cli::{self, Parsed};
 use rgmanager::resource::agent::Agents;
 use rgmanager::rg_test;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let arg0 = args
-        .first()
-        .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("rg_test")
-        .to_string();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = match cli::rg_test::parse(
+        &args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    ) {
+        Parsed::Run(c) => c,
+        Parsed::Exit(code) => return ExitCode::from(code),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -22,10 +26,6 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    let Some(cmd) = rg_test::parse_args(args.get(1..).unwrap_or(&[])) else {
-        print!("{}", rg_test::usage(&arg0));
-        return ExitCode::from(1);
-    };
     let out = rg_test::run(&cmd, &Agents::builtin());
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);

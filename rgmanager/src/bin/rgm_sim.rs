@@ -51,6 +51,10 @@ fn main() -> ExitCode {
                 print!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
+            "-V" | "--version" => {
+                println!("rgm_sim {}", tooldoc::VERSION);
+                return ExitCode::SUCCESS;
+            }
             _ => None,
         };
         if ok.is_none() {

@@ -13,63 +13,77 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Getopt, Opt};
-use crate::admin::{self, Request, Response, SyncOutcome};
+use clap::{CommandFactory, Parser};
+use tooldoc::Page;
 
-const USAGE: &str = "usage: ccs_sync [-f FILE] [--check] [--socket PATH]
-    -f FILE          the configuration to push (default /etc/cluster/cluster.conf)
-    --check          only report each node's config_version
-    --socket PATH    talk to the daemon listening on PATH
-";
+use super::{parse_clap, Parsed};
+use crate::admin::{self, Request, Response, SyncOutcome};
 
 /// The daemon answers when every node has, or after its own 30 s deadline.
 const WAIT: Duration = Duration::from_secs(45);
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+const SECTIONS: &[(&str, &str)] = &[
+    (
+        "Exit status",
+        "0 every reachable node holds the pushed version (--check: the same version and hash \
+         as this node); 1 a reachable node does not (refused, conflict, no answer); 2 bad \
+         usage; 3 the file cannot be read or is invalid (nothing sent); 4 the local rgmanager \
+         cannot be reached.",
+    ),
+    (
+        "Environment",
+        "RGMANAGER_SOCKET: the admin socket to use instead of /var/run/cluster/rgmanager.sock.",
+    ),
+];
+
+/// The command line.
+#[derive(Clone, Debug, PartialEq, Eq, Parser)]
+#[command(
+    name = "ccs_sync",
+    version = tooldoc::VERSION,
+    about = "push cluster.conf to every node of the cluster",
+    long_about = "ccs_sync validates a cluster.conf and pushes it, byte for byte, to every \
+                  node through the local rgmanager, authenticated with the cluster key; each \
+                  node refuses an older version or an equal version with other content, and \
+                  the running cluster reconfigures without a restart. It prints one line per \
+                  node. An invalid file is never sent: the validator's located lines are \
+                  printed as ccs_config_validate prints them."
+)]
 pub struct Args {
+    /// The configuration to push.
+    #[arg(
+        short = 'f',
+        value_name = "FILE",
+        default_value = "/etc/cluster/cluster.conf"
+    )]
     pub file: PathBuf,
+    /// Only report each node's config_version.
+    #[arg(long)]
     pub check: bool,
+    /// Talk to the daemon listening on PATH.
+    #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
 }
 
-/// `Ok(None)` for `-h`.
-pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
-    let mut a = Args {
-        file: PathBuf::from("/etc/cluster/cluster.conf"),
-        check: false,
-        socket: None,
-    };
-    let mut g = Getopt::new(argv, "f:h");
-    while let Some(o) = g.next() {
-        match o {
-            Opt::Value('f', v) => a.file = PathBuf::from(v),
-            Opt::Flag('h') => return Ok(None),
-            Opt::Long(l) if l == "check" => a.check = true,
-            Opt::Long(l) if l == "help" => return Ok(None),
-            Opt::Long(l) if l == "socket" => match g.next_word() {
-                Some(p) => a.socket = Some(PathBuf::from(p)),
-                None => return Err("--socket needs a path".into()),
-            },
-            Opt::Missing(c) => return Err(format!("-{c} needs a value")),
-            Opt::Long(l) => return Err(format!("unknown option --{l}")),
-            other => return Err(format!("unknown option {other:?}")),
-        }
-    }
-    Ok(Some(a))
+/// The clap command (man page, completions).
+pub fn command() -> clap::Command {
+    Args::command().after_help(tooldoc::after_help(SECTIONS))
+}
+
+/// The man page.
+pub fn page() -> Page {
+    Page::from_clap(&command(), 8, SECTIONS).see_also(&[
+        "ccs_config_validate(8)",
+        "rgmanager(8)",
+        "cluster.conf(5)",
+    ])
 }
 
 /// Runs with the given output streams; the exit status.
 pub fn run_with(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let args = match parse(argv) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            let _ = out.write_all(USAGE.as_bytes());
-            return 0;
-        }
-        Err(e) => {
-            let _ = write!(err, "ccs_sync: {e}\n{USAGE}");
-            return 2;
-        }
+    let args: Args = match parse_clap(command(), "ccs_sync", argv, 2, out, err) {
+        Parsed::Run(a) => a,
+        Parsed::Exit(code) => return code,
     };
     let req = if args.check {
         Request::ConfigCheck
@@ -166,17 +180,35 @@ mod tests {
         a.iter().map(|s| s.to_string()).collect()
     }
 
+    fn parse(a: &[&str]) -> Result<Args, u8> {
+        match parse_clap(
+            command(),
+            "ccs_sync",
+            &argv(a),
+            2,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        ) {
+            Parsed::Run(a) => Ok(a),
+            Parsed::Exit(c) => Err(c),
+        }
+    }
+
     #[test]
     fn options() {
-        let a = parse(&argv(&["-f", "/tmp/c.conf", "--check", "--socket", "/s"]))
-            .unwrap()
-            .unwrap();
+        let a = parse(&["-f", "/tmp/c.conf", "--check", "--socket", "/s"]).unwrap();
         assert_eq!(a.file, PathBuf::from("/tmp/c.conf"));
         assert!(a.check);
         assert_eq!(a.socket, Some(PathBuf::from("/s")));
-        assert_eq!(parse(&argv(&["-h"])).unwrap(), None);
-        assert!(parse(&argv(&["-x"])).is_err());
-        assert!(parse(&argv(&["-f"])).is_err());
+        assert_eq!(parse(&["-h"]), Err(0));
+        assert_eq!(parse(&["-x"]), Err(2));
+        assert_eq!(parse(&["-f"]), Err(2));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(run_with(&argv(&["--version"]), &mut out, &mut err), 0);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("ccs_sync {}\n", tooldoc::VERSION)
+        );
     }
 
     #[test]

@@ -11,21 +11,68 @@ use std::time::Duration;
 use super::{Getopt, Opt};
 use crate::admin::{self, AdminError, Request, Response};
 use crate::clustat::{self, full_service_name, Status, View};
+use tooldoc::{Group, Page, Row};
 
-const USAGE: &str = "usage: clustat <options>
-    -i <interval>      Refresh every <interval> seconds.  May not be used
-                       with -x.
-    -I                 Display local node ID and exit
-    -m <member>        Display status of <member> and exit
-    -s <service>       Display status of <service> and exit
-    -v                 Display version and exit
-    -x                 Dump information as XML
-    -Q                 Return 0 if quorate, 1 if not (no output)
-    -f                 Enable fast clustat reports
-    -l                 Use long format for services
-    --json             Dump information as JSON
-    --socket <path>    Talk to the daemon listening on <path>
-";
+/// clustat's documentation: its `--help` rows (RHCS's usage text, byte for byte, plus our
+/// `--json`, `--socket` and `--version`), and its man page.
+pub fn page() -> Page {
+    Page::new("clustat", 8, "cluster status utility")
+        .synopsis(&[
+            "clustat [-i interval] [-I] [-l] [-m member | -s service] [-x | --json] [-Q] [-v] \
+             [--socket path]",
+        ])
+        .description(
+            "clustat shows the cluster as the local rgmanager sees it: the cluster's name and \
+             quorum, each member with its node id and state (Online, Local, rgmanager, \
+             RG-Master), and each service with its owner and state.\n\n\
+             It asks the rgmanager daemon of this node over its admin socket \
+             (/var/run/cluster/rgmanager.sock, or $RGMANAGER_SOCKET, or --socket). The text \
+             layout, the XML of -x and the exit statuses are those of RHCS's clustat; --json \
+             is an addition.",
+        )
+        .usage_head("usage: clustat <options>\n")
+        .group(Group::new(
+            4,
+            19,
+            vec![
+                Row::new(
+                    "-i <interval>",
+                    &[
+                        "Refresh every <interval> seconds.  May not be used",
+                        "with -x.",
+                    ],
+                ),
+                Row::new("-I", &["Display local node ID and exit"]),
+                Row::new("-m <member>", &["Display status of <member> and exit"]),
+                Row::new("-s <service>", &["Display status of <service> and exit"]),
+                Row::new("-v", &["Display version and exit"]),
+                Row::new("-x", &["Dump information as XML"]),
+                Row::new("-Q", &["Return 0 if quorate, 1 if not (no output)"]),
+                Row::new("-f", &["Enable fast clustat reports"]),
+                Row::new("-l", &["Use long format for services"]),
+                Row::new("--json", &["Dump information as JSON"]),
+                Row::new(
+                    "--socket <path>",
+                    &["Talk to the daemon listening on <path>"],
+                ),
+                Row::new("--version", &["Display version and exit"]),
+            ],
+        ))
+        .section(
+            "Exit status",
+            "0 normally. With -Q: 0 quorate, 1 not. With -m: 0 online, 1 offline, 255 no such \
+             member. With -s: 0 if the service is starting, started or stopping, else its state \
+             number (110 stopped, 111 stopping, 112 started, 113 starting, 114 failed, 119 \
+             disabled, …), 255 no such service.\n\n\
+             1 on bad usage or when the local rgmanager cannot be reached.",
+        )
+        .section(
+            "Environment",
+            "RGMANAGER_SOCKET: the admin socket to ask instead of \
+             /var/run/cluster/rgmanager.sock.",
+        )
+        .see_also(&["clusvcadm(8)", "rgmanager(8)", "cluster.conf(5)"])
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Args {
@@ -84,9 +131,10 @@ pub fn parse(argv: &[String]) -> Parsed {
             Opt::Long(l) if l == "help" => {
                 return Parsed::Exit {
                     status: 0,
-                    stdout: USAGE.into(),
+                    stdout: page().usage(),
                 }
             }
+            Opt::Long(l) if l == "version" => a.version = true,
             Opt::Flag('f') => {}
             Opt::Flag('I') => a.nodeid_only = true,
             Opt::Flag('l') => a.long = true,
@@ -107,7 +155,7 @@ pub fn parse(argv: &[String]) -> Parsed {
             Opt::Flag('h' | '?') => {
                 return Parsed::Exit {
                     status: 0,
-                    stdout: USAGE.into(),
+                    stdout: page().usage(),
                 }
             }
             _ => errors = true,
@@ -116,7 +164,7 @@ pub fn parse(argv: &[String]) -> Parsed {
     if errors {
         return Parsed::Exit {
             status: 1,
-            stdout: USAGE.into(),
+            stdout: page().usage(),
         };
     }
     Parsed::Run(a)
@@ -176,11 +224,7 @@ pub fn run_with(
         }
     };
     if args.version {
-        let _ = writeln!(
-            out,
-            "clustat version {} (rgmanager-rs)",
-            env!("CARGO_PKG_VERSION")
-        );
+        let _ = writeln!(out, "clustat version {}", tooldoc::VERSION);
         return 0;
     }
     let view = View {
@@ -250,6 +294,41 @@ mod tests {
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// RHCS's clustat usage text (with the `--json` and `--socket` lines this project always
+    /// had at its end), which ours must start with byte for byte.
+    const RHCS_USAGE: &str = "usage: clustat <options>
+    -i <interval>      Refresh every <interval> seconds.  May not be used
+                       with -x.
+    -I                 Display local node ID and exit
+    -m <member>        Display status of <member> and exit
+    -s <service>       Display status of <service> and exit
+    -v                 Display version and exit
+    -x                 Dump information as XML
+    -Q                 Return 0 if quorate, 1 if not (no output)
+    -f                 Enable fast clustat reports
+    -l                 Use long format for services
+    --json             Dump information as JSON
+    --socket <path>    Talk to the daemon listening on <path>
+";
+
+    #[test]
+    fn usage_and_version() {
+        let u = page().usage();
+        assert_eq!(
+            u,
+            format!("{RHCS_USAGE}    --version          Display version and exit\n")
+        );
+        for flag in ["-v", "--version", "-fv"] {
+            let mut out = Vec::new();
+            let code = run_with(&args(&[flag]), &mut out, &mut Vec::new(), 80, Some(1));
+            assert_eq!(code, 0, "{flag}");
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                format!("clustat version {}\n", tooldoc::VERSION)
+            );
+        }
     }
 
     #[test]

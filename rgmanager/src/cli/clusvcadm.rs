@@ -13,50 +13,166 @@ use super::{Getopt, Opt};
 use crate::admin::{self, AdminError, LockOp, Request, Response, ServiceAction};
 use crate::clustat::{full_service_name, MemberStatus};
 use crate::state::RgCode;
+use tooldoc::{Group, Page, Row};
 
-const USAGE: &str = "usage: clusvcadm [command]
-
-Resource Group Control Commands:
-  -v                     Display version and exit
-  -d <group>             Disable <group>.  This stops a group
-                         until an administrator enables it again,
-                         the cluster loses and regains quorum, or
-                         an administrator-defined event script
-                         explicitly enables it again.
-  -e <group>             Enable <group>
-  -e <group> -F          Enable <group> according to failover
-                         domain rules (deprecated; always the
-                         case when using central processing)
-  -e <group> -m <member> Enable <group> on <member>
-  -r <group> -m <member> Relocate <group> [to <member>]
-                         Stops a group and starts it on another
-                         cluster member.
-  -M <group> -m <member> Migrate <group> to <member>
-                         (e.g. for live migration of VMs)
-  -q                     Quiet operation
-  -R <group>             Restart a group in place.
-  -s <group>             Stop <group>.  This temporarily stops
-                         a group.  After the next group or
-                         or cluster member transition, the group
-                         will be restarted (if possible).
-  -Z <group>             Freeze resource group.  This prevents
-                         transitions and status checks, and is 
-                         useful if an administrator needs to 
-                         administer part of a service without 
-                         stopping the whole service.
-  -U <group>             Unfreeze (thaw) resource group.  Restores
-                         a group to normal operation.
-  -c <group>             Convalesce (repair, fix) resource group.
-                         Attempts to start failed, non-critical 
-                         resources within a resource group.
-Resource Group Locking (for cluster Shutdown / Debugging):
-  -l                     Lock local resource group managers.
-                         This prevents resource groups from
-                         starting.
-  -S                     Show lock state
-  -u                     Unlock resource group managers.
-                         This allows resource groups to start.
-";
+/// clusvcadm's documentation: its `--help` rows (RHCS's usage text, byte for byte, then our
+/// `--socket` and `--version`) and its man page.
+pub fn page() -> Page {
+    Page::new(
+        "clusvcadm",
+        8,
+        "cluster user service administration utility",
+    )
+    .synopsis(&[
+        "clusvcadm [-d | -e | -R | -s | -Z | -U | -c] <group> [-q]",
+        "clusvcadm -e <group> [-m <member> | -F]",
+        "clusvcadm -r <group> [-m <member>]",
+        "clusvcadm -M <group> -m <member>",
+        "clusvcadm [-l | -u | -S | -v]",
+    ])
+    .description(
+        "clusvcadm asks the cluster to enable, disable, relocate, migrate, restart, stop, \
+             freeze, unfreeze or convalesce a service (a resource group of cluster.conf), or \
+             to lock and unlock the resource group managers. The request goes to the local \
+             rgmanager's admin socket (or $RGMANAGER_SOCKET, or --socket), which forwards it \
+             to the cluster's coordinator and answers once it is done.\n\n\
+             It prints what RHCS's clusvcadm printed before and after a request \
+             (\"Local machine trying to enable service:web...Success\") and exits with its codes. \
+             A member given with -m is checked against the membership with clusvcadm's \
+             closest-match rule.",
+    )
+    .usage_head("usage: clusvcadm [command]\n\nResource Group Control Commands:\n")
+    .group(Group::new(
+        2,
+        23,
+        vec![
+            Row::new("-v", &["Display version and exit"]),
+            Row::new(
+                "-d <group>",
+                &[
+                    "Disable <group>.  This stops a group",
+                    "until an administrator enables it again,",
+                    "the cluster loses and regains quorum, or",
+                    "an administrator-defined event script",
+                    "explicitly enables it again.",
+                ],
+            ),
+            Row::new("-e <group>", &["Enable <group>"]),
+            Row::new(
+                "-e <group> -F",
+                &[
+                    "Enable <group> according to failover",
+                    "domain rules (deprecated; always the",
+                    "case when using central processing)",
+                ],
+            ),
+            Row::new("-e <group> -m <member>", &["Enable <group> on <member>"]),
+            Row::new(
+                "-r <group> -m <member>",
+                &[
+                    "Relocate <group> [to <member>]",
+                    "Stops a group and starts it on another",
+                    "cluster member.",
+                ],
+            ),
+            Row::new(
+                "-M <group> -m <member>",
+                &[
+                    "Migrate <group> to <member>",
+                    "(e.g. for live migration of VMs)",
+                ],
+            ),
+            Row::new("-q", &["Quiet operation"]),
+            Row::new("-R <group>", &["Restart a group in place."]),
+            Row::new(
+                "-s <group>",
+                &[
+                    "Stop <group>.  This temporarily stops",
+                    "a group.  After the next group or",
+                    "or cluster member transition, the group",
+                    "will be restarted (if possible).",
+                ],
+            ),
+            Row::new(
+                "-Z <group>",
+                &[
+                    "Freeze resource group.  This prevents",
+                    "transitions and status checks, and is ",
+                    "useful if an administrator needs to ",
+                    "administer part of a service without ",
+                    "stopping the whole service.",
+                ],
+            ),
+            Row::new(
+                "-U <group>",
+                &[
+                    "Unfreeze (thaw) resource group.  Restores",
+                    "a group to normal operation.",
+                ],
+            ),
+            Row::new(
+                "-c <group>",
+                &[
+                    "Convalesce (repair, fix) resource group.",
+                    "Attempts to start failed, non-critical ",
+                    "resources within a resource group.",
+                ],
+            ),
+        ],
+    ))
+    .group(
+        Group::new(
+            2,
+            23,
+            vec![
+                Row::new(
+                    "-l",
+                    &[
+                        "Lock local resource group managers.",
+                        "This prevents resource groups from",
+                        "starting.",
+                    ],
+                ),
+                Row::new("-S", &["Show lock state"]),
+                Row::new(
+                    "-u",
+                    &[
+                        "Unlock resource group managers.",
+                        "This allows resource groups to start.",
+                    ],
+                ),
+            ],
+        )
+        .titled("Resource Group Locking (for cluster Shutdown / Debugging):"),
+    )
+    .group(
+        Group::new(
+            2,
+            23,
+            vec![
+                Row::new(
+                    "--socket <path>",
+                    &["Talk to the daemon listening on <path>"],
+                ),
+                Row::new("--version", &["Display version and exit"]),
+            ],
+        )
+        .titled("rgmanager-rs additions:"),
+    )
+    .section(
+        "Exit status",
+        "The answer's code as RHCS numbered it, wrapped to 0..255 (0 success, 255 = -1 \
+             failure, 254 = -2 try again, 253 = -3 can't find the service, …); \
+             \"Service is already running\" exits 0. 1 on bad usage, for an unknown member, or \
+             when the local rgmanager cannot be reached.",
+    )
+    .section(
+        "Environment",
+        "RGMANAGER_SOCKET: the admin socket to ask instead of \
+             /var/run/cluster/rgmanager.sock.",
+    )
+    .see_also(&["clustat(8)", "rgmanager(8)", "cluster.conf(5)"])
+}
 
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +205,7 @@ pub struct Stop {
 fn usage() -> Stop {
     Stop {
         status: 1,
-        stdout: USAGE.into(),
+        stdout: page().usage(),
         stderr: String::new(),
     }
 }
@@ -138,6 +254,10 @@ pub fn parse(argv: &[String]) -> Result<Args, Stop> {
             continue;
         }
         let act = match opt {
+            Opt::Long(l) if l == "version" => {
+                first = Some(Command::Version);
+                continue;
+            }
             Opt::Flag('l') => {
                 first = Some(Command::Lock(LockOp::Lock));
                 continue;
@@ -275,7 +395,7 @@ pub fn run_with(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8
     let path = admin::socket_path(args.socket.as_deref());
     match args.command {
         Command::Version => {
-            let _ = writeln!(out, "{} (rgmanager-rs)", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(out, "clusvcadm version {}", tooldoc::VERSION);
             0
         }
         Command::Lock(op) => {
@@ -407,6 +527,76 @@ mod tests {
     use super::*;
     use crate::clustat::Status;
     use std::os::unix::net::UnixListener;
+
+    /// RHCS's clusvcadm usage text, which ours must start with byte for byte.
+    const RHCS_USAGE: &str = "usage: clusvcadm [command]
+
+Resource Group Control Commands:
+  -v                     Display version and exit
+  -d <group>             Disable <group>.  This stops a group
+                         until an administrator enables it again,
+                         the cluster loses and regains quorum, or
+                         an administrator-defined event script
+                         explicitly enables it again.
+  -e <group>             Enable <group>
+  -e <group> -F          Enable <group> according to failover
+                         domain rules (deprecated; always the
+                         case when using central processing)
+  -e <group> -m <member> Enable <group> on <member>
+  -r <group> -m <member> Relocate <group> [to <member>]
+                         Stops a group and starts it on another
+                         cluster member.
+  -M <group> -m <member> Migrate <group> to <member>
+                         (e.g. for live migration of VMs)
+  -q                     Quiet operation
+  -R <group>             Restart a group in place.
+  -s <group>             Stop <group>.  This temporarily stops
+                         a group.  After the next group or
+                         or cluster member transition, the group
+                         will be restarted (if possible).
+  -Z <group>             Freeze resource group.  This prevents
+                         transitions and status checks, and is 
+                         useful if an administrator needs to 
+                         administer part of a service without 
+                         stopping the whole service.
+  -U <group>             Unfreeze (thaw) resource group.  Restores
+                         a group to normal operation.
+  -c <group>             Convalesce (repair, fix) resource group.
+                         Attempts to start failed, non-critical 
+                         resources within a resource group.
+Resource Group Locking (for cluster Shutdown / Debugging):
+  -l                     Lock local resource group managers.
+                         This prevents resource groups from
+                         starting.
+  -S                     Show lock state
+  -u                     Unlock resource group managers.
+                         This allows resource groups to start.
+";
+
+    #[test]
+    fn usage_is_rhcs_then_our_additions() {
+        let u = page().usage();
+        assert!(u.starts_with(RHCS_USAGE), "{u}");
+        assert_eq!(
+            &u[RHCS_USAGE.len()..],
+            "rgmanager-rs additions:\n  --socket <path>        Talk to the daemon listening on <path>\n  \
+             --version              Display version and exit\n"
+        );
+    }
+
+    #[test]
+    fn version_names_the_commit() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        for flag in ["-v", "--version"] {
+            out.clear();
+            let code = run_with(&[flag.to_string()], &mut out, &mut err);
+            assert_eq!(code, 0);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                format!("clusvcadm version {}\n", tooldoc::VERSION)
+            );
+        }
+    }
 
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

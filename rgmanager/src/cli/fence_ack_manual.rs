@@ -10,9 +10,60 @@
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
+use clap::{CommandFactory, Parser};
+use tooldoc::Page;
+
+use super::{parse_clap, Parsed};
 use crate::admin::{self, Request, Response};
 
-const USAGE: &str = "usage: fence_ack_manual [--socket PATH] [-n] <nodename>\n";
+/// The status of a refusal, a failure or bad usage.
+pub const FAILURE: u8 = 1;
+
+const SECTIONS: &[(&str, &str)] = &[
+    (
+        "Exit status",
+        "0 the node is (now) taken as fenced; 1 refused (a member, not \"absolutely\"), no \
+         daemon, or bad usage.",
+    ),
+    (
+        "Environment",
+        "RGMANAGER_SOCKET: the admin socket to use instead of /var/run/cluster/rgmanager.sock.",
+    ),
+];
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fence_ack_manual",
+    version = tooldoc::VERSION,
+    about = "confirm by hand that a lost node is down",
+    long_about = "fence_ack_manual tells the cluster that NODE, which failed and could not be \
+                  fenced by any device, is really powered off or cut off from the shared \
+                  storage, so that its services may start elsewhere. It warns that a wrong \
+                  confirmation corrupts shared data and asks for the word absolutely on \
+                  standard input; then the local rgmanager treats the node as fenced \
+                  cluster-wide. A node that is a member is refused."
+)]
+struct Cli {
+    /// Accepted for compatibility with `fence_ack_manual -n NODE`.
+    #[arg(short = 'n')]
+    compat_n: bool,
+    /// Talk to the daemon listening on PATH.
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The lost node, as cluster.conf names it.
+    #[arg(value_name = "NODE")]
+    node: String,
+}
+
+/// The clap command (man page, completions).
+pub fn command() -> clap::Command {
+    Cli::command().after_help(tooldoc::after_help(SECTIONS))
+}
+
+/// The man page.
+pub fn page() -> Page {
+    Page::from_clap(&command(), 8, SECTIONS).see_also(&["fence_node(8)", "rgmanager(8)"])
+}
 
 /// Runs the tool with `argv` (without the program name), reading the answer from `input`.
 pub fn run_with(
@@ -21,34 +72,15 @@ pub fn run_with(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let mut socket: Option<PathBuf> = None;
-    let mut node: Option<String> = None;
-    let mut it = argv.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-n" => {}
-            "-h" | "--help" => {
-                let _ = out.write_all(USAGE.as_bytes());
-                return 0;
-            }
-            "--socket" => match it.next() {
-                Some(p) => socket = Some(PathBuf::from(p)),
-                None => {
-                    let _ = err.write_all(USAGE.as_bytes());
-                    return 1;
-                }
-            },
-            s if s.starts_with('-') || node.is_some() => {
-                let _ = err.write_all(USAGE.as_bytes());
-                return 1;
-            }
-            s => node = Some(s.to_string()),
-        }
-    }
-    let Some(node) = node.filter(|n| !n.is_empty()) else {
-        let _ = err.write_all(USAGE.as_bytes());
-        return 1;
+    let cli: Cli = match parse_clap(command(), "fence_ack_manual", argv, FAILURE, out, err) {
+        Parsed::Run(c) => c,
+        Parsed::Exit(c) => return c,
     };
+    let (node, socket) = (cli.node, cli.socket);
+    if node.is_empty() {
+        let _ = writeln!(err, "fence_ack_manual: the node name is empty");
+        return FAILURE;
+    }
     let _ = write!(
         out,
         "About to override fencing for {node}.\n\
@@ -115,9 +147,22 @@ mod tests {
     #[test]
     fn usage_and_refusal_ask_nothing_of_the_daemon() {
         let (code, _, err) = run_args(&[], "");
-        assert_eq!((code, err.as_str()), (1, USAGE));
+        assert_eq!(code, 1);
+        assert!(err.contains("<NODE>"), "{err}");
         let (code, out, _) = run_args(&["-h"], "");
-        assert_eq!((code, out.as_str()), (0, USAGE));
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("Usage: fence_ack_manual [OPTIONS] <NODE>"),
+            "{out}"
+        );
+        let (code, out, _) = run_args(&["--version"], "");
+        assert_eq!(
+            (code, out),
+            (0, format!("fence_ack_manual {}\n", tooldoc::VERSION))
+        );
+        let (code, _, err) = run_args(&["a", "b"], "");
+        assert_eq!(code, 1);
+        assert!(err.contains("unexpected argument 'b'"), "{err}");
         let (code, out, _) = run_args(&["-n", "node1", "--socket", "/nonexistent"], "yes\n");
         assert_eq!(code, 1);
         assert!(

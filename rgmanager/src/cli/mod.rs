@@ -1,10 +1,79 @@
 //! The command-line tools' front ends: argument parsing, talking to the daemon, printing. Each
 //! `src/bin/*.rs` calls one `run` here; the logic they print comes from the library modules.
+//!
+//! Two kinds of parsers, on purpose (docs/ARCHITECTURE.md): `clustat` and `clusvcadm` keep
+//! RHCS's getopt(3) behaviour byte for byte ([`Getopt`]: bundled flags, `-sweb`, the first of
+//! `-l/-S/-u/-v` wins, their usage texts and exit codes), because scripts and habits depend on
+//! them; the tools whose command line is this project's own (`rgmanager`, `ccs_sync`,
+//! `rg_test`, `rgm_keygen`, `demo`, `fence_ack_manual`) are declared with clap, which gives
+//! them `--help`, `--version`, the man page and the completions from one definition
+//! ([`parse_clap`]).
 
 pub mod ccs_sync;
 pub mod clustat;
 pub mod clusvcadm;
+pub mod daemon_args;
 pub mod fence_ack_manual;
+pub mod rg_test;
+pub mod rgm_keygen;
+
+use std::io::Write;
+
+/// What a clap-parsed command line came to: run with these arguments, or exit with this
+/// status (help, version and usage errors already printed).
+#[derive(Debug)]
+pub enum Parsed<T> {
+    Run(T),
+    Exit(u8),
+}
+
+/// Parses `argv` (without the program name) with `cmd`, named `bin` in its messages.
+/// `--help` and `--version` print to `out` and exit 0; a usage error prints clap's message to
+/// `err` and exits with `usage_status` (each tool keeps the status it always had).
+pub fn parse_clap<T: clap::FromArgMatches>(
+    cmd: clap::Command,
+    bin: &str,
+    argv: &[String],
+    usage_status: u8,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Parsed<T> {
+    let words = std::iter::once(bin.to_string()).chain(argv.iter().cloned());
+    // The name it was started as, in usage and `--version` alike (`rgmanager-demo`).
+    let matches = cmd
+        .name(bin.to_string())
+        .bin_name(bin.to_string())
+        .try_get_matches_from(words);
+    let result = matches.and_then(|m| T::from_arg_matches(&m));
+    match result {
+        Ok(t) => Parsed::Run(t),
+        Err(e) => {
+            let text = e.render().to_string();
+            match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    let _ = out.write_all(text.as_bytes());
+                    Parsed::Exit(0)
+                }
+                _ => {
+                    let _ = err.write_all(text.as_bytes());
+                    Parsed::Exit(usage_status)
+                }
+            }
+        }
+    }
+}
+
+/// The name this program was started as (for its messages), or `default`.
+pub fn program_name(default: &str) -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| default.to_string())
+}
 
 /// One option as getopt(3) returns it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -59,37 +59,82 @@ impl DemoError {
     }
 }
 
-const USAGE: &str = "usage: demo [--exit]\n\
-\x20      demo --describe [-f cluster.conf]\n\
-\x20 (no option)   start a three-node cluster on loopback, show a failover, keep it running\n\
-\x20               until Ctrl-C\n\
-\x20 --exit        stop the cluster after the show\n\
-\x20 --describe    validate the sample (or FILE) and show its model; starts nothing\n";
+/// The status of a usage error.
+pub const USAGE_STATUS: u8 = 255;
+
+const SECTIONS: &[(&str, &str)] = &[(
+    "Exit status",
+    "0 the show ran (and, without --exit, the cluster was stopped with Ctrl-C); 1 it could \
+     not run; 2 --describe could not read the file; 3 the file does not validate; 255 bad \
+     usage.",
+)];
+
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "demo",
+    version = tooldoc::VERSION,
+    about = "a three-node cluster on this machine, failing over before your eyes",
+    long_about = "demo starts three rgmanager daemons on loopback with a sample cluster.conf, \
+                  a simulated APC power switch whose outlets really power the nodes off and \
+                  on, and a sample service. It prints clustat, freezes the service's node, and \
+                  shows the other nodes fence it through the switch and take the service \
+                  over; the node then boots again and the service fails back. The cluster \
+                  keeps running until Ctrl-C. No root is needed and nothing outside a scratch \
+                  directory is touched."
+)]
+struct Cli {
+    /// Stop the cluster after the show.
+    #[arg(long, conflicts_with = "describe")]
+    exit: bool,
+    /// Validate the sample (or FILE) and show its model; starts nothing.
+    #[arg(long)]
+    describe: bool,
+    /// The cluster.conf --describe shows.
+    #[arg(short = 'f', value_name = "FILE", requires = "describe")]
+    file: Option<PathBuf>,
+}
+
+/// The clap command (man page, completions).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().after_help(tooldoc::after_help(SECTIONS))
+}
+
+/// The man page, for the name the package installs the demo under.
+pub fn page(installed_name: &str) -> tooldoc::Page {
+    let cmd = command().name(installed_name.to_string());
+    tooldoc::Page::from_clap(&cmd, 1, SECTIONS).see_also(&["rgmanager(8)", "clustat(8)"])
+}
 
 /// The `demo` command. Returns the process exit status.
 pub fn run(args: &[String]) -> u8 {
-    match args {
-        [first, rest @ ..] if first == DAEMON_ARG => crate::daemon::run::main(rest),
-        [] => show::run(false),
-        [a] if a == "--exit" => show::run(true),
-        [a] if a == "--describe" => print_description("demo/cluster.conf (embedded)", SAMPLE),
-        [a, f, path] if a == "--describe" && f == "-f" => {
-            match std::fs::read_to_string(Path::new(path)) {
-                Ok(t) => print_description(path, &t),
-                Err(e) => {
-                    eprintln!("{path}: cannot read: {e}");
-                    2
-                }
+    if let [first, rest @ ..] = args {
+        if first == DAEMON_ARG {
+            return crate::daemon::run::main(rest);
+        }
+    }
+    let bin = crate::cli::program_name("demo");
+    let cli: Cli = match crate::cli::parse_clap(
+        command(),
+        &bin,
+        args,
+        USAGE_STATUS,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    ) {
+        crate::cli::Parsed::Run(c) => c,
+        crate::cli::Parsed::Exit(code) => return code,
+    };
+    match (cli.describe, cli.file) {
+        (false, _) => show::run(cli.exit),
+        (true, None) => print_description("demo/cluster.conf (embedded)", SAMPLE),
+        (true, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(t) => print_description(&path.display().to_string(), &t),
+            Err(e) => {
+                eprintln!("{}: cannot read: {e}", path.display());
+                2
             }
-        }
-        [a] if a == "-h" || a == "--help" => {
-            print!("{USAGE}");
-            0
-        }
-        _ => {
-            eprint!("{USAGE}");
-            255
-        }
+        },
     }
 }
 

@@ -1,0 +1,9 @@
+complete -c rgmanager -s f -l config -d 'Cluster configuration' -r -F
+complete -c rgmanager -l node -d 'This node\'s name in cluster.conf (default: found from the host name and addresses, as cman did)' -r
+complete -c rgmanager -l state-dir -d 'Where the pid file lives' -r -F
+complete -c rgmanager -l socket -d 'Admin socket for clustat and clusvcadm' -r -F
+complete -c rgmanager -l key -d 'Cluster key' -r -F
+complete -c rgmanager -s F -l foreground -d 'Stay in the foreground (the only mode: accepted for compatibility)'
+complete -c rgmanager -s d -l debug -d 'Debug logging'
+complete -c rgmanager -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c rgmanager -s V -l version -d 'Print version'

@@ -1,0 +1,242 @@
+//! `rgmanager`'s command line declared with clap: the same options as
+//! `crate::daemon::args` (`-f`, `--node`, `-F`, `-d`, `--state-dir`, `--socket`, `--key`), parsed
+//! into its [`Args`], plus `--help` and `--version`, and the source of the man page and the
+//! completions.
+//!
+//! The daemon switches to it by calling [`parse`] in `daemon::run::main` instead of
+//! `args::parse`; until then `src/bin/rgmanager.rs` parses with it first (so `--version`,
+//! `--help` and usage errors come from here) and hands the daemon the [`canonical`] argument
+//! list of what it parsed.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use tooldoc::Page;
+
+use super::{parse_clap, Parsed};
+use crate::admin;
+use crate::daemon::args::{Args, DEFAULT_CONF, DEFAULT_KEY, DEFAULT_STATE_DIR};
+
+/// The exit status of a usage error (what the daemon always used).
+pub const USAGE_STATUS: u8 = 2;
+
+const SECTIONS: &[(&str, &str)] = &[
+    (
+        "Signals",
+        "SIGTERM, SIGINT: stop this node's services in reverse order, leave the cluster \
+         cleanly (the other nodes take the services over without fencing) and exit 0.\n\
+         SIGHUP (systemctl reload): caught, so that it never kills the daemon; reading \
+         cluster.conf again from disk is not wired into this daemon yet: push a new version \
+         with ccs_sync.",
+    ),
+    (
+        "Exit status",
+        "0 after a clean stop; 1 when the daemon cannot start (invalid cluster.conf, unknown \
+         node, unreadable key, address in use, another rgmanager running); 2 on bad usage.",
+    ),
+    (
+        "Files",
+        "/etc/cluster/cluster.conf  the cluster configuration\n\
+         /etc/cluster/authkey  the cluster key (rgm_keygen), mode 0400\n\
+         /var/run/cluster/rgmanager.sock  the admin socket clustat and clusvcadm use\n\
+         /var/lib/rgmanager/rgmanager.pid  the pid file\n\
+         /var/log/cluster/rgmanager.log  the log file (<logging to_logfile> and logfile)",
+    ),
+];
+
+/// The declaration; its field names are the daemon's.
+#[derive(Parser, Debug)]
+#[command(
+    name = "rgmanager",
+    args_override_self = true,
+    version = tooldoc::VERSION,
+    about = "the resource group manager: one cluster node's daemon",
+    long_about = "rgmanager is the daemon every node of the cluster runs. Together the \
+                  daemons form the membership (authenticated with the cluster key), compute \
+                  quorum, elect a coordinator that places the services of cluster.conf on \
+                  the nodes of their failover domains, fence failed nodes before taking their \
+                  services over, run the resource agents (ip, script, ...) and answer clustat \
+                  and clusvcadm on the admin socket.\n\n\
+                  Under systemd it runs as rgmanager.service (Type=notify): ready once it has \
+                  joined a membership view and holds the newest cluster.conf, with a watchdog \
+                  that restarts a daemon whose event loop stops answering."
+)]
+struct Cli {
+    /// Cluster configuration.
+    #[arg(short = 'f', long = "config", value_name = "FILE", default_value = DEFAULT_CONF)]
+    conf: PathBuf,
+    /// This node's name in cluster.conf (default: found from the host name and addresses, as
+    /// cman did).
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// Stay in the foreground (the only mode: accepted for compatibility).
+    #[arg(short = 'F', long)]
+    foreground: bool,
+    /// Debug logging.
+    #[arg(short = 'd', long)]
+    debug: bool,
+    /// Where the pid file lives.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+    /// Admin socket for clustat and clusvcadm.
+    #[arg(long, value_name = "PATH", default_value = admin::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Cluster key.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_KEY)]
+    key: PathBuf,
+}
+
+impl From<Cli> for Args {
+    fn from(c: Cli) -> Args {
+        Args {
+            conf: c.conf,
+            node: c.node,
+            foreground: c.foreground,
+            state_dir: c.state_dir,
+            socket: c.socket,
+            key: c.key,
+            debug: c.debug,
+        }
+    }
+}
+
+/// Wraps the derive's matches so that `parse_clap` can hand back the daemon's own `Args`.
+struct DaemonArgs(Args);
+
+impl FromArgMatches for DaemonArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        Cli::from_arg_matches(m).map(|c| DaemonArgs(c.into()))
+    }
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+/// The clap command (man page, completions).
+pub fn command() -> clap::Command {
+    Cli::command().after_help(tooldoc::after_help(SECTIONS))
+}
+
+/// The man page.
+pub fn page() -> Page {
+    Page::from_clap(&command(), 8, SECTIONS).see_also(&[
+        "clustat(8)",
+        "clusvcadm(8)",
+        "ccs_sync(8)",
+        "rgm_keygen(8)",
+        "fence_node(8)",
+        "cluster.conf(5)",
+    ])
+}
+
+/// Parses the daemon's arguments (without the program name). Help and version go to `out`,
+/// usage errors to `err` with [`USAGE_STATUS`].
+pub fn parse(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Parsed<Args> {
+    match parse_clap::<DaemonArgs>(command(), "rgmanager", argv, USAGE_STATUS, out, err) {
+        Parsed::Run(DaemonArgs(a)) => Parsed::Run(a),
+        Parsed::Exit(c) => Parsed::Exit(c),
+    }
+}
+
+/// The argument list that gives `a` to the daemon's own parser, every option spelled out.
+pub fn canonical(a: &Args) -> Vec<String> {
+    let mut v = vec![
+        "-f".to_string(),
+        a.conf.display().to_string(),
+        "--state-dir".into(),
+        a.state_dir.display().to_string(),
+        "--socket".into(),
+        a.socket.display().to_string(),
+        "--key".into(),
+        a.key.display().to_string(),
+    ];
+    if let Some(n) = &a.node {
+        v.push("--node".into());
+        v.push(n.clone());
+    }
+    if a.foreground {
+        v.push("-F".into());
+    }
+    if a.debug {
+        v.push("-d".into());
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::args as old;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn run(a: &[&str]) -> (Option<Args>, u8, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let r = parse(&v(a), &mut out, &mut err);
+        let out = String::from_utf8(out).unwrap();
+        let err = String::from_utf8(err).unwrap();
+        match r {
+            Parsed::Run(a) => (Some(a), 0, out, err),
+            Parsed::Exit(c) => (None, c, out, err),
+        }
+    }
+
+    #[test]
+    fn same_arguments_as_the_daemons_parser() {
+        for argv in [
+            vec![],
+            vec!["-F"],
+            vec!["-d", "--foreground", "--debug"],
+            vec!["-f", "c.conf", "--node", "n2", "--state-dir", "s"],
+            vec![
+                "--config", "c.conf", "--socket", "x.sock", "--key", "k", "-F",
+            ],
+        ] {
+            let (ours, code, _, err) = run(&argv);
+            assert_eq!(code, 0, "{argv:?}: {err}");
+            let theirs = old::parse(&v(&argv)).unwrap().unwrap();
+            let ours = ours.unwrap();
+            assert_eq!(ours, theirs, "{argv:?}");
+            // What the binary hands the daemon parses back to the same thing.
+            assert_eq!(old::parse(&canonical(&ours)).unwrap().unwrap(), ours);
+        }
+    }
+
+    #[test]
+    fn help_version_and_errors() {
+        let (_, code, out, _) = run(&["--version"]);
+        assert_eq!(
+            (code, out),
+            (0, format!("rgmanager {}\n", tooldoc::VERSION))
+        );
+        let (_, code, out, _) = run(&["-h"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("--state-dir <DIR>"), "{out}");
+        assert!(out.contains("SIGHUP"), "{out}");
+        let (_, code, _, err) = run(&["--node"]);
+        assert_eq!(code, USAGE_STATUS);
+        assert!(err.contains("--node <NAME>"), "{err}");
+        let (_, code, _, err) = run(&["-x"]);
+        assert_eq!(code, USAGE_STATUS);
+        assert!(err.contains("unexpected argument '-x'"), "{err}");
+    }
+
+    #[test]
+    fn the_page_lists_every_option_with_its_default() {
+        let r = page().roff();
+        for f in [
+            "\\-\\-node NAME",
+            "\\-\\-state\\-dir DIR",
+            "\\-F, \\-\\-foreground",
+        ] {
+            assert!(r.contains(f), "{f}: {r}");
+        }
+        assert!(r.contains("(default /etc/cluster/cluster.conf)"), "{r}");
+        assert!(r.contains(".SH \"SIGNALS\"\nSIGTERM"), "{r}");
+        assert!(r.contains("exit 0.\n.br\nSIGHUP"), "{r}");
+    }
+}
