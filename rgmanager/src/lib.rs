@@ -18,7 +18,6 @@ pub mod policy;
 pub mod quorum;
 pub mod resource;
 pub mod rg_test;
-pub mod sd_bridge;
 pub mod sd_notify;
 pub mod sim;
 pub mod state;

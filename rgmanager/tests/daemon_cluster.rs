@@ -230,6 +230,7 @@ fn a_failed_status_check_restarts_the_service_in_place() {
 
     // A second daemon for node1 on this machine is refused: its ports are taken.
     let out = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
+        .env("RGMANAGER_LOG", "stderr")
         .arg("-F")
         .arg("-f")
         .arg(c.path("cluster.conf"))
@@ -300,6 +301,7 @@ fn an_invalid_configuration_is_refused_with_the_validators_lines() {
     let key = dir.path().join("authkey");
     rgmanager::membership::key::generate(&key, 32, false).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
+        .env("RGMANAGER_LOG", "stderr")
         .arg("-F")
         .arg("-f")
         .arg(&conf)

@@ -2,7 +2,8 @@
 //! `NOTIFY_SOCKET` and `WATCHDOG_USEC` pointing at a socket the test listens on. READY comes
 //! once the node is in its view, with a STATUS line; WATCHDOG pings follow at half the
 //! interval; the agents' scripts do not inherit the notification variables; SIGHUP
-//! (`systemctl reload`) does not kill the daemon; SIGTERM stops it with status 0.
+//! (`systemctl reload`) reads an edited cluster.conf again (RELOADING, READY) without killing
+//! the daemon; SIGTERM stops it with status 0 (STOPPING).
 
 mod common;
 
@@ -66,6 +67,7 @@ fn ready_watchdog_reload_and_stop_under_systemds_protocol() {
         .arg("--key")
         .arg(&c.key)
         .env("NOTIFY_SOCKET", &notify_path)
+        .env("RGMANAGER_LOG", "stderr")
         // WatchdogSec=2s: a ping every second.
         .env("WATCHDOG_USEC", "2000000")
         .stdin(Stdio::null())
@@ -104,10 +106,16 @@ fn ready_watchdog_reload_and_stop_under_systemds_protocol() {
         "NOTIFY_SOCKET=unset WATCHDOG_USEC=unset\n"
     );
 
-    // systemctl reload: the daemon lives on and keeps pinging, and says what to do instead.
+    // systemctl reload after an edit of cluster.conf: the daemon reads it again (RELOADING,
+    // then READY), adopts the newer version, lives on and keeps pinging.
+    let edited = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("config_version=\"1\"", "config_version=\"2\"");
+    std::fs::write(&conf, edited).unwrap();
     // SAFETY: kill(2) of our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
-    recv_until(&notify, "WATCHDOG=1 after SIGHUP", |m| m == "WATCHDOG=1");
+    recv_until(&notify, "RELOADING=1 after SIGHUP", |m| m == "RELOADING=1");
+    recv_until(&notify, "READY=1 after the reload", |m| m == "READY=1");
     recv_until(&notify, "WATCHDOG=1 after SIGHUP", |m| m == "WATCHDOG=1");
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -115,7 +123,7 @@ fn ready_watchdog_reload_and_stop_under_systemds_protocol() {
     );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        text.contains("SIGHUP: this rgmanager does not read cluster.conf"),
+        text.contains("read from disk, replacing version 1") && text.contains("Reconfiguring"),
         "{text}"
     );
 

@@ -247,7 +247,7 @@ impl Seed {
             h.set_boot(
                 host,
                 &format!(
-                    "exec '{rgm}' -F -f '{d}/etc/cluster/cluster.conf' --node {name} \
+                    "RGMANAGER_LOG=stderr exec '{rgm}' -F -f '{d}/etc/cluster/cluster.conf' --node {name} \
                      --state-dir '{d}/state' --socket '{d}/rgmanager.sock' \
                      --key '{d}/etc/cluster/authkey' >> '{d}/rgmanager.log' 2>&1",
                     rgm = bins.join("rgmanager").display()

@@ -5,5 +5,6 @@ complete -c rgmanager -l socket -d 'Admin socket for clustat and clusvcadm' -r -
 complete -c rgmanager -l key -d 'Cluster key' -r -F
 complete -c rgmanager -s F -l foreground -d 'Stay in the foreground (the only mode: accepted for compatibility)'
 complete -c rgmanager -s d -l debug -d 'Debug logging'
+complete -c rgmanager -s N -d 'Do not stop every service at start-up (the initial stop makes sure nothing a previous run left is running unknown to the cluster)'
 complete -c rgmanager -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c rgmanager -s V -l version -d 'Print version'

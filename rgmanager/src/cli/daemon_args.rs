@@ -1,12 +1,8 @@
-//! `rgmanager`'s command line declared with clap: the same options as
-//! `crate::daemon::args` (`-f`, `--node`, `-F`, `-d`, `--state-dir`, `--socket`, `--key`), parsed
-//! into its [`Args`], plus `--help` and `--version`, and the source of the man page and the
-//! completions.
+//! `rgmanager`'s command line declared with clap (`-f`, `--node`, `-F`, `-d`, `-N`,
+//! `--state-dir`, `--socket`, `--key`), parsed into the daemon's [`Args`], plus `--help` and
+//! `--version`, and the source of the man page and the completions.
 //!
-//! The daemon switches to it by calling [`parse`] in `daemon::run::main` instead of
-//! `args::parse`; until then `src/bin/rgmanager.rs` parses with it first (so `--version`,
-//! `--help` and usage errors come from here) and hands the daemon the [`canonical`] argument
-//! list of what it parsed.
+//! `daemon::run::main` (the demo's daemons) and `src/bin/rgmanager.rs` parse with it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,9 +22,9 @@ const SECTIONS: &[(&str, &str)] = &[
         "Signals",
         "SIGTERM, SIGINT: stop this node's services in reverse order, leave the cluster \
          cleanly (the other nodes take the services over without fencing) and exit 0.\n\
-         SIGHUP (systemctl reload): caught, so that it never kills the daemon; reading \
-         cluster.conf again from disk is not wired into this daemon yet: push a new version \
-         with ccs_sync.",
+         SIGHUP (systemctl reload): read cluster.conf again from disk; a valid, newer version is \
+         adopted here (Reconfiguring) and the other nodes fetch it from this one, as after \
+         ccs_sync.",
     ),
     (
         "Exit status",
@@ -76,6 +72,10 @@ struct Cli {
     /// Debug logging.
     #[arg(short = 'd', long)]
     debug: bool,
+    /// Do not stop every service at start-up (the initial stop makes sure nothing a previous
+    /// run left is running unknown to the cluster).
+    #[arg(short = 'N')]
+    no_initial_stop: bool,
     /// Where the pid file lives.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     state_dir: PathBuf,
@@ -97,6 +97,7 @@ impl From<Cli> for Args {
             socket: c.socket,
             key: c.key,
             debug: c.debug,
+            no_initial_stop: c.no_initial_stop,
         }
     }
 }
@@ -140,35 +141,9 @@ pub fn parse(argv: &[String], out: &mut dyn Write, err: &mut dyn Write) -> Parse
     }
 }
 
-/// The argument list that gives `a` to the daemon's own parser, every option spelled out.
-pub fn canonical(a: &Args) -> Vec<String> {
-    let mut v = vec![
-        "-f".to_string(),
-        a.conf.display().to_string(),
-        "--state-dir".into(),
-        a.state_dir.display().to_string(),
-        "--socket".into(),
-        a.socket.display().to_string(),
-        "--key".into(),
-        a.key.display().to_string(),
-    ];
-    if let Some(n) = &a.node {
-        v.push("--node".into());
-        v.push(n.clone());
-    }
-    if a.foreground {
-        v.push("-F".into());
-    }
-    if a.debug {
-        v.push("-d".into());
-    }
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::args as old;
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
@@ -186,24 +161,42 @@ mod tests {
     }
 
     #[test]
-    fn same_arguments_as_the_daemons_parser() {
-        for argv in [
-            vec![],
-            vec!["-F"],
-            vec!["-d", "--foreground", "--debug"],
-            vec!["-f", "c.conf", "--node", "n2", "--state-dir", "s"],
-            vec![
-                "--config", "c.conf", "--socket", "x.sock", "--key", "k", "-F",
-            ],
-        ] {
-            let (ours, code, _, err) = run(&argv);
-            assert_eq!(code, 0, "{argv:?}: {err}");
-            let theirs = old::parse(&v(&argv)).unwrap().unwrap();
-            let ours = ours.unwrap();
-            assert_eq!(ours, theirs, "{argv:?}");
-            // What the binary hands the daemon parses back to the same thing.
-            assert_eq!(old::parse(&canonical(&ours)).unwrap().unwrap(), ours);
-        }
+    fn options_and_defaults() {
+        let (a, code, _, err) = run(&[]);
+        assert_eq!(code, 0, "{err}");
+        let a = a.unwrap();
+        assert_eq!(a.conf, PathBuf::from(DEFAULT_CONF));
+        assert_eq!(a.socket, PathBuf::from(admin::DEFAULT_SOCKET));
+        assert_eq!(a.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(a.key, PathBuf::from(DEFAULT_KEY));
+        assert!(!a.foreground && !a.debug && !a.no_initial_stop && a.node.is_none());
+        let (a, code, _, err) = run(&[
+            "-F",
+            "-d",
+            "-N",
+            "-f",
+            "c.conf",
+            "--node",
+            "n2",
+            "--state-dir",
+            "s",
+            "--socket",
+            "x.sock",
+            "--key",
+            "k",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let a = a.unwrap();
+        assert!(a.foreground && a.debug && a.no_initial_stop);
+        assert_eq!(a.conf, PathBuf::from("c.conf"));
+        assert_eq!(a.node.as_deref(), Some("n2"));
+        assert_eq!(a.state_dir, PathBuf::from("s"));
+        assert_eq!(a.socket, PathBuf::from("x.sock"));
+        assert_eq!(a.key, PathBuf::from("k"));
+        let (a, _, _, _) = run(&["--config", "d.conf", "--foreground", "--debug"]);
+        let a = a.unwrap();
+        assert!(a.foreground && a.debug);
+        assert_eq!(a.conf, PathBuf::from("d.conf"));
     }
 
     #[test]

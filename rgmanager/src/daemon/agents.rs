@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::node::{wire::Op, AgentCmd, Input};
 use crate::resource::agent::Agents;
+use crate::resource::lvm::{LvmAgent, Members};
 use crate::resource::runner::{Health, Runner};
 use crate::resource::Forest;
 
@@ -18,18 +19,32 @@ use crate::resource::Forest;
 const STATUS_TICK: Duration = Duration::from_millis(500);
 
 /// Starts the thread; its results go to `news` (which returns false once the daemon is gone).
+/// `node` is this node's name in cluster.conf (the agents' `OCF_RESKEY_*`/LVM tags use it);
+/// `members` the current members' names, for the `lvm` agent.
 pub fn spawn(
     news: impl Fn(Input) -> bool + Send + 'static,
+    node: String,
+    members: Arc<dyn Members>,
 ) -> std::io::Result<std_mpsc::Sender<AgentCmd>> {
     let (tx, rx) = std_mpsc::channel();
     std::thread::Builder::new()
         .name("agents".into())
-        .spawn(move || serve(&rx, &news))?;
+        .spawn(move || serve(&rx, &news, &node, members))?;
     Ok(tx)
 }
 
-fn serve(cmds: &std_mpsc::Receiver<AgentCmd>, news: &dyn Fn(Input) -> bool) {
-    let agents = Agents::builtin();
+fn serve(
+    cmds: &std_mpsc::Receiver<AgentCmd>,
+    news: &dyn Fn(Input) -> bool,
+    node: &str,
+    members: Arc<dyn Members>,
+) {
+    let mut agents = Agents::builtin();
+    // The lvm agent strips the tag of a node that has left: it needs the membership.
+    agents.register(Box::new(LvmAgent {
+        system_dir: std::env::var_os("LVM_SYSTEM_DIR").map(std::path::PathBuf::from),
+        members: Some(members),
+    }));
     // Services started here and not stopped since, with whether they were last healthy.
     let mut started: BTreeMap<String, bool> = BTreeMap::new();
     // The first command is the first configuration's trees.
@@ -46,6 +61,7 @@ fn serve(cmds: &std_mpsc::Receiver<AgentCmd>, news: &dyn Fn(Input) -> bool) {
     };
     loop {
         let mut runner = Runner::new(&forest, &agents);
+        runner.node_name = node.to_string();
         let Some(next) = serve_trees(&forest, &mut runner, cmds, news, &mut started) else {
             return;
         };

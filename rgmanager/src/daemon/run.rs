@@ -4,95 +4,49 @@
 //! results: datagrams into the core, the core's outputs to sockets, to the agents' thread
 //! ([`super::agents`]), to the fence workers ([`super::fencing`]), to the sync transport
 //! ([`super::sync_transport`]), to threads that write the store, and to the admin socket's
-//! connections. It sleeps until the core's next deadline (no fixed tick), so nothing waits
-//! for a tick. Every decision about services, quorum and fencing is the core's.
+//! connections ([`super::admin_socket`]); signals and systemd's protocol
+//! ([`super::notify`]). It sleeps until the core's next deadline (no fixed tick), so nothing
+//! waits for a tick. Every decision about services, quorum and fencing is the core's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc as std_mpsc;
+use std::sync::{mpsc as std_mpsc, Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use ccs::store::Store;
-use tokio::net::{UdpSocket, UnixListener};
+use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use super::args::{self, Args};
+use super::args::Args;
 use super::fencing::{ConfSource, Fencer};
+use super::notify::Notify;
 use super::sync_transport::Transport;
 use super::sync_wire::FrameCodec;
-use crate::admin::{self, Request, Response};
+use crate::admin::Response;
+use crate::cli::{daemon_args, Parsed};
+use crate::logging::{self, Environment, LogHandle, Settings};
 use crate::membership::{self, key::ClusterKey, net, NodeId};
 use crate::node::{AgentCmd, FenceCmd, Input, Node, Output, Setup};
+use crate::sd_notify::Notifier;
 
-/// Why the daemon cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    #[error(transparent)]
-    Config(#[from] ccs::Error),
-    #[error(transparent)]
-    Store(#[from] ccs::store::StoreError),
-    #[error("node \"{0}\" is not in cluster.conf")]
-    UnknownNode(String),
-    #[error("cannot work out which node this is: no host name")]
-    NoHostname,
-    #[error(transparent)]
-    Key(#[from] membership::key::KeyError),
-    #[error(transparent)]
-    Net(#[from] net::NetError),
-    #[error(transparent)]
-    Setup(#[from] crate::node::SetupError),
-    #[error("the cluster name or the cluster key is empty")]
-    EmptyNameOrKey,
-    #[error("node \"{0}\": membership port 65535 leaves no port for daemon messages")]
-    NoWirePort(String),
-    #[error("cannot bind the daemon message socket to {addr}: {source}")]
-    WireBind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("another rgmanager runs this node")]
-    Duplicate,
-    #[error("another rgmanager answers on {0}")]
-    AlreadyRunning(PathBuf),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error("cannot start the resource agents' thread: {0}")]
-    Agents(std::io::Error),
-    #[error("cannot listen for configuration sync on {addr}: {source}")]
-    SyncBind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+pub use super::error::DaemonError;
+
+/// `rgmanager ARGS` (the demo's daemons): the exit status.
+pub fn main(argv: &[String]) -> u8 {
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    match daemon_args::parse(argv, &mut out, &mut err) {
+        Parsed::Run(a) => run(&a, Notifier::disabled()),
+        Parsed::Exit(code) => code,
+    }
 }
 
-/// `rgmanager ARGS`: the exit status.
-pub fn main(argv: &[String]) -> u8 {
-    let arg0 = "rgmanager";
-    let a = match args::parse(argv) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{}", args::usage(arg0));
-            return 0;
-        }
-        Err(e) => {
-            eprint!("{arg0}: {e}\n{}", args::usage(arg0));
-            return 2;
-        }
-    };
-    let level = if a.debug { "debug" } else { "info" };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_target(false)
-        .with_ansi(false)
-        .with_writer(std::io::stderr)
-        .try_init();
-    match start(&a) {
+/// Runs the daemon for `a` until it exits; `notifier` is systemd's socket (taken from the
+/// environment by the binary before any thread exists). The exit status.
+pub fn run(a: &Args, notifier: Notifier) -> u8 {
+    let env = Environment::detect();
+    let log = logging::init(&Settings::early(a.debug, env)).ok();
+    match start(a, notifier, log.as_ref(), env) {
         Ok(()) => 0,
         Err(DaemonError::Config(ccs::Error::Invalid { path, errors })) => {
             let file = path.display().to_string();
@@ -107,6 +61,22 @@ pub fn main(argv: &[String]) -> u8 {
             1
         }
     }
+}
+
+/// The log settings cluster.conf asks for. `RGMANAGER_LOG=stderr` keeps everything on standard
+/// error (the tests and the demo, which run many daemons on one machine).
+fn log_settings(conf: &ccs::ClusterConf, a: &Args, env: Environment, node: &str) -> Settings {
+    let (mut s, warnings) = Settings::from_conf(conf, a.debug, env);
+    for w in warnings {
+        tracing::warn!("{}: {w}", a.conf.display());
+    }
+    s.node = Some(node.to_string());
+    if std::env::var_os("RGMANAGER_LOG").is_some_and(|v| v == "stderr") {
+        s.to_syslog = false;
+        s.to_logfile = false;
+        s.journal = false;
+    }
+    s
 }
 
 /// A node's daemon-message (and sync) address: the membership port + 1.
@@ -127,26 +97,34 @@ struct Book {
 }
 
 impl Book {
-    fn learn(&mut self, conf: &ccs::ClusterConf) {
-        let addrs = match net::node_addrs(conf) {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!("Node addresses keep their previous values: {e}");
-                return;
-            }
-        };
+    fn learn(&mut self, conf: &ccs::ClusterConf) -> Result<(), DaemonError> {
+        let addrs = net::node_addrs(conf)?;
         for n in conf.nodes() {
             let Some(id) = n.nodeid() else { continue };
             let Some(m) = addrs.get(&id) else { continue };
             self.membership.insert(id, *m);
-            if let Ok(w) = wire_addr(n.name(), *m) {
-                self.wire.insert(id, w);
-            }
+            self.wire.insert(id, wire_addr(n.name(), *m)?);
         }
+        Ok(())
     }
 }
 
-fn start(a: &Args) -> Result<(), DaemonError> {
+/// The members' names, for the `lvm` agent (which strips a departed node's tag).
+#[derive(Debug, Default)]
+struct Members(RwLock<BTreeSet<String>>);
+
+impl crate::resource::lvm::Members for Members {
+    fn is_member(&self, node: &str) -> Option<bool> {
+        self.0.read().ok().map(|m| m.contains(node))
+    }
+}
+
+fn start(
+    a: &Args,
+    notifier: Notifier,
+    log: Option<&LogHandle>,
+    env: Environment,
+) -> Result<(), DaemonError> {
     let (conf, warnings) = ccs::load(&a.conf)?;
     let file = a.conf.display().to_string();
     for w in &warnings {
@@ -159,6 +137,9 @@ fn start(a: &Args) -> Result<(), DaemonError> {
             .ok_or_else(|| DaemonError::UnknownNode(n.clone()))?,
         None => net::local_node(&conf, &net::hostname().ok_or(DaemonError::NoHostname)?)?,
     };
+    if let Some(log) = log {
+        log.reconfigure(&log_settings(&conf, a, env, &name));
+    }
     let key = ClusterKey::load(&a.key)?;
     let config = Store::open(&a.conf)?.current()?;
     let setup = Setup {
@@ -170,17 +151,11 @@ fn start(a: &Args) -> Result<(), DaemonError> {
     let node = Node::new(setup, config, key.as_bytes(), Instant::now())?;
     let local = node.id();
     let mut book = Book::default();
-    book.learn(&conf);
-    for n in conf.nodes() {
-        if n.nodeid() == Some(local) {
-            // Our own addresses must exist, or we cannot bind.
-            let m = net::node_addrs(&conf)?
-                .get(&local)
-                .copied()
-                .ok_or_else(|| DaemonError::UnknownNode(name.clone()))?;
-            wire_addr(n.name(), m)?;
-        }
-    }
+    book.learn(&conf)?;
+    let (Some(maddr), Some(waddr)) = (book.membership.get(&local), book.wire.get(&local)) else {
+        return Err(DaemonError::UnknownNode(name));
+    };
+    let (maddr, waddr) = (*maddr, *waddr);
     let sync_codec =
         FrameCodec::new(conf.name(), key.as_bytes()).ok_or(DaemonError::EmptyNameOrKey)?;
     drop(key);
@@ -205,10 +180,8 @@ fn start(a: &Args) -> Result<(), DaemonError> {
         .build()
         .map_err(DaemonError::Runtime)?;
     let result = rt.block_on(async {
-        let listener = UnixListener::bind(&a.socket).map_err(io(&a.socket))?;
-        let maddr = book.membership[&local];
+        let listener = super::admin_socket::bind(&a.socket).map_err(io(&a.socket))?;
         let msock = net::bind(maddr).await?;
-        let waddr = book.wire[&local];
         let wsock = UdpSocket::bind(waddr)
             .await
             .map_err(|source| DaemonError::WireBind {
@@ -227,9 +200,11 @@ fn start(a: &Args) -> Result<(), DaemonError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let news = {
             let tx = tx.clone();
-            move |input: Input| tx.send(Event::Input(input)).is_ok()
+            move |input: Input| tx.send(input).is_ok()
         };
-        let agents = super::agents::spawn(news.clone()).map_err(DaemonError::Agents)?;
+        let members = Arc::new(Members::default());
+        let agents = super::agents::spawn(news.clone(), name.clone(), members.clone())
+            .map_err(DaemonError::Agents)?;
         let transport = Transport::new(sync_codec, local);
         {
             let news = news.clone();
@@ -249,6 +224,12 @@ fn start(a: &Args) -> Result<(), DaemonError> {
             tx,
             admin: HashMap::new(),
             next_admin: 1,
+            notify: Notify::new(notifier),
+            log: log.cloned(),
+            args: a.clone(),
+            env,
+            members,
+            members_view: None,
         };
         if shell.run(rx, listener).await {
             Ok(())
@@ -261,12 +242,6 @@ fn start(a: &Args) -> Result<(), DaemonError> {
     result
 }
 
-/// What the threads and the admin connections hand the event loop.
-enum Event {
-    Input(Input),
-    Admin(Request, oneshot::Sender<Response>),
-}
-
 struct Shell {
     node: Node,
     msock: UdpSocket,
@@ -277,24 +252,41 @@ struct Shell {
     transport: Transport,
     /// The configuration file (the store).
     store: PathBuf,
-    tx: mpsc::UnboundedSender<Event>,
+    /// The threads' results, into the core.
+    tx: mpsc::UnboundedSender<Input>,
     /// Admin connections waiting for their answer, by request id.
     admin: HashMap<u64, oneshot::Sender<Response>>,
     next_admin: u64,
+    notify: Notify,
+    log: Option<LogHandle>,
+    args: Args,
+    env: Environment,
+    /// The members' names for the agents, and the view they were taken from.
+    members: Arc<Members>,
+    members_view: Option<u64>,
 }
 
 impl Shell {
     /// Runs until the node is done: true after a clean goodbye, false when another daemon
     /// already runs this node.
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Event>, listener: UnixListener) -> bool {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Input>,
+        listener: tokio::net::UnixListener,
+    ) -> bool {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install the signal handlers");
             return true;
         };
+        let (admin_tx, mut admin_rx) = mpsc::unbounded_channel();
+        // The watchdog's pings come from this loop: a hung loop stops them.
+        let mut watchdog =
+            tokio::time::interval(self.notify.watchdog().unwrap_or(Duration::from_secs(3600)));
         let mut mbuf = vec![0u8; 65536];
         let mut wbuf = vec![0u8; 65536];
         // Datagrams handled in a row without a timer turn.
@@ -303,6 +295,7 @@ impl Shell {
             if let Some(clean) = self.carry_out().await {
                 return clean;
             }
+            self.notify.check(&self.node, Instant::now());
             let deadline = self
                 .node
                 .poll_timeout()
@@ -334,27 +327,45 @@ impl Shell {
                         self.node.handle(Instant::now(), Input::Message { bytes });
                     }
                 }
-                ev = rx.recv() => match ev {
-                    Some(Event::Input(input)) => self.node.handle(Instant::now(), input),
-                    Some(Event::Admin(request, reply)) => {
-                        let id = self.next_admin;
-                        self.next_admin += 1;
-                        self.admin.insert(id, reply);
-                        self.node.handle(Instant::now(), Input::Admin { id, request });
-                    }
+                input = rx.recv() => match input {
+                    Some(input) => self.node.handle(Instant::now(), input),
                     None => return true,
                 },
-                acc = listener.accept() => if let Ok((s, _)) = acc {
-                    serve_admin(s, self.tx.clone());
+                req = admin_rx.recv() => if let Some((request, reply)) = req {
+                    let id = self.next_admin;
+                    self.next_admin += 1;
+                    self.admin.insert(id, reply);
+                    self.node.handle(Instant::now(), Input::Admin { id, request });
                 },
-                _ = term.recv() => self.node.handle(Instant::now(), Input::Shutdown),
-                _ = int.recv() => self.node.handle(Instant::now(), Input::Shutdown),
+                acc = listener.accept() => if let Ok((s, _)) = acc {
+                    super::admin_socket::serve(s, admin_tx.clone());
+                },
+                _ = term.recv() => self.shutdown(),
+                _ = int.recv() => self.shutdown(),
+                _ = hup.recv() => self.reload(),
+                _ = watchdog.tick(), if self.notify.watchdog().is_some() => self.notify.ping(),
                 _ = tokio::time::sleep_until(deadline) => {
                     streak = 0;
                     self.node.handle_timeout(Instant::now());
                 }
             }
         }
+    }
+
+    fn shutdown(&mut self) {
+        self.notify.stopping();
+        self.node.handle(Instant::now(), Input::Shutdown);
+    }
+
+    /// SIGHUP: cluster.conf read again from disk and handed to the core if it validates.
+    fn reload(&mut self) {
+        self.notify.reloading();
+        tracing::info!("SIGHUP: reading {} again", self.store.display());
+        match Store::open(&self.store).and_then(|s| s.current()) {
+            Ok(config) => self.node.handle(Instant::now(), Input::Reload { config }),
+            Err(e) => tracing::error!("{}: not reloaded: {e}", self.store.display()),
+        }
+        self.notify.reloaded();
     }
 
     /// Carries the core's outputs out; `Some(clean)` when the node is done.
@@ -381,7 +392,7 @@ impl Shell {
                     };
                     let tx = self.tx.clone();
                     self.transport.send(to, addr, &msg, query, move |why| {
-                        let _ = tx.send(Event::Input(Input::SyncFailed { to, why }));
+                        let _ = tx.send(Input::SyncFailed { to, why });
                     });
                 }
                 Output::Agent(cmd) => {
@@ -403,7 +414,7 @@ impl Shell {
                                 .and_then(|st| st.replace_checked(&config))
                                 .map(|_| ())
                                 .map_err(|e| e.to_string());
-                            let _ = tx.send(Event::Input(Input::Written { write, result }));
+                            let _ = tx.send(Input::Written { write, result });
                         });
                     if let Err(e) = spawned {
                         let result = Err(format!("cannot start a thread: {e}"));
@@ -416,15 +427,50 @@ impl Shell {
                         let _ = reply.send(response);
                     }
                 }
-                Output::Addresses { conf } => self.book.learn(&conf),
+                Output::Addresses { conf } => self.learn(&conf),
                 Output::Reconfigured { conf } => {
-                    self.book.learn(&conf);
+                    self.learn(&conf);
                     self.fencer.source().set((*conf).clone());
+                    if let Some(log) = &self.log {
+                        let name = self.node.name().to_string();
+                        log.reconfigure(&log_settings(&conf, &self.args, self.env, &name));
+                    }
                 }
                 Output::Exit { clean } => return Some(clean),
             }
         }
+        self.members_for_agents();
         None
+    }
+
+    fn learn(&mut self, conf: &ccs::ClusterConf) {
+        if let Err(e) = self.book.learn(conf) {
+            tracing::error!("Node addresses keep their previous values: {e}");
+        }
+    }
+
+    /// The agents' copy of the members' names, after a view change.
+    fn members_for_agents(&mut self) {
+        let Some(v) = self.node.view() else { return };
+        if self.members_view == Some(v.number) {
+            return;
+        }
+        self.members_view = Some(v.number);
+        let names: BTreeSet<String> = v
+            .members
+            .iter()
+            .filter_map(|m| {
+                self.node
+                    .conf()
+                    .nodes()
+                    .iter()
+                    .find(|n| n.nodeid() == Some(*m))
+                    .map(|n| n.name().to_string())
+            })
+            .collect();
+        if let Ok(mut m) = self.members.0.write() {
+            *m = names;
+        }
     }
 }
 
@@ -432,28 +478,4 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// Answers one admin connection on the blocking pool (the protocol is line-based and small):
-/// each request goes to the event loop and the connection waits for its answer.
-fn serve_admin(stream: tokio::net::UnixStream, tx: mpsc::UnboundedSender<Event>) {
-    let Ok(std_stream) = stream.into_std() else {
-        return;
-    };
-    tokio::task::spawn_blocking(move || {
-        if std_stream.set_nonblocking(false).is_err() {
-            return;
-        }
-        let _ = std_stream.set_read_timeout(Some(admin::TIMEOUT));
-        let _ = admin::serve_one(&std_stream, |req| {
-            let gone = || Response::Error {
-                message: "the resource group manager is shutting down".into(),
-            };
-            let (reply, rx) = oneshot::channel();
-            if tx.send(Event::Admin(req, reply)).is_err() {
-                return gone();
-            }
-            rx.blocking_recv().unwrap_or_else(|_| gone())
-        });
-    });
 }

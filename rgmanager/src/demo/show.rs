@@ -249,6 +249,9 @@ impl Lab {
             .map_err(DemoError::io("cannot open", &node.log))?;
         let parent = std::process::id() as libc::pid_t;
         let mut cmd = Command::new(&self.exe);
+        // Three daemons on one machine: their logs stay on standard error (the demo shows
+        // them), not in this machine's syslog and /var/log/cluster.
+        cmd.env("RGMANAGER_LOG", "stderr");
         cmd.arg(DAEMON_ARG)
             .arg("-F")
             .arg("-f")

@@ -657,6 +657,11 @@ impl Coordinator {
             let st = &mut self.view.services[i];
             if st.owner == Some(node) && st.state == State::Started && !here {
                 if held.leaving {
+                    // Stopped by its node's shutdown, cleanly: placed elsewhere now, without
+                    // waiting for the node to leave (it may stay, holding a failed stop).
+                    st.state = State::Stopped;
+                    st.last_owner = st.owner.take();
+                    out.extend(self.handle(&Event::Evaluate));
                     continue;
                 }
                 if let Some(next) = suspects.iter().copied().find(|n| *n != node) {

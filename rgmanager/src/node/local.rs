@@ -131,6 +131,28 @@ impl Node {
         }
     }
 
+    /// Every few seconds: a stop that failed here for a service this node does not hold
+    /// as `failed` (an initial stop, a service that runs elsewhere) is tried again, so that a
+    /// passing failure does not keep the node from leaving for ever. A service the table has
+    /// `failed` here waits for the administrator's `clusvcadm -d`, as in RHCS.
+    pub(super) fn retry_failed_stops(&mut self) {
+        let retry: Vec<String> = self
+            .failed_stops
+            .iter()
+            .filter(|s| !self.jobs.values().any(|j| &j.service == *s))
+            .filter(|s| {
+                !self.coord.view.service(s).is_some_and(|st| {
+                    st.state == crate::policy::State::Failed && st.last_owner == Some(self.local)
+                })
+            })
+            .cloned()
+            .collect();
+        for s in retry {
+            tracing::info!("Stopping {s} again: its last stop here failed");
+            self.run_job(s, Op::Stop, None);
+        }
+    }
+
     /// What this node may have up: the services running here and those being started. A
     /// report says all of them, so that a new coordinator never counts a start in progress as
     /// nothing.

@@ -57,6 +57,10 @@ pub use sync::SendFailure;
 /// orders, fencing news, requests waiting for an answer.
 pub const PERIOD: Duration = Duration::from_secs(1);
 
+/// How many periods apart a stop that failed on a node that does not hold the service as
+/// `failed` is tried again.
+const STOP_RETRY_TICKS: u64 = 10;
+
 /// Why a node cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -122,6 +126,9 @@ pub enum Input {
     },
     /// SIGTERM: stop the local services, then leave the cluster.
     Shutdown,
+    /// SIGHUP: cluster.conf as read again from disk (validated). A newer version is adopted
+    /// here; the other nodes then fetch it from this one.
+    Reload { config: Versioned },
 }
 
 /// An operation for the thread that runs resource agents, carried out in the order given.
@@ -219,6 +226,7 @@ struct Waiter {
 /// The node core. See the module documentation.
 pub struct Node {
     local: NodeId,
+    setup_name: String,
     incarnation: u64,
     /// The clock's origin: `unix0` seconds since the epoch at `t0`.
     t0: Instant,
@@ -289,6 +297,8 @@ pub struct Node {
     /// The node said goodbye (or gave way): nothing more happens.
     done: bool,
     next_periodic: Instant,
+    /// Periods elapsed.
+    ticks: u64,
     /// The time of the input being handled.
     now: Instant,
     out: VecDeque<Output>,
@@ -326,6 +336,7 @@ impl Node {
         let sync = sync::SyncState::new(config, &forest);
         let mut node = Node {
             local,
+            setup_name: setup.name.clone(),
             incarnation: setup.incarnation,
             t0: now,
             unix0: setup.unix_now,
@@ -374,6 +385,7 @@ impl Node {
             shutdown: None,
             done: false,
             next_periodic: now + PERIOD,
+            ticks: 0,
             now,
             out: VecDeque::new(),
         };
@@ -383,6 +395,11 @@ impl Node {
         }
         node.pump_membership(now);
         Ok(node)
+    }
+
+    /// This node's name in cluster.conf.
+    pub fn name(&self) -> &str {
+        &self.setup_name
     }
 
     /// This node's id.
@@ -533,6 +550,7 @@ impl Node {
             Input::Written { write, result } => self.sync_written(now, write, result),
             Input::Admin { id, request } => self.admin(now, id, request),
             Input::Shutdown => self.begin_shutdown("Shutting down"),
+            Input::Reload { config } => self.sync_reload(now, config),
         }
         self.settle(now);
     }
@@ -836,6 +854,10 @@ impl Node {
 
     /// Each second: what loss may have eaten is said again.
     fn periodic(&mut self, now: Instant) {
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(STOP_RETRY_TICKS) {
+            self.retry_failed_stops();
+        }
         // The fencing news first: a new coordinator waits for every member's report, and so
         // has heard of the lost nodes before it rebuilds its table.
         self.fence_periodic();

@@ -477,6 +477,43 @@ impl Node {
         self.sync.set_line(self.local, local_line);
     }
 
+    /// SIGHUP: the file on disk, edited by hand. A newer valid version is adopted as if it
+    /// had been pushed here; the others learn its version from this node's heartbeats and
+    /// fetch it.
+    pub(super) fn sync_reload(&mut self, now: Instant, config: Versioned) {
+        let ours = self.sync.core.local().clone();
+        if config.version() > ours.version() {
+            tracing::info!(
+                "Configuration version {} (hash {}) read from disk, replacing version {}",
+                config.version(),
+                config.hash(),
+                ours.version()
+            );
+            self.sync.core.set_local(config.clone());
+            self.sync_adopted(now, &config);
+        } else if config.version() == ours.version() && config.hash() == ours.hash() {
+            tracing::info!(
+                "cluster.conf on disk is version {}, the one in force: nothing to reload",
+                config.version()
+            );
+        } else if config.version() == ours.version() {
+            tracing::error!(
+                "cluster.conf on disk has config_version {} like the one in force, but other \
+                 contents (hash {}, in force {}): not reloaded; raise config_version",
+                config.version(),
+                config.hash(),
+                ours.hash()
+            );
+        } else {
+            tracing::error!(
+                "cluster.conf on disk is version {}, older than version {} in force: not reloaded",
+                config.version(),
+                ours.version()
+            );
+        }
+        self.sync_settle(now);
+    }
+
     /// `ccs_sync`'s local copy is written (or not).
     fn push_written(&mut self, config: Versioned, result: Result<(), String>) {
         let line = match result {

@@ -241,6 +241,7 @@ impl Cluster {
             .open(&log)
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
+            .env("RGMANAGER_LOG", "stderr")
             .arg("-F")
             .arg("-f")
             .arg(conf)
