@@ -22,11 +22,19 @@ pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 100);
 pub const BMC_PASSWORD: &str = "bmc-s3cret";
 /// The APC switch's address (the switch namespace's own, on the bridge).
 pub const APC_ADDR: Ipv4Addr = Ipv4Addr::new(10, 213, 7, 254);
-/// The two cluster nodes, as the hosts name them and as cluster.conf does.
+/// The seed's two cluster nodes, as the hosts name them and as cluster.conf does.
 pub const NODES: [(&str, &str); 2] = [
     ("node1", "node1.cluster.com"),
     ("node2", "node2.cluster.com"),
 ];
+
+/// The cluster's nodes for `o`: the seed's two, or `nodeN`/`nodeN.cluster.com` up to
+/// `o.nodes`.
+pub fn nodes(o: &Options) -> Vec<(String, String)> {
+    (1..=o.nodes.max(1))
+        .map(|i| (format!("node{i}"), format!("node{i}.cluster.com")))
+        .collect()
+}
 
 /// How the cluster is configured.
 #[derive(Clone, Debug)]
@@ -47,6 +55,12 @@ pub struct Options {
     /// The fence device: a BMC per node (`fence_ipmilan`), or, as in the seed itself, one APC
     /// power switch (`fence_apc`, the APC simulator in the switch) with an outlet per node.
     pub apc: bool,
+    /// How many nodes (the seed has 2, with `two_node`; more are a majority-quorum cluster).
+    pub nodes: usize,
+    /// The daemons log at debug level (`-d`): the timestamps of every step of a failover.
+    pub debug: bool,
+    /// The failover domain's order, by node number (`[1, 2]`: node1 first).
+    pub domain: Vec<usize>,
 }
 
 impl Default for Options {
@@ -60,6 +74,9 @@ impl Default for Options {
             boot_time: std::time::Duration::from_secs(8),
             fence_extra: String::new(),
             apc: false,
+            nodes: 2,
+            domain: vec![1, 2],
+            debug: false,
         }
     }
 }
@@ -69,7 +86,7 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
     let script = h.dir.path().join("httpd");
     let mut nodes = String::new();
     let mut devices = String::new();
-    for (i, (host, name)) in NODES.iter().enumerate() {
+    for (i, (host, name)) in self::nodes(o).iter().enumerate() {
         let hh = h.host(host)?;
         let fence = if o.fencing && o.apc {
             format!(
@@ -123,13 +140,11 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
 <cluster config_version="{v}" name="web_ha">
 <clusternodes>
 {nodes}</clusternodes>
-<cman expected_votes="1" two_node="1"/>
+{cman}
 {totem}<rm>
 <failoverdomains>
 <failoverdomain name="web_failover" ordered="1" restricted="1">
-<failoverdomainnode name="node1.cluster.com" priority="1"/>
-<failoverdomainnode name="node2.cluster.com" priority="2"/>
-</failoverdomain>
+{domain}</failoverdomain>
 </failoverdomains>
 <resources>
 <script file="{script}" name="httpd"/>
@@ -147,6 +162,20 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
         v = o.config_version,
         script = script.display(),
         sleep = o.ip_sleeptime,
+        cman = if o.nodes == 2 {
+            "<cman expected_votes=\"1\" two_node=\"1\"/>".to_string()
+        } else {
+            format!("<cman expected_votes=\"{}\"/>", o.nodes)
+        },
+        domain = o
+            .domain
+            .iter()
+            .enumerate()
+            .map(|(p, n)| format!(
+                "<failoverdomainnode name=\"node{n}.cluster.com\" priority=\"{}\"/>\n",
+                p + 1
+            ))
+            .collect::<String>(),
     ))
 }
 
@@ -186,10 +215,12 @@ exit 0
     )
 }
 
-/// The seed cluster on `h` (hosts `node1`, `node2`, and any others such as `client`).
+/// The seed cluster on `h` (hosts `node1`, `node2`, …, and any others such as `client`).
 pub struct Seed {
     pub bins: PathBuf,
-    /// BMCs of node1 and node2.
+    /// The nodes' hosts, in order.
+    pub hosts: Vec<String>,
+    /// Their BMCs, in the same order.
     pub bmcs: Vec<Bmc>,
     /// With `Options::apc`: the switch's outlets (outlet N powers nodeN).
     pub outlets: Option<fence::apc_sim::Outlets>,
@@ -238,7 +269,9 @@ impl Seed {
             0o755,
         )?;
         let mut bmcs = Vec::new();
-        for (host, name) in NODES {
+        let list = nodes(o);
+        for (host, name) in &list {
+            let host = host.as_str();
             let hh = h.host(host)?.clone();
             let etc = hh.dir.join("etc/cluster");
             write(&etc.join("cluster.conf"), conf.as_bytes(), 0o640)?;
@@ -247,10 +280,11 @@ impl Seed {
             h.set_boot(
                 host,
                 &format!(
-                    "RGMANAGER_LOG=stderr exec '{rgm}' -F -f '{d}/etc/cluster/cluster.conf' --node {name} \
+                    "RGMANAGER_LOG=stderr exec '{rgm}' -F{debug} -f '{d}/etc/cluster/cluster.conf' --node {name} \
                      --state-dir '{d}/state' --socket '{d}/rgmanager.sock' \
                      --key '{d}/etc/cluster/authkey' >> '{d}/rgmanager.log' 2>&1",
-                    rgm = bins.join("rgmanager").display()
+                    rgm = bins.join("rgmanager").display(),
+                    debug = if o.debug { " -d" } else { "" }
                 ),
             )?;
             bmcs.push(Bmc::start(&BmcSpec {
@@ -266,16 +300,17 @@ impl Seed {
         let outlets = if o.apc { Some(start_apc(h, o)?) } else { None };
         Ok(Seed {
             bins: bins.to_path_buf(),
+            hosts: list.into_iter().map(|(h, _)| h).collect(),
             bmcs,
             outlets,
         })
     }
 
-    /// The BMC of `host` (`node1`, `node2`).
+    /// The BMC of `host` (`node1`, `node2`, …).
     pub fn bmc(&self, host: &str) -> Result<&Bmc> {
-        NODES
+        self.hosts
             .iter()
-            .position(|(h, _)| *h == host)
+            .position(|h| h == host)
             .and_then(|i| self.bmcs.get(i))
             .ok_or_else(|| HostError::NoHost(host.to_string()))
     }
@@ -337,7 +372,8 @@ fn start_apc(h: &Hosts, o: &Options) -> Result<fence::apc_sim::Outlets> {
     use fence::apc_sim::{outlets, serve_with, Config, Dialect, Hook};
     let mut off = Vec::new();
     let mut on = Vec::new();
-    for (host, _) in NODES {
+    for (host, _) in nodes(o) {
+        let host = host.as_str();
         let hh = h.host(host)?;
         off.push(h.power_off_script(host)?);
         on.push(boot_after_script(hh, o.boot_time));

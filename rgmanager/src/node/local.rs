@@ -50,6 +50,7 @@ impl Node {
     ) -> u64 {
         let job = self.next_job;
         self.next_job += 1;
+        tracing::debug!("agent job {job}: {op:?} {service}");
         self.jobs.insert(
             job,
             Job {

@@ -49,6 +49,10 @@ impl Node {
                     failed: failed.into_iter().collect(),
                     leaving,
                 };
+                tracing::debug!(
+                    "report from node {from} for view {view}: {:?}",
+                    held.running
+                );
                 if self.coordinating && self.takeover.is_none() {
                     let orders = self.coord.reconcile(from, &held);
                     if !orders.is_empty() {
@@ -173,6 +177,13 @@ impl Node {
 
     pub(super) fn dispatch(&mut self, orders: Vec<coord::Order>) {
         for o in orders {
+            tracing::debug!(
+                "order {} to node {}: {:?} {}",
+                o.id,
+                o.node,
+                o.op,
+                o.service
+            );
             let msg = Msg::Order {
                 id: o.id,
                 service: o.service.clone(),
@@ -262,6 +273,10 @@ impl Node {
         }
         self.takeover = None;
         self.established = true;
+        tracing::debug!(
+            "every member of view {} reported: rebuilding the service table",
+            v.number
+        );
         let reports: BTreeMap<NodeId, coord::Held> = self
             .reports
             .iter()

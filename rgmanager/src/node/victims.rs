@@ -149,6 +149,7 @@ impl Node {
             return;
         }
         if self.victims.fenced(node, epoch) {
+            tracing::debug!("node {node} fenced (failure epoch {epoch}): its services may move");
             self.fence_cancel(node);
             self.policy_event(Event::NodeFenced(node));
             self.tell_fenced();
