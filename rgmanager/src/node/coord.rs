@@ -793,8 +793,9 @@ mod tests {
         for o in up(&mut c, &[1, 2, 3]) {
             c.done(o.node, o.id, true);
         }
-        // Node 1 shuts down: a stopped there is no failure, and nothing is placed on node 1.
+        // Node 1 shuts down, its stop of a under way: a stays its, nothing is placed on node 1.
         let leaving = Held {
+            running: BTreeSet::from(["service:a".to_string()]),
             leaving: true,
             ..Held::default()
         };
@@ -819,6 +820,27 @@ mod tests {
             })
             .is_empty());
         assert_eq!(owner(&c, "a"), (None, State::Failed));
+    }
+
+    #[test]
+    fn a_leaving_members_cleanly_stopped_service_moves_before_it_leaves() {
+        let mut c = coordinator();
+        for o in up(&mut c, &[1, 2, 3]) {
+            c.done(o.node, o.id, true);
+        }
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
+        // Node 1's shutdown stopped a cleanly (a report no longer holds it): a goes to node 2
+        // at once, not when node 1 leaves the membership.
+        let stopped = Held {
+            leaving: true,
+            ..Held::default()
+        };
+        let orders = c.reconcile(1, &stopped);
+        assert_eq!(orders.len(), 1, "{orders:?}");
+        assert_eq!((orders[0].node, orders[0].op), (2, Op::Start));
+        assert_eq!(orders[0].service, "service:a");
+        // Nothing is ever placed on the leaving node, even when it is the domain's first.
+        assert!(c.handle(&Event::Evaluate).iter().all(|o| o.node != 1));
     }
 
     fn coordinator() -> Coordinator {
