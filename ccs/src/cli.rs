@@ -227,30 +227,47 @@ pub fn run_validate(args: Vec<String>, out: &mut dyn Write) -> u8 {
 /// `ccs_config_dump`'s documentation: its `--help` and its man page.
 pub fn dump_page() -> Page {
     Page::new("ccs_config_dump", 8, "print a cluster.conf in its canonical written form")
-        .synopsis(&["ccs_config_dump [-f FILE]"])
+        .synopsis(&["ccs_config_dump [-f FILE] [--corosync] [-o OUTPUT]"])
         .description(
             "ccs_config_dump reads a cluster.conf and prints it as the cluster tools write it: \
              attributes in a fixed order, indentation normalised, nothing the file holds \
-             dropped (unknown elements and attributes included).",
+             dropped (unknown elements and attributes included).\n\n\
+             With --corosync it prints instead the corosync.conf that runs this cluster on \
+             corosync 3 (knet, votequorum), derived as cman derived it: cluster name, nodes, \
+             node ids, votes, rgm_addr or the name as the ring address, altname as a second \
+             link, expected_votes, two_node without wait_for_all, the totem token with \
+             token_coefficient 0, encryption with corosync's key. The cluster.conf must \
+             validate first.",
         )
-        .usage_head("Usage: ccs_config_dump [-f FILE]\n\n")
+        .usage_head("Usage: ccs_config_dump [-f FILE] [--corosync] [-o OUTPUT]\n\n")
         .group(Group::new(
             2,
             17,
             vec![
                 Row::new("-f FILE", &["dump FILE (default /etc/cluster/cluster.conf)"]),
+                Row::new(
+                    "--corosync",
+                    &["print the corosync.conf generated from FILE"],
+                ),
+                Row::new(
+                    "-o OUTPUT",
+                    &["write OUTPUT (whole, replaced atomically) instead of printing"],
+                ),
                 Row::new("-V, --version", &["print the version and exit"]),
                 Row::new("-h", &["this help"]),
             ],
         ))
         .usage_tail(
-            "\nExit status: 0 dumped, 2 file unreadable, 3 not a readable cluster.conf, 255 usage error.",
+            "\nExit status: 0 dumped, 2 file unreadable, 3 not a readable (or, with --corosync, valid)\n\
+             cluster.conf or no corosync.conf can be made from it, 4 OUTPUT cannot be written, 255 usage error.",
         )
         .section(
             "Exit status",
-            "0 dumped, 2 the file cannot be read, 3 not a readable cluster.conf, 255 usage error.",
+            "0 dumped, 2 the file cannot be read, 3 not a readable cluster.conf (with --corosync: \
+             not a valid one, or one corosync cannot run, such as a quorum disk or a node without \
+             a nodeid), 4 OUTPUT cannot be written (nothing is left half-written), 255 usage error.",
         )
-        .section("Files", "/etc/cluster/cluster.conf")
+        .section("Files", "/etc/cluster/cluster.conf, /etc/corosync/corosync.conf")
         .see_also(&["ccs_config_validate(8)", "cluster.conf(5)"])
 }
 
@@ -258,19 +275,26 @@ fn print_version(tool: &str) {
     println!("{tool} {}", tooldoc::VERSION);
 }
 
+/// `ccs_config_dump` could not write its OUTPUT.
+pub const EXIT_UNWRITABLE: u8 = 4;
+
 /// `ccs_config_dump`; returns the exit status.
 pub fn config_dump(args: Vec<String>) -> ExitCode {
     let mut file = PathBuf::from(DEFAULT_PATH);
+    let mut output: Option<PathBuf> = None;
+    let mut corosync = false;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-f" => match it.next() {
-                Some(f) => file = PathBuf::from(f),
+            "-f" | "-o" => match it.next() {
+                Some(f) if a == "-f" => file = PathBuf::from(f),
+                Some(f) => output = Some(PathBuf::from(f)),
                 None => {
-                    eprintln!("option -f needs a file\n{}", dump_page().usage());
+                    eprintln!("option {a} needs a file\n{}", dump_page().usage());
                     return ExitCode::from(EXIT_USAGE);
                 }
             },
+            "--corosync" => corosync = true,
             "-h" | "--help" => {
                 println!("{}", dump_page().usage());
                 return ExitCode::SUCCESS;
@@ -293,14 +317,68 @@ pub fn config_dump(args: Vec<String>) -> ExitCode {
             return ExitCode::from(EXIT_UNREADABLE);
         }
     };
-    match crate::parse_str(&text) {
-        Ok(conf) => {
-            print!("{}", crate::write(&conf));
+    let out = if corosync {
+        // corosync runs what it is given: only a configuration that validates is turned into
+        // one, and every error is shown, as ccs_config_validate shows it.
+        let report = check_str(&text);
+        let errors: Vec<&Diagnostic> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
+        let Some(conf) = report.conf.filter(|_| errors.is_empty()) else {
+            for d in errors {
+                eprintln!("{}", d.render(&shown));
+            }
+            return ExitCode::from(EXIT_INVALID);
+        };
+        match crate::corosync::corosync_conf(&conf, &crate::corosync::Options::default()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{shown}: {e}");
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    } else {
+        match crate::parse_str(&text) {
+            Ok(conf) => crate::write(&conf),
+            Err(d) => {
+                eprintln!("{}", d.render(&shown));
+                return ExitCode::from(EXIT_INVALID);
+            }
+        }
+    };
+    match output {
+        None => {
+            print!("{out}");
             ExitCode::SUCCESS
         }
-        Err(d) => {
-            eprintln!("{}", d.render(&shown));
-            ExitCode::from(EXIT_INVALID)
-        }
+        Some(path) => match write_whole(&path, out.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}: cannot write: {e}", path.display());
+                ExitCode::from(EXIT_UNWRITABLE)
+            }
+        },
     }
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file beside it, synced, renamed
+/// over it (a reader, corosync included, sees the old file or the new one).
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&temp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
 }

@@ -6,6 +6,7 @@
 //! It knows nothing of fencing or running services beyond their configuration.
 
 pub mod cli;
+pub mod corosync;
 pub mod model;
 pub mod resource_types;
 pub mod sample;

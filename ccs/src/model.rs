@@ -26,6 +26,25 @@ pub struct Section {
     pub loc: Loc,
 }
 
+/// The membership engine a cluster runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// rgmanager's own membership and quorum (one binary, no corosync).
+    #[default]
+    Embedded,
+    /// corosync 3: CPG for membership and messages, votequorum for quorum.
+    Corosync,
+}
+
+impl Engine {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Engine::Embedded => "embedded",
+            Engine::Corosync => "corosync",
+        }
+    }
+}
+
 /// The whole file: `<cluster>`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterConf {
@@ -332,6 +351,19 @@ impl ClusterConf {
             .and_then(crate::value::parse_uint)
             .and_then(|p| u16::try_from(p).ok())
             .filter(|p| *p != 0)
+    }
+
+    /// `<cman engine=…>` (ours): the membership engine named by the file, if it names a known
+    /// one (the validator reports any other word).
+    pub fn engine(&self) -> Option<Engine> {
+        let word = self.cman.as_ref()?.attrs.get("engine")?.trim();
+        if word.eq_ignore_ascii_case("corosync") {
+            Some(Engine::Corosync)
+        } else if word.eq_ignore_ascii_case("embedded") {
+            Some(Engine::Embedded)
+        } else {
+            None
+        }
     }
 
     /// `<totem token=…>` in milliseconds, if given.

@@ -113,6 +113,8 @@ pub static CMAN: ElementSpec = el(
         opt("ccsd_poll", Ty::UInt),
         opt("debug_mask", Ty::Str),
         opt("hash_cluster_id", Ty::Bool),
+        // Ours: the membership engine, "embedded" (the default) or "corosync".
+        opt("engine", Ty::Enum(&["embedded", "corosync"])),
     ],
 );
 

@@ -328,3 +328,79 @@ fn version_names_the_build() {
         assert!(stdout(&o).contains("-V, --version"), "{o:?}");
     }
 }
+
+#[test]
+fn corosync_conf_is_generated_from_a_valid_file_and_written_whole() {
+    let (dir, f) = temp_conf(
+        r#"<?xml version="1.0"?>
+<cluster name="web" config_version="3">
+  <cman two_node="1" expected_votes="1"/>
+  <totem token="300"/>
+  <clusternodes>
+    <clusternode name="node1" nodeid="1"/>
+    <clusternode name="node2" nodeid="2"/>
+  </clusternodes>
+</cluster>
+"#,
+    );
+    let o = run(DUMP, &["-f", &f, "--corosync"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let text = stdout(&o);
+    assert!(text.contains("cluster_name: web\n"), "{text}");
+    assert!(
+        text.contains("two_node: 1\n    wait_for_all: 0\n"),
+        "{text}"
+    );
+
+    // -o writes the same text, and replaces a file already there.
+    let out = dir.path().join("corosync.conf");
+    std::fs::write(&out, "old").unwrap();
+    let o = run(
+        DUMP,
+        &["-f", &f, "--corosync", "-o", &out.display().to_string()],
+    );
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(o.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 2, "cluster.conf and corosync.conf only");
+
+    // An output that cannot be written: 4, and the old file stays.
+    let o = run(
+        DUMP,
+        &[
+            "-f",
+            &f,
+            "--corosync",
+            "-o",
+            "/nonexistent/dir/corosync.conf",
+        ],
+    );
+    assert_eq!(code(&o), 4, "{o:?}");
+
+    // Only a valid cluster.conf is turned into a corosync.conf: located errors, exit 3, and
+    // an existing output is left as it was.
+    let bad = fixture("invalid/dup-nodeid.conf").display().to_string();
+    let o = run(
+        DUMP,
+        &["-f", &bad, "--corosync", "-o", &out.display().to_string()],
+    );
+    assert_eq!(code(&o), 3, "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).starts_with(&format!("{bad}:")),
+        "{o:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+
+    // What corosync cannot run is named: a quorum disk.
+    let (_d, q) = temp_conf(
+        r#"<cluster name="c" config_version="1"><quorumd label="q"/><clusternodes>
+        <clusternode name="a" nodeid="1"/></clusternodes></cluster>"#,
+    );
+    let o = run(DUMP, &["-f", &q, "--corosync"]);
+    assert_eq!(code(&o), 3, "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("quorum disk"),
+        "{o:?}"
+    );
+}

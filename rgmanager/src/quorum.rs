@@ -120,6 +120,10 @@ pub struct QuorumTracker {
     quorum: u32,
     quorate: bool,
     total: u32,
+    /// With corosync: votequorum's verdict, required beside the count of the view's votes
+    /// (`None`: not heard yet, which is not quorate). `None` of the outer option: the
+    /// embedded engine, the count alone decides.
+    engine: Option<Option<bool>>,
 }
 
 impl QuorumTracker {
@@ -129,7 +133,25 @@ impl QuorumTracker {
             quorum: 0,
             quorate: false,
             total: 0,
+            engine: None,
         }
+    }
+
+    /// Corosync's votequorum said `quorate` (`None`: corosync runs, nothing heard yet).
+    /// Returns the change, if any.
+    pub fn set_engine(&mut self, quorate: Option<bool>) -> Option<QuorumChange> {
+        self.engine = Some(quorate);
+        let was = self.quorate;
+        self.quorate = self.counted() && self.engine_allows();
+        quorum_change(was, self.quorate)
+    }
+
+    fn counted(&self) -> bool {
+        self.quorum > 0 && self.total >= self.quorum
+    }
+
+    fn engine_allows(&self) -> bool {
+        self.engine.is_none_or(|e| e == Some(true))
     }
 
     /// Takes a new view; returns the change to log, if any.
@@ -143,7 +165,7 @@ impl QuorumTracker {
         };
         self.total = self.cfg.total_votes(members);
         let was = self.quorate;
-        self.quorate = self.total >= self.quorum;
+        self.quorate = self.total >= self.quorum && self.engine_allows();
         quorum_change(was, self.quorate)
     }
 

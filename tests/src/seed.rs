@@ -61,6 +61,10 @@ pub struct Options {
     pub debug: bool,
     /// The failover domain's order, by node number (`[1, 2]`: node1 first).
     pub domain: Vec<usize>,
+    /// Run on corosync (`<cman engine="corosync"/>`): each host boots its own corosync (the
+    /// corosync.conf `ccs::corosync` generates from the cluster.conf, a private `/run` and
+    /// `/dev/shm`), then the daemon.
+    pub corosync: bool,
 }
 
 impl Default for Options {
@@ -77,6 +81,7 @@ impl Default for Options {
             nodes: 2,
             domain: vec![1, 2],
             debug: false,
+            corosync: false,
         }
     }
 }
@@ -135,6 +140,17 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
     let totem = o
         .token
         .map_or(String::new(), |t| format!("<totem token=\"{t}\"/>\n"));
+    let votes = if o.nodes == 2 {
+        "expected_votes=\"1\" two_node=\"1\"".to_string()
+    } else {
+        format!("expected_votes=\"{}\"", o.nodes)
+    };
+    let engine = if o.corosync {
+        " engine=\"corosync\""
+    } else {
+        ""
+    };
+    let cman = format!("<cman {votes}{engine}/>");
     Ok(format!(
         r#"<?xml version="1.0"?>
 <cluster config_version="{v}" name="web_ha">
@@ -162,11 +178,7 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
         v = o.config_version,
         script = script.display(),
         sleep = o.ip_sleeptime,
-        cman = if o.nodes == 2 {
-            "<cman expected_votes=\"1\" two_node=\"1\"/>".to_string()
-        } else {
-            format!("<cman expected_votes=\"{}\"/>", o.nodes)
-        },
+        cman = cman,
         domain = o
             .domain
             .iter()
@@ -213,6 +225,46 @@ exit 0
         httpd = httpd.display(),
         run = run_dir.display(),
     )
+}
+
+/// The first lines of a host's boot script on corosync: writes the host's corosync.conf
+/// (generated from the cluster.conf, its own log, state directory and key) and key; at boot,
+/// gives corosync and the daemon a private `/run` (corosync's pid file has a fixed path) and
+/// `/dev/shm` (libqb's files of a killed corosync stay there), starts corosync and waits
+/// until it answers.
+fn corosync_boot(hh: &crate::hosts::Host, conf: &str, key: &[u8]) -> Result<String> {
+    let parsed = ccs::parse_str(conf).map_err(|d| HostError::Io {
+        what: format!("the test's cluster.conf: {}", d.message),
+        source: std::io::Error::other("invalid cluster.conf"),
+    })?;
+    let dir = hh.dir.join("corosync");
+    let opts = ccs::corosync::Options {
+        logfile: Some(dir.join("corosync.log").display().to_string()),
+        state_dir: Some(dir.join("state").display().to_string()),
+        keyfile: Some(dir.join("authkey").display().to_string()),
+    };
+    let text = ccs::corosync::corosync_conf(&parsed, &opts).map_err(|e| HostError::Io {
+        what: format!("corosync.conf: {e}"),
+        source: std::io::Error::other("no corosync.conf"),
+    })?;
+    write(&dir.join("corosync.conf"), text.as_bytes(), 0o644)?;
+    // corosync wants 128 to 4096 bytes of key: the cluster key, twice over.
+    let mut k = key.to_vec();
+    k.extend_from_slice(key);
+    k.extend_from_slice(key);
+    k.extend_from_slice(key);
+    write(&dir.join("authkey"), &k, 0o400)?;
+    std::fs::create_dir_all(dir.join("state")).map_err(|source| HostError::Io {
+        what: "cannot create corosync's state directory".into(),
+        source,
+    })?;
+    let d = dir.display();
+    Ok(format!(
+        "mount -t tmpfs -o size=16m tmpfs /run && mount -t tmpfs -o size=64m tmpfs /dev/shm || exit 1\n\
+         ip link set lo up\n\
+         corosync -f -c '{d}/corosync.conf' >> '{d}/corosync.out' 2>&1 < /dev/null &\n\
+         for i in $(seq 100); do corosync-cfgtool -s > /dev/null 2>&1 && break; sleep 0.1; done\n"
+    ))
 }
 
 /// The seed cluster on `h` (hosts `node1`, `node2`, …, and any others such as `client`).
@@ -277,10 +329,15 @@ impl Seed {
             write(&etc.join("cluster.conf"), conf.as_bytes(), 0o640)?;
             write(&etc.join("authkey"), &key, 0o600)?;
             let d = hh.dir.display();
+            let corosync = if o.corosync {
+                corosync_boot(&hh, &conf, &key)?
+            } else {
+                String::new()
+            };
             h.set_boot(
                 host,
                 &format!(
-                    "RGMANAGER_LOG=stderr exec '{rgm}' -F{debug} -f '{d}/etc/cluster/cluster.conf' --node {name} \
+                    "{corosync}RGMANAGER_LOG=stderr exec '{rgm}' -F{debug} -f '{d}/etc/cluster/cluster.conf' --node {name} \
                      --state-dir '{d}/state' --socket '{d}/rgmanager.sock' \
                      --key '{d}/etc/cluster/authkey' >> '{d}/rgmanager.log' 2>&1",
                     rgm = bins.join("rgmanager").display(),

@@ -85,6 +85,10 @@ struct Cli {
     /// Cluster key.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_KEY)]
     key: PathBuf,
+    /// Membership engine: embedded (rgmanager's own) or corosync (CPG and votequorum of the
+    /// corosync running on this node). Default: <cman engine> of cluster.conf, else embedded.
+    #[arg(long, value_name = "ENGINE", value_parser = ["embedded", "corosync"])]
+    engine: Option<String>,
 }
 
 impl From<Cli> for Args {
@@ -98,6 +102,13 @@ impl From<Cli> for Args {
             key: c.key,
             debug: c.debug,
             no_initial_stop: c.no_initial_stop,
+            engine: c.engine.map(|e| {
+                if e == "corosync" {
+                    ccs::model::Engine::Corosync
+                } else {
+                    ccs::model::Engine::Embedded
+                }
+            }),
         }
     }
 }

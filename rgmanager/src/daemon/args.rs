@@ -19,4 +19,6 @@ pub struct Args {
     pub debug: bool,
     /// `-N`: no initial stop of every service at start-up (RHCS's `-N`).
     pub no_initial_stop: bool,
+    /// `--engine`: the membership engine, overriding `<cman engine>` of cluster.conf.
+    pub engine: Option<ccs::model::Engine>,
 }

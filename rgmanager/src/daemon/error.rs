@@ -32,6 +32,8 @@ pub enum DaemonError {
     },
     #[error("another rgmanager runs this node")]
     Duplicate,
+    #[error("corosync went away; the services of this node were stopped")]
+    CorosyncGone,
     #[error("another rgmanager answers on {0}")]
     AlreadyRunning(PathBuf),
     #[error("{path}: {source}")]
@@ -48,4 +50,6 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Corosync(#[from] super::corosync::CorosyncError),
 }

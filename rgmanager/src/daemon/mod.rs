@@ -8,12 +8,19 @@
 //!   [`error`]: why it cannot start.
 //! - [`agents`]: the thread that runs resource agents and their periodic status checks.
 //! - [`fencing`]: the fence workers (threads through `fence::node`).
+//! - [`corosync`]: the link to corosync (CPG, quorum) when the engine is corosync (cargo
+//!   feature `corosync`; without it, choosing corosync is refused at start-up).
 //! - [`sync_wire`]: the configuration-sync frames over TCP (sans-I/O);
 //!   [`sync_transport`]: their connections.
 
 pub mod admin_socket;
 pub mod agents;
 pub mod args;
+#[cfg(feature = "corosync")]
+pub mod corosync;
+#[cfg(not(feature = "corosync"))]
+#[path = "corosync_absent.rs"]
+pub mod corosync;
 pub mod error;
 pub mod fencing;
 pub mod identity;

@@ -147,7 +147,9 @@ fn start(
         incarnation: membership::incarnation_now(),
         unix_now: unix_now(),
         initial_stop: !a.no_initial_stop,
+        engine: a.engine.or(conf.engine()).unwrap_or_default(),
     };
+    let setup_engine = setup.engine;
     let node = Node::new(setup, config, key.as_bytes(), Instant::now())?;
     let local = node.id();
     let mut book = Book::default();
@@ -181,7 +183,11 @@ fn start(
         .map_err(DaemonError::Runtime)?;
     let result = rt.block_on(async {
         let listener = super::admin_socket::bind(&a.socket).map_err(io(&a.socket))?;
-        let msock = net::bind(maddr).await?;
+        // On corosync, corosync owns the membership (and cman's port 5405).
+        let msock = match setup_engine {
+            ccs::model::Engine::Embedded => Some(net::bind(maddr).await?),
+            ccs::model::Engine::Corosync => None,
+        };
         let wsock = UdpSocket::bind(waddr)
             .await
             .map_err(|source| DaemonError::WireBind {
@@ -193,10 +199,22 @@ fn start(
                 addr: waddr,
                 source,
             })?;
+        let cpg = match setup_engine {
+            ccs::model::Engine::Corosync => Some(super::corosync::Link::open(local)?),
+            ccs::model::Engine::Embedded => None,
+        };
         tracing::info!("Resource Group Manager Starting");
-        tracing::info!(
-            "I am node {name}, node id {local}; membership on {maddr}, daemon messages on {waddr}"
-        );
+        if cpg.is_some() {
+            tracing::info!(
+                "I am node {name}, node id {local}; membership and daemon messages through \
+                 corosync, configuration sync on {waddr}"
+            );
+        } else {
+            tracing::info!(
+                "I am node {name}, node id {local}; membership on {maddr}, daemon messages on \
+                 {waddr}"
+            );
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let news = {
             let tx = tx.clone();
@@ -230,11 +248,12 @@ fn start(
             env,
             members,
             members_view: None,
+            cpg,
         };
-        if shell.run(rx, listener).await {
-            Ok(())
-        } else {
-            Err(DaemonError::Duplicate)
+        match shell.run(rx, listener).await {
+            Exit::Clean => Ok(()),
+            Exit::Duplicate => Err(DaemonError::Duplicate),
+            Exit::CorosyncGone => Err(DaemonError::CorosyncGone),
         }
     });
     let _ = std::fs::remove_file(&a.socket);
@@ -242,9 +261,20 @@ fn start(
     result
 }
 
+/// How the event loop ended.
+enum Exit {
+    /// A clean goodbye.
+    Clean,
+    /// Another daemon runs this node.
+    Duplicate,
+    /// Corosync went away (the services here were stopped first).
+    CorosyncGone,
+}
+
 struct Shell {
     node: Node,
-    msock: UdpSocket,
+    /// The embedded engine's membership socket (none on corosync).
+    msock: Option<UdpSocket>,
     wsock: UdpSocket,
     book: Book,
     agents: std_mpsc::Sender<AgentCmd>,
@@ -264,6 +294,8 @@ struct Shell {
     /// The members' names for the agents, and the view they were taken from.
     members: Arc<Members>,
     members_view: Option<u64>,
+    /// The corosync engine's link (membership, quorum and daemon messages through corosync).
+    cpg: Option<super::corosync::Link>,
 }
 
 impl Shell {
@@ -273,7 +305,7 @@ impl Shell {
         mut self,
         mut rx: mpsc::UnboundedReceiver<Input>,
         listener: tokio::net::UnixListener,
-    ) -> bool {
+    ) -> Exit {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
@@ -281,7 +313,7 @@ impl Shell {
             signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install the signal handlers");
-            return true;
+            return Exit::Clean;
         };
         let (admin_tx, mut admin_rx) = mpsc::unbounded_channel();
         // The watchdog's pings come from this loop: a hung loop stops them.
@@ -293,7 +325,11 @@ impl Shell {
         let mut streak = 0u32;
         loop {
             if let Some(clean) = self.carry_out().await {
-                return clean;
+                return match (clean, self.node.engine_lost()) {
+                    (true, _) => Exit::Clean,
+                    (false, true) => Exit::CorosyncGone,
+                    (false, false) => Exit::Duplicate,
+                };
             }
             self.notify.check(&self.node, Instant::now());
             let deadline = self
@@ -307,7 +343,7 @@ impl Shell {
                 // peers before the timers look at them, or the node would expire every peer
                 // for its own stall.
                 biased;
-                r = self.msock.recv_from(&mut mbuf) => match r {
+                r = recv_from(&self.msock, &mut mbuf) => match r {
                     Ok((n, from)) => {
                         let bytes = mbuf[..n].to_vec();
                         self.node.handle(Instant::now(), Input::Membership { from, bytes });
@@ -327,9 +363,18 @@ impl Shell {
                         self.node.handle(Instant::now(), Input::Message { bytes });
                     }
                 }
+                got = next_cpg(&mut self.cpg) => {
+                    for i in got {
+                        let input = match i {
+                            super::corosync::Incoming::Cpg(c) => Input::Cpg(c),
+                            super::corosync::Incoming::Message(bytes) => Input::Message { bytes },
+                        };
+                        self.node.handle(Instant::now(), input);
+                    }
+                }
                 input = rx.recv() => match input {
                     Some(input) => self.node.handle(Instant::now(), input),
-                    None => return true,
+                    None => return Exit::Clean,
                 },
                 req = admin_rx.recv() => if let Some((request, reply)) = req {
                     let id = self.next_admin;
@@ -372,9 +417,23 @@ impl Shell {
     async fn carry_out(&mut self) -> Option<bool> {
         while let Some(out) = self.node.poll_output() {
             match out {
+                Output::Membership { bytes, .. } if self.cpg.is_some() => {
+                    if let Some(link) = self.cpg.as_mut() {
+                        link.send_engine(&bytes).await;
+                    }
+                }
+                Output::Message { to, bytes } if self.cpg.is_some() => {
+                    if let Some(link) = self.cpg.as_mut() {
+                        link.send_message(to, &bytes).await;
+                    }
+                }
                 Output::Membership { to, bytes } => {
                     if let Some(addr) = self.book.membership.get(&to) {
-                        if let Err(e) = self.msock.send_to(&bytes, addr).await {
+                        let sent = match &self.msock {
+                            Some(m) => m.send_to(&bytes, addr).await.map(|_| ()),
+                            None => Ok(()),
+                        };
+                        if let Err(e) = sent {
                             tracing::debug!("membership: sending to node {to} at {addr}: {e}");
                         }
                     }
@@ -430,13 +489,21 @@ impl Shell {
                 Output::Addresses { conf } => self.learn(&conf),
                 Output::Reconfigured { conf } => {
                     self.learn(&conf);
+                    if let Some(link) = self.cpg.as_mut() {
+                        link.reconfigure(&conf);
+                    }
                     self.fencer.source().set((*conf).clone());
                     if let Some(log) = &self.log {
                         let name = self.node.name().to_string();
                         log.reconfigure(&log_settings(&conf, &self.args, self.env, &name));
                     }
                 }
-                Output::Exit { clean } => return Some(clean),
+                Output::Exit { clean } => {
+                    if let (true, Some(link)) = (clean, self.cpg.as_mut()) {
+                        link.leave();
+                    }
+                    return Some(clean);
+                }
             }
         }
         self.members_for_agents();
@@ -471,6 +538,25 @@ impl Shell {
         if let Ok(mut m) = self.members.0.write() {
             *m = names;
         }
+    }
+}
+
+/// A datagram from `sock`; never, without a socket.
+async fn recv_from(
+    sock: &Option<UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::net::SocketAddr)> {
+    match sock {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next deliveries of corosync; never, without the corosync engine.
+async fn next_cpg(cpg: &mut Option<super::corosync::Link>) -> Vec<super::corosync::Incoming> {
+    match cpg {
+        Some(link) => link.next().await,
+        None => std::future::pending().await,
     }
 }
 

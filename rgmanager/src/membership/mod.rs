@@ -33,6 +33,8 @@
 //!   not share the same knowledge), installs a view of itself alone: it is then inquorate,
 //!   which is the safe side.
 
+pub mod cpg;
+pub mod engine;
 pub mod frame;
 pub mod key;
 pub mod net;
@@ -194,6 +196,10 @@ pub enum Event {
     /// Frames carrying our own node id from another incarnation: a second daemon claims this
     /// node. Reported once per foreign incarnation.
     DuplicateNode { incarnation: u64, from: SocketAddr },
+    /// Corosync only: votequorum's verdict changed (the node also counts the view's votes).
+    EngineQuorum(bool),
+    /// Corosync only: corosync went away under the daemon.
+    EngineLost,
 }
 
 /// A datagram to send.

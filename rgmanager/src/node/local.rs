@@ -204,6 +204,15 @@ impl Node {
     /// Carries a shutdown on: operations already given to the agents finish first; whatever
     /// runs then is stopped, once; when nothing is left, the goodbye.
     pub(super) fn shutdown_step(&mut self, now: Instant) {
+        if self.engine_lost && !self.done && self.jobs.is_empty() && self.running.is_empty() {
+            // Corosync went away and quorum with it: the services here are stopped (a failed
+            // stop keeps the daemon, and the service, here). No goodbye can be said; systemd
+            // starts the daemon again, and it joins once corosync is back.
+            tracing::error!("corosync is gone and no service runs here: exiting");
+            self.done = true;
+            self.out.push_back(Output::Exit { clean: false });
+            return;
+        }
         if self.shutdown.is_none() || self.done || !self.jobs.is_empty() {
             return;
         }

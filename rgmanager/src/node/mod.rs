@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 use ccs::store::Versioned;
 use ccs::ClusterConf;
 
+use crate::membership::engine::Engine;
 use crate::membership::{self, Membership, View};
 use crate::policy::{ClusterView, Event};
 use crate::quorum::{QuorumConfig, QuorumTracker};
@@ -84,6 +85,8 @@ pub struct Setup {
     /// daemon that was killed and restarted may have left services running that it no longer
     /// knows of. Off with `rgmanager -N`.
     pub initial_stop: bool,
+    /// The membership engine: embedded (membership datagrams) or corosync (CPG inputs).
+    pub engine: ccs::model::Engine,
 }
 
 /// What the owner feeds the core.
@@ -93,6 +96,8 @@ pub enum Input {
     Membership { from: SocketAddr, bytes: Vec<u8> },
     /// A daemon-channel datagram (orders, reports, the table, ...).
     Message { bytes: Vec<u8> },
+    /// What corosync delivered (the corosync engine).
+    Cpg(membership::cpg::CpgInput),
     /// A configuration-sync message, authenticated by the transport. `query`: the sender
     /// wants our announcement back.
     Sync {
@@ -157,7 +162,8 @@ pub enum FenceCmd {
 /// What the core asks its owner to do.
 #[derive(Clone, Debug)]
 pub enum Output {
-    /// A membership datagram for `to`.
+    /// A membership datagram for `to` (embedded engine), or for the whole CPG group (`to`
+    /// 0, corosync engine).
     Membership {
         to: NodeId,
         bytes: Arc<[u8]>,
@@ -240,7 +246,9 @@ pub struct Node {
     members_conf: Vec<(NodeId, String)>,
     /// Service names in cluster.conf order (shutdown stops them in reverse).
     order: Vec<String>,
-    membership: Membership,
+    membership: Engine,
+    /// Corosync went away: no quorum; the daemon exits once its services are stopped.
+    engine_lost: bool,
     codec: wire::Codec,
     replay: ReplayFilter,
     coord: Coordinator,
@@ -316,7 +324,19 @@ impl Node {
         let conf = config.conf().clone();
         let mcfg = membership::Config::from_conf(&conf, &setup.name, setup.incarnation)?;
         let local = mcfg.local;
-        let membership = Membership::new(mcfg, key, now)?;
+        let membership = match setup.engine {
+            ccs::model::Engine::Embedded => {
+                Engine::Embedded(Box::new(Membership::new(mcfg, key, now)?))
+            }
+            ccs::model::Engine::Corosync => {
+                Engine::Corosync(Box::new(membership::cpg::CpgMembership::new(
+                    local,
+                    setup.incarnation,
+                    mcfg.config_version,
+                    &mcfg.nodes,
+                )))
+            }
+        };
         let codec =
             wire::Codec::new(conf.name(), key).ok_or(membership::ConfigError::EmptyNameOrKey)?;
         let forest = Arc::new(Forest::build_strict(&conf)?);
@@ -349,10 +369,18 @@ impl Node {
             members_conf,
             order,
             membership,
+            engine_lost: false,
             codec,
             replay: ReplayFilter::default(),
             coord: Coordinator::new(view),
-            quorum: QuorumTracker::new(QuorumConfig::from_conf(&conf)),
+            quorum: {
+                let mut q = QuorumTracker::new(QuorumConfig::from_conf(&conf));
+                if setup.engine == ccs::model::Engine::Corosync {
+                    // Not quorate until votequorum says so.
+                    q.set_engine(None);
+                }
+                q
+            },
             conf,
             view: None,
             coordinating: false,
@@ -454,6 +482,11 @@ impl Node {
         &self.running
     }
 
+    /// Corosync went away under this node (corosync engine).
+    pub fn engine_lost(&self) -> bool {
+        self.engine_lost
+    }
+
     /// The node has said goodbye or given way and does nothing more.
     pub fn is_done(&self) -> bool {
         self.done
@@ -528,6 +561,10 @@ impl Node {
                 self.pump_membership(now);
             }
             Input::Message { bytes } => self.datagram(&bytes),
+            Input::Cpg(input) => {
+                self.membership.handle_cpg(input);
+                self.pump_membership(now);
+            }
             Input::Sync { from, msg, query } => self.sync_message(now, from, msg, query),
             Input::SyncFailed { to, why } => self.sync_failed(now, to, why),
             Input::AgentDone { job, ok } => self.job_done(now, job, ok),
@@ -679,6 +716,18 @@ impl Node {
             }
             membership::Event::ViewChanged(v) => self.view_changed(now, v),
             membership::Event::ConfigVersion { node, .. } => self.sync_hello_soon(now, node),
+            membership::Event::EngineQuorum(quorate) => {
+                let change = self.quorum.set_engine(Some(quorate));
+                self.quorum_changed(now, change);
+            }
+            membership::Event::EngineLost => {
+                tracing::error!(
+                    "corosync is gone: no quorum; stopping the services here, then exiting"
+                );
+                self.engine_lost = true;
+                let change = self.quorum.set_engine(Some(false));
+                self.quorum_changed(now, change);
+            }
             membership::Event::DuplicateNode { incarnation, from } => {
                 tracing::error!(
                     "Another rgmanager claims node {} from {from}",
@@ -697,8 +746,22 @@ impl Node {
 
     fn view_changed(&mut self, now: Instant, v: View) {
         let change = self.quorum.update(&v.members);
-        let quorum_lost = change == Some(crate::quorum::QuorumChange::Lost);
         self.view = Some(v);
+        self.quorum_changed(now, change);
+        self.report();
+    }
+
+    /// After a new view or a verdict of corosync's votequorum: the policy hears of a change,
+    /// the role and the fencing follow.
+    fn quorum_changed(&mut self, now: Instant, change: Option<crate::quorum::QuorumChange>) {
+        let quorum_lost = change == Some(crate::quorum::QuorumChange::Lost);
+        self.tell_quorum_change(change);
+        self.update_role(now);
+        self.fence_view(quorum_lost);
+    }
+
+    /// Logs a change of quorum in cman's words and tells the policy.
+    fn tell_quorum_change(&mut self, change: Option<crate::quorum::QuorumChange>) {
         if let Some(c) = change {
             tracing::info!("{}", c.message());
             let ev = match c {
@@ -707,9 +770,6 @@ impl Node {
             };
             self.policy_event(ev);
         }
-        self.update_role(now);
-        self.fence_view(quorum_lost);
-        self.report();
     }
 
     /// Whether this node may coordinate: the lowest member of a quorate view, holding the
@@ -878,5 +938,110 @@ impl Node {
                 tracing::warn!("Waiting for the service states of nodes {missing:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod corosync_tests {
+    use super::*;
+    use crate::membership::cpg::{CpgInput, Proc, Reason};
+
+    const CONF: &str = r#"<cluster name="c" config_version="1"><cman engine="corosync"/>
+      <clusternodes><clusternode name="n1" nodeid="1"/><clusternode name="n2" nodeid="2"/>
+      <clusternode name="n3" nodeid="3"/></clusternodes><rm/></cluster>"#;
+
+    fn node() -> (Node, Instant) {
+        let now = Instant::now();
+        let disk = ccs::store::Versioned::check(CONF.as_bytes().to_vec()).unwrap();
+        let engine = disk.conf().engine().unwrap();
+        assert_eq!(engine, ccs::model::Engine::Corosync);
+        let setup = Setup {
+            name: "n1".into(),
+            incarnation: 7,
+            unix_now: 1_000_000,
+            initial_stop: false,
+            engine,
+        };
+        (
+            Node::new(setup, disk, b"0123456789abcdef", now).unwrap(),
+            now,
+        )
+    }
+
+    /// Feeds the node a group change and the hellos every member sends for it (this node's
+    /// own, taken from its outputs, and the peers', made by peer cores).
+    fn group(n: &mut Node, now: Instant, members: &[NodeId], left: Vec<Proc>) {
+        let procs: Vec<Proc> = members
+            .iter()
+            .map(|m| Proc {
+                node: *m,
+                pid: 100 + m,
+                reason: Reason::Join,
+            })
+            .collect();
+        let change = CpgInput::ConfChg {
+            members: procs.clone(),
+            left,
+            joined: vec![],
+        };
+        n.handle(now, Input::Cpg(change.clone()));
+        let mut hellos = Vec::new();
+        while let Some(o) = n.poll_output() {
+            if let Output::Membership { to: 0, bytes } = o {
+                hellos.push((1, bytes.to_vec()));
+            }
+        }
+        for m in members.iter().filter(|m| **m != 1) {
+            let mut peer =
+                crate::membership::cpg::CpgMembership::new(*m, 50 + *m as u64, 1, &[1, 2, 3]);
+            peer.handle(change.clone());
+            while let Some(t) = peer.poll_transmit() {
+                hellos.push((*m, t.bytes.to_vec()));
+            }
+        }
+        for (from, bytes) in hellos {
+            n.handle(
+                now,
+                Input::Cpg(CpgInput::Deliver {
+                    node: from,
+                    pid: 100 + from,
+                    bytes,
+                }),
+            );
+        }
+    }
+
+    #[test]
+    fn quorum_needs_votequorum_and_the_views_votes_and_ends_with_corosync() {
+        let (mut n, now) = node();
+        group(&mut n, now, &[1, 2, 3], vec![]);
+        assert_eq!(n.view().map(|v| v.members.clone()), Some(vec![1, 2, 3]));
+        // The view's votes are there, votequorum has not spoken: not quorate.
+        assert!(!n.is_quorate());
+        n.handle(now, Input::Cpg(CpgInput::Quorum { quorate: true }));
+        assert!(n.is_quorate());
+        // The lowest member of a quorate view takes the coordinator's role.
+        assert!(n.coordinating);
+        // Cut off from both peers: votequorum's verdict may come later than the group change;
+        // the view's own count already says no.
+        let gone = |m: NodeId| Proc {
+            node: m,
+            pid: 100 + m,
+            reason: Reason::NodeDown,
+        };
+        group(&mut n, now, &[1], vec![gone(2), gone(3)]);
+        assert!(!n.is_quorate());
+        // Back together, and quorate again; then corosync dies: no quorum, and with nothing
+        // running here the daemon exits (not cleanly: no goodbye).
+        group(&mut n, now, &[1, 2, 3], vec![]);
+        assert!(n.is_quorate());
+        n.handle(now, Input::Cpg(CpgInput::Lost));
+        assert!(!n.is_quorate());
+        let mut exited = false;
+        while let Some(o) = n.poll_output() {
+            exited |= matches!(o, Output::Exit { clean: false });
+        }
+        assert!(exited);
+        assert!(n.is_done());
     }
 }

@@ -668,17 +668,10 @@ impl Node {
             .is_some_and(ccs::value::atoi_flag);
 
         let members: Vec<NodeId> = self.view.as_ref().map_or(Vec::new(), |v| v.members.clone());
-        if let Some(c) = self
+        let change = self
             .quorum
-            .reconfigure(QuorumConfig::from_conf(&conf), &members)
-        {
-            tracing::info!("{}", c.message());
-            let ev = match c {
-                crate::quorum::QuorumChange::Regained => Event::QuorumRegained,
-                crate::quorum::QuorumChange::Lost => Event::QuorumLost,
-            };
-            self.policy_event(ev);
-        }
+            .reconfigure(QuorumConfig::from_conf(&conf), &members);
+        self.tell_quorum_change(change);
 
         if self.coordinating && self.takeover.is_none() {
             // A service new to this table may have been started by a lost node that held the

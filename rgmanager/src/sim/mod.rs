@@ -725,6 +725,7 @@ impl Sim {
             incarnation,
             unix_now: unix,
             initial_stop: true,
+            engine: ccs::model::Engine::Embedded,
         };
         let span = tracing::info_span!("node", id);
         let made = {

@@ -1,0 +1,105 @@
+//! The membership engine a node runs on: the embedded one ([`Membership`]) or corosync's CPG
+//! ([`CpgMembership`]). The node core talks to this one type; both emit the same [`Event`]s.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::cpg::{CpgInput, CpgMembership};
+use super::{Counters, Event, Membership, NodeId, Transmit};
+
+pub enum Engine {
+    Embedded(Box<Membership>),
+    Corosync(Box<CpgMembership>),
+}
+
+impl Engine {
+    pub fn counters(&self) -> &Counters {
+        match self {
+            Engine::Embedded(m) => m.counters(),
+            Engine::Corosync(c) => c.counters(),
+        }
+    }
+
+    /// The embedded engine's timers; corosync keeps its own.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Engine::Embedded(m) => m.poll_timeout(),
+            Engine::Corosync(_) => None,
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Engine::Embedded(m) = self {
+            m.handle_timeout(now);
+        }
+    }
+
+    /// A membership datagram (embedded engine only; the corosync shell has none).
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8], from: SocketAddr) {
+        if let Engine::Embedded(m) = self {
+            m.handle_datagram(now, bytes, from);
+        }
+    }
+
+    /// What corosync delivered (corosync engine only).
+    pub fn handle_cpg(&mut self, input: CpgInput) {
+        if let Engine::Corosync(c) = self {
+            c.handle(input);
+        }
+    }
+
+    /// A datagram for a peer (embedded), or a message for the whole group (corosync: `to` 0).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        match self {
+            Engine::Embedded(m) => m.poll_transmit(),
+            Engine::Corosync(c) => c.poll_transmit(),
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Engine::Embedded(m) => m.poll_event(),
+            Engine::Corosync(c) => c.poll_event(),
+        }
+    }
+
+    pub fn peer_incarnation(&self, id: NodeId) -> Option<u64> {
+        match self {
+            Engine::Embedded(m) => m.peer_incarnation(id),
+            Engine::Corosync(c) => c.peer_incarnation(id),
+        }
+    }
+
+    pub fn peer_config_version(&self, id: NodeId) -> Option<u64> {
+        match self {
+            Engine::Embedded(m) => m.peer_config_version(id),
+            Engine::Corosync(c) => c.peer_config_version(id),
+        }
+    }
+
+    pub fn set_config_version(&mut self, version: u64) {
+        match self {
+            Engine::Embedded(m) => m.set_config_version(version),
+            Engine::Corosync(c) => c.set_config_version(version),
+        }
+    }
+
+    pub fn set_nodes(&mut self, nodes: &[NodeId], now: Instant) {
+        match self {
+            Engine::Embedded(m) => m.set_nodes(nodes, now),
+            Engine::Corosync(c) => c.set_nodes(nodes),
+        }
+    }
+
+    /// The goodbye. With corosync the shell leaves the group (`cpg_leave`) when the node
+    /// exits cleanly: the others see CPG's `Leave`.
+    pub fn leave(&mut self, now: Instant) {
+        if let Engine::Embedded(m) = self {
+            m.leave(now);
+        }
+    }
+
+    pub fn is_corosync(&self) -> bool {
+        matches!(self, Engine::Corosync(_))
+    }
+}
