@@ -80,8 +80,7 @@ fn fenced_before_takeover(log: &str, node: &str, from: usize) {
 }
 
 #[test]
-fn on_corosync_a_dead_daemon_and_a_pulled_cable_are_fenced_before_takeover_and_a_clean_stop_is_not()
-{
+fn on_corosync_a_dead_daemon_or_corosync_and_a_pulled_cable_are_fenced_and_a_clean_stop_is_not() {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(
         unsafe { libc::geteuid() },
@@ -167,7 +166,52 @@ fn on_corosync_a_dead_daemon_and_a_pulled_cable_are_fenced_before_takeover_and_a
         );
     }
 
-    // 3. A clean stop of node1's daemon (CPG: Leave): the service moves, nobody is fenced.
+    // 3. Corosync dies under node3's daemon (no service there): the daemon stops acting and
+    //    exits (status 1); the others see node3's corosync go and fence node3.
+    let powered_off = seed
+        .bmc("node3")
+        .unwrap()
+        .events()
+        .matches("power 0")
+        .count();
+    let corosync = h
+        .pids("node3")
+        .unwrap()
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "corosync")
+        })
+        .expect("node3 runs corosync");
+    // SAFETY: kill(2) of corosync.
+    assert_eq!(unsafe { libc::kill(corosync, libc::SIGKILL) }, 0);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log3 = seed.log(&h, "node3");
+        let events = seed.bmc("node3").unwrap().events();
+        if log3.contains("corosync is gone") && events.matches("power 0").count() > powered_off {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node3 after its corosync died:\n{}",
+            h.logs(40)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // node3 boots again (the fence's reboot) and rejoins.
+    for n in NODES {
+        wait_clustat(&h, &seed, n, "node3 back", |v| {
+            v["quorate"] == true
+                && v["members"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .filter(|x| x["online"] == true && x["rgmanager"] == true)
+                        .count()
+                        == 3
+                })
+        });
+    }
+
+    // 4. A clean stop of node1's daemon (CPG: Leave): the service moves, nobody is fenced.
     let mark = seed.log(&h, "node2").len();
     let powered_off = seed
         .bmc("node1")

@@ -1,4 +1,5 @@
-//! `failover_bench [--runs N] [--only keepalived|rgmanager|rgmanager-defaults|rgmanager-tuned]
+//! `failover_bench [--runs N] [--only keepalived|rgmanager|rgmanager-defaults|rgmanager-tuned|
+//! corosync|corosync-defaults|corosync-tuned]
 //! [--token MS] [--case 2|3c|3o]`: the failover benchmark on
 //! namespace hosts (see `cluster_tests::failover_bench`); prints a Markdown table. Root only;
 //! the rgmanager binaries and `name_httpd` must be in this program's directory (the script
@@ -39,7 +40,8 @@ fn main() {
             _ => {
                 eprintln!(
                     "usage: failover_bench [--runs N] \
-                     [--only keepalived|rgmanager|rgmanager-defaults|rgmanager-tuned] [--token MS] \
+                     [--only keepalived|rgmanager|rgmanager-defaults|rgmanager-tuned|corosync|\
+                     corosync-defaults|corosync-tuned] [--token MS] \
                      [--case 2|3c|3o]"
                 );
                 std::process::exit(2);
@@ -90,15 +92,42 @@ fn main() {
         debug: std::env::var_os("RGM_BENCH_DEBUG").is_some(),
         ..Options::default()
     };
-    let settings: Vec<(String, Option<u32>)> = [
-        ("rgmanager-defaults", "defaults".to_string(), None),
-        ("rgmanager-tuned", format!("token {token} ms"), Some(token)),
+    // On corosync (the rgmanager binaries built with the `corosync` feature): its corosync.conf
+    // generated from the cluster.conf, with our default token (1 s) and tuned (token 300 ms,
+    // the shortest the knet link pings hold steadily on this kind of machine).
+    let wants_corosync = |row: &str| only.as_deref().is_some_and(|o| o == "corosync" || o == row);
+    let settings: Vec<(String, Option<u32>, bool)> = [
+        ("rgmanager-defaults", "defaults".to_string(), None, false),
+        (
+            "rgmanager-tuned",
+            format!("token {token} ms"),
+            Some(token),
+            false,
+        ),
+        (
+            "corosync-defaults",
+            "corosync, defaults".to_string(),
+            None,
+            true,
+        ),
+        (
+            "corosync-tuned",
+            "corosync, token 300 ms".to_string(),
+            Some(300),
+            true,
+        ),
     ]
     .into_iter()
-    .filter(|(row, _, _)| wants(row))
-    .map(|(_, label, t)| (label, t))
+    .filter(|(row, _, _, corosync)| {
+        if *corosync {
+            wants_corosync(row)
+        } else {
+            wants(row)
+        }
+    })
+    .map(|(_, label, t, corosync)| (label, t, corosync))
     .collect();
-    for (label, t) in settings {
+    for (label, t, corosync) in settings {
         let phase = Duration::from_millis(u64::from(t.unwrap_or(1000)) / 4);
         let cases = [
             (
@@ -125,6 +154,7 @@ fn main() {
                 token: t,
                 nodes: case.nodes.len(),
                 domain,
+                corosync,
                 ..base.clone()
             };
             let mut r = Rgmanager::new(&bin_dir, &label, options);
