@@ -29,7 +29,9 @@ const SECTIONS: &[(&str, &str)] = &[
     (
         "Exit status",
         "0 after a clean stop; 1 when the daemon cannot start (invalid cluster.conf, unknown \
-         node, unreadable key, address in use, another rgmanager running); 2 on bad usage.",
+         node, unreadable key, address in use, another rgmanager running, corosync not \
+         reachable with the corosync engine); 2 on bad usage; 3 when corosync went away under \
+         the daemon (its services were stopped first; the unit restarts it).",
     ),
     (
         "Files",

@@ -56,12 +56,20 @@ pub fn run(a: &Args, notifier: Notifier) -> u8 {
             tracing::error!("{file}: configuration fails to validate; not starting");
             1
         }
+        Err(DaemonError::CorosyncGone) => {
+            tracing::error!("{}; exiting", DaemonError::CorosyncGone);
+            EXIT_COROSYNC_GONE
+        }
         Err(e) => {
             tracing::error!("{e}; not starting");
             1
         }
     }
 }
+
+/// The exit status after corosync went away under the daemon: the unit restarts the daemon on
+/// it (`RestartForceExitStatus`), to join again once corosync is back.
+pub const EXIT_COROSYNC_GONE: u8 = 3;
 
 /// The log settings cluster.conf asks for. `RGMANAGER_LOG=stderr` keeps everything on standard
 /// error (the tests and the demo, which run many daemons on one machine).
