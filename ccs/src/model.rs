@@ -429,6 +429,16 @@ impl ClusterNode {
             .filter(|p| *p != 0)
     }
 
+    /// `rgm_http_port` (our extension): this node's HTTP port when it differs from
+    /// `<rm http_port>`, when given and valid (docs/http.md).
+    pub fn rgm_http_port(&self) -> Option<u16> {
+        self.attrs
+            .get("rgm_http_port")
+            .and_then(crate::value::parse_uint)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0)
+    }
+
     pub fn methods(&self) -> &[FenceMethod] {
         self.fence
             .as_ref()

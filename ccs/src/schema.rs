@@ -211,6 +211,9 @@ pub static CLUSTERNODE: ElementSpec = el(
         // Our extension: where this node's membership traffic goes (docs/membership.md).
         opt("rgm_addr", Ty::Addr),
         opt("rgm_port", PORT),
+        // Our extension: this node's HTTP port when it differs from `<rm http_port>` (several
+        // nodes on one machine; docs/http.md).
+        opt("rgm_http_port", PORT),
     ],
 );
 
@@ -266,6 +269,13 @@ pub static RM: ElementSpec = el(
         opt("central_processing", Ty::Bool),
         opt("disabled", Ty::Bool),
         opt("statistics", Ty::Bool),
+        // Our extension: the HTTP listener (`/metrics`, `/health/...`, the status page), off
+        // without `http_port`; on each node's own address unless `http_address` says
+        // otherwise; HTTPS with both `http_tls_cert` and `http_tls_key` (docs/http.md).
+        opt("http_port", PORT),
+        opt("http_address", Ty::Addr),
+        opt("http_tls_cert", Ty::AbsPath),
+        opt("http_tls_key", Ty::AbsPath),
     ],
 );
 

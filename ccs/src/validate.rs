@@ -271,6 +271,7 @@ impl Checker {
         if let Some(rm) = &c.rm {
             self.attrs(&schema::RM, &rm.attrs, rm.loc, &[]);
             self.extras("rm", rm.loc, &rm.extra);
+            self.http(c, rm);
             if let Some(f) = &rm.failoverdomains {
                 self.attrs(&schema::FAILOVERDOMAINS, &f.attrs, f.loc, &[]);
                 self.extras("failoverdomains", f.loc, &f.extra);
@@ -282,6 +283,54 @@ impl Checker {
             self.domains(c);
             let streamed = self.streamed.take();
             self.resources(c, streamed);
+        }
+    }
+
+    /// The HTTP listener's attributes that only make sense together (docs/http.md). Warnings:
+    /// the cluster runs either way; the daemon leaves the listener off and says why.
+    fn http(&mut self, c: &ClusterConf, rm: &crate::model::Rm) {
+        let port = rm.attrs.attr("http_port").is_some();
+        let cert = rm.attrs.attr("http_tls_cert");
+        let key = rm.attrs.attr("http_tls_key");
+        match (cert, key) {
+            (Some(a), None) => self.warn(
+                a.loc,
+                "http_tls_cert without http_tls_key: the HTTP listener does not start".into(),
+            ),
+            (None, Some(a)) => self.warn(
+                a.loc,
+                "http_tls_key without http_tls_cert: the HTTP listener does not start".into(),
+            ),
+            _ => {}
+        }
+        if let Some(a) = rm.attrs.attr("http_address") {
+            if crate::value::parse_addr(a.value.trim()).is_ok_and(|ip| ip.is_unspecified()) {
+                self.warn(
+                    a.loc,
+                    format!(
+                        "http_address=\"{}\": the status page, metrics and health checks answer on every interface",
+                        a.value.trim()
+                    ),
+                );
+            }
+        }
+        if !port {
+            for name in ["http_address", "http_tls_cert", "http_tls_key"] {
+                if let Some(a) = rm.attrs.attr(name) {
+                    self.warn(
+                        a.loc,
+                        format!("{name} without http_port: the HTTP listener is off"),
+                    );
+                }
+            }
+            for n in c.nodes() {
+                if let Some(a) = n.attrs.attr("rgm_http_port") {
+                    self.warn(
+                        a.loc,
+                        "rgm_http_port without <rm http_port>: the HTTP listener is off".into(),
+                    );
+                }
+            }
         }
     }
 

@@ -60,6 +60,7 @@ impl Node {
                 restart,
             },
         );
+        self.count_job_start(job);
         self.out
             .push_back(Output::Agent(AgentCmd::Run { job, service, op }));
         job
@@ -70,6 +71,7 @@ impl Node {
         let Some(j) = self.jobs.remove(&job) else {
             return;
         };
+        self.count_job_done(job, &j.service, j.op, ok);
         match (j.op, ok) {
             (Op::Convalesce, _) => {}
             (Op::Stop, true) if j.restart => {

@@ -24,6 +24,7 @@
 
 pub mod coord;
 pub mod fencing;
+pub mod metrics;
 pub mod wire;
 
 mod admin;
@@ -310,6 +311,7 @@ pub struct Node {
     /// The time of the input being handled.
     now: Instant,
     out: VecDeque<Output>,
+    metrics: metrics::Metrics,
 }
 
 impl Node {
@@ -416,6 +418,7 @@ impl Node {
             ticks: 0,
             now,
             out: VecDeque::new(),
+            metrics: metrics::Metrics::new(now, setup.unix_now),
         };
         node.out.push_back(Output::Agent(AgentCmd::Load { forest }));
         if setup.initial_stop {
@@ -569,6 +572,7 @@ impl Node {
             Input::SyncFailed { to, why } => self.sync_failed(now, to, why),
             Input::AgentDone { job, ok } => self.job_done(now, job, ok),
             Input::StatusFailed { service } => {
+                self.count_status_failed(&service);
                 if let Some(c) = self.coordinator() {
                     self.send(c, Msg::StatusFailed { service });
                 }
@@ -619,6 +623,7 @@ impl Node {
             self.settle_inbox(now);
         }
         self.shutdown_step(now);
+        self.observe_metrics();
     }
 
     fn settle_inbox(&mut self, now: Instant) {

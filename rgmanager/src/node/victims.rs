@@ -35,6 +35,7 @@ impl Node {
 
     /// A member left the view without a goodbye: its run failed and is to be fenced.
     pub(super) fn fence_lost(&mut self, node: NodeId) {
+        self.count_node_failed(node);
         let epoch = self.member_inc.remove(&node).unwrap_or(0);
         self.victims.lost(node, epoch);
         self.keep_in_policy(node);
@@ -91,6 +92,7 @@ impl Node {
                     cancelled: false,
                 },
             );
+            self.count_fence_start(run, node);
             let name = self.name_of(node);
             self.out
                 .push_back(Output::Fence(FenceCmd::Start { run, node, name }));
@@ -150,6 +152,7 @@ impl Node {
         }
         if self.victims.fenced(node, epoch) {
             tracing::debug!("node {node} fenced (failure epoch {epoch}): its services may move");
+            self.count_node_fenced(node);
             self.fence_cancel(node);
             self.policy_event(Event::NodeFenced(node));
             self.tell_fenced();
@@ -211,6 +214,7 @@ impl Node {
         if r.node != node {
             return;
         }
+        self.count_fence_end(run, node, fenced);
         if fenced {
             // A success is a fact, whichever run it came from.
             self.node_fenced(node, r.epoch);
