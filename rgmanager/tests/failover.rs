@@ -26,7 +26,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster_tests::bmc::{Bmc, BmcSpec};
-use common::{check_markers, never_double, online, service, started_on, Cluster, PATIENCE};
+use common::{
+    check_markers, fence_ack_manual, never_double, online, service, started_on, Cluster, PATIENCE,
+};
 
 /// The BMC user's password.
 const PASSWORD: &str = "Bmc-s3cret";
@@ -455,29 +457,6 @@ fn powered_off_by_hand(c: &Cluster, node: &str) {
             writeln!(f, "off {node}").unwrap();
         }
     }
-}
-
-fn fence_ack_manual(c: &mut Cluster, on: &str, node: &str, answer: &str) -> (i32, String) {
-    let socket = c.daemon(on).socket.clone();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fence_ack_manual"))
-        .arg(node)
-        .arg("--socket")
-        .arg(&socket)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(answer.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
 }
 
 #[test]

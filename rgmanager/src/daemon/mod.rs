@@ -10,6 +10,7 @@
 //! - [`fencing`]: the fence workers (threads through `fence::node`).
 //! - [`corosync`]: the link to corosync (CPG, quorum) when the engine is corosync (cargo
 //!   feature `corosync`; without it, choosing corosync is refused at start-up).
+//! - [`http`](mod@http): the status page, `/metrics` and the health checks (docs/http.md).
 //! - [`sync_wire`]: the configuration-sync frames over TCP (sans-I/O);
 //!   [`sync_transport`]: their connections.
 
@@ -23,6 +24,7 @@ pub mod corosync;
 pub mod corosync;
 pub mod error;
 pub mod fencing;
+pub mod http;
 pub mod identity;
 pub mod notify;
 pub mod run;

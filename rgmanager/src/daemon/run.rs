@@ -238,7 +238,9 @@ fn start(
                 news(Input::Sync { from, msg, query });
             });
         }
+        let http = super::http::Http::start(&conf, &node, maddr.ip());
         let shell = Shell {
+            http,
             fencer: Fencer::new(ConfSource::new(&a.conf, (**node.conf()).clone()), news),
             node,
             msock,
@@ -280,6 +282,8 @@ enum Exit {
 }
 
 struct Shell {
+    /// The status page, metrics and health checks (docs/http.md), when configured.
+    http: Option<super::http::Http>,
     node: Node,
     /// The embedded engine's membership socket (none on corosync).
     msock: Option<UdpSocket>,
@@ -340,6 +344,9 @@ impl Shell {
                 };
             }
             self.notify.check(&self.node, Instant::now());
+            if let Some(h) = &mut self.http {
+                h.observe(&self.node);
+            }
             let deadline = self
                 .node
                 .poll_timeout()

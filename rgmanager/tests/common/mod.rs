@@ -495,3 +495,29 @@ pub fn check_markers(c: &Cluster, svc: &str, node: &str) {
     let now = std::fs::read_to_string(c.path(&format!("{svc}.running"))).unwrap();
     assert_eq!(now.trim(), node);
 }
+
+/// `fence_ack_manual NODE` on `on`'s daemon with `answer` on its standard input: exit status
+/// and output.
+pub fn fence_ack_manual(c: &mut Cluster, on: &str, node: &str, answer: &str) -> (i32, String) {
+    use std::io::Write as _;
+    let socket = c.daemon(on).socket.clone();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fence_ack_manual"))
+        .arg(node)
+        .arg("--socket")
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}

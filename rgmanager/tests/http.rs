@@ -1,0 +1,416 @@
+//! The daemon's HTTP listener with real processes (docs/http.md): three `rgmanager` daemons on
+//! 127.0.0.1, each answering HTTP on its own port (`<rm http_port>`, `rgm_http_port`).
+//!
+//! Before and after a failover (the owner killed with SIGKILL, acknowledged with
+//! `fence_ack_manual` as no fence device is configured, the service taken over):
+//! - `/health/service/web` answers 200 on the owner only, 503 elsewhere, and flips with the
+//!   takeover; `/health/node` answers 200 on quorate members; an unknown service is a 404;
+//! - `/metrics` shows the membership, the owner, the fence run, the failover's phases and the
+//!   service's transitions moving as they should, and Debian's `promtool check metrics`
+//!   accepts it;
+//! - the status page, in Debian's headless Chromium driven through chromedriver (WebDriver),
+//!   shows three members and the owner, then the new owner without a reload; a screenshot is
+//!   left in the test's output directory (`target/tmp/http-status-page*.png`).
+//!
+//! The browser part needs `chromium` and `chromedriver` (scripts/test installs them).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fence_ack_manual, online, started_on, Cluster, PATIENCE};
+
+const NODES: [&str; 3] = ["node1", "node2", "node3"];
+
+/// One HTTP/1.1 GET on 127.0.0.1:`port`: status code and body.
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // Bodies here are small and not chunked unless streamed (`/api/events`, not read here).
+    (code, body.to_string())
+}
+
+/// The value of the sample `name{labels}` (labels as written, in order) in `/metrics`.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let (k, v) = l.rsplit_once(' ')?;
+        (k == series).then(|| v.parse().ok())?
+    })
+}
+
+fn promtool_accepts(metrics: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package) is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Polls `what` until it holds or the test's patience runs out.
+fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Three nodes, `web` preferring node1 then node2; each node's HTTP port. No daemon running.
+fn configured() -> (Cluster, Vec<u16>) {
+    let c = Cluster::new(3);
+    // HTTP on the TCP port of other free pairs, not next to any of the cluster's ports.
+    let http: Vec<u16> = loop {
+        let p = common::port_pairs(3);
+        if p.iter().all(|h| c.ports.iter().all(|q| h.abs_diff(*q) > 2)) {
+            break p.iter().map(|x| x + 1).collect();
+        }
+    };
+    let web = c.script("web");
+    let mut nodes = c.nodes_xml(|_| String::new());
+    for (p, h) in c.ports.iter().zip(&http) {
+        nodes = nodes.replace(
+            &format!("rgm_port=\"{p}\""),
+            &format!("rgm_port=\"{p}\" rgm_http_port=\"{h}\""),
+        );
+    }
+    c.write_conf(&format!(
+        r#"<?xml version="1.0"?>
+<cluster name="httptest" config_version="1">
+  <cman expected_votes="3"/>
+  <totem token="3000"/>
+  <fence_daemon clean_start="1"/>
+  <clusternodes>
+{nodes}  </clusternodes>
+  <rm http_port="1">
+    <failoverdomains>
+      <failoverdomain name="d_web" ordered="1">
+        <failoverdomainnode name="node1" priority="1"/>
+        <failoverdomainnode name="node2" priority="2"/>
+        <failoverdomainnode name="node3" priority="3"/>
+      </failoverdomain>
+    </failoverdomains>
+    <service name="web" domain="d_web">
+      <script name="web" file="{}"/>
+    </service>
+  </rm>
+</cluster>
+"#,
+        web.display()
+    ));
+    (c, http)
+}
+
+fn health(http: &[u16], svc: &str) -> Vec<u16> {
+    http.iter()
+        .map(|p| get(*p, &format!("/health/service/{svc}")).0)
+        .collect()
+}
+
+#[test]
+fn metrics_health_and_the_page_follow_a_failover() {
+    let (mut c, http) = configured();
+    for n in NODES {
+        c.start(n);
+    }
+    c.wait_for(&NODES, "web started on node1", |v| {
+        started_on(v, "service:web", "node1")
+    });
+    let port = |n: &str| http[NODES.iter().position(|x| *x == n).unwrap()];
+
+    // Health checks: the owner only, on every node's view.
+    eventually("200 from node1 only", || {
+        health(&http, "web") == [200, 503, 503]
+    });
+    let (code, body) = get(port("node1"), "/health/service/service:web");
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "service:web: started on node1\n")
+    );
+    let (code, body) = get(port("node2"), "/health/service/web");
+    assert_eq!(code, 503);
+    assert_eq!(body, "service:web: started on node1, not here\n");
+    assert_eq!(get(port("node2"), "/health/service/nope").0, 404);
+    for p in &http {
+        assert_eq!(
+            get(*p, "/health/node"),
+            (
+                200,
+                format!(
+                    "{}: quorate member\n",
+                    NODES[http.iter().position(|x| x == p).unwrap()]
+                )
+            )
+        );
+    }
+
+    // Metrics before the failover, seen from node2 (the next owner).
+    let before = get(port("node2"), "/metrics").1;
+    promtool_accepts(&before);
+    assert_eq!(sample(&before, "rgmanager_members"), Some(3.0));
+    assert_eq!(sample(&before, "rgmanager_quorate"), Some(1.0));
+    assert_eq!(sample(&before, "rgmanager_expected_votes"), Some(3.0));
+    assert_eq!(
+        sample(
+            &before,
+            r#"rgmanager_service_owner{service="service:web",node="node1"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &before,
+            r#"rgmanager_service_state{service="service:web",state="started"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&before, "rgmanager_failover_started_seconds_count"),
+        Some(0.0)
+    );
+    let transitions_before = sample(
+        &before,
+        r#"rgmanager_service_transitions_total{service="service:web"}"#,
+    )
+    .unwrap_or(0.0);
+    assert!(
+        before.contains("rgmanager_config{version=\"1\",hash=\""),
+        "{before}"
+    );
+    assert!(
+        !before.contains("authkey") && !before.contains(&c.dir.path().display().to_string()),
+        "no paths or secrets in /metrics"
+    );
+
+    // The page in a real browser, from node3 (it survives the failover).
+    let page = Browser::open(&format!("http://127.0.0.1:{}/", port("node3")));
+    page.wait_for("three members online and web on node1", |d| {
+        d["members"] == serde_json::json!(["node1", "node2", "node3"])
+            && d["online"] == 3
+            && d["owner"] == "node1"
+    });
+    page.screenshot("http-status-page-before.png");
+
+    // Failover: node1 dies, nothing can fence it, the administrator acknowledges it.
+    c.kill9("node1");
+    c.wait_for(&["node2", "node3"], "node1 gone", |v| !online(v, "node1"));
+    eventually("node2 starts fencing node1", || {
+        let m = get(port("node2"), "/metrics").1;
+        sample(&m, r#"rgmanager_fence_attempts_total{node="node1"}"#).unwrap_or(0.0) >= 1.0
+    });
+    assert_eq!(
+        health(&http[1..], "web"),
+        [503, 503],
+        "not taken over before fencing"
+    );
+    // What an administrator makes sure of before the acknowledgement: node1's service is off.
+    let _ = std::fs::remove_file(c.path("web.running"));
+    let (code, out) = fence_ack_manual(&mut c, "node3", "node1", "absolutely\n");
+    assert_eq!(code, 0, "{out}");
+    c.wait_for(&["node2", "node3"], "web taken over by node2", |v| {
+        started_on(v, "service:web", "node2")
+    });
+    eventually("200 from node2 only", || {
+        health(&http[1..], "web") == [200, 503]
+    });
+    assert_eq!(get(port("node3"), "/health/node").0, 200);
+
+    let after = get(port("node2"), "/metrics").1;
+    promtool_accepts(&after);
+    assert_eq!(sample(&after, "rgmanager_members"), Some(2.0));
+    assert_eq!(sample(&after, "rgmanager_coordinator"), Some(1.0));
+    assert_eq!(
+        sample(
+            &after,
+            r#"rgmanager_service_owner{service="service:web",node="node2"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&after, "rgmanager_failover_fenced_seconds_count"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&after, "rgmanager_failover_started_seconds_count"),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &after,
+            r#"rgmanager_service_transitions_total{service="service:web"}"#
+        )
+        .unwrap_or(0.0)
+            > transitions_before,
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            r#"rgmanager_agent_operations_total{service="service:web",operation="start"}"#
+        ),
+        Some(1.0),
+        "{after}"
+    );
+
+    // The page followed without a reload.
+    page.wait_for("web on node2, node1 offline", |d| {
+        d["owner"] == "node2" && d["online"] == 2 && d["kept"] == true
+    });
+    let events = page.text("#events");
+    assert!(
+        events.contains("node1 failed holding service:web"),
+        "{events}"
+    );
+    assert!(events.contains("taken over"), "{events}");
+    page.screenshot("http-status-page-after.png");
+}
+
+/// Headless Chromium through chromedriver, both Debian's.
+struct Browser {
+    rt: tokio::runtime::Runtime,
+    client: fantoccini::Client,
+    driver: std::process::Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let client = self.client.clone();
+        let _ = self.rt.block_on(async move {
+            tokio::time::timeout(Duration::from_secs(10), client.close()).await
+        });
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// What the test reads off the page, by the DOM (no page internals).
+const READ_PAGE: &str = r#"
+const rows = [...document.querySelectorAll('#members tbody tr')];
+const web = document.querySelector('#services tr[data-service="service:web"] .owner');
+// Set on the first read: still there later means the page was never reloaded.
+const kept = window.__rgmMark === true;
+window.__rgmMark = true;
+return {
+  members: rows.map(r => r.dataset.member),
+  online: rows.filter(r => r.classList.contains('online')).length,
+  owner: web ? web.textContent : null,
+  live: document.getElementById('live').textContent,
+  kept: kept,
+};
+"#;
+
+impl Browser {
+    fn open(url: &str) -> Browser {
+        let port = common::port_pairs(1)[0] + 1;
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver) is installed");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let caps: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1000,900"]
+                }
+            }))
+            .unwrap();
+        let client = rt.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                match fantoccini::ClientBuilder::new(connector)
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await
+                {
+                    Ok(c) => break c,
+                    Err(e) if Instant::now() > deadline => panic!("chromedriver: {e}"),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+        });
+        let b = Browser { rt, client, driver };
+        b.rt.block_on(b.client.goto(url)).unwrap();
+        b
+    }
+
+    /// The page's data as [`READ_PAGE`] reads it.
+    fn read(&self) -> serde_json::Value {
+        self.rt
+            .block_on(self.client.execute(READ_PAGE, vec![]))
+            .unwrap()
+    }
+
+    fn wait_for(&self, what: &str, ok: impl Fn(&serde_json::Value) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let d = self.read();
+            if ok(&d) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "page: timed out waiting for {what}: {d}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn text(&self, css: &str) -> String {
+        self.rt.block_on(async {
+            let e = self
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .unwrap();
+            e.text().await.unwrap()
+        })
+    }
+
+    /// A PNG for a person to look at, in the test's output directory.
+    fn screenshot(&self, name: &str) {
+        let png = self.rt.block_on(self.client.screenshot()).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&path, png).unwrap();
+        eprintln!("screenshot: {}", path.display());
+    }
+}
