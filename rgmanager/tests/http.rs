@@ -8,6 +8,8 @@
 //! - `/metrics` shows the membership, the owner, the fence run, the failover's phases and the
 //!   service's transitions moving as they should, and Debian's `promtool check metrics`
 //!   accepts it;
+//! - Debian's HAProxy, checking `/health/service/web` on each node, sends its clients to the
+//!   owner only, and to the new owner after the takeover;
 //! - the status page, in Debian's headless Chromium driven through chromedriver (WebDriver),
 //!   shows three members and the owner, then the new owner without a reload; a screenshot is
 //!   left in the test's output directory (`target/tmp/http-status-page*.png`).
@@ -175,6 +177,12 @@ fn metrics_health_and_the_page_follow_a_failover() {
         );
     }
 
+    // HAProxy sends the clients to the owner only.
+    let lb = Haproxy::start(&c, &http);
+    eventually("HAProxy sends every request to node1", || {
+        lb.all_to("node1")
+    });
+
     // Metrics before the failover, seen from node2 (the next owner).
     let before = get(port("node2"), "/metrics").1;
     promtool_accepts(&before);
@@ -245,6 +253,9 @@ fn metrics_health_and_the_page_follow_a_failover() {
         health(&http[1..], "web") == [200, 503]
     });
     assert_eq!(get(port("node3"), "/health/node").0, 200);
+    eventually("HAProxy follows the takeover to node2", || {
+        lb.all_to("node2")
+    });
 
     let after = get(port("node2"), "/metrics").1;
     promtool_accepts(&after);
@@ -294,6 +305,80 @@ fn metrics_health_and_the_page_follow_a_failover() {
     );
     assert!(events.contains("taken over"), "{events}");
     page.screenshot("http-status-page-after.png");
+}
+
+/// Debian's HAProxy in front of three stand-in web servers (one per node, answering with the
+/// node's name), each checked with `option httpchk GET /health/service/web` on its node's
+/// HTTP port, as docs/http.md tells an operator to set it up.
+struct Haproxy {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Haproxy {
+    fn start(c: &Cluster, http: &[u16]) -> Haproxy {
+        let ports: Vec<u16> = common::port_pairs(NODES.len() + 1)
+            .iter()
+            .map(|p| p + 1)
+            .collect();
+        let mut servers = String::new();
+        for (i, n) in NODES.iter().enumerate() {
+            let l = std::net::TcpListener::bind(("127.0.0.1", ports[i])).unwrap();
+            let name = n.to_string();
+            std::thread::spawn(move || {
+                for s in l.incoming().flatten() {
+                    let mut s = s;
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf);
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                        name.len()
+                    );
+                }
+            });
+            servers += &format!(
+                "    server {n} 127.0.0.1:{} check port {}\n",
+                ports[i], http[i]
+            );
+        }
+        let port = ports[NODES.len()];
+        let cfg = c.path("haproxy.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "defaults\n    mode http\n    timeout connect 2s\n    timeout client 5s\n    \
+                 timeout server 5s\n\nfrontend fe\n    bind 127.0.0.1:{port}\n    \
+                 default_backend web\n\nbackend web\n    option httpchk GET /health/service/web\n    \
+                 http-check expect status 200\n    default-server inter 300ms fall 1 rise 1\n{servers}"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/sbin/haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy (Debian's package) is installed");
+        Haproxy { child, port }
+    }
+
+    /// Five requests in a row through HAProxy all reach `node`'s server.
+    fn all_to(&self, node: &str) -> bool {
+        (0..5).all(|_| {
+            TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && get(self.port, "/") == (200, node.to_string())
+        })
+    }
 }
 
 /// Headless Chromium through chromedriver, both Debian's.
@@ -413,4 +498,71 @@ impl Browser {
         std::fs::write(&path, png).unwrap();
         eprintln!("screenshot: {}", path.display());
     }
+}
+
+/// HTTPS with the certificate and key cluster.conf names (a one-node cluster): curl checks the
+/// certificate against itself as the CA; plain HTTP on that port gets no answer.
+#[test]
+fn https_with_the_configured_certificate() {
+    let c = Cluster::new(1);
+    let http = common::port_pairs(1)[0] + 1;
+    let (cert, key) = (c.path("http.crt"), c.path("http.key"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nodes = c.nodes_xml(|_| String::new());
+    c.write_conf(&format!(
+        r#"<?xml version="1.0"?>
+<cluster name="httpstest" config_version="1">
+  <cman expected_votes="1"/>
+  <clusternodes>
+{nodes}  </clusternodes>
+  <rm http_port="{http}" http_tls_cert="{}" http_tls_key="{}"/>
+</cluster>
+"#,
+        cert.display(),
+        key.display()
+    ));
+    let mut c = c;
+    c.start("node1");
+    let url = format!("https://127.0.0.1:{http}/health/node");
+    let curl = |extra: &[&str], url: &str| {
+        Command::new("curl")
+            .args(["-s", "-o", "-", "-w", " %{http_code}", "--max-time", "5"])
+            .args(extra)
+            .arg(url)
+            .output()
+            .unwrap()
+    };
+    let cacert = cert.display().to_string();
+    eventually("node1 answers 200 over HTTPS", || {
+        String::from_utf8_lossy(&curl(&["--cacert", &cacert], &url).stdout)
+            == "node1: quorate member\n 200"
+    });
+    let plain = curl(&[], &format!("http://127.0.0.1:{http}/health/node"));
+    assert!(
+        !String::from_utf8_lossy(&plain.stdout).ends_with(" 200"),
+        "plain HTTP is not answered on the HTTPS port"
+    );
+    assert!(c
+        .log_of("node1")
+        .contains(&format!("on https://127.0.0.1:{http}/")));
 }
