@@ -303,6 +303,7 @@ fn metrics_health_and_the_page_follow_a_failover() {
         events.contains("node1 failed holding service:web"),
         "{events}"
     );
+    assert!(events.contains("node1 fenced"), "{events}");
     assert!(events.contains("taken over"), "{events}");
     page.screenshot("http-status-page-after.png");
 }

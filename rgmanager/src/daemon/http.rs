@@ -918,3 +918,85 @@ impl prometheus_client::collector::Collector for Collector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(rm: &str, node1: &str) -> ccs::ClusterConf {
+        ccs::parse_str(&format!(
+            r#"<cluster name="c" config_version="1"><clusternodes>
+<clusternode name="n1" nodeid="1" {node1}/><clusternode name="n2" nodeid="2"/>
+</clusternodes><rm {rm}/></cluster>"#
+        ))
+        .unwrap()
+    }
+
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+
+    #[test]
+    fn off_without_http_port_and_on_the_node_address_by_default() {
+        assert_eq!(settings(&conf("", ""), "n1", IP).unwrap(), None);
+        assert_eq!(
+            settings(&conf(r#"http_address="0.0.0.0""#, ""), "n1", IP).unwrap(),
+            None
+        );
+        let s = settings(&conf(r#"http_port="8084""#, ""), "n1", IP)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.addr, "10.0.0.1:8084".parse().unwrap());
+        assert_eq!(s.tls, None);
+    }
+
+    #[test]
+    fn node_port_address_and_tls_from_the_configuration() {
+        let c = conf(
+            r#"http_port="8084" http_address="::1" http_tls_cert="/c.pem" http_tls_key="/k.pem""#,
+            r#"rgm_http_port="9000""#,
+        );
+        let s = settings(&c, "n1", IP).unwrap().unwrap();
+        assert_eq!(s.addr, "[::1]:9000".parse().unwrap());
+        assert_eq!(s.tls, Some(("/c.pem".into(), "/k.pem".into())));
+        // n2 has no port of its own.
+        assert_eq!(settings(&c, "n2", IP).unwrap().unwrap().addr.port(), 8084);
+    }
+
+    #[test]
+    fn settings_that_cannot_work_say_why() {
+        let half = conf(r#"http_port="8084" http_tls_cert="/c.pem""#, "");
+        assert!(matches!(settings(&half, "n1", IP), Err(HttpError::HalfTls)));
+        let e = settings(&conf(r#"http_port="0""#, ""), "n1", IP).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "<rm http_port=\"0\">: not a port (1..65535): the HTTP listener is off"
+        );
+        let e = settings(&conf(r#"http_port="80" http_address="web1""#, ""), "n1", IP)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("<rm http_address=\"web1\">: "), "{e}");
+    }
+
+    #[test]
+    fn tls_files_that_do_not_load_name_the_file_not_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, "not a certificate").unwrap();
+        std::fs::write(&key, "SECRET-KEY-MATERIAL").unwrap();
+        let e = tls_acceptor(&cert, &key).err().unwrap().to_string();
+        assert!(e.starts_with(&format!("{}: ", cert.display())), "{e}");
+        assert!(!e.contains("SECRET"), "{e}");
+    }
+
+    #[test]
+    fn classic_text_names_counter_families_like_their_samples() {
+        let open = "# HELP a_b Things.\n# TYPE a_b counter\na_b_total{x=\"1\"} 3\n\
+                    # HELP d Durations.\n# TYPE d histogram\n# UNIT d seconds\nd_seconds_sum 1.0\n\
+                    # HELP g A gauge.\n# TYPE g gauge\ng 2\n# EOF\n";
+        assert_eq!(
+            classic(open),
+            "# HELP a_b_total Things.\n# TYPE a_b_total counter\na_b_total{x=\"1\"} 3\n\
+             # HELP d Durations.\n# TYPE d histogram\nd_seconds_sum 1.0\n\
+             # HELP g A gauge.\n# TYPE g gauge\ng 2\n"
+        );
+    }
+}

@@ -277,11 +277,7 @@ impl Node {
             if let Some((_, t)) = started {
                 stats.duration.observe(secs(t, now));
             }
-            m.event(
-                now,
-                "fencing",
-                format!("{name} fenced (power off confirmed)"),
-            );
+            // The event is said by `count_node_fenced`, on every node, however it was fenced.
         } else {
             stats.failures += 1;
             m.event(
@@ -327,7 +323,9 @@ impl Node {
     /// `node` is known fenced (by this node's run, another's news, or `fence_ack_manual`).
     pub(super) fn count_node_fenced(&mut self, node: NodeId) {
         let now = self.now;
+        let name = self.name_of(node);
         let m = &mut self.metrics;
+        m.event(now, "fencing", format!("{name} fenced"));
         if let Some(f) = m.failovers.get_mut(&node) {
             if !f.fenced {
                 f.fenced = true;
