@@ -5,6 +5,7 @@
 //! `fence_ack_manual` as no fence device is configured, the service taken over):
 //! - `/health/service/web` answers 200 on the owner only, 503 elsewhere, and flips with the
 //!   takeover; `/health/node` answers 200 on quorate members; an unknown service is a 404;
+//! - at most 16 live pages (event streams) at once, and health checks still answer then;
 //! - `/metrics` shows the membership, the owner, the fence run, the failover's phases and the
 //!   service's transitions moving as they should, and Debian's `promtool check metrics`
 //!   accepts it;
@@ -176,6 +177,22 @@ fn metrics_health_and_the_page_follow_a_failover() {
             )
         );
     }
+
+    // Live pages are capped; health checks still answer while the cap is reached.
+    let streams: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port("node2"))).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            write!(s, "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+            s
+        })
+        .collect();
+    assert_eq!(get(port("node2"), "/api/events").0, 503);
+    assert_eq!(get(port("node2"), "/health/node").0, 200);
+    drop(streams);
 
     // HAProxy sends the clients to the owner only.
     let lb = Haproxy::start(&c, &http);

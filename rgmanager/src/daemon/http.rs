@@ -39,6 +39,9 @@ use crate::state::ServiceState;
 /// Connections served at once; more are closed at accept (a page, a few scrapers and load
 /// balancers need a handful).
 const MAX_CONNECTIONS: usize = 64;
+/// Live pages (server-sent event streams) at once: the rest of the connections stay for
+/// scrapers and health checks, whatever a browser or a client left open does.
+const MAX_STREAMS: usize = 16;
 /// A client has this long to send its request head (and to finish the TLS handshake).
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The snapshot is rebuilt at least this often while anything looks (counters that move
@@ -337,7 +340,18 @@ async fn serve(
 
 type Snap = watch::Receiver<Arc<Snapshot>>;
 
+/// What the handlers share: the latest snapshot and the live pages' permits.
+#[derive(Clone)]
+struct App {
+    rx: Snap,
+    streams: Arc<Semaphore>,
+}
+
 fn router(rx: Snap) -> Router {
+    let app = App {
+        rx,
+        streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+    };
     Router::new()
         .route(
             "/",
@@ -358,7 +372,7 @@ fn router(rx: Snap) -> Router {
         .route("/health/service/{name}", get(health_service))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::middleware::map_response(secure_headers))
-        .with_state(rx)
+        .with_state(app)
 }
 
 /// No framing, no sniffing, no scripts or styles from elsewhere (the page has none), nothing
@@ -390,20 +404,33 @@ fn json(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn api_status(State(rx): State<Snap>) -> Response {
-    let page = rx.borrow().page.clone();
+async fn api_status(State(app): State<App>) -> Response {
+    let page = app.rx.borrow().page.clone();
     json(page)
 }
 
-/// Server-sent events: the page's JSON now and after every change.
-async fn api_events(State(mut rx): State<Snap>) -> impl IntoResponse {
+/// Server-sent events: the page's JSON now and after every change; 503 when
+/// [`MAX_STREAMS`] pages are open (the page retries by itself).
+async fn api_events(State(app): State<App>) -> Response {
+    let Ok(permit) = app.streams.clone().try_acquire_owned() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many live pages open\n".into(),
+        );
+    };
+    let mut rx = app.rx;
     rx.mark_changed();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    let stream = futures_util::stream::unfold((rx, permit), |(mut rx, permit)| async move {
         rx.changed().await.ok()?;
         let page = rx.borrow_and_update().page.clone();
-        Some((Ok::<_, Infallible>(SseEvent::default().data(page)), rx))
+        Some((
+            Ok::<_, Infallible>(SseEvent::default().data(page)),
+            (rx, permit),
+        ))
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 fn text(code: StatusCode, body: String) -> Response {
@@ -416,8 +443,8 @@ fn text(code: StatusCode, body: String) -> Response {
 }
 
 /// 200 while this node is a member of a quorate view.
-async fn health_node(State(rx): State<Snap>) -> Response {
-    let s = rx.borrow().clone();
+async fn health_node(State(app): State<App>) -> Response {
+    let s = app.rx.borrow().clone();
     if s.quorate_member() {
         text(
             StatusCode::OK,
@@ -438,8 +465,8 @@ async fn health_node(State(rx): State<Snap>) -> Response {
 
 /// 200 on the node where the service is started (and quorate), 503 elsewhere, 404 for a
 /// service cluster.conf does not have.
-async fn health_service(State(rx): State<Snap>, UrlPath(name): UrlPath<String>) -> Response {
-    let s = rx.borrow().clone();
+async fn health_service(State(app): State<App>, UrlPath(name): UrlPath<String>) -> Response {
+    let s = app.rx.borrow().clone();
     let (code, body) = service_health(&s, &name);
     text(code, body)
 }
@@ -475,8 +502,8 @@ pub fn service_health(s: &Snapshot, name: &str) -> (StatusCode, String) {
 
 /// OpenMetrics for a scraper that asks for it (Prometheus does), Prometheus' classic text
 /// format for everyone else (curl, `promtool check metrics`, older scrapers).
-async fn metrics(State(rx): State<Snap>, headers: axum::http::HeaderMap) -> Response {
-    let s = rx.borrow().clone();
+async fn metrics(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
+    let s = app.rx.borrow().clone();
     let open = headers
         .get_all(header::ACCEPT)
         .iter()
