@@ -128,13 +128,16 @@ case $op in
   set) while [ $# -gt 0 ]; do p=$1; v=$2; shift 2; case $p in
          power)
            old=$(cat "$D/power")
-           echo "$v" > "$D/power"
            echo "$(date +%s.%N) power $v (was $old)" >> "$D/events"
+           # Off: the power file says 0 only once the host is dead, as a real BMC reads
+           # the power state off only after the machine lost it.
            if [ "$old" = 1 ] && [ "$v" = 0 ]; then sh "$D/off.sh"; fi
+           echo "$v" > "$D/power"
            if [ "$old" = 0 ] && [ "$v" = 1 ]; then sh "$D/on.sh"; fi ;;
          reset)
-           echo "$(date +%s.%N) reset" >> "$D/events"
-           if [ "$(cat "$D/power")" = 1 ]; then sh "$D/off.sh"; sh "$D/on.sh"; fi ;;
+           old=$(cat "$D/power")
+           echo "$(date +%s.%N) reset (was $old)" >> "$D/events"
+           if [ "$old" = 1 ]; then sh "$D/off.sh"; sh "$D/on.sh"; fi ;;
          boot|identify) : ;;
          *) echo "Invalid parameter: $p"; exit 1 ;;
        esac; done ;;
@@ -220,6 +223,10 @@ set_working_mc 0x20
                 }
                 None => Command::new("ipmi_sim"),
             };
+            // Its own process group: a Ctrl-C meant for a long run (the lab) must not kill the
+            // BMCs under it.
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
             cmd.arg("-n")
                 .arg("-c")
                 .arg(d.join("lan.conf"))
@@ -275,7 +282,7 @@ set_working_mc 0x20
         Ok(())
     }
 
-    /// The power changes so far, one line each (`<unix time> power 0 (was 1)`, `… reset`).
+    /// The power changes so far, one line each (`<unix time> power 0 (was 1)`, `… reset (was 1)`).
     pub fn events(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("events")).unwrap_or_default()
     }

@@ -212,6 +212,15 @@ impl Hosts {
             .ok_or_else(|| HostError::NoHost(name.to_string()))
     }
 
+    /// The switch port (in the switch namespace) that a host's cable plugs into.
+    pub fn port(&self, host: &str) -> Result<String> {
+        self.hosts
+            .iter()
+            .position(|h| h.name == host)
+            .map(|i| format!("p{i}"))
+            .ok_or_else(|| HostError::NoHost(host.to_string()))
+    }
+
     /// `ip -n NS ARGS` in a host's namespace.
     pub fn ip(&self, host: &str, args: &[&str]) -> Result<String> {
         let ns = self.host(host)?.ns.clone();

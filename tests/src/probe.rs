@@ -127,6 +127,21 @@ impl Prober {
         false
     }
 
+    /// The samples taken from `from` on (the prober's clock).
+    pub fn since(&self, from: Duration) -> Vec<Sample> {
+        let all = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let i = all.partition_point(|s| s.at < from);
+        all[i..].to_vec()
+    }
+
+    /// Drops the samples taken before `at` (a prober polling for hours keeps only what is
+    /// still to be read).
+    pub fn forget_before(&self, at: Duration) {
+        let mut all = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let i = all.partition_point(|s| s.at < at);
+        all.drain(..i);
+    }
+
     pub fn stop(mut self) -> Vec<Sample> {
         self.finish();
         self.samples()
@@ -153,6 +168,26 @@ pub fn outage(samples: &[Sample], failed_at: Duration, new_owner: &str) -> Optio
         .iter()
         .find(|s| s.at >= failed_at && s.answer.as_deref() == Some(new_owner))
         .map(|s| s.at - failed_at)
+}
+
+/// How long the client went unanswered over `samples` (each sample counts until the next one,
+/// the last until `end`): the total, and the longest single stretch (from its first unanswered
+/// probe to the next answered one).
+pub fn unanswered(samples: &[Sample], end: Duration) -> (Duration, Duration) {
+    let mut total = Duration::ZERO;
+    let mut longest = Duration::ZERO;
+    let mut run_from: Option<Duration> = None;
+    for (i, s) in samples.iter().enumerate() {
+        let next = samples.get(i + 1).map_or(end, |n| n.at);
+        if s.answer.is_none() {
+            total += next.saturating_sub(s.at);
+            let from = *run_from.get_or_insert(s.at);
+            longest = longest.max(next.saturating_sub(from));
+        } else {
+            run_from = None;
+        }
+    }
+    (total, longest)
 }
 
 /// Names of the nodes that answered in `samples`, in order of first answer.
@@ -226,5 +261,30 @@ impl Drop for VipWatch {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unanswered_stretches() {
+        let ms = Duration::from_millis;
+        let s = |at: u64, a: Option<&str>| Sample {
+            at: ms(at),
+            answer: a.map(str::to_string),
+        };
+        let samples = [
+            s(0, Some("a")),
+            s(20, None),
+            s(70, None),
+            s(120, Some("b")),
+            s(140, None),
+            s(160, Some("b")),
+        ];
+        assert_eq!(unanswered(&samples, ms(180)), (ms(120), ms(100)));
+        assert_eq!(unanswered(&samples[..3], ms(100)), (ms(80), ms(80)));
+        assert_eq!(unanswered(&[], ms(100)), (Duration::ZERO, Duration::ZERO));
     }
 }

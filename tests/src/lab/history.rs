@@ -1,0 +1,347 @@
+//! The after-the-fact checks on what the hosts themselves wrote down, trusting no daemon: the
+//! service scripts' marker logs (`<unix time> start|stop|stopfail <host>`, one file per
+//! service), the BMCs' power logs (`<unix time> power 0 (was 1)`), and the lab's own record of
+//! the partitions it made. Pure: the lab reads the files and feeds the lines here.
+//!
+//! The rules:
+//! - **One runner, fenced first.** A service's run on a host begins with its `start` line and
+//!   ends with its `stop` line there or with a power-off of that host by its BMC. A `start` on
+//!   another host while a run is open is a violation: either the old runner still ran (two
+//!   runners) or it had died unseen (a crash, a hang, a cut cable) and nothing but a power-off
+//!   can prove that, so the start came before the fence.
+//! - **Quorum.** No `start` on a host that is cut off, with fewer configured nodes than a
+//!   quorum, more than `grace` after the cut began (a node needs a token to notice, and may
+//!   finish an order given before the cut).
+
+use std::collections::BTreeMap;
+
+/// Unix time in seconds (the scripts' and the BMCs' `date +%s.%N`).
+pub type Time = f64;
+
+/// One line of a log, read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Start {
+        svc: String,
+        host: String,
+    },
+    Stop {
+        svc: String,
+        host: String,
+    },
+    /// The script's stop refused on purpose (a "stop fails" fault): the run goes on.
+    StopFail {
+        svc: String,
+        host: String,
+    },
+    PowerOff {
+        host: String,
+    },
+    PowerOn {
+        host: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timed {
+    pub at: Time,
+    pub event: Event,
+}
+
+/// A service's marker line (`1712345678.123456789 start node2`).
+pub fn parse_marker(svc: &str, line: &str) -> Option<Timed> {
+    let mut w = line.split_whitespace();
+    let at: Time = w.next()?.parse().ok()?;
+    let what = w.next()?;
+    let host = w.next()?.to_string();
+    let svc = svc.to_string();
+    let event = match what {
+        "start" => Event::Start { svc, host },
+        "stop" => Event::Stop { svc, host },
+        "stopfail" => Event::StopFail { svc, host },
+        _ => return None,
+    };
+    Some(Timed { at, event })
+}
+
+/// A BMC's power log line (`cluster_tests::bmc`): `T power 0 (was 1)`, `T power 1 (was 0)`,
+/// `T reset (was 1)`. A reset of a powered host is a power-off (and an on).
+pub fn parse_power(host: &str, line: &str) -> Vec<Timed> {
+    let mut w = line.split_whitespace();
+    let Some(at) = w.next().and_then(|t| t.parse::<Time>().ok()) else {
+        return Vec::new();
+    };
+    let rest: Vec<&str> = w.collect();
+    let host = host.to_string();
+    let off = Timed {
+        at,
+        event: Event::PowerOff { host: host.clone() },
+    };
+    let on = Timed {
+        at,
+        event: Event::PowerOn { host },
+    };
+    match rest.as_slice() {
+        ["power", "0", "(was", "1)"] => vec![off],
+        ["power", "1", "(was", "0)"] => vec![on],
+        ["reset", "(was", "1)"] => vec![off, on],
+        _ => Vec::new(),
+    }
+}
+
+/// A partition the lab made: from `from` until `until` (open while it holds), hosts in
+/// different groups cannot talk. A cable pulled is a partition of that host alone.
+#[derive(Clone, Debug)]
+pub struct Cut {
+    pub from: Time,
+    pub until: Option<Time>,
+    pub groups: Vec<Vec<String>>,
+}
+
+/// A broken promise, with the time it was broken.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub at: Time,
+    pub rule: &'static str,
+    pub text: String,
+}
+
+/// The checker's memory across iterations: the open runs, and lines not yet old enough to be
+/// checked (lines of two hosts may land in a file out of time order by a few microseconds).
+#[derive(Debug, Default)]
+pub struct History {
+    /// (service, host) → when its run began.
+    open: BTreeMap<(String, String), Time>,
+    pending: Vec<Timed>,
+}
+
+impl History {
+    pub fn feed(&mut self, events: impl IntoIterator<Item = Timed>) {
+        self.pending.extend(events);
+    }
+
+    /// The services running by the markers: (service, host, since).
+    pub fn open_runs(&self) -> Vec<(String, String, Time)> {
+        self.open
+            .iter()
+            .map(|((s, h), t)| (s.clone(), h.clone(), *t))
+            .collect()
+    }
+
+    /// Checks every pending event up to `upto`, in time order. `quorum(t)` is the quorum of
+    /// the configuration at `t`, `configured(t, host)` whether the host was a configured node.
+    pub fn check(
+        &mut self,
+        upto: Time,
+        cuts: &[Cut],
+        grace: f64,
+        quorum: impl Fn(Time) -> usize,
+        configured: impl Fn(Time, &str) -> bool,
+    ) -> Vec<Finding> {
+        self.pending
+            .sort_by(|a, b| a.at.partial_cmp(&b.at).unwrap_or(std::cmp::Ordering::Equal));
+        let split = self.pending.partition_point(|e| e.at <= upto);
+        let now: Vec<Timed> = self.pending.drain(..split).collect();
+        let mut found = Vec::new();
+        for e in now {
+            match e.event {
+                Event::Start { svc, host } => {
+                    for ((s, h), since) in &self.open {
+                        if *s == svc && *h != host {
+                            found.push(Finding {
+                                at: e.at,
+                                rule: "one runner, fenced first",
+                                text: format!(
+                                    "service:{svc} started on {host} at {} while its run on {h} \
+                                     (started {}) was neither stopped nor ended by a BMC power-off",
+                                    stamp(e.at),
+                                    stamp(*since)
+                                ),
+                            });
+                        }
+                    }
+                    if let Some(f) =
+                        quorum_finding(&svc, &host, e.at, cuts, grace, &quorum, &configured)
+                    {
+                        found.push(f);
+                    }
+                    self.open.entry((svc, host)).or_insert(e.at);
+                }
+                Event::Stop { svc, host } => {
+                    self.open.remove(&(svc, host));
+                }
+                Event::StopFail { .. } | Event::PowerOn { .. } => {}
+                Event::PowerOff { host } => self.open.retain(|(_, h), _| *h != host),
+            }
+        }
+        found
+    }
+}
+
+fn quorum_finding(
+    svc: &str,
+    host: &str,
+    at: Time,
+    cuts: &[Cut],
+    grace: f64,
+    quorum: &impl Fn(Time) -> usize,
+    configured: &impl Fn(Time, &str) -> bool,
+) -> Option<Finding> {
+    for cut in cuts {
+        if at < cut.from + grace || cut.until.is_some_and(|u| at >= u) {
+            continue;
+        }
+        let Some(group) = cut.groups.iter().find(|g| g.iter().any(|h| h == host)) else {
+            continue;
+        };
+        let members = group.iter().filter(|h| configured(at, h)).count();
+        let q = quorum(at);
+        if members < q {
+            return Some(Finding {
+                at,
+                rule: "quorum",
+                text: format!(
+                    "service:{svc} started on {host} at {} in a partition of {members} configured \
+                     node(s) ({}) cut off at {}, quorum {q}",
+                    stamp(at),
+                    group.join(" "),
+                    stamp(cut.from)
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// A unix time as `HH:MM:SS.mmm` UTC (the logs' times are compared by eye).
+pub fn stamp(t: Time) -> String {
+    let ms = (t * 1000.0).round() as u64;
+    let day = ms % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day / 3_600_000,
+        day / 60_000 % 60,
+        day / 1000 % 60,
+        day % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(svc: &str, line: &str) -> Timed {
+        parse_marker(svc, line).unwrap()
+    }
+
+    fn run(events: Vec<Timed>, cuts: &[Cut]) -> Vec<Finding> {
+        let mut h = History::default();
+        h.feed(events);
+        h.check(f64::MAX, cuts, 2.0, |_| 2, |_, _| true)
+    }
+
+    #[test]
+    fn lines_are_read() {
+        assert_eq!(
+            m("web", "100.5 start node2"),
+            Timed {
+                at: 100.5,
+                event: Event::Start {
+                    svc: "web".into(),
+                    host: "node2".into()
+                }
+            }
+        );
+        assert_eq!(parse_marker("web", "garbage"), None);
+        assert_eq!(parse_power("node1", "7.25 power 0 (was 1)").len(), 1);
+        assert_eq!(parse_power("node1", "7.25 power 0 (was 0)").len(), 0);
+        assert_eq!(parse_power("node1", "7.25 reset (was 1)").len(), 2);
+        assert_eq!(parse_power("node1", "7.25 reset (was 0)").len(), 0);
+        assert_eq!(stamp(86_400.0 * 3.0 + 3_723.045_6), "01:02:03.046");
+    }
+
+    #[test]
+    fn a_move_after_a_stop_or_a_power_off_is_fine() {
+        let f = run(
+            vec![
+                m("web", "1 start node1"),
+                m("web", "2 stop node1"),
+                m("web", "3 start node2"),
+                parse_power("node2", "4 power 0 (was 1)").remove(0),
+                m("web", "5 start node3"),
+                // Initial stops on hosts that never ran it.
+                m("web", "6 stop node1"),
+            ],
+            &[],
+        );
+        assert_eq!(f, vec![]);
+    }
+
+    #[test]
+    fn a_start_while_another_host_runs_is_found_in_any_line_order() {
+        let f = run(
+            vec![
+                m("web", "3 start node2"),
+                m("web", "1 start node1"),
+                m("batch", "2 start node2"),
+                parse_power("node3", "2.5 power 0 (was 1)").remove(0),
+            ],
+            &[],
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].rule, "one runner, fenced first");
+        assert!(f[0].text.contains("service:web started on node2"), "{f:?}");
+        assert!(f[0].text.contains("run on node1"), "{f:?}");
+    }
+
+    #[test]
+    fn a_failed_stop_keeps_the_run_open() {
+        let f = run(
+            vec![
+                m("web", "1 start node1"),
+                m("web", "2 stopfail node1"),
+                m("web", "3 start node2"),
+            ],
+            &[],
+        );
+        assert_eq!(f.len(), 1);
+    }
+
+    #[test]
+    fn pending_lines_wait_until_they_are_old_enough() {
+        let mut h = History::default();
+        h.feed(vec![m("web", "1 start node1"), m("web", "5 start node2")]);
+        assert_eq!(h.check(2.0, &[], 2.0, |_| 2, |_, _| true), vec![]);
+        assert_eq!(h.open_runs().len(), 1);
+        h.feed(vec![m("web", "3 stop node1")]);
+        assert_eq!(h.check(10.0, &[], 2.0, |_| 2, |_, _| true), vec![]);
+        assert_eq!(h.open_runs(), vec![("web".into(), "node2".into(), 5.0)]);
+    }
+
+    #[test]
+    fn starts_in_a_minority_after_the_grace_are_found() {
+        let cut = Cut {
+            from: 10.0,
+            until: Some(30.0),
+            groups: vec![vec!["node1".into()], vec!["node2".into(), "node3".into()]],
+        };
+        let f = run(
+            vec![
+                m("web", "11 start node1"), // within the grace: an order from before the cut
+                m("web", "11.5 stop node1"),
+                m("batch", "13 start node1"),
+                m("batch", "13.5 stop node1"),
+                m("web", "20 start node2"), // the majority: fine
+                m("web", "21 stop node2"),
+                m("web", "31 start node1"), // healed
+            ],
+            &[cut],
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].rule, "quorum");
+        assert!(
+            f[0].text.contains("service:batch started on node1"),
+            "{f:?}"
+        );
+    }
+}
