@@ -45,6 +45,8 @@ enum Undo {
     Cont(String, Vec<i32>),
     /// The cable back in; `cut` indexes `Lab::cuts`.
     Plug(String, usize),
+    /// The loss table and the netem queues of the host's interface and switch port removed.
+    Clean(String, String),
     /// The partition healed.
     Heal(usize),
     /// The BMC reachable again; the node's fence should then work; then the node back.
@@ -213,6 +215,53 @@ impl Lab {
                 a.holds.push(Hold::For(ms(*d)));
                 a.undo.push(Undo::Plug(host.clone(), cut));
                 a.unreachable.push(host.clone());
+                a.targets.push(host);
+            }
+            Fault::Lossy {
+                who,
+                loss,
+                delay,
+                ms: d,
+            } => {
+                let host = self.resolve(who, avoid)?;
+                let port = self.h.port(&host)?;
+                let table = format!("lab_loss_{host}");
+                nft(
+                    &self.h.switch,
+                    &format!(
+                        "table bridge {table} {{\n chain loss {{\n  type filter hook forward priority -1; policy accept;\n  \
+                         iifname \"{port}\" numgen random mod 100 < {loss} drop\n  \
+                         oifname \"{port}\" numgen random mod 100 < {loss} drop\n }}\n}}"
+                    ),
+                )?;
+                let ns = self.h.host(&host)?.ns.clone();
+                let switch = self.h.switch.clone();
+                let jitter = (delay / 4).max(1);
+                let mut delayed = true;
+                for (ns, dev) in [(ns.as_str(), "eth0"), (switch.as_str(), port.as_str())] {
+                    let (dl, jt) = (format!("{delay}ms"), format!("{jitter}ms"));
+                    let args = [
+                        "-n", ns, "qdisc", "replace", "dev", dev, "root", "netem", "delay", &dl,
+                        &jt,
+                    ];
+                    if let Err(e) = crate::hosts::run("tc", &args) {
+                        // Kernels built without sch_netem (this lab's CI machine): loss only.
+                        self.note(&format!("{host}: no delay ({e})"));
+                        delayed = false;
+                        break;
+                    }
+                }
+                a.what.push(format!(
+                    "lossy {host} loss {loss}% {} {:.1}s",
+                    if delayed {
+                        format!("delay {delay}ms")
+                    } else {
+                        "(no netem)".into()
+                    },
+                    *d as f64 / 1000.0
+                ));
+                a.holds.push(Hold::For(ms(*d)));
+                a.undo.push(Undo::Clean(host.clone(), table));
                 a.targets.push(host);
             }
             Fault::Partition { how, size, ms: d } => {
@@ -629,6 +678,20 @@ impl Lab {
                 let until = self.powered_on_since(&host, from).unwrap_or_else(unix_now);
                 self.cuts[cut].until = Some(until);
                 self.note(&format!("{host}: cable plugged back"));
+            }
+            Undo::Clean(host, table) => {
+                nft(&self.h.switch, &format!("delete table bridge {table}"))?;
+                let ns = self.h.host(&host)?.ns.clone();
+                let port = self.h.port(&host)?;
+                for (ns, dev) in [
+                    (ns.as_str(), "eth0"),
+                    (self.h.switch.as_str(), port.as_str()),
+                ] {
+                    // None when netem is missing, or gone when a fence rebuilt the link.
+                    let _ =
+                        crate::hosts::run("tc", &["-n", ns, "qdisc", "del", "dev", dev, "root"]);
+                }
+                self.note(&format!("{host}: link clean again"));
             }
             Undo::Heal(cut) => {
                 nft(&self.h.switch, "delete table bridge lab_cut")?;

@@ -43,6 +43,16 @@ pub enum Fault {
     Hang { who: Who, tenths: u64 },
     /// The host's cable pulled for `ms`, then plugged back.
     Cable { who: Who, ms: u64 },
+    /// A bad link, for `ms`: `loss` percent of the host's frames dropped at random both ways
+    /// (nftables `numgen random` on its switch port), and its traffic both ways delayed by
+    /// `delay` ms, jitter a quarter of it (`tc netem` on its interface and its switch port;
+    /// loss only on a kernel without `sch_netem`, said in the step's line).
+    Lossy {
+        who: Who,
+        loss: u64,
+        delay: u64,
+        ms: u64,
+    },
     /// A partition drawn by `how`, in the switch (nftables), for `ms`. `size` picks the size of
     /// the smaller side (modulo the sizes possible).
     Partition { how: Split, size: u64, ms: u64 },
@@ -84,11 +94,12 @@ pub enum Fault {
 }
 
 /// Every kind, as the reports and `--faults` name them.
-pub const KINDS: [&str; 22] = [
+pub const KINDS: [&str; 23] = [
     "crash-bmc",
     "crash-kill",
     "hang",
     "cable",
+    "lossy",
     "split-minority",
     "split-majority",
     "split-even",
@@ -111,11 +122,12 @@ pub const KINDS: [&str; 22] = [
 
 /// The random mix: (kind, weight). Crashes and partitions weigh most: they are what fencing
 /// and quorum are for.
-const MIX: [(&str, u64); 20] = [
+const MIX: [(&str, u64); 21] = [
     ("crash-bmc", 8),
     ("crash-kill", 8),
     ("hang", 6),
     ("cable", 6),
+    ("lossy", 4),
     ("split-minority", 5),
     ("split-majority", 4),
     ("split-even", 3),
@@ -136,11 +148,12 @@ const MIX: [(&str, u64); 20] = [
 
 /// What may be one of two faults at once: nothing that partitions (the quorum check reads one
 /// partition at a time), restarts everything, or changes the node set.
-const DOUBLE: [&str; 12] = [
+const DOUBLE: [&str; 13] = [
     "crash-bmc",
     "crash-kill",
     "hang",
     "cable",
+    "lossy",
     "bmc-fails",
     "service-dies",
     "status-fails",
@@ -187,6 +200,12 @@ impl Fault {
             "cable" => Fault::Cable {
                 who: who(r),
                 ms: r.range(1_000, 8_000),
+            },
+            "lossy" => Fault::Lossy {
+                who: who(r),
+                loss: r.range(0, 41),
+                delay: r.range(5, 301),
+                ms: r.range(3_000, 10_000),
             },
             "split-minority" => Fault::Partition {
                 how: Split::OwnerInMinority,
@@ -294,6 +313,7 @@ impl Fault {
             Fault::CrashKill(_) => "crash-kill",
             Fault::Hang { .. } => "hang",
             Fault::Cable { .. } => "cable",
+            Fault::Lossy { .. } => "lossy",
             Fault::Partition { how, .. } => match how {
                 Split::OwnerInMinority => "split-minority",
                 Split::OwnerInMajority => "split-majority",
