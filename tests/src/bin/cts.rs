@@ -1,5 +1,5 @@
 //! `cts ITERATIONS [--seed S] [--nodes N] [--token MS] [--first K] [--faults LIST] [--out DIR]
-//! [--boot-time SECS]`: the cluster test lab (`cluster_tests::lab`, run by `tests/bench/cts`).
+//! [--boot-time SECS] [--dry-run]`: the cluster test lab (`cluster_tests::lab`, run by `tests/bench/cts`).
 //! Builds 3 to 5 namespace hosts with real daemons and BMCs, then runs ITERATIONS random faults
 //! from the seed, one line each, and a summary table. Root only; the rgmanager binaries and
 //! `name_httpd` must be in this program's directory.
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use cluster_tests::lab::engine::{run, RunOptions};
-use cluster_tests::lab::fault::KINDS;
+use cluster_tests::lab::fault::{Fault, KINDS};
 use cluster_tests::lab::{report, Lab, Options};
 
 #[derive(Parser, Debug)]
@@ -51,6 +51,9 @@ struct Args {
     /// Seconds from a host's power-on to its daemon's start.
     #[arg(long, default_value_t = 3.0)]
     boot_time: f64,
+    /// Print the steps' faults (as drawn from the seed) and exit, building nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Marks the run's child process in its environment.
@@ -155,11 +158,6 @@ fn loadavg() -> String {
 
 fn main() {
     let args = Args::parse();
-    if std::env::var_os(CHILD).is_none() {
-        std::process::exit(supervise());
-    }
-    handle(libc::SIGINT, on_stop);
-    handle(libc::SIGTERM, on_stop);
     for k in &args.faults {
         if !KINDS.contains(&k.as_str()) {
             eprintln!(
@@ -177,6 +175,21 @@ fn main() {
         eprintln!("cts: --boot-time must be 0 to 600 seconds");
         std::process::exit(2);
     }
+    if args.dry_run {
+        let seed = args.seed.unwrap_or(1);
+        for step in args.first..args.first + args.iterations {
+            match Fault::pick(seed, step, args.nodes, &args.faults) {
+                Some(f) => println!("step {step}: {f:?}"),
+                None => println!("step {step}: no fault of the kinds asked for fits"),
+            }
+        }
+        return;
+    }
+    if std::env::var_os(CHILD).is_none() {
+        std::process::exit(supervise());
+    }
+    handle(libc::SIGINT, on_stop);
+    handle(libc::SIGTERM, on_stop);
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("cts: the lab makes network namespaces: run it as root");
