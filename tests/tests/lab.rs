@@ -57,6 +57,7 @@ fn a_short_fixed_seed_run_finds_nothing_and_sabotage_is_caught() {
         seed: SEED,
         first: 1,
         iterations: STEPS,
+        until: None,
         only: Vec::new(),
         replay: "tests/bench/cts".into(),
         replay_opts: " --nodes 3".into(),

@@ -1,5 +1,5 @@
 //! `cts ITERATIONS [--seed S] [--nodes N] [--token MS] [--first K] [--faults LIST] [--out DIR]
-//! [--boot-time SECS] [--dry-run]`: the cluster test lab (`cluster_tests::lab`, run by `tests/bench/cts`).
+//! [--boot-time SECS] [--duration MINUTES] [--dry-run]`: the cluster test lab (`cluster_tests::lab`, run by `tests/bench/cts`).
 //! Builds 3 to 5 namespace hosts with real daemons and BMCs, then runs ITERATIONS random faults
 //! from the seed, one line each, and a summary table. Root only; the rgmanager binaries and
 //! `name_httpd` must be in this program's directory.
@@ -28,8 +28,11 @@ use cluster_tests::lab::{report, Lab, Options};
     about = "The cluster test lab: random faults on real namespace hosts, checked from outside"
 )]
 struct Args {
-    /// How many steps to run.
+    /// How many steps to run (at most, with --duration).
     iterations: u64,
+    /// Begin no step after this many minutes (a run for a time: `cts 1000000 --duration 60`).
+    #[arg(long)]
+    duration: Option<f64>,
     /// The run's seed (default: from the clock; printed).
     #[arg(long)]
     seed: Option<u64>,
@@ -171,6 +174,13 @@ fn main() {
         eprintln!("cts: --nodes must be 3 to 5, not {}", args.nodes);
         std::process::exit(2);
     }
+    if args
+        .duration
+        .is_some_and(|m| !(0.0..=100_000.0).contains(&m))
+    {
+        eprintln!("cts: --duration must be 0 to 100000 minutes");
+        std::process::exit(2);
+    }
     if !(0.0..=600.0).contains(&args.boot_time) {
         eprintln!("cts: --boot-time must be 0 to 600 seconds");
         std::process::exit(2);
@@ -268,6 +278,9 @@ fn main() {
         seed,
         first: args.first,
         iterations: args.iterations,
+        until: args
+            .duration
+            .map(|m| began + Duration::from_secs_f64(m * 60.0)),
         only: args.faults.clone(),
         replay: "tests/bench/cts".into(),
         replay_opts,

@@ -889,6 +889,8 @@ pub struct RunOptions {
     pub seed: u64,
     pub first: u64,
     pub iterations: u64,
+    /// No step begins after this (a run for a duration: `cts --duration`).
+    pub until: Option<Instant>,
     /// Fault kinds to draw from (empty: the whole mix).
     pub only: Vec<String>,
     /// How to replay, for the messages: the command (`tests/bench/cts`) and the options of
@@ -902,7 +904,7 @@ pub struct RunOptions {
 pub fn run(lab: &mut Lab, ro: &RunOptions, out: &mut dyn Write, stop: &AtomicBool) -> Vec<Record> {
     let mut records = Vec::new();
     for step in ro.first..ro.first + ro.iterations {
-        if stop.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) || ro.until.is_some_and(|u| Instant::now() >= u) {
             break;
         }
         let Some(fault) = Fault::pick(ro.seed, step, lab.o.nodes, &ro.only) else {
