@@ -39,21 +39,25 @@ enum Hold {
 
 /// How a fault is undone.
 enum Undo {
-    /// A crashed node: wait for the cluster's fence to bring it back, else power it on.
-    Back(String),
-    /// A hang: SIGCONT to the processes stopped.
-    Cont(String, Vec<i32>),
+    /// A crashed node: wait for the cluster's fence to bring it back, else power it on; then
+    /// its cut (an index in `Lab::cuts`) ends.
+    Back(String, Option<usize>),
+    /// A hang: SIGCONT to the processes stopped; its cut ends.
+    Cont(String, Vec<i32>, usize),
     /// The cable back in; `cut` indexes `Lab::cuts`.
     Plug(String, usize),
-    /// The loss table and the netem queues of the host's interface and switch port removed.
-    Clean(String, String),
+    /// The loss table and the netem queues of the host's interface and switch port removed;
+    /// its cut ends.
+    Clean(String, String, usize),
     /// The partition healed.
     Heal(usize),
-    /// The BMC reachable again; the node's fence should then work; then the node back.
+    /// The BMC reachable again; the node's fence should then work; then its cable back in
+    /// (if it was pulled), the node back and its cut ended.
     BmcBack {
         host: String,
         table: String,
-        cable: Option<usize>,
+        cable: bool,
+        cut: usize,
     },
     RemoveFlag(std::path::PathBuf),
     /// The stop works again: `clusvcadm -d`, then `-e -F`.
@@ -153,13 +157,33 @@ impl Lab {
         host.ok_or_else(|| HostError::NoHost(format!("{who:?} (every node is taken)")))
     }
 
-    fn cut_index(&mut self, groups: Vec<Vec<String>>) -> usize {
+    fn cut_index(&mut self, groups: Vec<Vec<String>>, starts: bool) -> usize {
         self.cuts.push(Cut {
             from: unix_now(),
             until: None,
             groups,
+            starts,
         });
         self.cuts.len() - 1
+    }
+
+    /// A cut of `host` alone from the other configured nodes (`starts`: it lives on and the
+    /// quorum rule of starts reads the cut).
+    fn isolate(&mut self, host: &str, starts: bool) -> usize {
+        let rest: Vec<String> = self
+            .configured()
+            .into_iter()
+            .filter(|n| n != host)
+            .collect();
+        self.cut_index(vec![vec![host.to_string()], rest], starts)
+    }
+
+    /// Ends a cut of `host`: now, or when it was powered on again since the cut began (a
+    /// fenced host boots with its cable in, its processes new).
+    fn end_cut(&mut self, host: &str, cut: usize) {
+        let from = self.cuts[cut].from;
+        let until = self.powered_on_since(host, from).unwrap_or_else(unix_now);
+        self.cuts[cut].until = Some(until);
     }
 
     /// The first BMC power-on of `host` after `from` (a reboot plugs a pulled cable back).
@@ -177,7 +201,9 @@ impl Lab {
         match f {
             Fault::CrashBmc(who) | Fault::CrashKill(who) => {
                 let host = self.resolve(who, avoid)?;
+                let cut = self.isolate(&host, false);
                 if matches!(f, Fault::CrashBmc(_)) {
+                    self.lab_offs.push((host.clone(), unix_now()));
                     self.bmc(&host)?.set_power(false)?;
                 } else {
                     self.h.power_off(&host)?;
@@ -187,28 +213,24 @@ impl Lab {
                     host: Some(host.clone()),
                     limit: BACK,
                 });
-                a.undo.push(Undo::Back(host.clone()));
+                a.undo.push(Undo::Back(host.clone(), Some(cut)));
                 a.targets.push(host);
             }
             Fault::Hang { who, tenths } => {
                 let host = self.resolve(who, avoid)?;
                 let pids = self.h.pids(&host)?;
+                let cut = self.isolate(&host, false);
                 signal(&pids, libc::SIGSTOP);
                 let d = token.mul_f64(*tenths as f64 / 10.0);
                 a.what.push(format!("hang {host} {:.1}s", d.as_secs_f64()));
                 a.holds.push(Hold::For(d));
-                a.undo.push(Undo::Cont(host.clone(), pids));
+                a.undo.push(Undo::Cont(host.clone(), pids, cut));
                 a.unreachable.push(host.clone());
                 a.targets.push(host);
             }
             Fault::Cable { who, ms: d } => {
                 let host = self.resolve(who, avoid)?;
-                let rest: Vec<String> = self
-                    .configured()
-                    .into_iter()
-                    .filter(|n| *n != host)
-                    .collect();
-                let cut = self.cut_index(vec![vec![host.clone()], rest]);
+                let cut = self.isolate(&host, true);
                 self.h.cable(&host, false)?;
                 a.what
                     .push(format!("cable {host} {:.1}s", *d as f64 / 1000.0));
@@ -226,6 +248,7 @@ impl Lab {
                 let host = self.resolve(who, avoid)?;
                 let port = self.h.port(&host)?;
                 let table = format!("lab_loss_{host}");
+                let cut = self.isolate(&host, false);
                 nft(
                     &self.h.switch,
                     &format!(
@@ -261,7 +284,7 @@ impl Lab {
                     *d as f64 / 1000.0
                 ));
                 a.holds.push(Hold::For(ms(*d)));
-                a.undo.push(Undo::Clean(host.clone(), table));
+                a.undo.push(Undo::Clean(host.clone(), table, cut));
                 a.targets.push(host);
             }
             Fault::Partition { how, size, ms: d } => {
@@ -313,7 +336,7 @@ impl Lab {
                          iifname {{ {pa} }} oifname {{ {pb} }} drop\n  iifname {{ {pb} }} oifname {{ {pa} }} drop\n }}\n}}"
                     ),
                 )?;
-                let cut = self.cut_index(vec![side.clone(), client_side.clone()]);
+                let cut = self.cut_index(vec![side.clone(), client_side.clone()], true);
                 a.what.push(format!(
                     "{} [{}] | [{}] {:.1}s",
                     f.kind(),
@@ -337,20 +360,13 @@ impl Lab {
                          ip daddr {bmc} udp dport 623 drop\n }}\n}}"
                     ),
                 )?;
-                let cut = if *cable {
-                    let rest: Vec<String> = self
-                        .configured()
-                        .into_iter()
-                        .filter(|n| *n != host)
-                        .collect();
-                    let c = self.cut_index(vec![vec![host.clone()], rest]);
+                let cut = self.isolate(&host, *cable);
+                if *cable {
                     self.h.cable(&host, false)?;
                     a.unreachable.push(host.clone());
-                    Some(c)
                 } else {
                     self.h.power_off(&host)?;
-                    None
-                };
+                }
                 a.what.push(format!(
                     "bmc-fails {host} ({}) {:.1}s",
                     if *cable { "cable" } else { "killed" },
@@ -360,7 +376,8 @@ impl Lab {
                 a.undo.push(Undo::BmcBack {
                     host: host.clone(),
                     table,
-                    cable: cut,
+                    cable: *cable,
+                    cut,
                 });
                 a.targets.push(host);
             }
@@ -657,29 +674,31 @@ impl Lab {
 
     fn undo(&mut self, u: Undo, findings: &mut Vec<(String, String)>) -> Result<()> {
         match u {
-            Undo::Back(host) => {
+            Undo::Back(host, cut) => {
                 let deadline = Instant::now() + BACK;
                 while self.daemon_pids(&host).is_empty() && Instant::now() < deadline {
                     std::thread::sleep(ms(100));
                 }
                 self.ensure_up(&host)?;
+                if let Some(cut) = cut {
+                    self.end_cut(&host, cut);
+                }
             }
-            Undo::Cont(host, pids) => {
+            Undo::Cont(host, pids, cut) => {
                 let alive: Vec<i32> = pids
                     .into_iter()
                     .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
                     .collect();
                 signal(&alive, libc::SIGCONT);
+                self.end_cut(&host, cut);
                 self.note(&format!("{host}: SIGCONT to {} processes", alive.len()));
             }
             Undo::Plug(host, cut) => {
                 self.h.cable(&host, true)?;
-                let from = self.cuts[cut].from;
-                let until = self.powered_on_since(&host, from).unwrap_or_else(unix_now);
-                self.cuts[cut].until = Some(until);
+                self.end_cut(&host, cut);
                 self.note(&format!("{host}: cable plugged back"));
             }
-            Undo::Clean(host, table) => {
+            Undo::Clean(host, table, cut) => {
                 nft(&self.h.switch, &format!("delete table bridge {table}"))?;
                 let ns = self.h.host(&host)?.ns.clone();
                 let port = self.h.port(&host)?;
@@ -691,6 +710,7 @@ impl Lab {
                     let _ =
                         crate::hosts::run("tc", &["-n", ns, "qdisc", "del", "dev", dev, "root"]);
                 }
+                self.end_cut(&host, cut);
                 self.note(&format!("{host}: link clean again"));
             }
             Undo::Heal(cut) => {
@@ -698,7 +718,12 @@ impl Lab {
                 self.cuts[cut].until = Some(unix_now());
                 self.note("partition healed");
             }
-            Undo::BmcBack { host, table, cable } => {
+            Undo::BmcBack {
+                host,
+                table,
+                cable,
+                cut,
+            } => {
                 nft(&self.h.switch, &format!("delete table inet {table}"))?;
                 let since = unix_now();
                 self.note(&format!("{host}: BMC reachable again"));
@@ -721,13 +746,10 @@ impl Lab {
                         "{host}: not fenced within 20 s of its BMC coming back"
                     ));
                 }
-                if let Some(cut) = cable {
+                if cable {
                     self.h.cable(&host, true)?;
-                    let from = self.cuts[cut].from;
-                    let until = self.powered_on_since(&host, from).unwrap_or_else(unix_now);
-                    self.cuts[cut].until = Some(until);
                 }
-                self.undo(Undo::Back(host), findings)?;
+                self.undo(Undo::Back(host, Some(cut)), findings)?;
             }
             Undo::RemoveFlag(path) => {
                 let _ = std::fs::remove_file(&path);

@@ -12,6 +12,13 @@
 //! - **Quorum.** No `start` on a host that is cut off, with fewer configured nodes than a
 //!   quorum, more than `grace` after the cut began (a node needs a token to notice, and may
 //!   finish an order given before the cut).
+//! - **No fencing without quorum.** While the lab holds any cut (a partition, a cable pulled, a
+//!   host down, hung or on a lossy link; until `grace` after it ends, for a fence decided just
+//!   before), a power-off of a host that the lab did not ask for must have come from a quorate
+//!   group of nodes that could not reach that host: some group of the cuts' combined
+//!   partition, not the victim's, with at least a quorum of configured nodes. A minority (or an
+//!   even split, where no side is quorate) that powers anything off breaks it. Outside every
+//!   cut nothing is checked (a fence may land a moment after the lab's record of a cut ends).
 
 use std::collections::BTreeMap;
 
@@ -90,12 +97,17 @@ pub fn parse_power(host: &str, line: &str) -> Vec<Timed> {
 }
 
 /// A partition the lab made: from `from` until `until` (open while it holds), hosts in
-/// different groups cannot talk. A cable pulled is a partition of that host alone.
+/// different groups cannot talk. A cable pulled is a partition of that host alone; so is a
+/// host down, hung or on a lossy link, for the fencing rule.
 #[derive(Clone, Debug)]
 pub struct Cut {
     pub from: Time,
     pub until: Option<Time>,
     pub groups: Vec<Vec<String>>,
+    /// Whether the quorum rule of starts reads it: the hosts live on, cut off (a partition, a
+    /// cable). Not for a host down or hung (it starts nothing) or on a lossy link (it may well
+    /// stay a member).
+    pub starts: bool,
 }
 
 /// A broken promise, with the time it was broken.
@@ -129,14 +141,18 @@ impl History {
     }
 
     /// Checks every pending event up to `upto`, in time order. `quorum(t)` is the quorum of
-    /// the configuration at `t`, `configured(t, host)` whether the host was a configured node.
+    /// the configuration at `t`, `configured(t, host)` whether the host was a configured node;
+    /// `lab_offs` the power-offs the lab itself made through a BMC (host, when).
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &mut self,
         upto: Time,
         cuts: &[Cut],
         grace: f64,
+        lab_offs: &[(String, Time)],
         quorum: impl Fn(Time) -> usize,
         configured: impl Fn(Time, &str) -> bool,
+        hosts: &[String],
     ) -> Vec<Finding> {
         self.pending
             .sort_by(|a, b| a.at.partial_cmp(&b.at).unwrap_or(std::cmp::Ordering::Equal));
@@ -171,7 +187,23 @@ impl History {
                     self.open.remove(&(svc, host));
                 }
                 Event::StopFail { .. } | Event::PowerOn { .. } => {}
-                Event::PowerOff { host } => self.open.retain(|(_, h), _| *h != host),
+                Event::PowerOff { host } => {
+                    let ours = lab_offs
+                        .iter()
+                        .any(|(h, t)| *h == host && (e.at - t).abs() < 2.0);
+                    if !ours {
+                        found.extend(fence_finding(
+                            &host,
+                            e.at,
+                            cuts,
+                            grace,
+                            &quorum,
+                            &configured,
+                            hosts,
+                        ));
+                    }
+                    self.open.retain(|(_, h), _| *h != host)
+                }
             }
         }
         found
@@ -188,7 +220,7 @@ fn quorum_finding(
     configured: &impl Fn(Time, &str) -> bool,
 ) -> Option<Finding> {
     for cut in cuts {
-        if at < cut.from + grace || cut.until.is_some_and(|u| at >= u) {
+        if !cut.starts || at < cut.from + grace || cut.until.is_some_and(|u| at >= u) {
             continue;
         }
         let Some(group) = cut.groups.iter().find(|g| g.iter().any(|h| h == host)) else {
@@ -213,6 +245,101 @@ fn quorum_finding(
     None
 }
 
+/// The fencing rule for a power-off of `victim` at `at` that the lab did not make. A cut is
+/// certain from `grace` after it began until it ended; within `grace` of either end it may or
+/// may not have been seen yet (a fence decided just before the cluster noticed a cut, or
+/// just before a heal): the power-off is fine if some reading of those cuts explains it.
+fn fence_finding(
+    victim: &str,
+    at: Time,
+    cuts: &[Cut],
+    grace: f64,
+    quorum: &impl Fn(Time) -> usize,
+    configured: &impl Fn(Time, &str) -> bool,
+    hosts: &[String],
+) -> Option<Finding> {
+    let mut certain: Vec<&Cut> = Vec::new();
+    let mut maybe: Vec<&Cut> = Vec::new();
+    for c in cuts {
+        let until = c.until.unwrap_or(f64::INFINITY);
+        if at < c.from || at > until + grace {
+            continue;
+        }
+        if at >= c.from + grace && at <= until {
+            certain.push(c);
+        } else {
+            maybe.push(c);
+        }
+    }
+    // Cuts are few at a time (two faults at most); a run's stale record cannot blow this up.
+    maybe.truncate(8);
+    let q = quorum(at);
+    let mut shown = String::new();
+    for mask in 0u32..1 << maybe.len() {
+        let active: Vec<&Cut> = certain
+            .iter()
+            .copied()
+            .chain(
+                maybe
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, c)| *c),
+            )
+            .collect();
+        if active.is_empty() {
+            return None;
+        }
+        // Two hosts can talk when every active cut has them in the same group: a host's group
+        // numbers across the cuts name its piece of the combined partition.
+        let piece = |h: &str| -> Vec<usize> {
+            active
+                .iter()
+                .map(|c| {
+                    c.groups
+                        .iter()
+                        .position(|g| g.iter().any(|x| x == h))
+                        .unwrap_or(usize::MAX)
+                })
+                .collect()
+        };
+        let mine = piece(victim);
+        let mut pieces: Vec<(Vec<usize>, Vec<&str>)> = Vec::new();
+        for h in hosts.iter().filter(|h| configured(at, h)) {
+            let p = piece(h);
+            match pieces.iter_mut().find(|(k, _)| *k == p) {
+                Some((_, members)) => members.push(h),
+                None => pieces.push((p, vec![h])),
+            }
+        }
+        if pieces
+            .iter()
+            .any(|(k, members)| *k != mine && members.len() >= q)
+        {
+            return None;
+        }
+        if shown.is_empty() {
+            shown = pieces
+                .iter()
+                .map(|(_, m)| format!("[{}]", m.join(" ")))
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    if shown.is_empty() {
+        return None;
+    }
+    Some(Finding {
+        at,
+        rule: "no fencing without quorum",
+        text: format!(
+            "{victim} was powered off at {} while no quorate group could have fenced it: \
+             the hosts were split {shown} (quorum {q})",
+            stamp(at),
+        ),
+    })
+}
+
 /// A unix time as `HH:MM:SS.mmm` UTC (the logs' times are compared by eye).
 pub fn stamp(t: Time) -> String {
     let ms = (t * 1000.0).round() as u64;
@@ -234,10 +361,14 @@ mod tests {
         parse_marker(svc, line).unwrap()
     }
 
+    fn hosts() -> Vec<String> {
+        ["node1", "node2", "node3"].map(String::from).to_vec()
+    }
+
     fn run(events: Vec<Timed>, cuts: &[Cut]) -> Vec<Finding> {
         let mut h = History::default();
         h.feed(events);
-        h.check(f64::MAX, cuts, 2.0, |_| 2, |_, _| true)
+        h.check(f64::MAX, cuts, 2.0, &[], |_| 2, |_, _| true, &hosts())
     }
 
     #[test]
@@ -311,10 +442,16 @@ mod tests {
     fn pending_lines_wait_until_they_are_old_enough() {
         let mut h = History::default();
         h.feed(vec![m("web", "1 start node1"), m("web", "5 start node2")]);
-        assert_eq!(h.check(2.0, &[], 2.0, |_| 2, |_, _| true), vec![]);
+        assert_eq!(
+            h.check(2.0, &[], 2.0, &[], |_| 2, |_, _| true, &hosts()),
+            vec![]
+        );
         assert_eq!(h.open_runs().len(), 1);
         h.feed(vec![m("web", "3 stop node1")]);
-        assert_eq!(h.check(10.0, &[], 2.0, |_| 2, |_, _| true), vec![]);
+        assert_eq!(
+            h.check(10.0, &[], 2.0, &[], |_| 2, |_, _| true, &hosts()),
+            vec![]
+        );
         assert_eq!(h.open_runs(), vec![("web".into(), "node2".into(), 5.0)]);
     }
 
@@ -324,6 +461,7 @@ mod tests {
             from: 10.0,
             until: Some(30.0),
             groups: vec![vec!["node1".into()], vec!["node2".into(), "node3".into()]],
+            starts: true,
         };
         let f = run(
             vec![
@@ -343,5 +481,64 @@ mod tests {
             f[0].text.contains("service:batch started on node1"),
             "{f:?}"
         );
+    }
+
+    fn cut(from: Time, until: Time, groups: &[&[&str]], starts: bool) -> Cut {
+        Cut {
+            from,
+            until: Some(until),
+            groups: groups
+                .iter()
+                .map(|g| g.iter().map(|h| h.to_string()).collect())
+                .collect(),
+            starts,
+        }
+    }
+
+    fn off(host: &str, at: &str) -> Timed {
+        parse_power(host, &format!("{at} power 0 (was 1)")).remove(0)
+    }
+
+    #[test]
+    fn only_a_quorate_group_fences() {
+        let minority = cut(10.0, 30.0, &[&["node1"], &["node2", "node3"]], true);
+        // The majority fences the cut-off node: fine; the minority fencing a majority node,
+        // or anyone fencing within the grace after the heal from the minority: not.
+        let f = run(vec![off("node1", "12")], std::slice::from_ref(&minority));
+        assert_eq!(f, vec![]);
+        // Within the grace of either end the cut may not have been seen yet: not checked.
+        let f = run(
+            vec![off("node2", "11"), off("node3", "31")],
+            std::slice::from_ref(&minority),
+        );
+        assert_eq!(f, vec![]);
+        let f = run(
+            vec![off("node2", "12"), off("node3", "29")],
+            std::slice::from_ref(&minority),
+        );
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(f[0].rule, "no fencing without quorum");
+        assert!(f[0].text.contains("[node1] [node2 node3]"), "{f:?}");
+        // Outside every cut (after the grace): not checked.
+        assert_eq!(run(vec![off("node2", "40")], &[minority]), vec![]);
+        // A host down and another cut off at once (3 nodes, quorum 2): node3 alone is not
+        // quorate, so nobody may be fenced; the lab's own power-off is not a fence.
+        let two = [
+            cut(10.0, 30.0, &[&["node1"], &["node2", "node3"]], false),
+            cut(11.0, 30.0, &[&["node2"], &["node1", "node3"]], true),
+        ];
+        let mut h = History::default();
+        h.feed(vec![off("node1", "12"), off("node2", "14")]);
+        let f = h.check(
+            f64::MAX,
+            &two,
+            2.0,
+            &[("node1".to_string(), 11.9)],
+            |_| 2,
+            |_, _| true,
+            &hosts(),
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].text.starts_with("node2 was powered off"), "{f:?}");
     }
 }

@@ -178,8 +178,10 @@ pub struct Lab {
     pub prober: Prober,
     /// When the prober's clock started (its samples count from there).
     pub prober_epoch: Instant,
-    /// Partitions and cables pulled, for the quorum check.
+    /// Partitions, cables pulled, hosts down, hung or on a lossy link: for the quorum checks.
     pub cuts: Vec<history::Cut>,
+    /// The power-offs the lab made through a BMC (host, unix time): not fences.
+    pub lab_offs: Vec<(String, f64)>,
     /// (from, configuration) for the quorum check: which nodes were configured when.
     pub conf_history: Vec<(f64, LabConf)>,
     /// Daemon exits the lab caused (SIGTERM, removal from the configuration), per host.
@@ -295,6 +297,7 @@ impl Lab {
             prober,
             prober_epoch,
             cuts: Vec::new(),
+            lab_offs: Vec::new(),
             conf_history: vec![(unix_now(), conf)],
             expected_exits: BTreeMap::new(),
             history: history::History::default(),
@@ -716,16 +719,19 @@ impl Lab {
                 .map(|(_, c)| c)
                 .unwrap_or(&self.conf)
         };
+        let hosts: Vec<String> = (1..=self.o.nodes + 1).map(|i| format!("node{i}")).collect();
         let findings = self.history.check(
             unix_now() - 0.5,
             &self.cuts,
             grace,
+            &self.lab_offs,
             |t| at(t).quorum(),
             |t, h| {
                 h.strip_prefix("node")
                     .and_then(|n| n.parse::<usize>().ok())
                     .is_some_and(|n| at(t).nodes.contains(&n))
             },
+            &hosts,
         );
         for f in findings {
             found.push((f.rule.to_string(), f.text));
