@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::fault::{Fault, Split, Who};
-use super::history::Cut;
+use super::history::{Cut, CutKind};
 use super::report::Record;
 use super::{unix_now, Lab, VIP};
 use crate::hosts::{HostError, Result};
@@ -157,25 +157,24 @@ impl Lab {
         host.ok_or_else(|| HostError::NoHost(format!("{who:?} (every node is taken)")))
     }
 
-    fn cut_index(&mut self, groups: Vec<Vec<String>>, starts: bool) -> usize {
+    fn cut_index(&mut self, groups: Vec<Vec<String>>, kind: CutKind) -> usize {
         self.cuts.push(Cut {
             from: unix_now(),
             until: None,
             groups,
-            starts,
+            kind,
         });
         self.cuts.len() - 1
     }
 
-    /// A cut of `host` alone from the other configured nodes (`starts`: it lives on and the
-    /// quorum rule of starts reads the cut).
-    fn isolate(&mut self, host: &str, starts: bool) -> usize {
+    /// A cut of `host` alone from the other configured nodes.
+    fn isolate(&mut self, host: &str, kind: CutKind) -> usize {
         let rest: Vec<String> = self
             .configured()
             .into_iter()
             .filter(|n| n != host)
             .collect();
-        self.cut_index(vec![vec![host.to_string()], rest], starts)
+        self.cut_index(vec![vec![host.to_string()], rest], kind)
     }
 
     /// Ends a cut of `host`: now, or when it was powered on again since the cut began (a
@@ -201,7 +200,7 @@ impl Lab {
         match f {
             Fault::CrashBmc(who) | Fault::CrashKill(who) => {
                 let host = self.resolve(who, avoid)?;
-                let cut = self.isolate(&host, false);
+                let cut = self.isolate(&host, CutKind::Down);
                 if matches!(f, Fault::CrashBmc(_)) {
                     self.lab_offs.push((host.clone(), unix_now()));
                     self.bmc(&host)?.set_power(false)?;
@@ -219,7 +218,7 @@ impl Lab {
             Fault::Hang { who, tenths } => {
                 let host = self.resolve(who, avoid)?;
                 let pids = self.h.pids(&host)?;
-                let cut = self.isolate(&host, false);
+                let cut = self.isolate(&host, CutKind::Down);
                 signal(&pids, libc::SIGSTOP);
                 let d = token.mul_f64(*tenths as f64 / 10.0);
                 a.what.push(format!("hang {host} {:.1}s", d.as_secs_f64()));
@@ -230,7 +229,7 @@ impl Lab {
             }
             Fault::Cable { who, ms: d } => {
                 let host = self.resolve(who, avoid)?;
-                let cut = self.isolate(&host, true);
+                let cut = self.isolate(&host, CutKind::Partition);
                 self.h.cable(&host, false)?;
                 a.what
                     .push(format!("cable {host} {:.1}s", *d as f64 / 1000.0));
@@ -248,7 +247,7 @@ impl Lab {
                 let host = self.resolve(who, avoid)?;
                 let port = self.h.port(&host)?;
                 let table = format!("lab_loss_{host}");
-                let cut = self.isolate(&host, false);
+                let cut = self.isolate(&host, CutKind::Lossy);
                 nft(
                     &self.h.switch,
                     &format!(
@@ -336,7 +335,8 @@ impl Lab {
                          iifname {{ {pa} }} oifname {{ {pb} }} drop\n  iifname {{ {pb} }} oifname {{ {pa} }} drop\n }}\n}}"
                     ),
                 )?;
-                let cut = self.cut_index(vec![side.clone(), client_side.clone()], true);
+                let cut =
+                    self.cut_index(vec![side.clone(), client_side.clone()], CutKind::Partition);
                 a.what.push(format!(
                     "{} [{}] | [{}] {:.1}s",
                     f.kind(),
@@ -360,7 +360,12 @@ impl Lab {
                          ip daddr {bmc} udp dport 623 drop\n }}\n}}"
                     ),
                 )?;
-                let cut = self.isolate(&host, *cable);
+                let kind = if *cable {
+                    CutKind::Partition
+                } else {
+                    CutKind::Down
+                };
+                let cut = self.isolate(&host, kind);
                 if *cable {
                     self.h.cable(&host, false)?;
                     a.unreachable.push(host.clone());

@@ -13,12 +13,13 @@
 //!   quorum, more than `grace` after the cut began (a node needs a token to notice, and may
 //!   finish an order given before the cut).
 //! - **No fencing without quorum.** While the lab holds any cut (a partition, a cable pulled, a
-//!   host down, hung or on a lossy link; until `grace` after it ends, for a fence decided just
-//!   before), a power-off of a host that the lab did not ask for must have come from a quorate
+//!   host down or hung; until `grace` after it ends, for a fence decided just before), a
+//!   power-off of a host that the lab did not ask for must have come from a quorate
 //!   group of nodes that could not reach that host: some group of the cuts' combined
 //!   partition, not the victim's, with at least a quorum of configured nodes. A minority (or an
 //!   even split, where no side is quorate) that powers anything off breaks it. Outside every
-//!   cut nothing is checked (a fence may land a moment after the lab's record of a cut ends).
+//!   cut nothing is checked (a fence may land a moment after the lab's record of a cut ends),
+//!   nor while a host is on a lossy link (any membership may form).
 
 use std::collections::BTreeMap;
 
@@ -98,16 +99,25 @@ pub fn parse_power(host: &str, line: &str) -> Vec<Timed> {
 
 /// A partition the lab made: from `from` until `until` (open while it holds), hosts in
 /// different groups cannot talk. A cable pulled is a partition of that host alone; so is a
-/// host down, hung or on a lossy link, for the fencing rule.
+/// host down or hung, for the fencing rule.
 #[derive(Clone, Debug)]
 pub struct Cut {
     pub from: Time,
     pub until: Option<Time>,
     pub groups: Vec<Vec<String>>,
-    /// Whether the quorum rule of starts reads it: the hosts live on, cut off (a partition, a
-    /// cable). Not for a host down or hung (it starts nothing) or on a lossy link (it may well
-    /// stay a member).
-    pub starts: bool,
+    pub kind: CutKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CutKind {
+    /// The hosts live on, cut off (a partition, a cable): both quorum rules read it.
+    Partition,
+    /// A host down or hung: it starts nothing; the fencing rule reads it.
+    Down,
+    /// A host on a lossy link: who can talk to whom is anybody's guess (a membership may keep
+    /// the lossy node and drop a healthy one, and fence it); neither rule can read it, and the
+    /// fencing rule is not checked while it holds.
+    Lossy,
 }
 
 /// A broken promise, with the time it was broken.
@@ -220,7 +230,10 @@ fn quorum_finding(
     configured: &impl Fn(Time, &str) -> bool,
 ) -> Option<Finding> {
     for cut in cuts {
-        if !cut.starts || at < cut.from + grace || cut.until.is_some_and(|u| at >= u) {
+        if cut.kind != CutKind::Partition
+            || at < cut.from + grace
+            || cut.until.is_some_and(|u| at >= u)
+        {
             continue;
         }
         let Some(group) = cut.groups.iter().find(|g| g.iter().any(|h| h == host)) else {
@@ -264,6 +277,9 @@ fn fence_finding(
         let until = c.until.unwrap_or(f64::INFINITY);
         if at < c.from || at > until + grace {
             continue;
+        }
+        if c.kind == CutKind::Lossy {
+            return None;
         }
         if at >= c.from + grace && at <= until {
             certain.push(c);
@@ -461,7 +477,7 @@ mod tests {
             from: 10.0,
             until: Some(30.0),
             groups: vec![vec!["node1".into()], vec!["node2".into(), "node3".into()]],
-            starts: true,
+            kind: CutKind::Partition,
         };
         let f = run(
             vec![
@@ -483,7 +499,7 @@ mod tests {
         );
     }
 
-    fn cut(from: Time, until: Time, groups: &[&[&str]], starts: bool) -> Cut {
+    fn cut(from: Time, until: Time, groups: &[&[&str]], kind: CutKind) -> Cut {
         Cut {
             from,
             until: Some(until),
@@ -491,7 +507,7 @@ mod tests {
                 .iter()
                 .map(|g| g.iter().map(|h| h.to_string()).collect())
                 .collect(),
-            starts,
+            kind,
         }
     }
 
@@ -501,7 +517,12 @@ mod tests {
 
     #[test]
     fn only_a_quorate_group_fences() {
-        let minority = cut(10.0, 30.0, &[&["node1"], &["node2", "node3"]], true);
+        let minority = cut(
+            10.0,
+            30.0,
+            &[&["node1"], &["node2", "node3"]],
+            CutKind::Partition,
+        );
         // The majority fences the cut-off node: fine; the minority fencing a majority node,
         // or anyone fencing within the grace after the heal from the minority: not.
         let f = run(vec![off("node1", "12")], std::slice::from_ref(&minority));
@@ -524,8 +545,18 @@ mod tests {
         // A host down and another cut off at once (3 nodes, quorum 2): node3 alone is not
         // quorate, so nobody may be fenced; the lab's own power-off is not a fence.
         let two = [
-            cut(10.0, 30.0, &[&["node1"], &["node2", "node3"]], false),
-            cut(11.0, 30.0, &[&["node2"], &["node1", "node3"]], true),
+            cut(
+                10.0,
+                30.0,
+                &[&["node1"], &["node2", "node3"]],
+                CutKind::Down,
+            ),
+            cut(
+                11.0,
+                30.0,
+                &[&["node2"], &["node1", "node3"]],
+                CutKind::Partition,
+            ),
         ];
         let mut h = History::default();
         h.feed(vec![off("node1", "12"), off("node2", "14")]);
@@ -540,5 +571,13 @@ mod tests {
         );
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].text.starts_with("node2 was powered off"), "{f:?}");
+        // A lossy link: a quorate membership may drop and fence a healthy node.
+        let lossy = cut(
+            10.0,
+            30.0,
+            &[&["node1"], &["node2", "node3"]],
+            CutKind::Lossy,
+        );
+        assert_eq!(run(vec![off("node2", "20")], &[lossy]), vec![]);
     }
 }
