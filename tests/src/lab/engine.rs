@@ -163,6 +163,7 @@ impl Lab {
             until: None,
             groups,
             kind,
+            reboot_ends: None,
         });
         self.cuts.len() - 1
     }
@@ -174,7 +175,30 @@ impl Lab {
             .into_iter()
             .filter(|n| n != host)
             .collect();
-        self.cut_index(vec![vec![host.to_string()], rest], kind)
+        let i = self.cut_index(vec![vec![host.to_string()], rest], kind);
+        if kind != CutKind::Lossy {
+            self.cuts[i].reboot_ends = Some(host.to_string());
+        }
+        i
+    }
+
+    /// Ends the open cuts that a power-on of their host ended (a fenced host boots with its
+    /// cable in, its processes new) before the checks read them.
+    fn close_rebooted_cuts(&mut self) {
+        for i in 0..self.cuts.len() {
+            let (from, host) = match &self.cuts[i] {
+                Cut {
+                    until: None,
+                    reboot_ends: Some(h),
+                    from,
+                    ..
+                } => (*from, h.clone()),
+                _ => continue,
+            };
+            if let Some(on) = self.powered_on_since(&host, from) {
+                self.cuts[i].until = Some(on);
+            }
+        }
     }
 
     /// Ends a cut of `host`: now, or when it was powered on again since the cut began (a
@@ -680,6 +704,7 @@ impl Lab {
     fn undo(&mut self, u: Undo, findings: &mut Vec<(String, String)>) -> Result<()> {
         match u {
             Undo::Back(host, cut) => {
+                self.power_settled(&host);
                 let deadline = Instant::now() + BACK;
                 while self.daemon_pids(&host).is_empty() && Instant::now() < deadline {
                     std::thread::sleep(ms(100));
@@ -843,6 +868,7 @@ impl Lab {
         let holds = std::mem::take(&mut a.holds);
         self.hold(&holds, &mut unreachable, &a.disabled);
         let mut findings = std::mem::take(&mut a.findings);
+        self.close_rebooted_cuts();
         findings.extend(self.check_history(grace));
         let undo: Vec<Undo> = std::mem::take(&mut a.undo);
         for u in undo.into_iter().rev() {
@@ -871,6 +897,7 @@ impl Lab {
                 t_undo.elapsed()
             }
         };
+        self.close_rebooted_cuts();
         findings.extend(self.check_history(grace));
         let live: Vec<(String, String)> = self.observer.with(|s| {
             s.violations[live_before..]

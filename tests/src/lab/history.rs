@@ -106,6 +106,10 @@ pub struct Cut {
     pub until: Option<Time>,
     pub groups: Vec<Vec<String>>,
     pub kind: CutKind,
+    /// The host whose power-on ends the cut, if one does: a cable pulled (a fenced host boots
+    /// with its cable in) or a host down or hung; not a partition in the switch or a lossy
+    /// port, which outlive a reboot.
+    pub reboot_ends: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -478,6 +482,7 @@ mod tests {
             until: Some(30.0),
             groups: vec![vec!["node1".into()], vec!["node2".into(), "node3".into()]],
             kind: CutKind::Partition,
+            reboot_ends: None,
         };
         let f = run(
             vec![
@@ -508,6 +513,7 @@ mod tests {
                 .map(|g| g.iter().map(|h| h.to_string()).collect())
                 .collect(),
             kind,
+            reboot_ends: None,
         }
     }
 

@@ -501,6 +501,7 @@ impl Lab {
     /// Starts `host`'s daemon if it runs none: power on through the BMC when it is off (it
     /// boots after the boot time), else the boot script now.
     pub fn ensure_up(&mut self, host: &str) -> Result<()> {
+        self.power_settled(host);
         let bmc = self.bmc(host)?;
         if !bmc.powered() {
             bmc.set_power(true)?;
@@ -510,6 +511,27 @@ impl Lab {
             self.note(&format!("{host}: booted by the lab"));
         }
         Ok(())
+    }
+
+    /// Waits (at most 5 s) until the host's BMC has finished its last power change. A
+    /// power-off is logged first, then the host's processes are killed and its address
+    /// flushed, and only then does the power file say 0: a boot in between would lose its
+    /// address to the flush (seen: seed 1001 step 79, the lab booting a node the cluster was
+    /// fencing; its daemon could not bind and exited).
+    pub fn power_settled(&self, host: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Ok(bmc) = self.bmc(host) {
+            let last_on = bmc
+                .events()
+                .lines()
+                .rev()
+                .find_map(|l| history::parse_power(host, l).pop())
+                .map(|e| matches!(e.event, history::Event::PowerOn { .. }));
+            if last_on.is_none_or(|on| on == bmc.powered()) || Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Why the cluster is not settled, or `Ok` when it is: every configured node powered with
