@@ -728,14 +728,20 @@ impl Node {
                 let change = self.quorum.set_engine(Some(false));
                 self.quorum_changed(now, change);
             }
-            membership::Event::DuplicateNode { incarnation, from } => {
+            membership::Event::DuplicateNode {
+                incarnation,
+                witness,
+            } => {
                 tracing::error!(
-                    "Another rgmanager claims node {} from {from}",
-                    self.name_of(self.local)
+                    "Another rgmanager claims node {}: {} hears a run of it started after \
+                     this one",
+                    self.name_of(self.local),
+                    self.name_of(witness)
                 );
-                // The newer of the two gives way, without a goodbye (which would make the
-                // others drop the node the older daemon runs).
-                if incarnation < self.incarnation {
+                // The peers follow the newest run of a node (they drop an older one's frames),
+                // so this older run is cut off: it gives way, without a goodbye (which would
+                // make the others drop the node the newer daemon runs).
+                if incarnation > self.incarnation {
                     tracing::error!("This node is already running elsewhere; exiting");
                     self.done = true;
                     self.out.push_back(Output::Exit { clean: false });
