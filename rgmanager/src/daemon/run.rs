@@ -458,6 +458,7 @@ impl Shell {
                         continue;
                     };
                     let tx = self.tx.clone();
+                    self.transport.set_peer_wire(to, self.node.peer_wire(to));
                     self.transport.send(to, addr, &msg, query, move |why| {
                         let _ = tx.send(Input::SyncFailed { to, why });
                     });
@@ -531,6 +532,10 @@ impl Shell {
             return;
         }
         self.members_view = Some(v.number);
+        // The sync transport takes format 3 frames only from members of protocol 1.
+        for m in &v.members {
+            self.transport.set_peer_wire(*m, self.node.peer_wire(*m));
+        }
         let names: BTreeSet<String> = v
             .members
             .iter()

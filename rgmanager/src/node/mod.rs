@@ -492,6 +492,12 @@ impl Node {
         self.done
     }
 
+    /// The protocol version this node talks with a peer (`crate::versions`; `None`: not
+    /// heard yet, or no version in common).
+    pub fn peer_wire(&self, id: NodeId) -> Option<u8> {
+        self.membership.peer_wire(id)
+    }
+
     /// The membership layer's counters (dropped datagrams by reason).
     pub fn membership_counters(&self) -> membership::Counters {
         *self.membership.counters()
@@ -883,9 +889,25 @@ impl Node {
     /// Sends a daemon message; one to ourselves is handled before the current input returns.
     fn send(&mut self, to: NodeId, msg: Msg) {
         self.seq += 1;
+        // Bound to the recipient's run (format 3) or, to a peer of the previous release,
+        // format 2; nothing to a peer not heard yet (the periodic repeats reach it later).
+        let version = if to == self.local {
+            wire::VERSION_3
+        } else {
+            match wire::format_for(self.membership.peer_wire(to)) {
+                Some(v) => v,
+                None => {
+                    tracing::trace!("no wire version with node {to} yet: {} held", msg.kind());
+                    return;
+                }
+            }
+        };
         let env = Envelope {
+            version,
             sender: self.local,
             incarnation: self.incarnation,
+            recipient: to,
+            recipient_incarnation: self.membership.peer_incarnation(to).unwrap_or(0),
             seq: self.seq,
             msg,
         };
@@ -911,7 +933,14 @@ impl Node {
         if env.sender == self.local {
             return;
         }
-        if let Err(why) = self.replay.accept(&env) {
+        let addressed = wire::addressed(
+            &env,
+            self.local,
+            self.incarnation,
+            self.membership.peer_wire(env.sender),
+            self.membership.peer_incarnation(env.sender),
+        );
+        if let Err(why) = addressed.and_then(|()| self.replay.accept(&env)) {
             tracing::trace!("daemon message from node {} dropped: {why}", env.sender);
             return;
         }
