@@ -312,8 +312,9 @@ impl Shell {
     async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Input>,
-        listener: tokio::net::UnixListener,
+        admin: super::admin_socket::Bound,
     ) -> Exit {
+        let (listener, admin_gid) = (admin.listener, admin.gid);
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
@@ -391,7 +392,7 @@ impl Shell {
                     self.node.handle(Instant::now(), Input::Admin { id, request });
                 },
                 acc = listener.accept() => if let Ok((s, _)) = acc {
-                    super::admin_socket::serve(s, admin_tx.clone());
+                    super::admin_socket::serve(s, admin_gid, admin_tx.clone());
                 },
                 _ = term.recv() => self.shutdown(),
                 _ = int.recv() => self.shutdown(),
