@@ -132,6 +132,16 @@ impl Config {
             .map_or(DEFAULT_TOKEN, Duration::from_millis);
         let mut c = Config::new(conf.name(), local, &ids, token, incarnation);
         c.config_version = conf.config_version().unwrap_or(0);
+        // The test switch that makes this build speak as the previous (or next) release.
+        c.wire = Range::from_env()?;
+        if c.wire != Range::BUILD {
+            tracing::warn!(
+                "{}={}: this node speaks wire version {} (a test setting)",
+                versions::WIRE_ENV,
+                std::env::var(versions::WIRE_ENV).unwrap_or_default(),
+                c.wire
+            );
+        }
         Ok(c)
     }
 }
@@ -158,6 +168,8 @@ pub enum ConfigError {
     NoNodeId(String),
     #[error("the cluster name or the cluster key is empty")]
     EmptyNameOrKey,
+    #[error("{0}")]
+    Wire(#[from] versions::RangeError),
 }
 
 /// An installed view.

@@ -284,6 +284,8 @@ pub struct Node {
     inbox: VecDeque<Envelope>,
     bad_mac_warned: bool,
     wire_bad_mac: u64,
+    /// The cluster's wire version last logged (`crate::versions`).
+    cluster_wire: Option<u8>,
     /// Requests made here and sent to the coordinator, by id: the message (resent until
     /// answered) and the admin request waiting.
     forwarded: BTreeMap<u64, (Msg, u64)>,
@@ -400,6 +402,7 @@ impl Node {
             inbox: VecDeque::new(),
             bad_mac_warned: false,
             wire_bad_mac: 0,
+            cluster_wire: None,
             forwarded: BTreeMap::new(),
             next_request: 1,
             waiters: Vec::new(),
@@ -490,6 +493,17 @@ impl Node {
     /// The node has said goodbye or given way and does nothing more.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// The cluster's wire version (the highest every member speaks), logged when it changes.
+    fn note_cluster_wire(&mut self) {
+        let w = self.membership.cluster_wire();
+        if w != self.cluster_wire {
+            self.cluster_wire = w;
+            if let Some(w) = w {
+                tracing::info!("The cluster talks wire version {w}");
+            }
+        }
     }
 
     /// The protocol version this node talks with a peer (`crate::versions`; `None`: not
@@ -759,6 +773,7 @@ impl Node {
     fn view_changed(&mut self, now: Instant, v: View) {
         let change = self.quorum.update(&v.members);
         self.view = Some(v);
+        self.note_cluster_wire();
         self.quorum_changed(now, change);
         self.report();
     }
