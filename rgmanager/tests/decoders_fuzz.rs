@@ -109,7 +109,7 @@ fn fuzz(name: &str, corpus: &[Vec<u8>], mut check: impl FnMut(&[u8], bool)) -> u
         let a = &corpus[r.below(corpus.len())];
         let b = &corpus[r.below(corpus.len())];
         let m = mutate(&mut r, a, b);
-        let original = corpus.iter().any(|c| *c == m);
+        let original = corpus.contains(&m);
         check(&m, original);
     }
     // Every corpus entry itself decodes.
