@@ -67,6 +67,19 @@ fn group_id(name: &str) -> Option<u32> {
     (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
 }
 
+/// The warning for a cluster.conf that users other than its owner and group may read (it
+/// holds the fence devices' passwords); `None` when it is private or cannot be read.
+pub fn readable_by_others(path: &Path) -> Option<String> {
+    let mode = std::fs::metadata(path).ok()?.mode() & 0o7777;
+    (mode & 0o004 != 0).then(|| {
+        format!(
+            "{} is readable by every user (mode {mode:04o}) and holds the fence devices' \
+             passwords: chmod 0640",
+            path.display()
+        )
+    })
+}
+
 /// What a peer may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -168,6 +181,18 @@ mod tests {
             text: String::new()
         }));
         assert!(changes(&Request::FenceAck { node: "a".into() }));
+    }
+
+    #[test]
+    fn a_world_readable_cluster_conf_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cluster.conf");
+        std::fs::write(&f, "<cluster/>").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let w = readable_by_others(&f).unwrap();
+        assert!(w.contains("cluster.conf") && w.contains("0644"), "{w}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(readable_by_others(&f), None);
     }
 
     #[test]

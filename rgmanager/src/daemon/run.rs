@@ -138,6 +138,9 @@ fn start(
     for w in &warnings {
         tracing::warn!("{}", w.render(&file));
     }
+    if let Some(w) = super::admin_socket::readable_by_others(&a.conf) {
+        tracing::warn!("{w}");
+    }
     let name = match &a.node {
         Some(n) => conf
             .node(n)
