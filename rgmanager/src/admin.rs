@@ -47,6 +47,9 @@ pub const SOCKET_ENV: &str = "RGMANAGER_SOCKET";
 
 /// How long a tool waits for an answer (clustat's select() timeout).
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest request line the daemon reads: a `ccs_sync` push of the largest configuration
+/// the sync accepts (16 MiB), JSON-escaped, fits.
+pub const MAX_REQUEST: usize = 40 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -224,15 +227,48 @@ pub fn serve_one(
     handle: impl FnOnce(Request) -> Response,
 ) -> std::io::Result<()> {
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line)?;
-    let reply = match serde_json::from_str::<Request>(&line) {
-        Ok(req) => handle(req),
-        Err(e) => Response::Error {
-            message: format!("bad request: {e}"),
-        },
+    // At most MAX_REQUEST bytes are read: a client sending an endless line costs no memory.
+    BufReader::new(std::io::Read::take(stream, MAX_REQUEST as u64)).read_line(&mut line)?;
+    let reply = if line.len() >= MAX_REQUEST && !line.ends_with('\n') {
+        Response::Error {
+            message: format!("bad request: longer than {MAX_REQUEST} bytes"),
+        }
+    } else {
+        match serde_json::from_str::<Request>(&line) {
+            Ok(req) => handle(req),
+            Err(e) => Response::Error {
+                message: format!("bad request: {e}"),
+            },
+        }
     };
     let mut out = serde_json::to_string(&reply).map_err(std::io::Error::other)?;
     out.push('\n');
     let mut w = stream;
     w.write_all(out.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endless_line_is_refused_after_the_limit() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            let chunk = vec![b'a'; 1 << 20];
+            let mut w = &a;
+            for _ in 0..(MAX_REQUEST >> 20) + 2 {
+                if w.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            let mut back = String::new();
+            let _ = BufReader::new(&a).read_line(&mut back);
+            back
+        });
+        serve_one(&b, |_| panic!("an over-long request was handled")).unwrap();
+        drop(b);
+        let back = writer.join().unwrap();
+        assert!(back.contains("longer than"), "{back}");
+    }
 }

@@ -21,3 +21,4 @@ pub mod rg_test;
 pub mod sd_notify;
 pub mod sim;
 pub mod state;
+pub mod versions;

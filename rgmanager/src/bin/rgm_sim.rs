@@ -1,9 +1,10 @@
 //! `rgm_sim`: runs the cluster simulator (`rgmanager::sim`) over many seeds, or replays one.
 //!
 //! ```text
-//! rgm_sim [--seeds N] [--from S] [--nodes N] [--steps N] [--threads T]
-//! rgm_sim --seed S [--nodes N] [--steps N] [--verbose]
+//! rgm_sim [--seeds N] [--from S] [--nodes N] [--steps N] [--threads T] [--attack]
+//! rgm_sim --seed S [--nodes N] [--steps N] [--verbose] [--attack]
 //! ```
+//! `--attack` adds an attacker that replays and redirects recorded datagrams at each step.
 //! Exit status: 0 when no schedule broke an invariant, 1 when one did (its seed, the broken
 //! invariant and the last steps are printed), 2 for a usage error.
 
@@ -12,8 +13,9 @@ use std::time::Instant;
 
 use rgmanager::sim::{self, Options};
 
-const USAGE: &str = "usage: rgm_sim [--seeds N] [--from S] [--nodes N] [--steps N] [--threads T]\n\
-       rgm_sim --seed S [--nodes N] [--steps N] [--verbose]\n";
+const USAGE: &str =
+    "usage: rgm_sim [--seeds N] [--from S] [--nodes N] [--steps N] [--threads T] [--attack]\n\
+       rgm_sim --seed S [--nodes N] [--steps N] [--verbose] [--attack]\n";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
     let mut steps: Option<u32> = None;
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut verbose = false;
+    let mut attack = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = |what: &str| -> Option<u64> {
@@ -45,6 +48,10 @@ fn main() -> ExitCode {
             "--threads" => num("--threads").map(|n| threads = n.max(1) as usize),
             "--verbose" => {
                 verbose = true;
+                Some(())
+            }
+            "--attack" => {
+                attack = true;
                 Some(())
             }
             "-h" | "--help" => {
@@ -82,6 +89,7 @@ fn main() -> ExitCode {
             o.steps = s;
         }
         o.verbose = verbose;
+        o.attack = attack;
         let out = sim::run_catching(&o);
         println!(
             "seed {seed}: {} nodes, {} faults, {:.0} s simulated, {} starts, {} fence runs, {} pushes",
@@ -104,7 +112,7 @@ fn main() -> ExitCode {
         };
     }
     let t = Instant::now();
-    let outs = sim::run_many(from..from + seeds, threads, nodes, steps);
+    let outs = sim::run_many(from..from + seeds, threads, nodes, steps, attack);
     let secs = t.elapsed().as_secs_f64();
     let bad: Vec<_> = outs.iter().filter_map(|o| o.violation.as_ref()).collect();
     let simulated: f64 = outs.iter().map(|o| o.stats.simulated.as_secs_f64()).sum();

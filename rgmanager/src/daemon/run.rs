@@ -138,6 +138,9 @@ fn start(
     for w in &warnings {
         tracing::warn!("{}", w.render(&file));
     }
+    if let Some(w) = super::admin_socket::readable_by_others(&a.conf) {
+        tracing::warn!("{w}");
+    }
     let name = match &a.node {
         Some(n) => conf
             .node(n)
@@ -316,8 +319,9 @@ impl Shell {
     async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Input>,
-        listener: tokio::net::UnixListener,
+        admin: super::admin_socket::Bound,
     ) -> Exit {
+        let (listener, admin_gid) = (admin.listener, admin.gid);
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
             signal(SignalKind::terminate()),
@@ -398,7 +402,7 @@ impl Shell {
                     self.node.handle(Instant::now(), Input::Admin { id, request });
                 },
                 acc = listener.accept() => if let Ok((s, _)) = acc {
-                    super::admin_socket::serve(s, admin_tx.clone());
+                    super::admin_socket::serve(s, admin_gid, admin_tx.clone());
                 },
                 _ = term.recv() => self.shutdown(),
                 _ = int.recv() => self.shutdown(),
@@ -465,6 +469,7 @@ impl Shell {
                         continue;
                     };
                     let tx = self.tx.clone();
+                    self.transport.set_peer_wire(to, self.node.peer_wire(to));
                     self.transport.send(to, addr, &msg, query, move |why| {
                         let _ = tx.send(Input::SyncFailed { to, why });
                     });
@@ -538,6 +543,10 @@ impl Shell {
             return;
         }
         self.members_view = Some(v.number);
+        // The sync transport takes format 3 frames only from members of protocol 1.
+        for m in &v.members {
+            self.transport.set_peer_wire(*m, self.node.peer_wire(*m));
+        }
         let names: BTreeSet<String> = v
             .members
             .iter()

@@ -6,27 +6,59 @@
 //! nothing comes back but, when the receiver could not authenticate the frame, the plain line
 //! `RGMx authentication failed`, so that `ccs_sync` can say why a node refused. Answers travel
 //! as messages of their own.
+//!
+//! Limits, so that a peer without the key costs little: at most [`MAX_CONNS`] connections
+//! served at once and [`MAX_CONNS_PER_ADDR`] from one address (more are closed at once, before
+//! a byte is read), the header (at most 391 bytes, authenticated before the body is read)
+//! within [`sync_wire::HEADER_TIME`], each later read within the same time.
+//!
+//! Format 4 frames (protocol 2) are addressed: a frame for another node is dropped, a
+//! `Request` carries a fresh nonce that the `Offer` answering it carries back, and an `Offer`
+//! echoing a nonce this node is not waiting for is dropped. Format 3 frames are sent to and
+//! taken from peers of the previous release only ([`Transport::set_peer_wire`]).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use ccs::sync::Message;
 
-use super::sync_wire::{self, FrameCodec, FrameError};
+use super::sync_wire::{self, Address, Decoded, FrameCodec, FrameError, Nonce};
 use crate::membership::NodeId;
 use crate::node::SendFailure;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Writing or reading a frame (a file of megabytes included).
+/// Writing a frame (a file of megabytes included).
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; more are closed unread.
+pub const MAX_CONNS: usize = 32;
+/// Connections served at once from one address.
+pub const MAX_CONNS_PER_ADDR: usize = 4;
+/// Request nonces kept per peer.
+const ASKED_KEPT: usize = 4;
+
+/// What the sending and the serving threads share.
+#[derive(Default)]
+struct Shared {
+    /// The protocol each peer talks (from membership): 1 means format 3 frames.
+    wires: HashMap<NodeId, u8>,
+    /// Our latest requests' nonces (a few: a request may be repeated before its answer
+    /// comes), by the peer asked: its `Offer` must carry one back.
+    asked: HashMap<NodeId, Vec<Nonce>>,
+    /// The nonce of the latest request of each peer: our next `Offer` to it carries it.
+    owed: HashMap<NodeId, Nonce>,
+    /// Connections being served, by source address.
+    conns: HashMap<IpAddr, usize>,
+}
 
 /// Sends and receives sync frames for one node.
 #[derive(Clone)]
 pub struct Transport {
     codec: Arc<FrameCodec>,
     local: NodeId,
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl Transport {
@@ -34,6 +66,28 @@ impl Transport {
         Transport {
             codec: Arc::new(codec),
             local,
+            shared: Arc::default(),
+        }
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        lock(&self.shared)
+    }
+
+    /// The protocol version this node talks with `peer` (membership's `peer_wire`): format 3
+    /// frames go to and are taken from a peer of protocol 1 only.
+    pub fn set_peer_wire(&self, peer: NodeId, wire: Option<u8>) {
+        let mut sh = self.shared();
+        match wire {
+            Some(v) => sh.wires.insert(peer, v),
+            None => sh.wires.remove(&peer),
+        };
+    }
+
+    fn format_for(&self, peer: NodeId) -> u8 {
+        match self.shared().wires.get(&peer) {
+            Some(v) if *v < crate::versions::V2 => sync_wire::FORMAT_3,
+            _ => sync_wire::FORMAT_4,
         }
     }
 
@@ -46,7 +100,33 @@ impl Transport {
         query: bool,
         failed: impl FnOnce(SendFailure) + Send + 'static,
     ) {
-        let frame = self.codec.encode(self.local, msg, query);
+        let format = self.format_for(to);
+        let nonce = match msg {
+            Message::Request { .. } => {
+                let Some(n) = sync_wire::fresh_nonce() else {
+                    tracing::warn!("Configuration sync: no random numbers for a request");
+                    return failed(SendFailure::NoAnswer);
+                };
+                let mut sh = self.shared();
+                let asked = sh.asked.entry(to).or_default();
+                if asked.len() >= ASKED_KEPT {
+                    asked.remove(0);
+                }
+                asked.push(n);
+                n
+            }
+            Message::Offer { .. } => self.shared().owed.remove(&to).unwrap_or_default(),
+            _ => Nonce::default(),
+        };
+        let address = Address {
+            format,
+            recipient: to,
+            nonce,
+        };
+        let Some(frame) = self.codec.encode(self.local, msg, query, address) else {
+            tracing::warn!("Configuration sync: no random numbers for a frame to node {to}");
+            return failed(SendFailure::NoAnswer);
+        };
         let spawned = std::thread::Builder::new()
             .name(format!("sync-to-{to}"))
             .spawn(move || {
@@ -66,19 +146,25 @@ impl Transport {
         listener: TcpListener,
         deliver: impl Fn(NodeId, Message, bool) + Send + Sync + 'static,
     ) {
-        let codec = self.codec.clone();
-        let local = self.local;
+        let me = self.clone();
         let deliver = Arc::new(deliver);
         let spawned = std::thread::Builder::new()
             .name("sync-listen".into())
             .spawn(move || {
                 for conn in listener.incoming() {
                     let Ok(stream) = conn else { continue };
-                    let codec = codec.clone();
+                    let Some(slot) = me.take_slot(&stream) else {
+                        // Over a limit: closed before a byte is read.
+                        continue;
+                    };
+                    let me = me.clone();
                     let deliver = deliver.clone();
                     let _ = std::thread::Builder::new()
                         .name("sync-conn".into())
-                        .spawn(move || serve_conn(stream, &codec, local, &*deliver));
+                        .spawn(move || {
+                            me.serve_conn(stream, &*deliver);
+                            me.release_slot(slot);
+                        });
                 }
             });
         if let Err(e) = spawned {
@@ -106,37 +192,113 @@ fn deliver(addr: SocketAddr, frame: &[u8]) -> Result<(), SendFailure> {
     Ok(())
 }
 
-fn serve_conn(
-    mut s: TcpStream,
-    codec: &FrameCodec,
-    local: NodeId,
-    deliver: &(dyn Fn(NodeId, Message, bool) + Send + Sync),
-) {
-    let peer = s
-        .peer_addr()
-        .map_or_else(|_| "?".to_string(), |a| a.to_string());
-    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = s.set_write_timeout(Some(IO_TIMEOUT));
-    let frame = match sync_wire::read_frame(&mut s) {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::debug!("configuration sync connection from {peer} dropped: {e}");
-            return;
+fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    // The maps stay consistent whatever thread panicked holding them.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Transport {
+    /// A serving slot for a new connection, if under both limits.
+    fn take_slot(&self, s: &TcpStream) -> Option<IpAddr> {
+        let ip = s.peer_addr().ok()?.ip();
+        let mut sh = self.shared();
+        let total: usize = sh.conns.values().sum();
+        let mine = sh.conns.get(&ip).copied().unwrap_or(0);
+        if total >= MAX_CONNS || mine >= MAX_CONNS_PER_ADDR {
+            tracing::debug!("configuration sync: connection from {ip} over the limit, closed");
+            return None;
         }
-    };
-    match codec.decode(&frame) {
-        Ok((from, msg, query)) => {
-            if from != local {
-                deliver(from, msg, query);
+        sh.conns.insert(ip, mine + 1);
+        Some(ip)
+    }
+
+    fn release_slot(&self, ip: IpAddr) {
+        let mut sh = self.shared();
+        if let Some(n) = sh.conns.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                sh.conns.remove(&ip);
             }
         }
-        Err(FrameError::BadMac) => {
-            tracing::error!(
-                "Refused a configuration transfer from {peer}: authentication failed \
-                 (another cluster key? Every node needs the same /etc/cluster/authkey)"
-            );
-            let _ = s.write_all(sync_wire::AUTH_FAILED);
-        }
-        Err(e) => tracing::warn!("Refused a configuration transfer from {peer}: {e}"),
     }
+
+    /// Whether a checked frame is for this node and answers what it asked; records the
+    /// nonce of a request to answer.
+    fn admit(&self, d: &Decoded) -> Result<(), String> {
+        let mut sh = self.shared();
+        if d.address.format == sync_wire::FORMAT_3 {
+            if sh.wires.get(&d.sender) != Some(&crate::versions::V1) {
+                return Err(format!(
+                    "format 3 frame from node {}, which talks a newer protocol (a replay?)",
+                    d.sender
+                ));
+            }
+            return Ok(());
+        }
+        if d.address.recipient != self.local {
+            return Err(format!("addressed to node {}", d.address.recipient));
+        }
+        match &d.msg {
+            Message::Request { .. } => {
+                sh.owed.insert(d.sender, d.address.nonce);
+            }
+            Message::Offer { .. } if d.address.nonce != Nonce::default() => {
+                let asked = sh.asked.entry(d.sender).or_default();
+                let Some(i) = asked.iter().position(|n| *n == d.address.nonce) else {
+                    return Err("an answer to no request of ours (a replay?)".into());
+                };
+                asked.remove(i);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn serve_conn(
+        &self,
+        mut s: TcpStream,
+        deliver: &(dyn Fn(NodeId, Message, bool) + Send + Sync),
+    ) {
+        let peer = s
+            .peer_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string());
+        // Each read must make progress within the header's time, and the header must be
+        // complete within it.
+        let _ = s.set_read_timeout(Some(sync_wire::HEADER_TIME));
+        let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+        let deadline = Instant::now() + sync_wire::HEADER_TIME;
+        let codec = &self.codec;
+        let frame = match codec.read_frame(&mut s, Some(deadline)) {
+            Ok(f) => f,
+            Err(FrameError::BadMac) => return refuse_key(&mut s, &peer),
+            Err(e) => {
+                tracing::debug!("configuration sync connection from {peer} dropped: {e}");
+                return;
+            }
+        };
+        let decoded = match codec.decode(&frame) {
+            Ok(d) => d,
+            Err(FrameError::BadMac) => return refuse_key(&mut s, &peer),
+            Err(e) => {
+                tracing::warn!("Refused a configuration transfer from {peer}: {e}");
+                return;
+            }
+        };
+        if decoded.sender == self.local {
+            return;
+        }
+        if let Err(why) = self.admit(&decoded) {
+            tracing::warn!("Refused a configuration transfer from {peer}: {why}");
+            return;
+        }
+        deliver(decoded.sender, decoded.msg, decoded.query);
+    }
+}
+
+fn refuse_key(s: &mut TcpStream, peer: &str) {
+    tracing::error!(
+        "Refused a configuration transfer from {peer}: authentication failed \
+         (another cluster key? Every node needs the same /etc/cluster/authkey)"
+    );
+    let _ = s.write_all(sync_wire::AUTH_FAILED);
 }

@@ -23,6 +23,16 @@
 //! with the plain line `RGMx authentication failed` so that the pusher can say why; that line is
 //! unauthenticated and only ever printed, never believed as an acceptance.
 //!
+//! Format 4 (protocol 2, docs/wire-versions.md) adds, inside the authenticated header, the
+//! recipient's node id (a frame recorded on its way to one node is refused by every other),
+//! a 16-byte request nonce (a `Request` carries a fresh one, the `Offer` that answers it
+//! carries it back, and an answer that echoes a nonce the requester is not waiting for is
+//! dropped) and a 12-byte AEAD nonce: the body (cluster.conf, which holds every fence
+//! device's password) is encrypted with ChaCha20-Poly1305 under a key derived from the
+//! cluster key with HKDF-SHA256, the header as associated data. The header is at most 391
+//! bytes and its MAC is checked before a byte of the body is read ([`FrameCodec::read_frame`]):
+//! a peer without the key costs a few hundred bytes and at most [`HEADER_TIME`].
+//!
 //! Replays: every message is idempotent against the receiver's state (an old offer is refused
 //! as not newer, a repeated one is answered `Accepted` without a write), so a recorded frame
 //! replayed later cannot move a node backwards.
@@ -31,6 +41,8 @@ use std::io::Read;
 
 use ccs::store::{ConfHash, Hashed};
 use ccs::sync::{Message, Refusal};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -43,8 +55,43 @@ pub const MAGIC: [u8; 4] = *b"RGMs";
 pub const AUTH_FAILED: &[u8] = b"RGMx authentication failed\n";
 /// Format 3: every message travels on its own connection (format 2 answered on the
 /// connection of the message), and an announcement says whether it wants ours back.
-const FORMAT: u8 = 3;
+pub const FORMAT_3: u8 = 3;
+/// Format 4: recipient, request nonce and an encrypted body.
+pub const FORMAT_4: u8 = 4;
 const MAC_LEN: usize = 32;
+/// Format 4's additions to the fixed part: recipient, request nonce, AEAD nonce.
+const FIXED_4_EXTRA: usize = 4 + 16 + 12;
+/// The AEAD's tag, after the ciphertext.
+const TAG_LEN: usize = 16;
+/// The time a connection gets to deliver an authenticated header.
+pub const HEADER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// A request nonce: 16 random bytes, all zero in a message that answers no request.
+pub type Nonce = [u8; 16];
+
+/// A fresh request nonce from the OS's generator (`None` if it fails: nothing is sent).
+pub fn fresh_nonce() -> Option<Nonce> {
+    let mut n = [0u8; 16];
+    getrandom::fill(&mut n).ok()?;
+    Some(n)
+}
+
+/// How a frame is addressed: its format, its recipient and its request nonce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Address {
+    pub format: u8,
+    pub recipient: NodeId,
+    pub nonce: Nonce,
+}
+
+/// A checked frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    pub sender: NodeId,
+    pub msg: Message,
+    pub query: bool,
+    /// Format 3: recipient 0, nonce zero.
+    pub address: Address,
+}
 /// The largest body accepted: a cluster.conf of 16 MiB is far beyond any real one.
 pub const MAX_BODY: usize = 16 << 20;
 /// After the name: sender, kind, sub, a, b, hash1, hash2, body length, body hash.
@@ -67,6 +114,12 @@ pub enum FrameError {
     TooBig(usize),
     #[error("the peer refused our frame: authentication failed (another cluster key?)")]
     PeerAuthFailed,
+    #[error("the encrypted body does not decrypt (tampered with?)")]
+    Decrypt,
+    #[error("addressed to node {0}")]
+    Misaddressed(NodeId),
+    #[error("the header took longer than {HEADER_TIME:?}")]
+    Slow,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -76,6 +129,8 @@ pub enum FrameError {
 pub struct FrameCodec {
     name: Vec<u8>,
     mac: HmacSha256,
+    /// The body cipher of format 4, keyed from the cluster key by HKDF.
+    aead: ChaCha20Poly1305,
 }
 
 impl std::fmt::Debug for FrameCodec {
@@ -106,12 +161,24 @@ impl FrameCodec {
             return None;
         }
         let mac = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
-        Some(FrameCodec { name, mac })
+        let mut body_key = [0u8; 32];
+        hkdf::Hkdf::<Sha256>::new(None, key)
+            .expand(b"rgmanager sync body encryption, format 4", &mut body_key)
+            .ok()?;
+        let aead = ChaCha20Poly1305::new_from_slice(&body_key).ok()?;
+        Some(FrameCodec { name, mac, aead })
     }
 
     /// A frame for `msg` from `sender`; `query`: an announcement that wants the receiver's
-    /// announcement back (ignored for other messages).
-    pub fn encode(&self, sender: NodeId, msg: &Message, query: bool) -> Vec<u8> {
+    /// announcement back (ignored for other messages). `None` when the OS's random generator
+    /// fails (format 4 needs a fresh AEAD nonce).
+    pub fn encode(
+        &self,
+        sender: NodeId,
+        msg: &Message,
+        query: bool,
+        to: Address,
+    ) -> Option<Vec<u8>> {
         let z = [0u8; 32];
         let f = match msg {
             Message::Announce { version, hash } => Fields {
@@ -189,53 +256,168 @@ impl FrameCodec {
             },
         };
         let body_hash = f.body_hash.unwrap_or_else(|| ConfHash::of(f.body));
-        let mut out = Vec::with_capacity(6 + self.name.len() + FIXED + MAC_LEN + f.body.len());
+        let v4 = to.format != FORMAT_3;
+        let mut aead_nonce = [0u8; 12];
+        if v4 && !f.body.is_empty() {
+            getrandom::fill(&mut aead_nonce).ok()?;
+        }
+        let sealed = v4 && !f.body.is_empty();
+        let body_len = f.body.len() + if sealed { TAG_LEN } else { 0 };
+        let mut out = Vec::with_capacity(6 + self.name.len() + FIXED + 32 + MAC_LEN + body_len);
         out.extend_from_slice(&MAGIC);
-        out.push(FORMAT);
+        out.push(if v4 { FORMAT_4 } else { FORMAT_3 });
         out.push(self.name.len() as u8);
         out.extend_from_slice(&self.name);
         out.extend_from_slice(&sender.to_be_bytes());
+        if v4 {
+            out.extend_from_slice(&to.recipient.to_be_bytes());
+            out.extend_from_slice(&to.nonce);
+            out.extend_from_slice(&aead_nonce);
+        }
         out.push(f.kind);
         out.push(f.sub);
         out.extend_from_slice(&f.a.to_be_bytes());
         out.extend_from_slice(&f.b.to_be_bytes());
         out.extend_from_slice(&f.h1);
         out.extend_from_slice(&f.h2);
-        out.extend_from_slice(&(f.body.len() as u32).to_be_bytes());
+        out.extend_from_slice(&(body_len as u32).to_be_bytes());
         out.extend_from_slice(&body_hash.0);
         let mut mac = self.mac.clone();
         mac.update(&out);
         out.extend_from_slice(&mac.finalize().into_bytes());
-        out.extend_from_slice(f.body);
-        out
+        if sealed {
+            // The header (MAC included) is the associated data: the body belongs to it.
+            let ct = self
+                .aead
+                .encrypt(
+                    chacha20poly1305::Nonce::from_slice(&aead_nonce),
+                    Payload {
+                        msg: f.body,
+                        aad: &out,
+                    },
+                )
+                .ok()?;
+            out.extend_from_slice(&ct);
+        } else {
+            out.extend_from_slice(f.body);
+        }
+        Some(out)
     }
 
-    /// Checks and decodes one whole frame: the header's MAC first, then the body against the
-    /// hash the header states. Returns the sender, the message and whether it is a query.
-    pub fn decode(&self, bytes: &[u8]) -> Result<(NodeId, Message, bool), FrameError> {
-        if bytes.len() < 6 + FIXED + MAC_LEN || bytes[..4] != MAGIC {
+    /// The header's length for a frame's first 6 bytes, and whether this codec reads it.
+    fn header_len(&self, head: &[u8]) -> Result<usize, FrameError> {
+        if head.len() < 6 || head[..4] != MAGIC {
             return Err(FrameError::Garbage);
         }
-        if bytes[4] != FORMAT {
-            return Err(FrameError::Format);
-        }
-        let nlen = bytes[5] as usize;
-        let head_len = 6 + nlen + FIXED;
-        if bytes.len() < head_len + MAC_LEN {
+        let extra = match head[4] {
+            FORMAT_3 => 0,
+            FORMAT_4 => FIXED_4_EXTRA,
+            _ => return Err(FrameError::Format),
+        };
+        Ok(6 + usize::from(head[5]) + FIXED + extra)
+    }
+
+    /// Checks a header (the MAC, then the cluster name) and returns the body's length.
+    fn check_header(&self, head: &[u8]) -> Result<usize, FrameError> {
+        let head_len = self.header_len(head)?;
+        if head.len() < head_len + MAC_LEN {
             return Err(FrameError::Garbage);
         }
-        let (signed, rest) = bytes.split_at(head_len);
-        let (tag, body) = rest.split_at(MAC_LEN);
+        let (signed, tag) = head[..head_len + MAC_LEN].split_at(head_len);
         let mut mac = self.mac.clone();
         mac.update(signed);
         // Checked before anything else is believed (constant-time comparison).
         mac.verify_slice(tag).map_err(|_| FrameError::BadMac)?;
-        let name = &signed[6..6 + nlen];
-        if name != self.name.as_slice() {
+        let nlen = usize::from(head[5]);
+        if signed[6..6 + nlen] != self.name[..] {
             return Err(FrameError::ForeignCluster);
         }
-        let p = &signed[6 + nlen..];
-        let u32_at = |i: usize| u32::from_be_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+        let at = head_len - 32 - 4;
+        let blen = u32::from_be_bytes([signed[at], signed[at + 1], signed[at + 2], signed[at + 3]]);
+        Ok(blen as usize)
+    }
+
+    /// Reads one frame from a stream: the header first (at most 391 bytes), whose MAC is
+    /// checked before the body is read, then the body. The caller sets the stream's read
+    /// timeout; `header_deadline` bounds the header's total time whatever it is (a peer
+    /// sending a byte a second). A peer's authentication-failure line is reported as
+    /// [`FrameError::PeerAuthFailed`].
+    pub fn read_frame(
+        &self,
+        r: &mut impl Read,
+        header_deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<u8>, FrameError> {
+        let late = || header_deadline.is_some_and(|d| std::time::Instant::now() > d);
+        let mut head = [0u8; 6];
+        r.read_exact(&mut head)?;
+        if head[..4] == AUTH_FAILED[..4] {
+            return Err(FrameError::PeerAuthFailed);
+        }
+        let head_len = self.header_len(&head)?;
+        let mut buf = head.to_vec();
+        buf.resize(head_len + MAC_LEN, 0);
+        r.read_exact(&mut buf[6..])?;
+        if late() {
+            return Err(FrameError::Slow);
+        }
+        let blen = self.check_header(&buf)?;
+        if blen > MAX_BODY + TAG_LEN {
+            return Err(FrameError::TooBig(blen));
+        }
+        let start = buf.len();
+        buf.resize(start + blen, 0);
+        r.read_exact(&mut buf[start..])?;
+        Ok(buf)
+    }
+
+    /// Checks and decodes one whole frame: the header's MAC first, then the body (decrypted
+    /// in format 4) against the hash the header states.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Decoded, FrameError> {
+        if bytes.len() < 6 {
+            return Err(FrameError::Garbage);
+        }
+        let head_len = self.header_len(bytes)?;
+        let blen = self.check_header(bytes)?;
+        let format = bytes[4];
+        let nlen = usize::from(bytes[5]);
+        let (head, body) = bytes.split_at(head_len + MAC_LEN);
+        if body.len() != blen {
+            return Err(FrameError::Garbage);
+        }
+        let mut p = &head[6 + nlen..head_len];
+        let sender = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+        p = &p[4..];
+        let mut address = Address {
+            format,
+            recipient: 0,
+            nonce: [0; 16],
+        };
+        let mut aead_nonce = [0u8; 12];
+        if format == FORMAT_4 {
+            address.recipient = u32::from_be_bytes([p[0], p[1], p[2], p[3]]);
+            address.nonce.copy_from_slice(&p[4..20]);
+            aead_nonce.copy_from_slice(&p[20..32]);
+            p = &p[32..];
+        }
+        let plain;
+        let body: &[u8] = if format == FORMAT_4 && !body.is_empty() {
+            plain = self
+                .aead
+                .decrypt(
+                    chacha20poly1305::Nonce::from_slice(&aead_nonce),
+                    Payload {
+                        msg: body,
+                        aad: head,
+                    },
+                )
+                .map_err(|_| FrameError::Decrypt)?;
+            &plain
+        } else {
+            body
+        };
+        // `p`: the fields after the sender, as in format 3 (with a dummy sender before them
+        // so that the offsets below are the same).
+        let p = &[&[0u8; 4][..], p].concat();
         let u64_at = |i: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&p[i..i + 8]);
@@ -246,15 +428,10 @@ impl FrameCodec {
             h.copy_from_slice(&p[i..i + 32]);
             ConfHash(h)
         };
-        let sender = u32_at(0);
         let (kind, sub) = (p[4], p[5]);
         let (a, b) = (u64_at(6), u64_at(14));
         let (h1, h2) = (hash_at(22), hash_at(54));
-        let blen = u32_at(86) as usize;
         let stated = hash_at(90);
-        if body.len() != blen {
-            return Err(FrameError::Garbage);
-        }
         // The body's one hashing: its digest is authenticated through the header, and is the
         // received configuration's hash from here on.
         let hashed = Hashed::new(body);
@@ -300,34 +477,13 @@ impl FrameCodec {
             _ => return Err(FrameError::Garbage),
         };
         let query = kind == 1 && b == 1;
-        Ok((sender, msg, query))
+        Ok(Decoded {
+            sender,
+            msg,
+            query,
+            address,
+        })
     }
-}
-
-/// Reads one whole frame from a stream (the caller sets its timeouts). A peer's
-/// authentication-failure line is reported as [`FrameError::PeerAuthFailed`].
-pub fn read_frame(r: &mut impl Read) -> Result<Vec<u8>, FrameError> {
-    let mut head = [0u8; 6];
-    r.read_exact(&mut head)?;
-    if head[..4] == AUTH_FAILED[..4] {
-        return Err(FrameError::PeerAuthFailed);
-    }
-    if head[..4] != MAGIC {
-        return Err(FrameError::Garbage);
-    }
-    let nlen = head[5] as usize;
-    let mut buf = head.to_vec();
-    buf.resize(6 + nlen + FIXED + MAC_LEN, 0);
-    r.read_exact(&mut buf[6..])?;
-    let at = 6 + nlen + FIXED - 32 - 4;
-    let blen = u32::from_be_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
-    if blen > MAX_BODY {
-        return Err(FrameError::TooBig(blen));
-    }
-    let start = buf.len();
-    buf.resize(start + blen, 0);
-    r.read_exact(&mut buf[start..])?;
-    Ok(buf)
 }
 
 #[cfg(test)]
@@ -384,15 +540,58 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn every_message_round_trips_through_a_stream() {
-        let c = FrameCodec::new("alpha", b"key").unwrap();
-        for m in all() {
-            let bytes = c.encode(42, &m, false);
-            let read = read_frame(&mut &bytes[..]).unwrap();
-            assert_eq!(read, bytes);
-            assert_eq!(c.decode(&read).unwrap(), (42, m, false));
+    fn to(format: u8) -> Address {
+        Address {
+            format,
+            recipient: 7,
+            nonce: [9; 16],
         }
+    }
+
+    #[test]
+    fn every_message_round_trips_through_a_stream_in_both_formats() {
+        let c = FrameCodec::new("alpha", b"key").unwrap();
+        for format in [FORMAT_3, FORMAT_4] {
+            for m in all() {
+                let bytes = c.encode(42, &m, false, to(format)).unwrap();
+                let read = c.read_frame(&mut &bytes[..], None).unwrap();
+                assert_eq!(read, bytes);
+                let d = c.decode(&read).unwrap();
+                assert_eq!((d.sender, &d.msg, d.query), (42, &m, false));
+                if format == FORMAT_4 {
+                    assert_eq!(d.address, to(FORMAT_4));
+                } else {
+                    assert_eq!(d.address.recipient, 0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_format_4_body_is_encrypted() {
+        let c = FrameCodec::new("alpha", b"key").unwrap();
+        let secret = b"<cluster><fencedevice passwd=\"hunter2-secret\"/></cluster>";
+        let m = Message::Offer {
+            version: 3,
+            bytes: Hashed::new(&secret[..]),
+        };
+        let clear = c.encode(1, &m, false, to(FORMAT_3)).unwrap();
+        assert!(clear.windows(14).any(|w| w == b"hunter2-secret"));
+        let a = c.encode(1, &m, false, to(FORMAT_4)).unwrap();
+        let b = c.encode(1, &m, false, to(FORMAT_4)).unwrap();
+        assert!(
+            !a.windows(7).any(|w| w == b"hunter2"),
+            "the password in clear"
+        );
+        assert_ne!(a, b, "a fresh AEAD nonce each time");
+        // The ciphertext's tag: a flipped body bit fails decryption, not just the hash.
+        let mut t = a.clone();
+        let last = t.len() - 20;
+        t[last] ^= 1;
+        assert!(matches!(c.decode(&t), Err(FrameError::Decrypt)));
+        // Another key decrypts nothing (and fails at the header's MAC first).
+        let other = FrameCodec::new("alpha", b"kez").unwrap();
+        assert!(matches!(other.decode(&a), Err(FrameError::BadMac)));
     }
 
     #[test]
@@ -402,46 +601,101 @@ mod tests {
             version: 3,
             bytes: Hashed::new(&b"<cluster/>"[..]),
         };
-        let bytes = c.encode(1, &m, false);
-        let other_key = FrameCodec::new("alpha", b"kez").unwrap();
-        assert!(matches!(other_key.decode(&bytes), Err(FrameError::BadMac)));
-        let other_name = FrameCodec::new("beta", b"key").unwrap();
-        assert!(matches!(
-            other_name
-                .decode(&other_name.encode(1, &m, false))
-                .map(|_| ()),
-            Ok(())
-        ));
-        assert!(matches!(
-            c.decode(&other_name.encode(1, &m, false)),
-            Err(FrameError::ForeignCluster)
-        ));
-        for i in 0..bytes.len() {
-            let mut b = bytes.clone();
-            b[i] ^= 1;
-            assert!(c.decode(&b).is_err(), "bit flipped at {i} accepted");
+        for format in [FORMAT_3, FORMAT_4] {
+            let bytes = c.encode(1, &m, false, to(format)).unwrap();
+            let other_key = FrameCodec::new("alpha", b"kez").unwrap();
+            assert!(matches!(other_key.decode(&bytes), Err(FrameError::BadMac)));
+            let other_name = FrameCodec::new("beta", b"key").unwrap();
+            let theirs = other_name.encode(1, &m, false, to(format)).unwrap();
+            assert!(other_name.decode(&theirs).is_ok());
+            assert!(matches!(c.decode(&theirs), Err(FrameError::ForeignCluster)));
+            for i in 0..bytes.len() {
+                let mut b = bytes.clone();
+                b[i] ^= 1;
+                assert!(c.decode(&b).is_err(), "bit flipped at {i} accepted");
+            }
+            for n in 0..bytes.len() {
+                assert!(c.decode(&bytes[..n]).is_err(), "truncated to {n} accepted");
+            }
         }
         assert!(FrameCodec::new("", b"key").is_none());
         assert!(FrameCodec::new("a", b"").is_none());
     }
 
+    /// A reader that fails the test if more than `limit` bytes are read from it.
+    struct Counting<'a> {
+        data: &'a [u8],
+        read: usize,
+    }
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.data.len() - self.read);
+            buf[..n].copy_from_slice(&self.data[self.read..self.read + n]);
+            self.read += n;
+            Ok(n)
+        }
+    }
+
     #[test]
-    fn the_reader_reports_an_authentication_failure_and_refuses_huge_bodies() {
+    fn the_header_is_authenticated_before_the_body_is_read() {
+        let c = FrameCodec::new("alpha", b"key").unwrap();
+        let big = vec![b'x'; 100_000];
+        let m = Message::Offer {
+            version: 3,
+            bytes: Hashed::new(&big[..]),
+        };
+        let bytes = c.encode(1, &m, false, to(FORMAT_4)).unwrap();
+        let other = FrameCodec::new("alpha", b"kez").unwrap();
+        let mut r = Counting {
+            data: &bytes,
+            read: 0,
+        };
         assert!(matches!(
-            read_frame(&mut &AUTH_FAILED[..]),
+            other.read_frame(&mut r, None),
+            Err(FrameError::BadMac)
+        ));
+        assert!(
+            r.read <= 6 + 5 + FIXED + FIXED_4_EXTRA + MAC_LEN,
+            "read {} bytes",
+            r.read
+        );
+        assert!(r.read < 400);
+        // A forged header stating a huge body is refused at its MAC, not read.
+        let mut forged = bytes.clone();
+        let at = 6 + 5 + FIXED + FIXED_4_EXTRA - 32 - 4;
+        forged[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        let mut r = Counting {
+            data: &forged,
+            read: 0,
+        };
+        assert!(matches!(
+            c.read_frame(&mut r, None),
+            Err(FrameError::BadMac)
+        ));
+        assert!(r.read < 400);
+        // A header past its deadline is dropped.
+        let past = std::time::Instant::now() - std::time::Duration::from_secs(1);
+        assert!(matches!(
+            c.read_frame(&mut &bytes[..], Some(past)),
+            Err(FrameError::Slow)
+        ));
+    }
+
+    #[test]
+    fn the_reader_reports_an_authentication_failure_and_refuses_garbage() {
+        let c = FrameCodec::new("alpha", b"key").unwrap();
+        assert!(matches!(
+            c.read_frame(&mut &AUTH_FAILED[..], None),
             Err(FrameError::PeerAuthFailed)
         ));
-        let c = FrameCodec::new("alpha", b"key").unwrap();
-        let mut bytes = c.encode(1, &Message::Accepted { version: 1 }, false);
-        let at = 6 + 5 + FIXED - 32 - 4;
-        bytes[at..at + 4].copy_from_slice(&((MAX_BODY as u32) + 1).to_be_bytes());
         assert!(matches!(
-            read_frame(&mut &bytes[..]),
-            Err(FrameError::TooBig(_))
+            c.read_frame(&mut &b"GET / HTTP/1.0\r\n"[..], None),
+            Err(FrameError::Garbage)
         ));
         assert!(matches!(
-            read_frame(&mut &b"GET / HTTP/1.0\r\n"[..]),
-            Err(FrameError::Garbage)
+            c.read_frame(&mut &b"RGMs\x09\x05alpha"[..], None),
+            Err(FrameError::Format)
         ));
     }
 }

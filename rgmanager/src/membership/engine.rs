@@ -70,6 +70,27 @@ impl Engine {
         }
     }
 
+    /// The wire protocol this node talks with a peer (`crate::versions`). Corosync's CPG
+    /// carries no protocol range yet: under corosync every daemon is taken to speak this
+    /// build's newest protocol (a mixed-version cluster on corosync is not supported yet).
+    pub fn peer_wire(&self, id: NodeId) -> Option<u8> {
+        match self {
+            Engine::Embedded(m) => m.peer_wire(id),
+            Engine::Corosync(c) => c
+                .peer_incarnation(id)
+                .filter(|i| *i != 0)
+                .map(|_| crate::versions::Range::BUILD.max),
+        }
+    }
+
+    /// The cluster's wire version (embedded engine only; see [`Engine::peer_wire`]).
+    pub fn cluster_wire(&self) -> Option<u8> {
+        match self {
+            Engine::Embedded(m) => m.cluster_wire(),
+            Engine::Corosync(_) => None,
+        }
+    }
+
     pub fn peer_config_version(&self, id: NodeId) -> Option<u64> {
         match self {
             Engine::Embedded(m) => m.peer_config_version(id),

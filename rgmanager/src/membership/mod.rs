@@ -46,6 +46,8 @@ use std::time::{Duration, Instant};
 
 use frame::{Codec, Frame, Heartbeat, Payload, Reject};
 
+use crate::versions::{self, Range};
+
 /// A node id (`<clusternode nodeid>`).
 pub type NodeId = u32;
 
@@ -80,6 +82,8 @@ pub struct Config {
     /// This run of the node: its start time in microseconds since the Unix epoch, so that a
     /// restarted node has a higher one.
     pub incarnation: u64,
+    /// The wire protocol versions this node speaks (`crate::versions`).
+    pub wire: Range,
 }
 
 impl Config {
@@ -104,6 +108,7 @@ impl Config {
             join_wait: token,
             config_version: 0,
             incarnation,
+            wire: Range::BUILD,
         }
     }
 
@@ -127,6 +132,16 @@ impl Config {
             .map_or(DEFAULT_TOKEN, Duration::from_millis);
         let mut c = Config::new(conf.name(), local, &ids, token, incarnation);
         c.config_version = conf.config_version().unwrap_or(0);
+        // The test switch that makes this build speak as the previous (or next) release.
+        c.wire = Range::from_env()?;
+        if c.wire != Range::BUILD {
+            tracing::warn!(
+                "{}={}: this node speaks wire version {} (a test setting)",
+                versions::WIRE_ENV,
+                std::env::var(versions::WIRE_ENV).unwrap_or_default(),
+                c.wire
+            );
+        }
         Ok(c)
     }
 }
@@ -153,6 +168,8 @@ pub enum ConfigError {
     NoNodeId(String),
     #[error("the cluster name or the cluster key is empty")]
     EmptyNameOrKey,
+    #[error("{0}")]
+    Wire(#[from] versions::RangeError),
 }
 
 /// An installed view.
@@ -193,9 +210,12 @@ pub enum Event {
     /// with its first heartbeat, and again when it is heard after a silence): the configuration
     /// sync compares it with ours.
     ConfigVersion { node: NodeId, version: u64 },
-    /// Frames carrying our own node id from another incarnation: a second daemon claims this
-    /// node. Reported once per foreign incarnation.
-    DuplicateNode { incarnation: u64, from: SocketAddr },
+    /// A second daemon claims this node, and it is the newer run: a peer that heard this run
+    /// (its heartbeat named this node's incarnation) now hears run `incarnation` of our node
+    /// id instead. Peers follow the newest run of a node, so this one is cut off. Only a live
+    /// peer's fresh heartbeat can prove it: frames carrying our own id, which a replay of an
+    /// earlier run of this node would give, are only counted. Reported once per foreign run.
+    DuplicateNode { incarnation: u64, witness: NodeId },
     /// Corosync only: votequorum's verdict changed (the node also counts the view's votes).
     EngineQuorum(bool),
     /// Corosync only: corosync went away under the daemon.
@@ -221,8 +241,12 @@ pub struct Counters {
     pub bad_mac: u64,
     pub unknown_node: u64,
     pub replayed: u64,
-    /// Frames with our own node id (another process claiming this node).
+    /// Frames with our own node id (another process claiming this node, or a replay of an
+    /// earlier run of this node: never believed).
     pub own_id: u64,
+    /// The same frame in an older format: a peer that does not know yet what we speak sends
+    /// each heartbeat in every format it speaks.
+    pub copies: u64,
 }
 
 impl Counters {
@@ -237,6 +261,11 @@ impl Counters {
             + self.replayed
             + self.own_id
     }
+
+    /// What a membership counter line says (`bad_version` etc.), for logs and tests.
+    pub fn dropped_by_version(&self) -> u64 {
+        self.bad_version
+    }
 }
 
 /// What this node knows of a peer.
@@ -245,6 +274,14 @@ struct Peer {
     /// Replay state: the incarnation and the highest sequence accepted from it.
     incarnation: u64,
     last_seq: u64,
+    /// The format of the last frame accepted from this incarnation.
+    format: u8,
+    /// The protocol versions this incarnation speaks (`None`: not heard yet).
+    speaks: Option<Range>,
+    /// This incarnation's heartbeat named our current run: its later frames are fresh.
+    fresh: bool,
+    /// The refusal of this incarnation (no common version) was logged.
+    refused: bool,
     last_heard: Option<Instant>,
     /// Its latest heartbeat (current incarnation).
     report: Option<Heartbeat>,
@@ -288,6 +325,8 @@ pub struct Membership {
     /// Nodes removed from the configuration while in our view: peers until they leave it.
     departing: std::collections::BTreeSet<NodeId>,
     duplicates_seen: Vec<u64>,
+    /// Format versions of undecodable frames already logged.
+    versions_logged: Vec<u8>,
     counters: Counters,
     events: VecDeque<Event>,
     outbox: VecDeque<Transmit>,
@@ -323,6 +362,7 @@ impl Membership {
             leaving: false,
             departing: Default::default(),
             duplicates_seen: Vec::new(),
+            versions_logged: Vec::new(),
             counters: Counters::default(),
             events: VecDeque::new(),
             outbox: VecDeque::new(),
@@ -362,6 +402,27 @@ impl Membership {
     /// The incarnation of a peer's run last heard (0: never heard).
     pub fn peer_incarnation(&self, id: NodeId) -> Option<u64> {
         self.peers.get(&id).map(|p| p.incarnation)
+    }
+
+    /// The protocol versions a peer's current run speaks (`None`: not heard yet).
+    pub fn peer_speaks(&self, id: NodeId) -> Option<Range> {
+        self.peers.get(&id).and_then(|p| p.speaks)
+    }
+
+    /// The version this node talks with a peer: the highest both speak. `None` when the peer
+    /// was not heard yet or shares no version.
+    pub fn peer_wire(&self, id: NodeId) -> Option<u8> {
+        self.peer_speaks(id).and_then(|r| self.cfg.wire.common(r))
+    }
+
+    /// The cluster's version: the highest every member of the installed view speaks.
+    pub fn cluster_wire(&self) -> Option<u8> {
+        let view = self.view.as_ref()?;
+        view.members
+            .iter()
+            .filter(|m| **m != self.cfg.local)
+            .map(|m| self.peer_wire(*m))
+            .try_fold(self.cfg.wire.max, |acc, v| v.map(|v| acc.min(v)))
     }
 
     /// The address a peer's last accepted frame came from.
@@ -557,36 +618,91 @@ impl Membership {
                     Reject::ForeignCluster => c.foreign_cluster += 1,
                     Reject::BadMac => c.bad_mac += 1,
                 }
+                if why == Reject::Version {
+                    self.log_unknown_format(bytes, from);
+                }
                 tracing::trace!(?why, %from, "membership datagram dropped");
                 return;
             }
         };
+        if !self.cfg.wire.speaks(frame.version) {
+            // Membership frame format N belongs to protocol N: a format this node does not
+            // speak is dropped as an older build (which could not read it) would.
+            self.counters.bad_version += 1;
+            self.log_unknown_format(bytes, from);
+            return;
+        }
         if frame.sender == self.cfg.local {
+            // Never believed: a replay of this node's earlier run looks just the same. A real
+            // second daemon is proven by the peers' heartbeats instead (`DuplicateNode`).
             self.counters.own_id += 1;
-            if frame.incarnation != self.cfg.incarnation
-                && !self.duplicates_seen.contains(&frame.incarnation)
-            {
-                self.duplicates_seen.push(frame.incarnation);
-                self.events.push_back(Event::DuplicateNode {
-                    incarnation: frame.incarnation,
-                    from,
-                });
-            }
             return;
         }
         let in_view = self
             .view
             .as_ref()
             .is_some_and(|v| v.members.contains(&frame.sender));
+        let ours = self.cfg.wire;
+        let local = self.cfg.local;
+        let local_inc = self.cfg.incarnation;
         let Some(peer) = self.peers.get_mut(&frame.sender) else {
             self.counters.unknown_node += 1;
             return;
         };
-        if frame.incarnation < peer.incarnation
-            || (frame.incarnation == peer.incarnation && frame.seq <= peer.last_seq)
-        {
+        let same_run = frame.incarnation == peer.incarnation;
+        if frame.incarnation < peer.incarnation || (same_run && frame.seq < peer.last_seq) {
             self.counters.replayed += 1;
             return;
+        }
+        if same_run && frame.seq == peer.last_seq {
+            // The same frame in another format (a peer that does not know yet what we
+            // speak sends every format): the newer one is news (it says what the peer
+            // speaks), the older one is not. The same format again is a replay.
+            if frame.version < peer.format {
+                self.counters.copies += 1;
+                return;
+            }
+            if frame.version == peer.format {
+                self.counters.replayed += 1;
+                return;
+            }
+        }
+        // What the sender speaks: a format 2 heartbeat says; a format 1 frame speaks 1 only.
+        let speaks = match &frame.payload {
+            Payload::Heartbeat(h) if frame.version >= frame::VERSION_2 => h.speaks,
+            _ if frame.version == frame::VERSION_1 => Some(Range::only(versions::V1)),
+            _ => None,
+        };
+        let known = if same_run { peer.speaks } else { None };
+        let speaks = match (speaks, known) {
+            // A run that spoke format 2 does not go back to format 1: a downgrade is refused.
+            (Some(s), Some(k)) if s.max < k.max => {
+                self.counters.bad_version += 1;
+                return;
+            }
+            (Some(s), _) => Some(s),
+            (None, k) => k,
+        };
+        if let Some(s) = speaks {
+            if ours.common(s).is_none() {
+                self.counters.bad_version += 1;
+                if !(same_run && peer.refused) {
+                    tracing::error!(
+                        "Refusing node {} at {from}: it speaks wire version {s}, this node \
+                         speaks {ours}; no version in common (a release talks to the one \
+                         before it: upgrade one release at a time)",
+                        frame.sender
+                    );
+                }
+                if !same_run {
+                    *peer = Peer {
+                        incarnation: frame.incarnation,
+                        ..Peer::default()
+                    };
+                }
+                peer.refused = true;
+                return;
+            }
         }
         self.counters.accepted += 1;
         if frame.incarnation > peer.incarnation {
@@ -600,6 +716,27 @@ impl Membership {
             peer.left = false;
             peer.report = None;
             peer.last_heard = None;
+            peer.fresh = false;
+            peer.refused = false;
+        }
+        peer.speaks = speaks;
+        peer.format = frame.version;
+        if let Payload::Heartbeat(h) = &frame.payload {
+            // A fresh peer (its run named ours before) now hears another run of our id: a
+            // second daemon claims this node, and the peers follow the newer one.
+            match h.heard_run(local) {
+                Some(run) if run == local_inc => peer.fresh = true,
+                Some(run)
+                    if peer.fresh && run > local_inc && !self.duplicates_seen.contains(&run) =>
+                {
+                    self.duplicates_seen.push(run);
+                    self.events.push_back(Event::DuplicateNode {
+                        incarnation: run,
+                        witness: frame.sender,
+                    });
+                }
+                _ => {}
+            }
         }
         peer.last_seq = frame.seq;
         peer.addr = Some(from);
@@ -655,27 +792,77 @@ impl Membership {
         }
         for _ in 0..2 {
             self.seq += 1;
-            let bytes: Arc<[u8]> = self
-                .codec
-                .encode(&Frame {
-                    sender: self.cfg.local,
-                    incarnation: self.cfg.incarnation,
-                    seq: self.seq,
-                    payload: Payload::Leave,
-                })
-                .into();
-            self.broadcast(bytes);
+            self.broadcast(Payload::Leave);
         }
         self.leaving = true;
     }
 
-    fn broadcast(&mut self, bytes: Arc<[u8]>) {
-        for id in self.peers.keys() {
-            self.outbox.push_back(Transmit {
-                to: *id,
-                bytes: bytes.clone(),
-            });
+    /// Sends `payload` (sequence number `self.seq`) to every peer, in the format it speaks:
+    /// format 2 to a peer of protocol 2, format 1 to a peer of protocol 1 only, and both (the
+    /// newer first, same sequence number) to a peer not heard yet. Each format is encoded
+    /// once and shared by its destinations.
+    fn broadcast(&mut self, payload: Payload) {
+        let ours = self.cfg.wire;
+        let mut encoded: [Option<Arc<[u8]>>; 2] = [None, None];
+        let frame = |version: u8| Frame {
+            version,
+            sender: self.cfg.local,
+            incarnation: self.cfg.incarnation,
+            seq: self.seq,
+            payload: payload.clone(),
+        };
+        for (id, p) in &self.peers {
+            let formats: &[u8] = match p.speaks.map(|r| ours.common(r)) {
+                Some(Some(v)) if v >= versions::V2 => &[frame::VERSION_2],
+                Some(Some(_)) => &[frame::VERSION_1],
+                // No version in common: ours, so that its log can say what we speak.
+                Some(None) if ours.max >= versions::V2 => &[frame::VERSION_2],
+                Some(None) => &[frame::VERSION_1],
+                None => match (ours.speaks(versions::V2), ours.speaks(versions::V1)) {
+                    (true, true) => &[frame::VERSION_2, frame::VERSION_1],
+                    (true, false) => &[frame::VERSION_2],
+                    _ => &[frame::VERSION_1],
+                },
+            };
+            for v in formats {
+                let slot = &mut encoded[usize::from(*v == frame::VERSION_1)];
+                let bytes = slot
+                    .get_or_insert_with(|| self.codec.encode(&frame(*v)).into())
+                    .clone();
+                self.outbox.push_back(Transmit { to: *id, bytes });
+            }
         }
+    }
+
+    /// The run of each node in `heard`, as its frames' headers say.
+    fn heard_runs(&self) -> Vec<u64> {
+        self.heard
+            .iter()
+            .map(|id| {
+                if *id == self.cfg.local {
+                    self.cfg.incarnation
+                } else {
+                    self.peers.get(id).map_or(0, |p| p.incarnation)
+                }
+            })
+            .collect()
+    }
+
+    /// A frame of a format this build cannot read: logged once per format version, naming
+    /// both sides (nothing in it is authenticated, so nothing else is believed).
+    fn log_unknown_format(&mut self, bytes: &[u8], from: SocketAddr) {
+        let Some(v) = frame::peek_version(bytes) else {
+            return;
+        };
+        if self.versions_logged.contains(&v) {
+            return;
+        }
+        self.versions_logged.push(v);
+        tracing::error!(
+            "Dropping membership frames of format {v} from {from}: this node speaks wire \
+             version {} (a release talks to the one before it: upgrade one release at a time)",
+            self.cfg.wire
+        );
     }
 
     fn maybe_send(&mut self, now: Instant) {
@@ -687,22 +874,16 @@ impl Membership {
             Some(v) => (v.number, v.members.clone()),
             None => (0, Vec::new()),
         };
-        let bytes: Arc<[u8]> = self
-            .codec
-            .encode(&Frame {
-                sender: self.cfg.local,
-                incarnation: self.cfg.incarnation,
-                seq: self.seq,
-                payload: Payload::Heartbeat(Heartbeat {
-                    config_version: self.cfg.config_version,
-                    view,
-                    members,
-                    heard: self.heard.clone(),
-                    candidate: self.candidate.clone(),
-                }),
-            })
-            .into();
-        self.broadcast(bytes);
+        let payload = Payload::Heartbeat(Heartbeat {
+            config_version: self.cfg.config_version,
+            view,
+            members,
+            heard: self.heard.clone(),
+            candidate: self.candidate.clone(),
+            heard_inc: self.heard_runs(),
+            speaks: Some(self.cfg.wire),
+        });
+        self.broadcast(payload);
         self.last_sent = Some(now);
         self.next_heartbeat = now + self.cfg.heartbeat;
     }
@@ -736,17 +917,17 @@ impl Membership {
             }
         }
         heard.sort_unstable();
-        // Who we are connected to (both ways), and the reports we may use.
+        // Who we are connected to (both ways), and the reports we may use. A format 2 report
+        // must name this run of ours: a heartbeat recorded before this run started (replayed
+        // by someone on the network) makes a dead peer heard, never connected.
+        let local_inc = self.cfg.incarnation;
         let connected: Vec<NodeId> = heard
             .iter()
             .copied()
             .filter(|id| {
                 *id == local
                     || self.peers.get(id).is_some_and(|p| {
-                        !p.dropped
-                            && p.report
-                                .as_ref()
-                                .is_some_and(|r| r.heard.binary_search(&local).is_ok())
+                        !p.dropped && p.report.as_ref().is_some_and(|r| r.hears(local, local_inc))
                     })
             })
             .collect();

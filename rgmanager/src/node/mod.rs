@@ -285,6 +285,8 @@ pub struct Node {
     inbox: VecDeque<Envelope>,
     bad_mac_warned: bool,
     wire_bad_mac: u64,
+    /// The cluster's wire version last logged (`crate::versions`).
+    cluster_wire: Option<u8>,
     /// Requests made here and sent to the coordinator, by id: the message (resent until
     /// answered) and the admin request waiting.
     forwarded: BTreeMap<u64, (Msg, u64)>,
@@ -402,6 +404,7 @@ impl Node {
             inbox: VecDeque::new(),
             bad_mac_warned: false,
             wire_bad_mac: 0,
+            cluster_wire: None,
             forwarded: BTreeMap::new(),
             next_request: 1,
             waiters: Vec::new(),
@@ -493,6 +496,23 @@ impl Node {
     /// The node has said goodbye or given way and does nothing more.
     pub fn is_done(&self) -> bool {
         self.done
+    }
+
+    /// The cluster's wire version (the highest every member speaks), logged when it changes.
+    fn note_cluster_wire(&mut self) {
+        let w = self.membership.cluster_wire();
+        if w != self.cluster_wire {
+            self.cluster_wire = w;
+            if let Some(w) = w {
+                tracing::info!("The cluster talks wire version {w}");
+            }
+        }
+    }
+
+    /// The protocol version this node talks with a peer (`crate::versions`; `None`: not
+    /// heard yet, or no version in common).
+    pub fn peer_wire(&self, id: NodeId) -> Option<u8> {
+        self.membership.peer_wire(id)
     }
 
     /// The membership layer's counters (dropped datagrams by reason).
@@ -733,14 +753,20 @@ impl Node {
                 let change = self.quorum.set_engine(Some(false));
                 self.quorum_changed(now, change);
             }
-            membership::Event::DuplicateNode { incarnation, from } => {
+            membership::Event::DuplicateNode {
+                incarnation,
+                witness,
+            } => {
                 tracing::error!(
-                    "Another rgmanager claims node {} from {from}",
-                    self.name_of(self.local)
+                    "Another rgmanager claims node {}: {} hears a run of it started after \
+                     this one",
+                    self.name_of(self.local),
+                    self.name_of(witness)
                 );
-                // The newer of the two gives way, without a goodbye (which would make the
-                // others drop the node the older daemon runs).
-                if incarnation < self.incarnation {
+                // The peers follow the newest run of a node (they drop an older one's frames),
+                // so this older run is cut off: it gives way, without a goodbye (which would
+                // make the others drop the node the newer daemon runs).
+                if incarnation > self.incarnation {
                     tracing::error!("This node is already running elsewhere; exiting");
                     self.done = true;
                     self.out.push_back(Output::Exit { clean: false });
@@ -752,6 +778,7 @@ impl Node {
     fn view_changed(&mut self, now: Instant, v: View) {
         let change = self.quorum.update(&v.members);
         self.view = Some(v);
+        self.note_cluster_wire();
         self.quorum_changed(now, change);
         self.report();
     }
@@ -882,9 +909,25 @@ impl Node {
     /// Sends a daemon message; one to ourselves is handled before the current input returns.
     fn send(&mut self, to: NodeId, msg: Msg) {
         self.seq += 1;
+        // Bound to the recipient's run (format 3) or, to a peer of the previous release,
+        // format 2; nothing to a peer not heard yet (the periodic repeats reach it later).
+        let version = if to == self.local {
+            wire::VERSION_3
+        } else {
+            match wire::format_for(self.membership.peer_wire(to)) {
+                Some(v) => v,
+                None => {
+                    tracing::trace!("no wire version with node {to} yet: {} held", msg.kind());
+                    return;
+                }
+            }
+        };
         let env = Envelope {
+            version,
             sender: self.local,
             incarnation: self.incarnation,
+            recipient: to,
+            recipient_incarnation: self.membership.peer_incarnation(to).unwrap_or(0),
             seq: self.seq,
             msg,
         };
@@ -910,7 +953,14 @@ impl Node {
         if env.sender == self.local {
             return;
         }
-        if let Err(why) = self.replay.accept(&env) {
+        let addressed = wire::addressed(
+            &env,
+            self.local,
+            self.incarnation,
+            self.membership.peer_wire(env.sender),
+            self.membership.peer_incarnation(env.sender),
+        );
+        if let Err(why) = addressed.and_then(|()| self.replay.accept(&env)) {
             tracing::trace!("daemon message from node {} dropped: {why}", env.sender);
             return;
         }

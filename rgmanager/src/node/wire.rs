@@ -6,6 +6,13 @@
 //! datagrams on the membership port + 1 of each node (docs/rgmanager.md). A datagram is
 //! `RGMd`, a format version, the cluster name, sender id, incarnation, sequence number, a JSON
 //! body and an HMAC-SHA256 over all of it with the cluster key, as the membership frames are.
+//!
+//! Format 3 (protocol 2, `crate::versions`, docs/wire-versions.md) also names the recipient
+//! and the recipient's run (its incarnation) inside the MAC: an order recorded on its way to
+//! node A cannot be delivered to node B, nor to a later run of A (whose replay filter is
+//! empty after its restart). The sequence number counts per run of the sender, and the
+//! receiver's [`ReplayFilter`] takes each number once. Format 2 (protocol 1) has no recipient;
+//! it is sent to and accepted from peers of the previous release only, during an upgrade.
 //! This module is sans-I/O: encoding, checking and the replay filter, tested without sockets.
 //! Losing a datagram is harmless by design: every message is either repeated periodically (the
 //! table, the reports) or retransmitted until answered (orders, deduplicated by their id).
@@ -25,8 +32,11 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MAGIC: [u8; 4] = *b"RGMd";
 /// Format 2: reports carry the fencing news and the leaving and failed-stop facts, fencing
 /// news carries failure epochs.
-pub const VERSION: u8 = 2;
+pub const VERSION_2: u8 = 2;
+/// Format 3: the recipient and its incarnation in the authenticated header.
+pub const VERSION_3: u8 = 3;
 const HEADER_LEN: usize = 4 + 1 + 1 + 4 + 8 + 8 + 4;
+const HEADER_LEN_3: usize = 4 + 1 + 1 + 4 + 8 + 4 + 8 + 8 + 4;
 const MAC_LEN: usize = 32;
 /// The largest message accepted (a table of a few thousand services fits).
 pub const MAX_BODY: usize = 60_000;
@@ -183,10 +193,49 @@ pub struct LostNode {
 /// A checked message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
+    /// The format: [`VERSION_3`], or [`VERSION_2`] to a peer of the previous release.
+    pub version: u8,
     pub sender: NodeId,
     pub incarnation: u64,
+    /// Format 3: the node and the run the message is for (0 and 0 in format 2).
+    pub recipient: NodeId,
+    pub recipient_incarnation: u64,
     pub seq: u64,
     pub msg: Msg,
+}
+
+/// The format to send to a peer that talks protocol `peer_wire` with us (`None`: not heard
+/// yet, or no version in common: nothing is sent; the periodic repeats reach it once it is).
+pub fn format_for(peer_wire: Option<u8>) -> Option<u8> {
+    match peer_wire? {
+        v if v >= crate::versions::V2 => Some(VERSION_3),
+        _ => Some(VERSION_2),
+    }
+}
+
+/// Whether a checked message may be believed by run `incarnation` of node `local`, which
+/// talks protocol `peer_wire` with the sender and knows the sender's run `peer_incarnation`
+/// from its heartbeats. Format 3 must name this node and this run; format 2 (which names no
+/// recipient) is taken only from a peer of the previous release, from the run membership
+/// hears: a recorded format 2 message cannot be sent to a node that talks format 3 with its
+/// sender.
+pub fn addressed(
+    env: &Envelope,
+    local: NodeId,
+    incarnation: u64,
+    peer_wire: Option<u8>,
+    peer_incarnation: Option<u64>,
+) -> Result<(), Reject> {
+    match env.version {
+        VERSION_3 if env.recipient == local && env.recipient_incarnation == incarnation => Ok(()),
+        VERSION_3 => Err(Reject::Misaddressed),
+        _ if format_for(peer_wire) == Some(VERSION_2)
+            && peer_incarnation == Some(env.incarnation) =>
+        {
+            Ok(())
+        }
+        _ => Err(Reject::Version),
+    }
 }
 
 /// Why a datagram was dropped.
@@ -204,6 +253,8 @@ pub enum Reject {
     Body,
     #[error("replayed or out of date")]
     Replayed,
+    #[error("addressed to another node or another run of this one")]
+    Misaddressed,
 }
 
 /// Encodes and checks messages for one cluster name and key.
@@ -232,15 +283,21 @@ impl Codec {
         Some(Codec { name, mac })
     }
 
+    /// The message's bytes in its format (`env.version`: format 3 unless it says 2).
     pub fn encode(&self, env: &Envelope) -> Vec<u8> {
         // Serialising our own types cannot fail; an empty body would be refused on receipt.
         let body = serde_json::to_vec(&env.msg).unwrap_or_default();
-        let mut out = Vec::with_capacity(HEADER_LEN + self.name.len() + body.len() + MAC_LEN);
+        let v3 = env.version != VERSION_2;
+        let mut out = Vec::with_capacity(HEADER_LEN_3 + self.name.len() + body.len() + MAC_LEN);
         out.extend_from_slice(&MAGIC);
-        out.push(VERSION);
+        out.push(if v3 { VERSION_3 } else { VERSION_2 });
         out.push(self.name.len() as u8);
         out.extend_from_slice(&env.sender.to_be_bytes());
         out.extend_from_slice(&env.incarnation.to_be_bytes());
+        if v3 {
+            out.extend_from_slice(&env.recipient.to_be_bytes());
+            out.extend_from_slice(&env.recipient_incarnation.to_be_bytes());
+        }
         out.extend_from_slice(&env.seq.to_be_bytes());
         out.extend_from_slice(&(body.len() as u32).to_be_bytes());
         out.extend_from_slice(&self.name);
@@ -251,13 +308,20 @@ impl Codec {
         out
     }
 
-    /// Checks a datagram: shape, version, cluster name, MAC, then the body.
+    /// Checks a datagram: shape, version, cluster name, MAC, then the body (nothing of the
+    /// body is parsed before the MAC is checked).
     pub fn decode(&self, bytes: &[u8]) -> Result<Envelope, Reject> {
-        if bytes.len() < HEADER_LEN + MAC_LEN || bytes[..4] != MAGIC {
+        if bytes.len() < 6 || bytes[..4] != MAGIC {
             return Err(Reject::Garbage);
         }
-        if bytes[4] != VERSION {
-            return Err(Reject::Version);
+        let version = bytes[4];
+        let header = match version {
+            VERSION_2 => HEADER_LEN,
+            VERSION_3 => HEADER_LEN_3,
+            _ => return Err(Reject::Version),
+        };
+        if bytes.len() < header + MAC_LEN {
+            return Err(Reject::Garbage);
         }
         let n = usize::from(bytes[5]);
         let u32_at =
@@ -267,11 +331,11 @@ impl Codec {
             b.copy_from_slice(&bytes[i..i + 8]);
             u64::from_be_bytes(b)
         };
-        let len = u32_at(26) as usize;
-        if len > MAX_BODY || bytes.len() != HEADER_LEN + n + len + MAC_LEN {
+        let len = u32_at(header - 4) as usize;
+        if len > MAX_BODY || bytes.len() != header + n + len + MAC_LEN {
             return Err(Reject::Garbage);
         }
-        if bytes[HEADER_LEN..HEADER_LEN + n] != self.name[..] {
+        if bytes[header..header + n] != self.name[..] {
             return Err(Reject::ForeignCluster);
         }
         let signed = bytes.len() - MAC_LEN;
@@ -279,12 +343,19 @@ impl Codec {
         mac.update(&bytes[..signed]);
         mac.verify_slice(&bytes[signed..])
             .map_err(|_| Reject::BadMac)?;
-        let msg =
-            serde_json::from_slice(&bytes[HEADER_LEN + n..signed]).map_err(|_| Reject::Body)?;
+        let msg = serde_json::from_slice(&bytes[header + n..signed]).map_err(|_| Reject::Body)?;
+        let (recipient, recipient_incarnation, seq) = if version == VERSION_3 {
+            (u32_at(18), u64_at(22), u64_at(30))
+        } else {
+            (0, 0, u64_at(18))
+        };
         Ok(Envelope {
+            version,
             sender: u32_at(6),
             incarnation: u64_at(10),
-            seq: u64_at(18),
+            recipient,
+            recipient_incarnation,
+            seq,
             msg,
         })
     }
@@ -349,8 +420,11 @@ mod tests {
 
     fn env(seq: u64, msg: Msg) -> Envelope {
         Envelope {
+            version: VERSION_3,
             sender: 2,
             incarnation: 7,
+            recipient: 1,
+            recipient_incarnation: 5,
             seq,
             msg,
         }
@@ -422,7 +496,14 @@ mod tests {
             },
         ] {
             let e = env(1, msg);
-            assert_eq!(c.decode(&c.encode(&e)), Ok(e));
+            assert_eq!(c.decode(&c.encode(&e)), Ok(e.clone()));
+            let old = Envelope {
+                version: VERSION_2,
+                recipient: 0,
+                recipient_incarnation: 0,
+                ..e
+            };
+            assert_eq!(c.decode(&c.encode(&old)), Ok(old));
         }
     }
 
@@ -485,5 +566,63 @@ mod tests {
         assert_eq!(f.accept(&e), Err(Reject::Replayed));
         e.sender = 3;
         assert_eq!(f.accept(&e), Ok(()), "senders are independent");
+    }
+
+    #[test]
+    fn format_3_header_bytes_are_exact() {
+        let c = Codec::new("ab", b"k").unwrap();
+        let b = c.encode(&env(
+            0x0102,
+            Msg::StatusFailed {
+                service: "s".into(),
+            },
+        ));
+        assert_eq!(&b[..4], b"RGMd");
+        assert_eq!(b[4], VERSION_3);
+        assert_eq!(b[5], 2);
+        assert_eq!(&b[6..10], &2u32.to_be_bytes());
+        assert_eq!(&b[10..18], &7u64.to_be_bytes());
+        assert_eq!(&b[18..22], &1u32.to_be_bytes(), "recipient");
+        assert_eq!(&b[22..30], &5u64.to_be_bytes(), "recipient's run");
+        assert_eq!(&b[30..38], &0x0102u64.to_be_bytes());
+        let body = br#"{"msg":"status_failed","service":"s"}"#;
+        assert_eq!(&b[38..42], &(body.len() as u32).to_be_bytes());
+        assert_eq!(&b[42..44], b"ab");
+        assert_eq!(&b[44..44 + body.len()], body);
+        assert_eq!(b.len(), 44 + body.len() + 32);
+    }
+
+    #[test]
+    fn only_the_named_run_of_the_named_node_takes_a_format_3_message() {
+        let e = env(1, table());
+        assert_eq!(addressed(&e, 1, 5, Some(2), Some(7)), Ok(()));
+        assert_eq!(
+            addressed(&e, 3, 5, Some(2), Some(7)),
+            Err(Reject::Misaddressed),
+            "another node"
+        );
+        assert_eq!(
+            addressed(&e, 1, 6, Some(2), Some(7)),
+            Err(Reject::Misaddressed),
+            "a later run of the recipient"
+        );
+        // Format 2 only from a peer of the previous release, from its current run.
+        let old = Envelope {
+            version: VERSION_2,
+            ..e
+        };
+        assert_eq!(addressed(&old, 1, 5, Some(1), Some(7)), Ok(()));
+        assert_eq!(
+            addressed(&old, 1, 5, Some(1), Some(6)),
+            Err(Reject::Version)
+        );
+        assert_eq!(
+            addressed(&old, 1, 5, Some(2), Some(7)),
+            Err(Reject::Version)
+        );
+        assert_eq!(addressed(&old, 1, 5, None, None), Err(Reject::Version));
+        assert_eq!(format_for(Some(2)), Some(VERSION_3));
+        assert_eq!(format_for(Some(1)), Some(VERSION_2));
+        assert_eq!(format_for(None), None);
     }
 }

@@ -66,6 +66,10 @@ pub struct Options {
     pub steps: u32,
     /// Print every node's log lines as they happen (a replay).
     pub verbose: bool,
+    /// An attacker on the cluster network records every datagram and, at each step, sends
+    /// recorded ones again: to where they went (replays) or to other nodes (redirects). It
+    /// has its own random stream, so a seed's schedule is the same with or without it.
+    pub attack: bool,
 }
 
 impl Options {
@@ -82,6 +86,7 @@ impl Options {
             nodes,
             steps: r.range(4, 21) as u32,
             verbose: false,
+            attack: false,
         }
     }
 }
@@ -130,6 +135,8 @@ pub struct Stats {
     pub fences: u64,
     pub pushes: u64,
     pub simulated: Duration,
+    /// Datagrams the attacker sent again (`Options::attack`).
+    pub attacks: u64,
 }
 
 /// The result of one run.
@@ -230,6 +237,7 @@ pub fn run_scenario(scenario: &Scenario, verbose: bool) -> Outcome {
         nodes: scenario.conf.nodes.len() as u32,
         steps: 0,
         verbose,
+        attack: false,
     };
     let mut sim = Sim::with_conf(&options, scenario.conf.clone());
     sim.expect_up = scenario.expect_up.clone();
@@ -359,9 +367,17 @@ struct Epoch {
     held: BTreeSet<String>,
 }
 
+/// Datagrams the attacker keeps (the latest), and sends at each step.
+const ATTACK_CAPTURE: usize = 5_000;
+const ATTACK_BURST: u32 = 40;
+
 struct Sim {
     opts: Options,
     rng: Rng,
+    /// The attacker's random stream and its recording (the latest datagrams, with their
+    /// destinations), when `opts.attack`.
+    attacker: Rng,
+    captured: VecDeque<(NodeId, Input)>,
     t0: Instant,
     now: Duration,
     queue: BTreeMap<(Duration, u64), Ev>,
@@ -422,6 +438,8 @@ impl Sim {
     fn with_conf_rng(opts: &Options, conf: SimConf, rng: Rng) -> Sim {
         let codec = crate::node::wire::Codec::new("sim", KEY);
         let mut sim = Sim {
+            attacker: Rng::new(opts.seed ^ 0xA77AC4),
+            captured: VecDeque::new(),
             filters: Vec::new(),
             expect_up: Vec::new(),
             heard_from: BTreeMap::new(),
@@ -915,6 +933,13 @@ impl Sim {
 
     /// A datagram through the simulated network.
     fn datagram(&mut self, from: NodeId, to: NodeId, input: Input) {
+        if self.opts.attack {
+            // Recorded on the wire, before any block or loss.
+            if self.captured.len() >= ATTACK_CAPTURE {
+                self.captured.pop_front();
+            }
+            self.captured.push_back((to, input.clone()));
+        }
         if self.blocked.contains(&(from, to)) {
             return;
         }
@@ -1269,9 +1294,42 @@ impl Sim {
         self.steps_left -= 1;
         let action = self.random_action();
         self.act(action)?;
+        if self.opts.attack {
+            self.attack();
+        }
         let next = Duration::from_millis(self.rng.range(300, 6_000));
         self.after(next, Ev::Step);
         Ok(())
+    }
+
+    /// The attacker sends up to [`ATTACK_BURST`] recorded datagrams, each again to where it
+    /// went or to another node, over the next second (the daemons must drop them all).
+    fn attack(&mut self) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        if self.captured.is_empty() || ids.is_empty() {
+            return;
+        }
+        for _ in 0..ATTACK_BURST {
+            let i = self.attacker.range(0, self.captured.len() as u64) as usize;
+            let Some((to, input)) = self.captured.get(i).cloned() else {
+                continue;
+            };
+            let to = if self.attacker.chance(0.5) {
+                to
+            } else {
+                *self.attacker.pick(&ids)
+            };
+            let d = Duration::from_millis(self.attacker.range(0, 1_000));
+            self.stats.attacks += 1;
+            self.after(
+                d,
+                Ev::Deliver {
+                    to,
+                    input,
+                    report: None,
+                },
+            );
+        }
     }
 
     fn ms(&mut self, lo: u64, hi: u64) -> Duration {
@@ -1962,6 +2020,7 @@ pub fn run_many(
     threads: usize,
     nodes: Option<u32>,
     steps: Option<u32>,
+    attack: bool,
 ) -> Vec<Outcome> {
     let seeds: Vec<u64> = seeds.collect();
     let threads = threads.max(1);
@@ -1983,6 +2042,7 @@ pub fn run_many(
                             if let Some(n) = steps {
                                 o.steps = n;
                             }
+                            o.attack = attack;
                             run_catching(&o)
                         })
                         .collect::<Vec<_>>()

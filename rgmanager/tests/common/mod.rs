@@ -233,6 +233,11 @@ impl Cluster {
     /// Starts `name` with the given configuration file and key (a restarted node replaces its
     /// old entry; its log is appended to).
     pub fn start_with(&mut self, name: &str, conf: &Path, key: &Path) {
+        self.start_env(name, conf, key, &[]);
+    }
+
+    /// As [`Cluster::start_with`], with environment variables for the daemon.
+    pub fn start_env(&mut self, name: &str, conf: &Path, key: &Path, env: &[(&str, &str)]) {
         let socket = self.path(&format!("{name}.sock"));
         let log = self.path(&format!("{name}.log"));
         let file = std::fs::OpenOptions::new()
@@ -242,6 +247,7 @@ impl Cluster {
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_rgmanager"))
             .env("RGMANAGER_LOG", "stderr")
+            .envs(env.iter().copied())
             .arg("-F")
             .arg("-f")
             .arg(conf)
