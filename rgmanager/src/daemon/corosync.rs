@@ -136,7 +136,6 @@ pub struct Link {
     cpg: rc::cpg::Handle,
     quorum: rc::quorum::Handle,
     votequorum: Option<rc::votequorum::Handle>,
-    local: NodeId,
     lost: bool,
 }
 
@@ -202,7 +201,6 @@ impl Link {
             cpg,
             quorum,
             votequorum,
-            local,
             lost: false,
         })
     }
@@ -302,9 +300,5 @@ impl Link {
         if let Err(e) = rc::votequorum::set_expected(vq, conf.expected_votes()) {
             tracing::warn!("corosync: setting expected votes: {e}");
         }
-    }
-
-    pub fn local(&self) -> NodeId {
-        self.local
     }
 }

@@ -330,17 +330,14 @@ impl CpgMembership {
             };
             let was_member = before.binary_search(n).is_ok();
             let known = self.peers.get(n).copied();
-            if was_member && *n == self.local {
-                // Ourselves, still.
-            } else if was_member {
-                let restarted = known.is_some_and(|p| p.incarnation != h.incarnation);
-                if restarted || left.contains_key(n) {
-                    gone(*n, &mut self.events);
-                    self.record(*n, h);
-                    self.events.push_back(Event::Joined(*n));
-                }
-            } else {
-                self.record(*n, h);
+            // A peer new to the view joined; one still in it joined again if it left (and came
+            // back) or restarted since the last view. Ourselves: joined with our first view.
+            let rejoined = *n != self.local
+                && (left.contains_key(n) || known.is_some_and(|p| p.incarnation != h.incarnation));
+            if was_member && rejoined {
+                gone(*n, &mut self.events);
+            }
+            if !was_member || rejoined {
                 self.events.push_back(Event::Joined(*n));
             }
             if *n != self.local && known.and_then(|p| p.config_version) != Some(h.config_version) {
