@@ -479,3 +479,58 @@ fn start_apc(h: &Hosts, o: &Options) -> Result<fence::apc_sim::Outlets> {
         Err(_) => Err(HostError::Timeout("the APC simulator did not start".into())),
     }
 }
+
+/// How long the end-to-end tests wait for a cluster to get somewhere.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Polls `clustat --json` on `host` until `want` holds; panics with every host's log after
+/// [`PATIENCE`].
+pub fn wait_clustat(
+    h: &Hosts,
+    s: &Seed,
+    host: &str,
+    what: &str,
+    want: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (code, out) = s
+            .clustat(h, host, &["--json"])
+            .unwrap_or((-1, String::new()));
+        if code == 0 {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) {
+                if want(&v) {
+                    return;
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what} on {host}: {out}\n{}",
+            h.logs(40)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+/// `clustat --json` says the seed's web service is started on `node`.
+pub fn started_on(v: &serde_json::Value, node: &str) -> bool {
+    v["services"].as_array().is_some_and(|a| {
+        a.iter().any(|s| {
+            s["name"] == "service:apache_service" && s["state"] == "started" && s["owner"] == node
+        })
+    })
+}
+
+/// The daemon's pid on `host`, from its pid file.
+pub fn daemon_pid(h: &Hosts, host: &str) -> i32 {
+    let path = match h.host(host) {
+        Ok(x) => x.dir.join("state/rgmanager.pid"),
+        Err(e) => panic!("{host}: {e}"),
+    };
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::hosts::Hosts;
 use cluster_tests::probe::{Prober, VipWatch};
-use cluster_tests::seed::{Options, Seed, VIP};
+use cluster_tests::seed::{daemon_pid, started_on, wait_clustat, Options, Seed, PATIENCE, VIP};
 
-const PATIENCE: Duration = Duration::from_secs(120);
 const NODES: [&str; 3] = ["node1", "node2", "node3"];
 
 fn bins() -> PathBuf {
@@ -21,49 +20,6 @@ fn bins() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn wait_clustat(
-    h: &Hosts,
-    s: &Seed,
-    host: &str,
-    what: &str,
-    want: impl Fn(&serde_json::Value) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (code, out) = s.clustat(h, host, &["--json"]).unwrap();
-        if code == 0 {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) {
-                if want(&v) {
-                    return;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what} on {host}: {out}\n{}",
-            h.logs(40)
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-fn started_on(v: &serde_json::Value, node: &str) -> bool {
-    v["services"].as_array().is_some_and(|a| {
-        a.iter().any(|s| {
-            s["name"] == "service:apache_service" && s["state"] == "started" && s["owner"] == node
-        })
-    })
-}
-
-fn daemon_pid(h: &Hosts, host: &str) -> i32 {
-    let path = h.host(host).unwrap().dir.join("state/rgmanager.pid");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// The order of three lines in `log`: fencing `node`, its success, the takeover.

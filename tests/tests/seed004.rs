@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cluster_tests::hosts::Hosts;
 use cluster_tests::probe::{Prober, VipWatch};
-use cluster_tests::seed::{Options, Seed, VIP};
+use cluster_tests::seed::{daemon_pid, started_on, wait_clustat, Options, Seed, PATIENCE, VIP};
 
 fn require_root() {
     // SAFETY: geteuid has no preconditions.
@@ -37,53 +37,6 @@ fn bins() -> PathBuf {
         );
     }
     dir
-}
-
-const PATIENCE: Duration = Duration::from_secs(120);
-
-/// Polls `clustat --json` on `host` until `want` holds.
-fn wait_clustat(
-    h: &Hosts,
-    s: &Seed,
-    host: &str,
-    what: &str,
-    want: impl Fn(&serde_json::Value) -> bool,
-) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (code, out) = s.clustat(h, host, &["--json"]).unwrap();
-        if code == 0 {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) {
-                if want(&v) {
-                    return;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what} on {host}: {out}\n{}",
-            h.logs(40)
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-fn started_on(v: &serde_json::Value, node: &str) -> bool {
-    v["services"].as_array().is_some_and(|a| {
-        a.iter().any(|s| {
-            s["name"] == "service:apache_service" && s["state"] == "started" && s["owner"] == node
-        })
-    })
-}
-
-/// The daemon's pid on `host`, from its pid file.
-fn daemon_pid(h: &Hosts, host: &str) -> i32 {
-    let path = h.host(host).unwrap().dir.join("state/rgmanager.pid");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 /// The seed cluster of one test, started: both daemons up, the service on node1, the client
