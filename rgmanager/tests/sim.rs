@@ -45,8 +45,22 @@ fn cluster(n: u32, services: &[Svc]) -> SimConf {
     c
 }
 
+/// Runs a scenario; with `SIM_VERBOSE` set, its history and the daemons' logs go to stderr
+/// (`cargo test --test sim NAME -- --nocapture`).
 fn run(name: &str, scenario: Scenario) {
-    let out = sim::run_scenario(&scenario, false);
+    let verbose = std::env::var_os("SIM_VERBOSE").is_some();
+    if verbose {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("RGM_SIM_LOG").unwrap_or_else(|_| "info".into()),
+            ))
+            .with_target(false)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let out = sim::run_scenario(&scenario, verbose);
     if let Some(v) = out.violation {
         panic!("{name}:\n{v}");
     }
@@ -173,6 +187,32 @@ fn a_booting_node_does_not_wait_for_a_hung_one() {
                 (s(30.0), Action::Quiet),
             ],
             expect_up: vec![("service:web".into(), s(4.0), s(40.0))],
+        },
+    );
+}
+
+/// Seed 17299 of the random schedules, scripted (seed 7 broke it before the fix): the coordinator hangs while its fence run
+/// against a hung node is in progress. Meanwhile the fenced-to-be node resumes, forms a quorate
+/// view with the third node and moves its service there (it cannot start it on itself). When
+/// the coordinator resumes, the fence result that queued up is the first thing it sees: it must
+/// not take the service over on its old view before learning that the view is gone.
+#[test]
+fn a_coordinator_resuming_from_a_hang_does_not_act_on_its_old_view() {
+    let mut conf = cluster(3, &[("s1", &[(1, 1), (2, 2), (3, 3)], false)]);
+    conf.post_fail_delay = 1;
+    run(
+        "coordinator resumes from a hang",
+        Scenario {
+            conf,
+            seed: 7,
+            script: vec![
+                (s(4.0), Action::StartFails(1, "service:s1".into(), None)),
+                (s(4.0), Action::FenceDevice(2, None)),
+                (s(5.0), Action::Hang(1, s(4.0))),
+                (s(6.5), Action::Hang(2, s(6.0))),
+                (s(30.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
         },
     );
 }

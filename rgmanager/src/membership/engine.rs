@@ -28,6 +28,16 @@ impl Engine {
         }
     }
 
+    /// The node resumed from a stall and its view is not confirmed yet (embedded engine).
+    /// Under corosync the daemon does not detect its own stalls yet: corosync's membership
+    /// sees the whole machine's, but a daemon stopped alone is not noticed here.
+    pub fn view_unconfirmed(&self) -> bool {
+        match self {
+            Engine::Embedded(m) => m.view_unconfirmed(),
+            Engine::Corosync(_) => false,
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Engine::Embedded(m) = self {
             m.handle_timeout(now);

@@ -283,8 +283,9 @@ struct Peer {
     /// The refusal of this incarnation (no common version) was logged.
     refused: bool,
     last_heard: Option<Instant>,
-    /// Its latest heartbeat (current incarnation).
+    /// Its latest heartbeat (current incarnation), and when it arrived.
     report: Option<Heartbeat>,
+    report_at: Option<Instant>,
     /// The current incarnation announced its shutdown.
     left: bool,
     /// Left out of our candidates until we install a view without it (it restarted or left
@@ -306,6 +307,11 @@ pub struct Membership {
     /// The time of the latest call of any `handle_*`: the node was running then. With the
     /// deadline it asked for, it tells how long the node was not scheduled (`note_stall`).
     awake: Instant,
+    /// Set when the node resumes from a stall with a view of others: the view may be gone
+    /// (its peers may have dropped this node and moved on while it was not running). Cleared
+    /// once every other member has reported, since then, that it still has this view and
+    /// hears this node, or when the view left is this node alone. See `view_unconfirmed`.
+    resumed_at: Option<Instant>,
     seq: u64,
     peers: BTreeMap<NodeId, Peer>,
     view: Option<View>,
@@ -350,6 +356,7 @@ impl Membership {
             started: now,
             last_now: now,
             awake: now,
+            resumed_at: None,
             seq: 0,
             peers,
             view: None,
@@ -546,6 +553,7 @@ impl Membership {
             self.evaluate(now);
         }
         self.maybe_send(now);
+        self.check_confirmed();
     }
 
     /// The longest lateness the node takes for scheduling jitter: beyond it, the node was not
@@ -592,6 +600,56 @@ impl Membership {
             "membership: this node was not scheduled for {} ms; its peers get that time back",
             late.as_millis()
         );
+        if let Some(v) = self.view.as_ref().filter(|v| v.members.len() > 1) {
+            tracing::warn!(
+                "membership: holding decisions until every member confirms view {}",
+                v.number
+            );
+            self.resumed_at = Some(now);
+        }
+    }
+
+    /// True from a stall until the view is confirmed again (`resumed_at`). The time a stall
+    /// gives back to the peers keeps the view alive on this node, but not on theirs: they may
+    /// have dropped it, fenced it, and moved its services while it was not running. A node
+    /// must not act on such a view (take over a service on a fence result, place, order):
+    /// the node core holds every decision until this is false. It becomes false within one
+    /// heartbeat when the peers still have the view, or when the view changes to one they
+    /// confirm (or to this node alone, which is inquorate or needs nobody's word).
+    pub fn view_unconfirmed(&self) -> bool {
+        self.resumed_at.is_some()
+    }
+
+    /// Clears `resumed_at` once every other member of the view reported that it has the same
+    /// view and hears this run, in a heartbeat that arrived half a token (the jitter the stall
+    /// detection tolerates) after the node resumed. The heartbeats that queued up while the
+    /// node was not running arrive at once when it resumes, and may predate a peer's dropping
+    /// it: only a later one speaks for the peer's present (the membership already takes a
+    /// heartbeat's arrival for its sender's present; the backlog is the exception).
+    fn check_confirmed(&mut self) {
+        let Some(resumed) = self.resumed_at else {
+            return;
+        };
+        let since = resumed + self.stall_threshold();
+        let Some(view) = self.view.as_ref() else {
+            return;
+        };
+        let (local, inc) = (self.cfg.local, self.cfg.incarnation);
+        let confirmed = view.members.iter().filter(|m| **m != local).all(|m| {
+            self.peers.get(m).is_some_and(|p| {
+                p.report_at.is_some_and(|t| t >= since)
+                    && p.report.as_ref().is_some_and(|r| {
+                        r.view == view.number && r.members == view.members && r.hears(local, inc)
+                    })
+            })
+        });
+        if confirmed {
+            tracing::info!(
+                "membership: every member confirmed view {} after the stall",
+                view.number
+            );
+            self.resumed_at = None;
+        }
     }
 
     /// Evaluates soon (see `eval_at`).
@@ -764,8 +822,10 @@ impl Membership {
                 }
                 peer.last_heard = Some(now);
                 peer.report = Some(h);
+                peer.report_at = Some(now);
                 if same {
                     self.maybe_send(now);
+                    self.check_confirmed();
                     return;
                 }
             }
@@ -782,6 +842,7 @@ impl Membership {
         }
         self.schedule_eval(now);
         self.maybe_send(now);
+        self.check_confirmed();
     }
 
     /// Announces this node's shutdown to every peer and stops. The frame goes out twice: a
@@ -921,13 +982,29 @@ impl Membership {
         // must name this run of ours: a heartbeat recorded before this run started (replayed
         // by someone on the network) makes a dead peer heard, never connected.
         let local_inc = self.cfg.incarnation;
+        // A member of our view that installed a newer view with others but without us has left
+        // ours, whatever it still hears: that view's coordinator acts without us now, so
+        // keeping our view until the disagreement's fallback would let this node decide on a
+        // view that is gone (seed 18034 of the simulator: a fence result taken over on it).
+        // A member that stood alone for a moment has not: it is back among us, and we move to
+        // its number instead (`agree`).
+        let (mine, ours) = self
+            .view
+            .as_ref()
+            .map_or((0, &[][..]), |v| (v.number, &v.members[..]));
+        let left_us = |id: &NodeId, r: &Heartbeat| {
+            ours.contains(id) && r.view > mine && r.members.len() > 1 && !r.members.contains(&local)
+        };
         let connected: Vec<NodeId> = heard
             .iter()
             .copied()
             .filter(|id| {
                 *id == local
                     || self.peers.get(id).is_some_and(|p| {
-                        !p.dropped && p.report.as_ref().is_some_and(|r| r.hears(local, local_inc))
+                        !p.dropped
+                            && p.report
+                                .as_ref()
+                                .is_some_and(|r| r.hears(local, local_inc) && !left_us(id, r))
                     })
             })
             .collect();
@@ -1148,6 +1225,7 @@ impl Membership {
         );
         self.events.push_back(Event::ViewChanged(view.clone()));
         self.view = Some(view);
+        self.check_confirmed();
         // Tell the others soon: they adopt the number.
         self.trigger_heartbeat(now);
     }

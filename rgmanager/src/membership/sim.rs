@@ -1018,3 +1018,82 @@ fn config_from_cluster_conf() {
 mod node_set;
 #[cfg(test)]
 mod security;
+
+#[test]
+fn a_node_back_from_a_short_stall_holds_until_every_member_confirms_its_view() {
+    // Node 3 is not scheduled for 0.8 s (more than half a token, less than a token): the others
+    // keep it. The heartbeats that queued up meanwhile are read at once when it resumes; they
+    // do not confirm the view (they may predate a change), later ones do, and the view stays.
+    let mut s = Sim::new(3, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let number = s.assert_agreed(&[1, 2, 3]);
+    assert!(!s.nodes[&3].view_unconfirmed());
+    s.stall(&[3], ms(800));
+    s.run_for(ms(800));
+    s.run_for(ms(2));
+    assert!(s.nodes[&3].view_unconfirmed(), "confirmed by the backlog");
+    s.run_for(DEFAULT_TOKEN);
+    assert!(!s.nodes[&3].view_unconfirmed());
+    assert_eq!(s.assert_agreed(&[1, 2, 3]), number);
+}
+
+#[test]
+fn a_node_back_from_a_long_stall_never_confirms_the_view_it_was_dropped_from() {
+    // Node 3 is not scheduled for 2.5 s: the others drop it. From its resume on, it may hold
+    // its old view for a while (its peers get their time back), but never as confirmed.
+    let mut s = Sim::new(3, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    let old = s.assert_agreed(&[1, 2, 3]);
+    s.stall(&[3], ms(2500));
+    s.run_for(ms(2500));
+    let resumed = s.now;
+    let mut confirmed_at = None;
+    while s.now < resumed + 5 * SEC {
+        s.run_for(ms(5));
+        let m = &s.nodes[&3];
+        let v = m.view().map(|v| v.number);
+        if !m.view_unconfirmed() {
+            assert_ne!(v, Some(old), "the old view confirmed");
+            confirmed_at.get_or_insert(s.now);
+        }
+    }
+    assert!(confirmed_at.is_some(), "never confirmed");
+    assert!(s.events(1).contains(&&Event::Failed(3)));
+    s.assert_agreed(&[1, 2, 3]);
+}
+
+#[test]
+fn a_member_that_moved_to_a_view_without_this_node_is_no_longer_in_its_view() {
+    // Nodes 1 and 2 stop hearing each other; node 3 hears both. The clique rule gives 1 and 3
+    // a view; node 2 hears node 3 and would keep a view with it until the disagreement's
+    // fallback (two tokens). Node 3's heartbeat says it installed a newer view without node
+    // 2: node 2 leaves its view at once.
+    let mut s = Sim::new(3, DEFAULT_TOKEN);
+    s.run_for(3 * SEC);
+    s.assert_agreed(&[1, 2, 3]);
+    let cut = s.now;
+    s.blocked.insert((1, 2));
+    s.blocked.insert((2, 1));
+    s.run_for(4 * SEC);
+    s.assert_agreed(&[1, 3]);
+    let moved = views_since(&s, 3, cut)
+        .first()
+        .map(|v| v.members.clone())
+        .expect("node 3 installed a view");
+    assert_eq!(moved, vec![1, 3]);
+    let t3 = s.log[&3]
+        .iter()
+        .find(|(t, e)| *t >= cut && matches!(e, Event::ViewChanged(_)))
+        .map(|(t, _)| *t)
+        .expect("node 3's view");
+    let t2 = s.log[&2]
+        .iter()
+        .find(|(t, e)| *t >= cut && matches!(e, Event::ViewChanged(v) if !v.contains(3)))
+        .map(|(t, _)| *t)
+        .expect("node 2 left the view with node 3");
+    assert!(
+        t2 <= t3 + DEFAULT_TOKEN / 2,
+        "node 2 kept node 3 for {:?} after node 3 moved on",
+        t2.saturating_sub(t3)
+    );
+}

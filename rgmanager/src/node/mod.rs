@@ -308,6 +308,13 @@ pub struct Node {
     /// The node said goodbye (or gave way): nothing more happens.
     done: bool,
     next_periodic: Instant,
+    /// What arrived while the view was unconfirmed after a stall (`hold`): membership events,
+    /// then other inputs, each in arrival order. Released events first: they are the newer
+    /// word on the view the inputs are then judged against.
+    held_events: VecDeque<membership::Event>,
+    held_inputs: VecDeque<Input>,
+    /// Daemon messages dropped while holding (logged at the release).
+    dropped_while_holding: u64,
     /// Periods elapsed.
     ticks: u64,
     /// The time of the input being handled.
@@ -418,6 +425,9 @@ impl Node {
             shutdown: None,
             done: false,
             next_periodic: now + PERIOD,
+            held_events: VecDeque::new(),
+            held_inputs: VecDeque::new(),
+            dropped_while_holding: 0,
             ticks: 0,
             now,
             out: VecDeque::new(),
@@ -535,6 +545,10 @@ impl Node {
         if self.done {
             return None;
         }
+        if self.holding() {
+            // Only the membership runs until the view is confirmed.
+            return self.membership.poll_timeout();
+        }
         let mut t = self.next_periodic;
         if let Some(m) = self.membership.poll_timeout() {
             t = t.min(m);
@@ -559,10 +573,10 @@ impl Node {
         }
         self.now = now;
         self.coord.view.now = self.unix(now);
-        if self.membership.poll_timeout().is_some_and(|t| t <= now) {
-            self.membership.handle_timeout(now);
+        self.membership_timers(now);
+        if self.hold_or_release(now) {
+            return;
         }
-        self.pump_membership(now);
         if now >= self.next_periodic {
             self.next_periodic = now + PERIOD;
             self.periodic(now);
@@ -583,11 +597,97 @@ impl Node {
                 self.membership.handle_datagram(now, &bytes, from);
                 self.pump_membership(now);
             }
-            Input::Message { bytes } => self.datagram(&bytes),
             Input::Cpg(input) => {
                 self.membership.handle_cpg(input);
                 self.pump_membership(now);
             }
+            input => {
+                // Overdue membership timers first: they notice a stall of this node (and a
+                // view gone with it) before anything is decided on what arrived meanwhile.
+                self.membership_timers(now);
+                if self.holding() {
+                    if let Input::Message { .. } = input {
+                        // Old news from before the node knew its view: an order given under
+                        // a coordinatorship that has ended since would start a service the
+                        // coordinator now places elsewhere. Whatever still holds is repeated
+                        // (orders until done, reports, tables), so it is dropped.
+                        self.dropped_while_holding += 1;
+                    } else {
+                        self.held_inputs.push_back(input);
+                    }
+                } else {
+                    self.hold_or_release(now);
+                    self.input(now, input);
+                }
+            }
+        }
+        if self.hold_or_release(now) {
+            return;
+        }
+        self.settle(now);
+    }
+
+    /// Runs the membership's timers when they are due.
+    fn membership_timers(&mut self, now: Instant) {
+        if self.membership.poll_timeout().is_some_and(|t| t <= now) {
+            self.membership.handle_timeout(now);
+        }
+        self.pump_membership(now);
+    }
+
+    /// The view is unconfirmed after a stall of this node: decisions wait.
+    fn holding(&self) -> bool {
+        self.membership.view_unconfirmed()
+    }
+
+    /// While [`holding`](Self::holding), true (the caller stops there). Once the view is
+    /// confirmed, the held membership events and inputs are handled, in that order, and
+    /// false is returned. Daemon messages are not held but dropped (see `handle`).
+    ///
+    /// Why: a node that was not running for longer than half a token still has its old view
+    /// (the membership gives its peers their time back), while the peers may have dropped it,
+    /// fenced someone, and placed its services elsewhere. A fence result or an agent's answer
+    /// handled on that old view could start a service that already runs elsewhere (seed 17299
+    /// of the simulator). Waiting costs at most the time the peers need to say that they
+    /// still have the view (a heartbeat) or to leave it (the rest of a token).
+    fn hold_or_release(&mut self, now: Instant) -> bool {
+        if self.holding() {
+            return true;
+        }
+        if self.held_events.is_empty()
+            && self.held_inputs.is_empty()
+            && self.dropped_while_holding == 0
+        {
+            return false;
+        }
+        tracing::info!(
+            "View confirmed: handling {} membership events and {} inputs held meanwhile \
+             ({} daemon messages dropped: their senders repeat what still holds)",
+            self.held_events.len(),
+            self.held_inputs.len(),
+            std::mem::take(&mut self.dropped_while_holding)
+        );
+        while let Some(e) = self.held_events.pop_front() {
+            self.membership_event(now, e);
+        }
+        while let Some(input) = self.held_inputs.pop_front() {
+            self.input(now, input);
+        }
+        false
+    }
+
+    /// A non-membership input, on a confirmed view.
+    fn input(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Membership { from, bytes } => {
+                self.membership.handle_datagram(now, &bytes, from);
+                self.pump_membership(now);
+            }
+            Input::Cpg(input) => {
+                self.membership.handle_cpg(input);
+                self.pump_membership(now);
+            }
+            Input::Message { bytes } => self.datagram(&bytes),
             Input::Sync { from, msg, query } => self.sync_message(now, from, msg, query),
             Input::SyncFailed { to, why } => self.sync_failed(now, to, why),
             Input::AgentDone { job, ok } => self.job_done(now, job, ok),
@@ -613,7 +713,6 @@ impl Node {
             Input::Shutdown => self.begin_shutdown("Shutting down"),
             Input::Reload { config } => self.sync_reload(now, config),
         }
-        self.settle(now);
     }
 
     /// After every input: messages to ourselves, a takeover that became possible, answers that
@@ -695,6 +794,13 @@ impl Node {
             let Some(e) = self.membership.poll_event() else {
                 break;
             };
+            if self.holding() {
+                self.held_events.push_back(e);
+                continue;
+            }
+            while let Some(held) = self.held_events.pop_front() {
+                self.membership_event(now, held);
+            }
             self.membership_event(now, e);
         }
         let bad = self.membership.counters().bad_mac + self.wire_bad_mac;
