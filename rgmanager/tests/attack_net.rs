@@ -1,5 +1,5 @@
 //! Attacks on real daemons over real sockets (issue 14; run as root, as CI does): while an
-//! attacker floods one node's sync port (TCP, membership port + 1) from other loopback
+//! attacker floods one node's sync port (TCP, membership port + 1) from twelve other loopback
 //! addresses with idle connections, garbage, forged headers that state a huge body, and
 //! headers trickled a byte at a time, an administrator's push of a new cluster.conf still
 //! reaches every node in time, no node exits, the flooded daemon's memory stays bounded, and
@@ -141,7 +141,8 @@ fn a_push_gets_through_a_flooded_sync_port_and_no_password_crosses_in_clear() {
     let stop = Arc::new(AtomicBool::new(false));
     let captured = Arc::new(Mutex::new(Vec::new()));
     let sniffer = sniff(stop.clone(), captured.clone());
-    // The attacker, from 127.0.0.2 .. 127.0.0.4: waves of connections of every kind.
+    // The attacker, from twelve addresses 127.0.0.2 .. 127.0.0.13 (four connections each
+    // would hold every one of the 32 slots): waves of connections of every kind.
     let attacker = {
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -151,7 +152,7 @@ fn a_push_gets_through_a_flooded_sync_port_and_no_password_crosses_in_clear() {
             forged.resize(400, 0xFF);
             while !stop.load(Ordering::Relaxed) {
                 for i in 0..30u32 {
-                    let from = Ipv4Addr::new(127, 0, 0, 2 + (i % 3) as u8);
+                    let from = Ipv4Addr::new(127, 0, 0, 2 + (i % 12) as u8);
                     let Some(mut s) = connect_from(from, target) else {
                         continue;
                     };

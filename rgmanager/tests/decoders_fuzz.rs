@@ -6,6 +6,9 @@
 //! from a fixed seed. The properties: no panic, no hang, and no mutated authenticated frame
 //! is accepted unless it is byte-for-byte the original.
 //!
+//! The fence agents' decoders too: IPMI datagrams and payloads, telnet, APC screens,
+//! known_hosts lines and the agents' stdin.
+//!
 //! `cargo test` runs 3,000 inputs per decoder; `RGM_FUZZ_ITERS=N` runs N each (the long runs
 //! recorded in docs/RELIABILITY.md) and `RGM_FUZZ_SEED` another seed.
 
@@ -262,6 +265,154 @@ fn cluster_conf_parser() {
     fuzz("ccs", &corpus, |b, _| {
         if let Ok(s) = std::str::from_utf8(b) {
             let _ = ccs::parse_str(s);
+        }
+    });
+}
+
+// ---- The fence agents' decoders: what a BMC, a power switch, an SSH server's key file or a
+// caller's stdin hands them.
+
+/// A BMC's datagrams: the session wrapper (v1.5, RMCP+ plain and signed) and every payload
+/// the client decodes (IPMI message, Open Session Response, RAKP 2 and 4), plus AES-CBC
+/// decryption. A signed frame that verifies after mutation must be the original.
+#[test]
+fn ipmi_packets() {
+    use fence::ipmi::crypto::{aes_cbc_decrypt, aes_cbc_encrypt, IntegrityAlg};
+    use fence::ipmi::packet::{
+        self as ipmi, Frame as IpmiFrame, IpmiRequest, IpmiResponse, OpenSessionResponse, Rakp2,
+        Rakp4,
+    };
+    let k1 = [0x5A; 20];
+    // An IPMI message with good checksums (a request encodes the same layout).
+    let msg = IpmiRequest {
+        netfn: 0x07,
+        cmd: 0x01,
+        rq_seq: 3,
+        data: vec![0, 1, 2, 3],
+    }
+    .encode();
+    let corpus: Vec<Vec<u8>> = vec![
+        ipmi::encode_v15(0, 0, &msg),
+        ipmi::encode_v20(0x00, 7, 1, &msg, None),
+        ipmi::encode_v20(0x40, 7, 2, &msg, Some((IntegrityAlg::HmacSha1_96, &k1))),
+        ipmi::encode_v20(0x40, 7, 3, &msg, Some((IntegrityAlg::HmacSha256_128, &k1))),
+        ipmi::encode_v20(0x11, 7, 0, &[0; 36], None),
+        ipmi::encode_v20(0x13, 7, 0, &[0; 72], None),
+        ipmi::encode_v20(0x15, 7, 0, &[0; 24], None),
+        aes_cbc_encrypt(&[9; 16], &[1; 16], &msg),
+    ];
+    fuzz("ipmi", &corpus, |b, original| {
+        for icv in [0, 12, 16] {
+            if let Ok(IpmiFrame::V20(f)) = ipmi::decode(b, icv) {
+                for alg in [IntegrityAlg::HmacSha1_96, IntegrityAlg::HmacSha256_128] {
+                    if f.verify(alg, &k1).is_ok() && !f.auth_code.is_empty() {
+                        assert!(original, "a mutated signed frame verified: {b:02x?}");
+                    }
+                }
+                let _ = IpmiResponse::decode(f.payload);
+            }
+        }
+        let _ = IpmiResponse::decode(b);
+        let _ = OpenSessionResponse::decode(b);
+        for digest in [0, 20, 32] {
+            let _ = Rakp2::decode(b, digest);
+        }
+        for icv in [0, 12, 16] {
+            let _ = Rakp4::decode(b, icv);
+        }
+        let _ = aes_cbc_decrypt(&[9; 16], b);
+    });
+}
+
+/// A power switch's telnet stream: option negotiation and data never panic; data without
+/// commands comes through byte for byte (0xFF doubled on the wire).
+#[test]
+fn telnet_streams() {
+    use fence::telnet::{encode, Client};
+    let corpus: Vec<Vec<u8>> = vec![
+        b"\xff\xfb\x01\xff\xfb\x03User Name : ".to_vec(),
+        b"\xff\xfd\x18\xff\xfa\x18\x01\xff\xf0Password  : ".to_vec(),
+        encode(b"apc>\xff\xfe data"),
+    ];
+    fuzz("telnet", &corpus, |b, _| {
+        let mut c = Client::default();
+        // In two pieces, as TCP may cut it.
+        let cut = b.len() / 2;
+        let (mut data, _) = c.decode(&b[..cut]);
+        data.extend(c.decode(&b[cut..]).0);
+        assert!(data.len() <= b.len());
+        let (plain, reply) = Client::default().decode(&encode(b));
+        assert_eq!(plain, b);
+        assert!(reply.is_empty());
+    });
+}
+
+/// An APC switch's screens: the menu and command-line parsers and the prompt matcher take any
+/// text (the switch is on the network, and a wrong firmware prints anything).
+#[test]
+fn apc_screens() {
+    use fence::apc;
+    let corpus: Vec<Vec<u8>> = [
+        "American Power Conversion               Network Management Card AOS      v3.7.3\r\n\
+         ------- Outlet Control/Configuration ------------------------------------------\r\n\r\n\
+              1- Outlet 1                 ON\r\n     2- Outlet 2                 OFF\r\n\r\n<ESC>- Back\r\n> ",
+        "apc>olStatus all\r\nE000: Success\r\n 1: Outlet 1: On\r\n 2: web2: Off\r\napc>",
+        "Network Management Card AOS v6.4.0\r\nUser Name : ",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    fuzz("apc", &corpus, |b, _| {
+        let s = String::from_utf8_lossy(b);
+        let _ = apc::firmware_major(&s);
+        let _ = apc::dialect_of(&s);
+        let menu = apc::parse_menu_outlets(&s);
+        let cli = apc::parse_cli_outlets(&s);
+        let _ = apc::state_of(&menu, "1");
+        let _ = apc::state_of(&cli, "web2");
+        let _ = apc::find_earliest(&s, &["> ", "apc>", "User Name :", "\u{e9}"]);
+    });
+}
+
+/// known_hosts files (the SSH fence agents check a host key against them) and base64.
+#[test]
+fn known_hosts_lines() {
+    use fence::known_hosts as kh;
+    let blob = b"\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x20aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let line = kh::entry_line("10.0.0.5", 22, blob);
+    let corpus: Vec<Vec<u8>> = vec![
+        format!("{line}\n# comment\n@revoked {line}\n").into_bytes(),
+        kh::entry_line("[host]:2222", 2222, blob).into_bytes(),
+        b"|1|c2FsdA==|aGFzaA== ssh-rsa AAAA\n".to_vec(),
+    ];
+    fuzz("known_hosts", &corpus, |b, _| {
+        let s = String::from_utf8_lossy(b);
+        let _ = kh::check(&s, "10.0.0.5", 22, blob);
+        let _ = kh::recorded_types(&s, "10.0.0.5", 22);
+        let _ = kh::key_type(b);
+        let _ = kh::base64_decode(&s);
+        assert_eq!(kh::base64_decode(&kh::base64_encode(b)).as_deref(), Some(b));
+    });
+}
+
+/// The stdin protocol of every native agent (`name=value` lines from fenced, fence_node or
+/// Pacemaker), typed as the agent would before it acts.
+#[test]
+fn fence_agent_stdin() {
+    use fence::agents::{apc, ipmilan, virsh};
+    let corpus: Vec<Vec<u8>> = [
+        "action=off\nipaddr=10.0.0.1\nlogin=admin\npasswd=secret\nlanplus=1\ncipher=3\n",
+        "option=reboot\nip=pdu\nusername=apc\npassword=apc\nplug=2\nswitch=1\nsecure\n",
+        "nodename=n1\naction=status\nipaddr=host\nlogin=root\nidentity_file=/root/.ssh/id\nport=vm1\npower_timeout=20.5\n",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    fuzz("fence_stdin", &corpus, |b, _| {
+        let s = String::from_utf8_lossy(b);
+        for spec in [&ipmilan::SPEC, &apc::SPEC, &virsh::SPEC] {
+            let parsed = fence::cli::parse_stdin(spec, &s);
+            let _ = fence::agent::options::Options::from_raw(parsed.raw, spec.defaults);
         }
     });
 }

@@ -525,40 +525,46 @@ fn https_with_the_configured_certificate() {
     let c = Cluster::new(1);
     let http = common::port_pairs(1)[0] + 1;
     let (cert, key) = (c.path("http.crt"), c.path("http.key"));
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let make_cert = || {
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    make_cert();
     let nodes = c.nodes_xml(|_| String::new());
-    c.write_conf(&format!(
-        r#"<?xml version="1.0"?>
-<cluster name="httpstest" config_version="1">
+    let conf = |version: u32, port: u16| {
+        format!(
+            r#"<?xml version="1.0"?>
+<cluster name="httpstest" config_version="{version}">
   <cman expected_votes="1"/>
   <clusternodes>
 {nodes}  </clusternodes>
-  <rm http_port="{http}" http_tls_cert="{}" http_tls_key="{}"/>
+  <rm http_port="{port}" http_tls_cert="{}" http_tls_key="{}"/>
 </cluster>
 "#,
-        cert.display(),
-        key.display()
-    ));
+            cert.display(),
+            key.display()
+        )
+    };
+    c.write_conf(&conf(1, http));
     let mut c = c;
     c.start("node1");
     let url = format!("https://127.0.0.1:{http}/health/node");
@@ -583,4 +589,36 @@ fn https_with_the_configured_certificate() {
     assert!(c
         .log_of("node1")
         .contains(&format!("on https://127.0.0.1:{http}/")));
+
+    // A renewed certificate is read at SIGHUP (`systemctl reload`), on the same socket.
+    let old_cert = c.path("old.crt");
+    std::fs::copy(&cert, &old_cert).unwrap();
+    make_cert();
+    c.signal("node1", libc::SIGHUP);
+    eventually("node1 serves the renewed certificate", || {
+        String::from_utf8_lossy(&curl(&["--cacert", &cacert], &url).stdout)
+            == "node1: quorate member\n 200"
+    });
+    let old = old_cert.display().to_string();
+    assert!(
+        !String::from_utf8_lossy(&curl(&["--cacert", &old], &url).stdout).ends_with(" 200"),
+        "the old certificate is no longer served"
+    );
+    // Another port in a new version of cluster.conf: the listener moves there.
+    let moved = loop {
+        let p = common::port_pairs(1)[0] + 1;
+        if p != http {
+            break p;
+        }
+    };
+    c.write_conf(&conf(2, moved));
+    c.signal("node1", libc::SIGHUP);
+    let moved_url = format!("https://127.0.0.1:{moved}/health/node");
+    eventually("node1 answers on the new port", || {
+        String::from_utf8_lossy(&curl(&["--cacert", &cacert], &moved_url).stdout)
+            == "node1: quorate member\n 200"
+    });
+    eventually("the old port is closed", || {
+        curl(&["--cacert", &cacert], &url).status.code() == Some(7)
+    });
 }

@@ -5,7 +5,7 @@
 //! Each resource is checked at the interval of its agent's metadata (or `<action>` override);
 //! [`STATUS_TICK`] only bounds the lateness.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
@@ -17,6 +17,14 @@ use crate::resource::Forest;
 
 /// How often the thread looks for due status checks.
 const STATUS_TICK: Duration = Duration::from_millis(500);
+
+/// How many replaced configurations' trees are kept to stop services they alone describe.
+///
+/// A service removed from cluster.conf while its stop is failing (or still queued) must be
+/// stopped with the resources it was started with: the new trees no longer have it, and a
+/// stop that can never succeed would keep a shutting-down node (and what only it may run)
+/// waiting forever. A few configurations back is plenty: each reload is an administrator's push.
+pub(crate) const RETIRED_FORESTS: usize = 8;
 
 /// Starts the thread; its results go to `news` (which returns false once the daemon is gone).
 /// `node` is this node's name in cluster.conf (the agents' `OCF_RESKEY_*`/LVM tags use it);
@@ -59,15 +67,47 @@ fn serve(
             Err(_) => return,
         }
     };
+    // Earlier configurations' trees, newest first.
+    let mut retired: VecDeque<Arc<Forest>> = VecDeque::new();
     loop {
         let mut runner = Runner::new(&forest, &agents);
         runner.node_name = node.to_string();
-        let Some(next) = serve_trees(&forest, &mut runner, cmds, news, &mut started) else {
+        let old = Retired {
+            forests: &retired,
+            agents: &agents,
+            node,
+        };
+        let Some(next) = serve_trees(&forest, &mut runner, &old, cmds, news, &mut started) else {
             return;
         };
         drop(runner);
         started.retain(|s, _| next.find_root(s).is_some());
-        forest = next;
+        retired.push_front(std::mem::replace(&mut forest, next));
+        retired.truncate(RETIRED_FORESTS);
+    }
+}
+
+/// The trees of replaced configurations, for stopping a service the current one lacks.
+struct Retired<'a> {
+    forests: &'a VecDeque<Arc<Forest>>,
+    agents: &'a Agents,
+    node: &'a str,
+}
+
+impl Retired<'_> {
+    /// Stops `service` with the newest earlier configuration that has it; `None` if none has.
+    fn stop(&self, started: &mut BTreeMap<String, bool>, service: &str) -> Option<bool> {
+        let forest = self
+            .forests
+            .iter()
+            .find(|f| f.find_root(service).is_some())?;
+        tracing::info!(
+            "{service} is no longer in cluster.conf; stopping it as the configuration it ran \
+             under describes it"
+        );
+        let mut runner = Runner::new(forest, self.agents);
+        runner.node_name = self.node.to_string();
+        Some(run(forest, &mut runner, started, service, Op::Stop))
     }
 }
 
@@ -76,6 +116,7 @@ fn serve(
 fn serve_trees(
     forest: &Forest,
     runner: &mut Runner<'_>,
+    retired: &Retired<'_>,
     cmds: &std_mpsc::Receiver<AgentCmd>,
     news: &dyn Fn(Input) -> bool,
     started: &mut BTreeMap<String, bool>,
@@ -92,7 +133,12 @@ fn serve_trees(
             }
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
         };
-        let ok = run(forest, runner, started, &service, op);
+        let ok = match op {
+            Op::Stop if forest.find_root(&service).is_none() => retired
+                .stop(started, &service)
+                .unwrap_or_else(|| run(forest, runner, started, &service, op)),
+            _ => run(forest, runner, started, &service, op),
+        };
         if !news(Input::AgentDone { job, ok }) {
             return None;
         }
@@ -189,4 +235,88 @@ fn check_status(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[derive(Debug)]
+    struct NoMembers;
+    impl Members for NoMembers {
+        fn is_member(&self, _: &str) -> Option<bool> {
+            None
+        }
+    }
+
+    fn forest(xml: &str) -> Arc<Forest> {
+        let f = Forest::build(&ccs::parse_str(xml).unwrap());
+        assert!(f.problems.is_empty(), "{:?}", f.problems);
+        Arc::new(f)
+    }
+
+    /// The answer to `job`, skipping status news.
+    fn done(rx: &std_mpsc::Receiver<Input>, job: u64) -> bool {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(30)).unwrap() {
+                Input::AgentDone { job: j, ok } if j == job => return ok,
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_service_removed_from_the_configuration_is_stopped_with_the_trees_it_ran_under() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("web");
+        let log = d.path().join("log");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$1\" >> {}\nexit 0\n", log.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let with_web = forest(&format!(
+            r#"<cluster name="c" config_version="1"><rm>
+                 <service name="web"><script name="web" file="{}"/></service>
+               </rm></cluster>"#,
+            script.display()
+        ));
+        let without = forest(
+            r#"<cluster name="c" config_version="2"><rm>
+                 <service name="other"/>
+               </rm></cluster>"#,
+        );
+        let (news_tx, news) = std_mpsc::channel();
+        let cmds = spawn(
+            move |i| news_tx.send(i).is_ok(),
+            "node1".into(),
+            Arc::new(NoMembers),
+        )
+        .unwrap();
+        let run = |job, service: &str, op| AgentCmd::Run {
+            job,
+            service: service.into(),
+            op,
+        };
+        cmds.send(AgentCmd::Load { forest: with_web }).unwrap();
+        cmds.send(run(1, "service:web", Op::Start)).unwrap();
+        assert!(done(&news, 1));
+        // The push that removes `web` reaches the agents before its stop (a stop that failed
+        // before the push and is retried after it).
+        cmds.send(AgentCmd::Load { forest: without }).unwrap();
+        cmds.send(run(2, "service:web", Op::Stop)).unwrap();
+        assert!(
+            done(&news, 2),
+            "the stop used the configuration web ran under"
+        );
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls.lines().collect::<Vec<_>>(), ["start", "stop"]);
+        // Only a stop falls back on earlier trees, and only for what they knew.
+        cmds.send(run(3, "service:web", Op::Start)).unwrap();
+        assert!(!done(&news, 3));
+        cmds.send(run(4, "service:never", Op::Stop)).unwrap();
+        assert!(!done(&news, 4));
+    }
 }

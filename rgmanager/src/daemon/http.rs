@@ -188,11 +188,70 @@ fn page_json(st: &clustat::Status, r: &Report) -> String {
     .to_string()
 }
 
-/// The listener's handle, owned by the event loop.
+/// The listener's handle, owned by the event loop. Dropping it closes the listener
+/// (connections already open finish on their own).
 pub struct Http {
     tx: watch::Sender<Arc<Snapshot>>,
     revision: u64,
     built: Instant,
+    settings: Settings,
+    /// What new connections are served with: replaced on a reload (a renewed certificate)
+    /// without closing the socket.
+    tls: watch::Sender<Option<tokio_rustls::TlsAcceptor>>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A reload (a new cluster.conf adopted, or SIGHUP: `reread`): the listener follows its
+/// settings. The same address keeps its socket, and the TLS files are read again when their
+/// names changed or at SIGHUP (a renewed certificate; a file that no longer loads leaves the
+/// previous one in use); another address, or TLS turned off or on, opens a new listener; no
+/// `http_port` closes it; a listener that could not start is tried again.
+pub fn reconfigure(
+    http: &mut Option<Http>,
+    conf: &ccs::ClusterConf,
+    node: &Node,
+    node_ip: IpAddr,
+    reread: bool,
+) {
+    let wanted = match settings(conf, node.name(), node_ip) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            None
+        }
+    };
+    if let (Some(h), Some(s)) = (http.as_mut(), wanted.as_ref()) {
+        if h.settings.addr == s.addr && h.settings.tls.is_some() == s.tls.is_some() {
+            if h.settings.tls != s.tls || reread {
+                match s.tls.as_ref().map(|(c, k)| tls_acceptor(c, k)).transpose() {
+                    Ok(acceptor) => {
+                        if acceptor.is_some() {
+                            tracing::info!("HTTPS on {}: certificate and key read again", s.addr);
+                        }
+                        h.tls.send_replace(acceptor);
+                        h.settings = s.clone();
+                    }
+                    Err(e) => tracing::error!("{e}; the previous certificate stays in use"),
+                }
+            }
+            return;
+        }
+    }
+    if http.is_none() && wanted.is_none() {
+        return;
+    }
+    if let Some(old) = http.take() {
+        tracing::info!("HTTP listener on {} closed", old.settings.addr);
+    }
+    if wanted.is_some() {
+        *http = Http::start(conf, node, node_ip);
+    }
 }
 
 impl Http {
@@ -232,11 +291,15 @@ impl Http {
             "Status page, metrics and health checks on {scheme}://{}/",
             s.addr
         );
-        tokio::spawn(serve(listener, tls, router(rx)));
+        let (tls, tls_rx) = watch::channel(tls);
+        let task = tokio::spawn(serve(listener, tls_rx, router(rx))).abort_handle();
         Ok(Some(Http {
             tx,
             revision: node.metrics_revision(),
             built: now,
+            settings: s,
+            tls,
+            task,
         }))
     }
 
@@ -291,7 +354,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Ht
 /// Accepts connections until the runtime ends (the daemon exits).
 async fn serve(
     listener: tokio::net::TcpListener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: watch::Receiver<Option<tokio_rustls::TlsAcceptor>>,
     app: Router,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -311,7 +374,7 @@ async fn serve(
             tracing::debug!("HTTP: {peer}: too many connections, closed");
             continue;
         };
-        let (app, tls) = (app.clone(), tls.clone());
+        let (app, tls) = (app.clone(), tls.borrow().clone());
         tokio::spawn(async move {
             let _permit = permit;
             let service = TowerToHyperService::new(app);

@@ -235,15 +235,18 @@ fn start(
         let agents = super::agents::spawn(news.clone(), name.clone(), members.clone())
             .map_err(DaemonError::Agents)?;
         let transport = Transport::new(sync_codec, local);
+        transport.set_known(book.wire.values().map(|a| a.ip()));
         {
             let news = news.clone();
             transport.listen(sync_listener, move |from, msg, query| {
                 news(Input::Sync { from, msg, query });
             });
         }
-        let http = super::http::Http::start(&conf, &node, maddr.ip());
+        let http_ip = maddr.ip();
+        let http = super::http::Http::start(&conf, &node, http_ip);
         let shell = Shell {
             http,
+            http_ip,
             fencer: Fencer::new(ConfSource::new(&a.conf, (**node.conf()).clone()), news),
             node,
             msock,
@@ -287,6 +290,8 @@ enum Exit {
 struct Shell {
     /// The status page, metrics and health checks (docs/http.md), when configured.
     http: Option<super::http::Http>,
+    /// The node's own address, the listener's default.
+    http_ip: std::net::IpAddr,
     node: Node,
     /// The embedded engine's membership socket (none on corosync).
     msock: Option<UdpSocket>,
@@ -429,6 +434,10 @@ impl Shell {
             Ok(config) => self.node.handle(Instant::now(), Input::Reload { config }),
             Err(e) => tracing::error!("{}: not reloaded: {e}", self.store.display()),
         }
+        // The TLS files again (a renewed certificate); a changed cluster.conf follows when
+        // the core has adopted it (`Output::Reconfigured`).
+        let conf = self.node.conf().clone();
+        super::http::reconfigure(&mut self.http, &conf, &self.node, self.http_ip, true);
         self.notify.reloaded();
     }
 
@@ -513,6 +522,13 @@ impl Shell {
                         link.reconfigure(&conf);
                     }
                     self.fencer.source().set((*conf).clone());
+                    super::http::reconfigure(
+                        &mut self.http,
+                        &conf,
+                        &self.node,
+                        self.http_ip,
+                        false,
+                    );
                     if let Some(log) = &self.log {
                         let name = self.node.name().to_string();
                         log.reconfigure(&log_settings(&conf, &self.args, self.env, &name));
@@ -534,6 +550,8 @@ impl Shell {
         if let Err(e) = self.book.learn(conf) {
             tracing::error!("Node addresses keep their previous values: {e}");
         }
+        self.transport
+            .set_known(self.book.wire.values().map(|a| a.ip()));
     }
 
     /// The agents' copy of the members' names, after a view change.

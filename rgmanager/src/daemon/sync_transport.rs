@@ -8,8 +8,9 @@
 //! as messages of their own.
 //!
 //! Limits, so that a peer without the key costs little: at most [`MAX_CONNS`] connections
-//! served at once and [`MAX_CONNS_PER_ADDR`] from one address (more are closed at once, before
-//! a byte is read), the header (at most 391 bytes, authenticated before the body is read)
+//! served at once, [`MAX_CONNS_PER_ADDR`] from one address, and [`MAX_STRANGER_CONNS`] in all
+//! from addresses that are no node's in cluster.conf (more are closed at once, before a byte is
+//! read: an attacker with many addresses cannot take the slots the nodes need), the header (at most 391 bytes, authenticated before the body is read)
 //! within [`sync_wire::HEADER_TIME`], each later read within the same time.
 //!
 //! Format 4 frames (protocol 2) are addressed: a frame for another node is dropped, a
@@ -17,7 +18,7 @@
 //! echoing a nonce this node is not waiting for is dropped. Format 3 frames are sent to and
 //! taken from peers of the previous release only ([`Transport::set_peer_wire`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,6 +37,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_CONNS: usize = 32;
 /// Connections served at once from one address.
 pub const MAX_CONNS_PER_ADDR: usize = 4;
+/// Connections served at once from all the addresses no node of cluster.conf has.
+pub const MAX_STRANGER_CONNS: usize = 8;
 /// Request nonces kept per peer.
 const ASKED_KEPT: usize = 4;
 
@@ -51,6 +54,8 @@ struct Shared {
     owed: HashMap<NodeId, Nonce>,
     /// Connections being served, by source address.
     conns: HashMap<IpAddr, usize>,
+    /// The nodes' addresses (cluster.conf's, as resolved at start and at each reload).
+    known: HashSet<IpAddr>,
 }
 
 /// Sends and receives sync frames for one node.
@@ -82,6 +87,12 @@ impl Transport {
             Some(v) => sh.wires.insert(peer, v),
             None => sh.wires.remove(&peer),
         };
+    }
+
+    /// The nodes' addresses: connections from any other address share
+    /// [`MAX_STRANGER_CONNS`] slots.
+    pub fn set_known(&self, addrs: impl IntoIterator<Item = IpAddr>) {
+        self.shared().known = addrs.into_iter().collect();
     }
 
     fn format_for(&self, peer: NodeId) -> u8 {
@@ -201,10 +212,24 @@ impl Transport {
     /// A serving slot for a new connection, if under both limits.
     fn take_slot(&self, s: &TcpStream) -> Option<IpAddr> {
         let ip = s.peer_addr().ok()?.ip();
+        self.take_slot_for(ip)
+    }
+
+    fn take_slot_for(&self, ip: IpAddr) -> Option<IpAddr> {
         let mut sh = self.shared();
         let total: usize = sh.conns.values().sum();
         let mine = sh.conns.get(&ip).copied().unwrap_or(0);
-        if total >= MAX_CONNS || mine >= MAX_CONNS_PER_ADDR {
+        let strangers = || -> usize {
+            sh.conns
+                .iter()
+                .filter(|(a, _)| !sh.known.contains(a))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        if total >= MAX_CONNS
+            || mine >= MAX_CONNS_PER_ADDR
+            || (!sh.known.contains(&ip) && strangers() >= MAX_STRANGER_CONNS)
+        {
             tracing::debug!("configuration sync: connection from {ip} over the limit, closed");
             return None;
         }
@@ -301,4 +326,43 @@ fn refuse_key(s: &mut TcpStream, peer: &str) {
          (another cluster key? Every node needs the same /etc/cluster/authkey)"
     );
     let _ = s.write_all(sync_wire::AUTH_FAILED);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn transport() -> Transport {
+        let codec = FrameCodec::new("c", &[7; 32]).unwrap();
+        Transport::new(codec, 1)
+    }
+
+    #[test]
+    fn strangers_cannot_take_the_slots_the_nodes_need() {
+        let t = transport();
+        let node = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        t.set_known([node, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))]);
+        // Twelve addresses of no node, four connections each: eight slots in all.
+        let mut taken = 0;
+        for i in 0..12u8 {
+            let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, i));
+            for _ in 0..MAX_CONNS_PER_ADDR {
+                taken += usize::from(t.take_slot_for(ip).is_some());
+            }
+        }
+        assert_eq!(taken, MAX_STRANGER_CONNS);
+        // A node still gets its share; its own limit holds.
+        for _ in 0..MAX_CONNS_PER_ADDR {
+            assert_eq!(t.take_slot_for(node), Some(node));
+        }
+        assert_eq!(t.take_slot_for(node), None);
+        // A stranger's slot freed is a stranger's to take again.
+        let first = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 0));
+        t.release_slot(first);
+        assert!(t
+            .take_slot_for(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11)))
+            .is_some());
+        assert!(t.take_slot_for(first).is_none());
+    }
 }

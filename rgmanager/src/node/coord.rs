@@ -70,6 +70,8 @@ pub struct Coordinator {
     suspects: BTreeMap<String, BTreeSet<NodeId>>,
     /// Failed stops on a node that does not own the service, said once each.
     stop_alarms: BTreeSet<(NodeId, String)>,
+    /// Set while an event is decided again ([`Coordinator::replay`]): not news of a new run.
+    replaying: bool,
 }
 
 impl Coordinator {
@@ -83,7 +85,19 @@ impl Coordinator {
             deferred: Vec::new(),
             suspects: BTreeMap::new(),
             stop_alarms: BTreeSet::new(),
+            replaying: false,
         }
+    }
+
+    /// Decides `event` again: a deferred one, or the join a rebuild reconsiders for failback.
+    /// It is not news: a member that said it is shutting down still is (seed 41269: the
+    /// rebuild's joins cleared that, and a coordinator shutting down placed the services only
+    /// it may run on itself, refused them, and placed them again, for ever).
+    fn replay(&mut self, event: &Event) -> Vec<Order> {
+        self.replaying = true;
+        let out = self.handle(event);
+        self.replaying = false;
+        out
     }
 
     /// Forgets the orders in flight (this node stopped coordinating): their answers, should
@@ -293,7 +307,7 @@ impl Coordinator {
                     _ => true,
                 };
                 if current {
-                    out.extend(self.handle(&e));
+                    out.extend(self.replay(&e));
                 }
             }
         }
@@ -477,7 +491,7 @@ impl Coordinator {
             .filter(|id| self.view.member(*id) == NodeState::Online)
             .collect();
         for n in online {
-            out.extend(self.handle(&Event::NodeJoined(n)));
+            out.extend(self.replay(&Event::NodeJoined(n)));
         }
         out
     }
@@ -487,7 +501,9 @@ impl Coordinator {
     fn suspects_after(&mut self, event: &Event) {
         // A node that left, or joined again, is not shutting down any more (a new run).
         if let Event::NodeJoined(n) | Event::NodeLeft { node: n, .. } = event {
-            self.view.leaving.remove(n);
+            if !self.replaying {
+                self.view.leaving.remove(n);
+            }
         }
         let (Event::NodeFenced(n) | Event::NodeJoined(n)) = event else {
             return;
@@ -655,7 +671,11 @@ impl Coordinator {
                 .map(|s| s.iter().copied().collect())
                 .unwrap_or_default();
             let st = &mut self.view.services[i];
-            if st.owner == Some(node) && st.state == State::Started && !here {
+            // Any state in which the owner may hold it, with no order of ours in flight (busy
+            // services were skipped above): a Starting or Stopping left from orders an earlier
+            // coordinatorship gave, or kept for a lost owner that came back unfenced, ends
+            // here, since the member's report names what it runs and what it is starting.
+            if st.owner == Some(node) && st.state.holds() && !here {
                 if held.leaving {
                     // Stopped by its node's shutdown, cleanly: placed elsewhere now, without
                     // waiting for the node to leave (it may stay, holding a failed stop).
@@ -677,11 +697,28 @@ impl Coordinator {
                     out.extend(self.handle(&Event::Evaluate));
                     continue;
                 }
+                if st.state != State::Started {
+                    tracing::info!(
+                        "{name} was {:?} on node {node} with no operation left there: it runs \
+                         nowhere",
+                        st.state
+                    );
+                    st.state = State::Stopped;
+                    st.last_owner = st.owner.take();
+                    out.extend(self.handle(&Event::Evaluate));
+                    continue;
+                }
                 tracing::warn!("{name} is no longer running on node {node}");
                 out.extend(self.handle(&Event::StatusFailed {
                     service: name,
                     node,
                 }));
+            } else if here && st.owner == Some(node) && st.state.holds() {
+                if st.state != State::Started {
+                    // The same, the other way: it runs (or is starting) there.
+                    st.state = State::Started;
+                    out.extend(self.handle(&Event::Evaluate));
+                }
             } else if here && st.owner != Some(node) {
                 if st.state == State::Failed {
                     // Its stop failed there: it stays failed, whatever is left running,
@@ -1095,6 +1132,67 @@ mod tests {
         assert_eq!((orders[0].node, orders[0].op), (2, Op::Stop));
         // While b is in transition, reports about it change nothing.
         assert!(c.reconcile(2, &held(&[])).is_empty());
+    }
+
+    #[test]
+    fn a_start_whose_order_was_dropped_ends_when_its_node_reports_nothing() {
+        // Seed 31797: the coordinator ordered a start, then lost and regained its role (its
+        // orders forgotten), and the owner's answer was lost; the owner's quorum loss stopped
+        // the service since. Its record said Starting for ever, with no order to resend.
+        let mut c = coordinator();
+        let orders = up(&mut c, &[2, 3]);
+        assert!(orders
+            .iter()
+            .any(|o| o.service == "service:b" && o.node == 2));
+        c.drop_orders();
+        assert_eq!(owner(&c, "b"), (Some(2), State::Starting));
+        let orders = c.reconcile(2, &held(&["service:a"]));
+        assert_eq!(owner(&c, "b").1, State::Starting, "placed again at once");
+        assert!(
+            orders
+                .iter()
+                .any(|o| o.service == "service:b" && o.op == Op::Start),
+            "{orders:?}"
+        );
+        // A member that does report the service it is starting keeps it.
+        let mut c = coordinator();
+        up(&mut c, &[2, 3]);
+        c.drop_orders();
+        assert!(c
+            .reconcile(2, &held(&["service:a", "service:b"]))
+            .is_empty());
+        assert_eq!(owner(&c, "b"), (Some(2), State::Started));
+    }
+
+    #[test]
+    fn a_member_shutting_down_stays_so_through_a_rebuild() {
+        // Seed 41269: the rebuild reconsiders every member's join for failback; that must not
+        // forget that node 1 said it is shutting down.
+        let mut c = coordinator();
+        for n in [1, 2, 3] {
+            c.observe(&Event::NodeJoined(n));
+        }
+        c.observe(&Event::QuorumRegained);
+        let leaving = Held {
+            leaving: true,
+            ..Held::default()
+        };
+        let reports = BTreeMap::from([(1, leaving), (2, held(&[])), (3, held(&[]))]);
+        let orders = c.rebuild(&reports);
+        assert!(orders.iter().all(|o| o.node != 1), "{orders:?}");
+        assert!(c.view.leaving.contains(&1));
+        // Once a's start on node 2 is done, nothing fails it back to node 1.
+        let start = orders
+            .iter()
+            .find(|o| o.service == "service:a")
+            .expect("a is placed");
+        let mut after = c.done(start.node, start.id, true);
+        for o in orders.iter().filter(|o| o.service != "service:a") {
+            after.extend(c.done(o.node, o.id, true));
+        }
+        assert!(after.iter().all(|o| o.node != 1), "{after:?}");
+        assert!(c.view.leaving.contains(&1));
+        assert_eq!(owner(&c, "a"), (Some(2), State::Started));
     }
 
     #[test]

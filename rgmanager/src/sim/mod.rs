@@ -330,6 +330,9 @@ struct Agents {
     busy: Option<(u64, String, Op)>,
     /// Services this node's configuration knows (the last `Load`).
     known: BTreeSet<String>,
+    /// What the configurations before it knew, newest first: as the real agents thread
+    /// (`daemon/agents.rs`), a stop of a service the current one lacks uses the newest that has it.
+    retired: VecDeque<BTreeSet<String>>,
     /// Started by these agents and not stopped since, with whether the last check was good.
     started: BTreeMap<String, bool>,
 }
@@ -1036,7 +1039,12 @@ impl Sim {
             };
             match cmd {
                 AgentCmd::Load { forest } => {
-                    n.agents.known = forest.roots.iter().map(|r| forest.name_of(*r)).collect();
+                    let known = forest.roots.iter().map(|r| forest.name_of(*r)).collect();
+                    let old = std::mem::replace(&mut n.agents.known, known);
+                    n.agents.retired.push_front(old);
+                    n.agents
+                        .retired
+                        .truncate(crate::daemon::agents::RETIRED_FORESTS);
                     n.agents.started.retain(|s, _| n.agents.known.contains(s));
                 }
                 AgentCmd::Run { job, service, op } => {
@@ -1079,7 +1087,8 @@ impl Sim {
             }
             Op::Stop => {
                 n.agents.started.remove(&service);
-                if !known || n.stop_broken.contains(&service) {
+                let stoppable = known || n.agents.retired.iter().any(|k| k.contains(&service));
+                if !stoppable || n.stop_broken.contains(&service) {
                     false
                 } else {
                     n.resources.remove(&service);
