@@ -50,15 +50,7 @@ fn cluster(n: u32, services: &[Svc]) -> SimConf {
 fn run(name: &str, scenario: Scenario) {
     let verbose = std::env::var_os("SIM_VERBOSE").is_some();
     if verbose {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                std::env::var("RGM_SIM_LOG").unwrap_or_else(|_| "info".into()),
-            ))
-            .with_target(false)
-            .with_ansi(false)
-            .without_time()
-            .with_writer(std::io::stderr)
-            .try_init();
+        sim::log_to_stderr();
     }
     let out = sim::run_scenario(&scenario, verbose);
     if let Some(v) = out.violation {

@@ -71,15 +71,7 @@ fn main() -> ExitCode {
     }
     if let Some(seed) = one {
         if verbose {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new(
-                    std::env::var("RGM_SIM_LOG").unwrap_or_else(|_| "info".into()),
-                ))
-                .with_target(false)
-                .with_ansi(false)
-                .without_time()
-                .with_writer(std::io::stderr)
-                .try_init();
+            rgmanager::sim::log_to_stderr();
         }
         let mut o = Options::random(seed);
         if let Some(n) = nodes {

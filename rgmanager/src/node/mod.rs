@@ -593,14 +593,8 @@ impl Node {
         self.now = now;
         self.coord.view.now = self.unix(now);
         match input {
-            Input::Membership { from, bytes } => {
-                self.membership.handle_datagram(now, &bytes, from);
-                self.pump_membership(now);
-            }
-            Input::Cpg(input) => {
-                self.membership.handle_cpg(input);
-                self.pump_membership(now);
-            }
+            // The membership's own inputs are never held: they are what confirms the view.
+            input @ (Input::Membership { .. } | Input::Cpg(_)) => self.input(now, input),
             input => {
                 // Overdue membership timers first: they notice a stall of this node (and a
                 // view gone with it) before anything is decided on what arrived meanwhile.
@@ -676,7 +670,7 @@ impl Node {
         false
     }
 
-    /// A non-membership input, on a confirmed view.
+    /// An input decided now: the membership's own, or another on a confirmed view.
     fn input(&mut self, now: Instant, input: Input) {
         match input {
             Input::Membership { from, bytes } => {

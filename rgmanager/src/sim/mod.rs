@@ -230,6 +230,20 @@ pub struct Scenario {
     pub expect_up: Vec<(String, Duration, Duration)>,
 }
 
+/// The daemons' log lines on stderr, filtered by `RGM_SIM_LOG` (default `info`), for replaying
+/// one history: `rgm_sim --seed S --verbose`, or a scenario of `tests/sim.rs` with `SIM_VERBOSE`.
+pub fn log_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RGM_SIM_LOG").unwrap_or_else(|_| "info".into()),
+        ))
+        .with_target(false)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Runs a scripted scenario, with the invariants checked as in random runs.
 pub fn run_scenario(scenario: &Scenario, verbose: bool) -> Outcome {
     let options = Options {
