@@ -10,8 +10,11 @@
 //! Limits, so that a peer without the key costs little: at most [`MAX_CONNS`] connections
 //! served at once, [`MAX_CONNS_PER_ADDR`] from one address, and [`MAX_STRANGER_CONNS`] in all
 //! from addresses that are no node's in cluster.conf (more are closed at once, before a byte is
-//! read: an attacker with many addresses cannot take the slots the nodes need), the header (at most 391 bytes, authenticated before the body is read)
-//! within [`sync_wire::HEADER_TIME`], each later read within the same time.
+//! read: an attacker with many addresses cannot take the slots the nodes need), the header (at
+//! most 391 bytes, authenticated before the body is read) within [`sync_wire::HEADER_TIME`],
+//! each later read within the same time. A node whose connections leave from another address
+//! than its cluster.conf one (a multi-homed host routing through another interface) counts as
+//! a stranger: served still, from the smaller pool.
 //!
 //! Format 4 frames (protocol 2) are addressed: a frame for another node is dropped, a
 //! `Request` carries a fresh nonce that the `Offer` answering it carries back, and an `Offer`
@@ -209,7 +212,7 @@ fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
 }
 
 impl Transport {
-    /// A serving slot for a new connection, if under both limits.
+    /// A serving slot for a new connection, if under every limit.
     fn take_slot(&self, s: &TcpStream) -> Option<IpAddr> {
         let ip = s.peer_addr().ok()?.ip();
         self.take_slot_for(ip)
