@@ -145,12 +145,14 @@ pub(super) fn start(
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
 
+    let admin_gid = super::admin_socket::admin_gid(a.admin_group.as_deref())
+        .map_err(DaemonError::AdminGroup)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
     let result = rt.block_on(async {
-        let listener = super::admin_socket::bind(&a.socket).map_err(io(&a.socket))?;
+        let listener = super::admin_socket::bind(&a.socket, admin_gid).map_err(io(&a.socket))?;
         // On corosync, corosync owns the membership (and cman's port 5405).
         let msock = match setup_engine {
             ccs::model::Engine::Embedded => Some(net::bind(maddr).await?),
