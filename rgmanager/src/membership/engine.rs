@@ -93,6 +93,15 @@ impl Engine {
         }
     }
 
+    /// The protocol versions a node speaks, this one included (embedded engine only: CPG
+    /// carries no range, and clustat shows no guess).
+    pub fn member_speaks(&self, id: NodeId) -> Option<crate::versions::Range> {
+        match self {
+            Engine::Embedded(m) => m.member_speaks(id),
+            Engine::Corosync(_) => None,
+        }
+    }
+
     /// The cluster's wire version (embedded engine only; see [`Engine::peer_wire`]).
     pub fn cluster_wire(&self) -> Option<u8> {
         match self {
