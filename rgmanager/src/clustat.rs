@@ -39,8 +39,7 @@ pub struct MemberStatus {
     #[serde(default)]
     pub coordinator: bool,
     /// The newest wire protocol version the member speaks, that of its release
-    /// (docs/wire-versions.md); `None` while offline, under corosync (whose CPG carries no
-    /// range), and in the status of an older daemon.
+    /// (docs/wire-versions.md); `None` while offline and in the status of an older daemon.
     #[serde(default)]
     pub wire: Option<u8>,
 }
