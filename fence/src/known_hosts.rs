@@ -76,17 +76,37 @@ fn entries(text: &str) -> impl Iterator<Item = Entry<'_>> {
     })
 }
 
+/// OpenSSH's host pattern match (`*`, `?`, ASCII case ignored), in linear time: the usual
+/// two-pointer match that remembers only the last `*` (a recursive match is exponential on a
+/// pattern of many stars, and the file is read by a fence agent that must not hang; found by
+/// fuzzing).
 fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &n[1..]),
-            _ => false,
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    // The last star seen and the name position its match now starts from.
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        match p.get(i) {
+            Some(b'*') => {
+                star = Some((i, j));
+                i += 1;
+            }
+            Some(c) if *c == b'?' || c.eq_ignore_ascii_case(&n[j]) => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                // Let the last star take one more byte and try again after it.
+                Some((si, sj)) => {
+                    star = Some((si, sj + 1));
+                    i = si + 1;
+                    j = sj + 1;
+                }
+                None => return false,
+            },
         }
     }
-    go(pattern.as_bytes(), name.as_bytes())
+    p[i..].iter().all(|c| *c == b'*')
 }
 
 fn hashed_matches(field: &str, name: &str) -> bool {
@@ -233,6 +253,65 @@ mod tests {
         b.extend_from_slice(ktype.as_bytes());
         b.extend_from_slice(body);
         b
+    }
+
+    /// The definition, exponential on many stars: the reference for small inputs.
+    fn glob_reference(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => {
+                glob_reference(&p[1..], n) || (!n.is_empty() && glob_reference(p, &n[1..]))
+            }
+            (Some(b'?'), Some(_)) => glob_reference(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => glob_reference(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn glob_matches_as_the_definition_and_stars_cost_nothing() {
+        for (p, n, want) in [
+            ("*.example.com", "node1.Example.com", true),
+            ("node?", "node1", true),
+            ("node?", "node12", false),
+            ("*", "", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("**", "x", true),
+            ("", "x", false),
+        ] {
+            assert_eq!(glob(p, n), want, "{p} {n}");
+        }
+        // Every pattern and name of up to 5 bytes over a small alphabet.
+        let alphabet = [b'a', b'B', b'*', b'?'];
+        let mut words: Vec<Vec<u8>> = vec![vec![]];
+        for len in 1..=5 {
+            let mut next = Vec::new();
+            for w in words.iter().filter(|w| w.len() == len - 1) {
+                for c in alphabet {
+                    let mut x = w.clone();
+                    x.push(c);
+                    next.push(x);
+                }
+            }
+            words.extend(next);
+        }
+        for p in &words {
+            for n in words
+                .iter()
+                .filter(|n| !n.contains(&b'*') && !n.contains(&b'?'))
+            {
+                let (ps, ns) = (
+                    std::str::from_utf8(p).unwrap(),
+                    std::str::from_utf8(n).unwrap(),
+                );
+                assert_eq!(glob(ps, ns), glob_reference(p, n), "{ps:?} {ns:?}");
+            }
+        }
+        // The fuzzer's hang: a known_hosts pattern of many stars against a host that does not
+        // match (the recursive match took more than 14 s).
+        let stars = format!("{}x", "*".repeat(200));
+        assert!(!glob(&stars, &"a".repeat(200)));
     }
 
     #[test]

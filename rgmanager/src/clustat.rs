@@ -38,6 +38,10 @@ pub struct MemberStatus {
     /// daemon.
     #[serde(default)]
     pub coordinator: bool,
+    /// The newest wire protocol version the member speaks, that of its release
+    /// (docs/wire-versions.md); `None` while offline and in the status of an older daemon.
+    #[serde(default)]
+    pub wire: Option<u8>,
 }
 
 /// One resource group as the cluster knows it.
@@ -69,6 +73,10 @@ pub struct Status {
     pub services: Option<Vec<ServiceStatus>>,
     /// When the status was taken (seconds since the epoch), for the header line.
     pub now: i64,
+    /// The wire version the cluster talks: the highest every member of the view speaks.
+    /// `None` without a view, under corosync, and in the status of an older daemon.
+    #[serde(default)]
+    pub wire: Option<u8>,
 }
 
 /// What to show.
@@ -113,6 +121,20 @@ impl Status {
     fn master_present(&self) -> bool {
         self.members.iter().any(|m| m.rg_master)
     }
+
+    /// The online members do not all speak the same newest wire version: a rolling upgrade
+    /// is under way. Only then does the text layout show versions, so that the ordinary
+    /// output stays RHCS's byte for byte.
+    pub fn mixed_wire(&self) -> bool {
+        let mut known = self
+            .members
+            .iter()
+            .filter(|m| m.online)
+            .filter_map(|m| m.wire);
+        known
+            .next()
+            .is_some_and(|first| known.any(|other| other != first))
+    }
 }
 
 /// `printf("%-*.*s", width, width, s)`: left-aligned, padded and cut to `width` characters.
@@ -134,9 +156,13 @@ pub fn text(st: &Status, v: &View) -> (String, i32) {
         );
         let _ = writeln!(
             out,
-            "Member Status: {}\n",
+            "Member Status: {}",
             if st.quorate { "Quorate" } else { "Inquorate" }
         );
+        if let Some(w) = st.wire.filter(|_| st.mixed_wire()) {
+            let _ = writeln!(out, "Wire Version: {w} (members of different releases)");
+        }
+        out.push('\n');
         if st.services.is_none() {
             out.push_str(
                 "Resource Group Manager not running; no service information available.\n\n",
@@ -176,6 +202,7 @@ fn member_table(out: &mut String, st: &Status, name: Option<&str>, cols: usize) 
         header(out);
     }
     let master = st.master_present();
+    let mixed = st.mixed_wire();
     for m in st.shown_members() {
         if let Some(n) = name {
             if m.name != n {
@@ -206,6 +233,9 @@ fn member_table(out: &mut String, st: &Status, name: Option<&str>, cols: usize) 
         }
         if m.qdisk {
             out.push_str(", Quorum Disk");
+        }
+        if let Some(w) = m.wire.filter(|_| mixed) {
+            let _ = write!(out, ", wire {w}");
         }
         out.push('\n');
         if name.is_some() {
@@ -343,17 +373,24 @@ fn xml_escape(s: &str) -> String {
     o
 }
 
+/// ` wire="N"`, or nothing when the version is not known.
+fn wire_attr(wire: Option<u8>) -> String {
+    wire.map(|w| format!(" wire=\"{w}\"")).unwrap_or_default()
+}
+
 /// `clustat -x`: the XML clustat wrote (version 4.1.1 layout), and the exit status.
 pub fn xml(st: &Status, v: &View) -> (String, i32) {
     let mut out = String::from("<?xml version=\"1.0\"?>\n<clustat version=\"4.1.1\">\n");
     let (name, svc) = (v.member.as_deref(), v.service.as_deref());
     if svc.is_none() && name.is_none() {
+        // `wire` is our addition, after clustat's attributes (absent when unknown).
         let _ = writeln!(
             out,
-            "  <cluster name=\"{}\" id=\"{}\" generation=\"{}\"/>",
+            "  <cluster name=\"{}\" id=\"{}\" generation=\"{}\"{}/>",
             xml_escape(&st.cluster_name),
             st.cluster_id,
-            st.generation
+            st.generation,
+            wire_attr(st.wire)
         );
         let groupmember = st.quorate && st.members.iter().any(|m| m.local && m.rgmanager);
         // RHCS printed a stray newline after quorate="0"; kept, since parsers don't mind and
@@ -374,7 +411,7 @@ pub fn xml(st: &Status, v: &View) -> (String, i32) {
             }
             let _ = writeln!(
                 out,
-                "    <node name=\"{}\" state=\"{}\" local=\"{}\" estranged=\"{}\" rgmanager=\"{}\" rgmanager_master=\"{}\" qdisk=\"{}\" nodeid=\"0x{:08x}\"/>",
+                "    <node name=\"{}\" state=\"{}\" local=\"{}\" estranged=\"{}\" rgmanager=\"{}\" rgmanager_master=\"{}\" qdisk=\"{}\" nodeid=\"0x{:08x}\"{}/>",
                 xml_escape(&m.name),
                 u8::from(m.online),
                 u8::from(m.local),
@@ -382,7 +419,8 @@ pub fn xml(st: &Status, v: &View) -> (String, i32) {
                 u8::from(m.rgmanager),
                 u8::from(m.rg_master),
                 u8::from(m.qdisk),
-                m.nodeid
+                m.nodeid,
+                wire_attr(m.wire)
             );
             if name.is_some() {
                 ret1 = i32::from(!m.online);
@@ -449,6 +487,7 @@ struct JsonStatus<'a> {
     cluster_id: u32,
     generation: u64,
     quorate: bool,
+    wire: Option<u8>,
     members: Vec<&'a MemberStatus>,
     services: Option<Vec<JsonService<'a>>>,
 }
@@ -500,6 +539,7 @@ pub fn json(st: &Status, v: &View) -> (String, i32) {
         cluster_id: st.cluster_id,
         generation: st.generation,
         quorate: st.quorate,
+        wire: st.wire,
         members,
         services,
     };
@@ -579,6 +619,7 @@ mod tests {
                 last_transition: 0,
             }]),
             now: 0,
+            wire: None,
         }
     }
 
@@ -756,6 +797,86 @@ mod tests {
             out.contains(&format!(" {}    1 Online", "n".repeat(40))),
             "{out}"
         );
+    }
+
+    #[test]
+    fn wire_versions_show_in_text_only_while_the_members_differ() {
+        let mut st = seed004();
+        st.wire = Some(2);
+        for m in &mut st.members {
+            m.wire = Some(2);
+        }
+        // One release everywhere: RHCS's layout, untouched.
+        assert_eq!(text(&st, &view()).0, text(&seed004(), &view()).0);
+        // node1 still speaks the previous release's protocol: the cluster talks 1.
+        st.wire = Some(1);
+        st.members[0].wire = Some(1);
+        let (out, _) = text(&st, &view());
+        let body: Vec<&str> = out.lines().skip(1).take(7).collect();
+        let expected = [
+            "Member Status: Quorate",
+            "Wire Version: 1 (members of different releases)",
+            "",
+            " Member Name                             ID   Status",
+            " ------ ----                             ---- ------",
+            " node1.cluster.com                           1 Online, rgmanager, wire 1",
+            " node2.cluster.com                           2 Online, Local, rgmanager, wire 2",
+        ];
+        assert_eq!(body, expected, "\n{out}");
+        let v = View {
+            member: Some("node2.cluster.com".into()),
+            ..view()
+        };
+        assert!(text(&st, &v)
+            .0
+            .ends_with(" 2 Online, Local, rgmanager, wire 2\n"));
+        // An offline member's last version does not count.
+        st.members[0].online = false;
+        st.members[0].wire = None;
+        assert!(!text(&st, &view()).0.contains("wire"));
+    }
+
+    #[test]
+    fn wire_versions_in_xml_and_json() {
+        let mut st = seed004();
+        st.wire = Some(1);
+        st.members[0].wire = Some(1);
+        st.members[1].wire = Some(2);
+        let (x, _) = xml(&st, &view());
+        assert!(
+            x.contains("<cluster name=\"web_ha\" id=\"7\" generation=\"12\" wire=\"1\"/>"),
+            "{x}"
+        );
+        assert!(x.contains("nodeid=\"0x00000001\" wire=\"1\"/>"), "{x}");
+        assert!(x.contains("nodeid=\"0x00000002\" wire=\"2\"/>"), "{x}");
+        assert!(ccs::xml::parse(&x).is_ok());
+        let (j, _) = json(&st, &view());
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v["wire"], 1);
+        assert_eq!(v["members"][0]["wire"], 1);
+        assert_eq!(v["members"][1]["wire"], 2);
+        // Unknown: no attribute, null in JSON.
+        st.wire = None;
+        st.members[0].wire = None;
+        let (x, _) = xml(&st, &view());
+        assert!(x.contains("generation=\"12\"/>"), "{x}");
+        assert!(x.contains("nodeid=\"0x00000001\"/>"), "{x}");
+        let v: serde_json::Value = serde_json::from_str(&json(&st, &view()).0).unwrap();
+        assert!(
+            v["wire"].is_null() && v["members"][0]["wire"].is_null(),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn an_older_daemons_status_reads_without_versions() {
+        let mut old = serde_json::to_value(seed004()).unwrap();
+        old.as_object_mut().unwrap().remove("wire");
+        for m in old["members"].as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("wire");
+        }
+        let st: Status = serde_json::from_value(old).unwrap();
+        assert_eq!(st, seed004());
     }
 
     #[test]

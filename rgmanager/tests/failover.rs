@@ -20,103 +20,18 @@
 mod common;
 
 use std::io::Write;
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cluster_tests::bmc::{Bmc, BmcSpec};
-use common::{
-    check_markers, fence_ack_manual, never_double, online, service, started_on, Cluster, PATIENCE,
+use cluster_tests::bmc::Bmc;
+use common::bmc::{
+    boot_after_fence, device_xml, free_port_avoiding, method_xml, power_log, powered, start_bmcs,
+    PASSWORD,
 };
-
-/// The BMC user's password.
-const PASSWORD: &str = "Bmc-s3cret";
-
-/// What a node's BMC does when it powers the node off (`cluster_tests::bmc` runs it on the
-/// power change): kill the node's daemon (its pid file, checked against its command line) and
-/// close the markers of the services it held.
-const POWER_OFF: &str = r#"dir='@DIR@'
-node='@NODE@'
-pid=$(cat "$dir/$node.state/rgmanager.pid" 2>/dev/null)
-if [ -n "$pid" ] && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qx "$node"; then
-    kill -9 "$pid"
-fi
-for r in "$dir"/*.running; do
-    [ -e "$r" ] || continue
-    if [ "$(cat "$r")" = "$node" ]; then
-        svc=$(basename "$r" .running)
-        rm -f "$r"
-        echo "off $node" >> "$dir/$svc.log"
-    fi
-done
-"#;
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A free UDP port that is none of `avoid` nor the port after one of them.
-fn free_port_avoiding(avoid: &[u16]) -> u16 {
-    loop {
-        let p = free_udp_port();
-        if !avoid.iter().any(|a| p == *a || p == a.wrapping_add(1)) {
-            return p;
-        }
-    }
-}
-
-/// The BMC of `node` (OpenIPMI `ipmi_sim` on loopback, `cluster_tests::bmc`), on a port that
-/// is none of the cluster's (`avoid`: the nodes' membership ports, each followed by its
-/// message port); its power-off runs [`POWER_OFF`] for the node's files in `dir`.
-fn start_bmc(dir: &Path, node: &str, avoid: &[u16]) -> Bmc {
-    let spec = BmcSpec {
-        port: free_port_avoiding(avoid),
-        on_power_off: POWER_OFF
-            .replace("@DIR@", &dir.display().to_string())
-            .replace("@NODE@", node),
-        ..BmcSpec::loopback(PASSWORD)
-    };
-    Bmc::start(&spec).unwrap_or_else(|e| panic!("the BMC of {node}: {e}"))
-}
-
-/// Whether `node`'s BMC says it is powered.
-fn powered(bmcs: &[Bmc], node: &str) -> bool {
-    bmc_of(bmcs, node).powered()
-}
-
-/// `node`'s BMC's power changes, one line each (`TIME power 0 (was 1)`).
-fn power_log(bmcs: &[Bmc], node: &str) -> String {
-    bmc_of(bmcs, node).events()
-}
-
-fn bmc_of<'a>(bmcs: &'a [Bmc], node: &str) -> &'a Bmc {
-    let i: usize = node.trim_start_matches("node").parse().unwrap();
-    &bmcs[i - 1]
-}
-
-/// Waits until `node` was powered off by its BMC and is on again (a reboot), then boots it:
-/// starts its daemon again.
-fn boot_after_fence(c: &mut Cluster, bmcs: &[Bmc], node: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let log = power_log(bmcs, node);
-        if log.contains("power 0") && powered(bmcs, node) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{node} was not power cycled: {log:?}\n{}",
-            c.dump()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    c.start(node);
-}
+use common::{
+    check_markers, fence_ack_manual, never_double, online, service, started_on, wait_log, Cluster,
+};
 
 /// How each node is fenced.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -145,9 +60,7 @@ fn configured_victim(
     version: u32,
 ) -> (Cluster, Vec<Bmc>) {
     let c = Cluster::new(n);
-    let bmcs: Vec<Bmc> = (1..=n)
-        .map(|i| start_bmc(c.dir.path(), &format!("node{i}"), &c.ports))
-        .collect();
+    let bmcs = start_bmcs(&c);
     c.script("alpha");
     c.script("beta");
     write_conf(&c, &bmcs, victim, fencing, post_fail_delay, version);
@@ -168,9 +81,7 @@ fn write_conf(
     let beta = c.path("beta.sh");
     let n = bmcs.len();
     let nodes = c.nodes_xml(|i| {
-        let bmc = format!(
-            "        <method name=\"ipmi\">\n          <device name=\"bmc-node{i}\"/>\n        </method>\n"
-        );
+        let bmc = method_xml(i);
         let methods = match fencing {
             Fencing::None if i == victim => return String::new(),
             Fencing::DeadThenBmc if i == victim => format!(
@@ -186,13 +97,7 @@ fn write_conf(
             Fencing::Bmc(pw) if i + 1 == victim => pw,
             _ => PASSWORD,
         };
-        devices += &format!(
-            "    <fencedevice name=\"bmc-node{}\" agent=\"fence_ipmilan\" ipaddr=\"127.0.0.1\" \
-             ipport=\"{}\" login=\"admin\" passwd=\"{pw}\" lanplus=\"1\" cipher=\"3\" \
-             power_wait=\"0\"/>\n",
-            i + 1,
-            b.port
-        );
+        devices += &device_xml(i + 1, b, pw);
     }
     if fencing == Fencing::DeadThenBmc {
         devices += &format!(
@@ -276,19 +181,6 @@ fn owned_by(v: &serde_json::Value, svc: &str, node: &str) -> bool {
 
 fn offline(v: &serde_json::Value, node: &str) -> bool {
     !online(v, node)
-}
-
-/// Waits until `text` appears in the log of `node`.
-fn wait_log(c: &mut Cluster, node: &str, text: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    while !c.log_of(node).contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "{node} never logged {text:?}:\n{}",
-            c.dump()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 #[test]

@@ -308,6 +308,51 @@ impl Hosts {
         Ok(())
     }
 
+    /// Splits the network in the switch, as a failed switch between two racks would: a
+    /// bridge filter drops every frame between the ports of the hosts of `a` and those of `b`.
+    /// Unlike a pulled cable, every host keeps its link and the BMCs (addresses of the switch
+    /// itself, behind no port) stay reachable from both sides, so both sides may fence. One
+    /// partition at a time; [`Hosts::heal`] ends it.
+    pub fn partition(&self, a: &[&str], b: &[&str]) -> Result<()> {
+        let ports = |group: &[&str]| -> Result<String> {
+            let quoted: Vec<String> = group
+                .iter()
+                .map(|h| self.port(h).map(|p| format!("\"{p}\"")))
+                .collect::<Result<_>>()?;
+            Ok(quoted.join(", "))
+        };
+        let (pa, pb) = (ports(a)?, ports(b)?);
+        nft(
+            &self.switch,
+            &format!(
+                "table bridge {PARTITION} {{\n chain cut {{\n  type filter hook forward priority 0; policy accept;\n  \
+                 iifname {{ {pa} }} oifname {{ {pb} }} drop\n  iifname {{ {pb} }} oifname {{ {pa} }} drop\n }}\n}}"
+            ),
+        )
+    }
+
+    /// Ends the partition [`Hosts::partition`] made.
+    pub fn heal(&self) -> Result<()> {
+        nft(&self.switch, &format!("delete table bridge {PARTITION}"))
+    }
+
+    /// `host`'s BMC unreachable (a failed BMC or its network down: the switch drops what is
+    /// sent to its IPMI port) or reachable again. The host itself is not touched.
+    pub fn bmc_reachable(&self, host: &str, reachable: bool) -> Result<()> {
+        let bmc = self.host(host)?.bmc_addr;
+        let table = format!("bmc_{host}");
+        if reachable {
+            return nft(&self.switch, &format!("delete table inet {table}"));
+        }
+        nft(
+            &self.switch,
+            &format!(
+                "table inet {table} {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  \
+                 ip daddr {bmc} udp dport 623 drop\n }}\n}}"
+            ),
+        )
+    }
+
     /// Power off: every process of the namespace frozen (SIGSTOP), then killed (SIGKILL), and
     /// the link taken down. Nothing of the host gets to announce its own death.
     pub fn power_off(&self, host: &str) -> Result<()> {
@@ -379,6 +424,26 @@ impl Hosts {
     pub fn inside<T: Send>(&self, host: &str, f: impl FnOnce() -> T + Send) -> Result<T> {
         in_netns(Some(&self.host(host)?.ns), f)
     }
+}
+
+/// The switch's nftables table of [`Hosts::partition`].
+const PARTITION: &str = "partition";
+
+/// Runs the nftables script `script` (`nft -f -`) in network namespace `ns`.
+pub fn nft(ns: &str, script: &str) -> Result<()> {
+    let nft = if Path::new("/usr/sbin/nft").exists() {
+        "/usr/sbin/nft"
+    } else {
+        "nft"
+    };
+    run(
+        "sh",
+        &[
+            "-c",
+            &format!("ip netns exec {ns} {nft} -f - <<'EOF'\n{script}\nEOF"),
+        ],
+    )?;
+    Ok(())
 }
 
 /// Starts a thread that enters network namespace `ns` and runs `f` (a long-lived client, say).

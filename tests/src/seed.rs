@@ -52,6 +52,10 @@ pub struct Options {
     pub boot_time: std::time::Duration,
     /// More attributes for every `<fencedevice>` (`action="off" power_wait="0"`, say).
     pub fence_extra: String,
+    /// The `delay` (seconds) of each node's fence device in its method, by node number
+    /// (node1's first; none when missing or 0): what decides which side of a split two-node
+    /// cluster survives, both being quorate.
+    pub fence_delay: Vec<u32>,
     /// The fence device: a BMC per node (`fence_ipmilan`), or, as in the seed itself, one APC
     /// power switch (`fence_apc`, the APC simulator in the switch) with an outlet per node.
     pub apc: bool,
@@ -77,6 +81,7 @@ impl Default for Options {
             ip_sleeptime: 10,
             boot_time: std::time::Duration::from_secs(8),
             fence_extra: String::new(),
+            fence_delay: Vec::new(),
             apc: false,
             nodes: 2,
             domain: vec![1, 2],
@@ -93,14 +98,18 @@ pub fn cluster_conf(h: &Hosts, o: &Options) -> Result<String> {
     let mut devices = String::new();
     for (i, (host, name)) in self::nodes(o).iter().enumerate() {
         let hh = h.host(host)?;
+        let delay = match o.fence_delay.get(i) {
+            Some(&d) if d > 0 => format!(" delay=\"{d}\""),
+            _ => String::new(),
+        };
         let fence = if o.fencing && o.apc {
             format!(
-                "<fence>\n<method name=\"fence1\">\n<device name=\"apc_switch\" port=\"{n}\"/>\n</method>\n</fence>\n",
+                "<fence>\n<method name=\"fence1\">\n<device name=\"apc_switch\" port=\"{n}\"{delay}/>\n</method>\n</fence>\n",
                 n = i + 1
             )
         } else if o.fencing {
             format!(
-                "<fence>\n<method name=\"fence1\">\n<device name=\"bmc{n}\"/>\n</method>\n</fence>\n",
+                "<fence>\n<method name=\"fence1\">\n<device name=\"bmc{n}\"{delay}/>\n</method>\n</fence>\n",
                 n = i + 1
             )
         } else {
@@ -533,4 +542,50 @@ pub fn daemon_pid(h: &Hosts, host: &str) -> i32 {
         .trim()
         .parse()
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A seed cluster running for a test: its hosts (the nodes and `client`), every daemon up
+/// and quorate with the web service on node1, the client answered by `web1`, the client's
+/// prober and the watch on the nodes' addresses running.
+pub struct Up {
+    pub h: Hosts,
+    pub seed: Seed,
+    pub prober: crate::probe::Prober,
+    pub watch: crate::probe::VipWatch,
+}
+
+impl Up {
+    /// Makes the hosts of `o` and `client`, sets the cluster up with the binaries in `bins`,
+    /// boots every node and waits until it serves. Panics with the hosts' logs when something
+    /// fails or [`PATIENCE`] runs out: for tests.
+    pub fn start(bins: &Path, o: &Options) -> Up {
+        use crate::probe::{Prober, VipWatch};
+        let list = nodes(o);
+        let names: Vec<&str> = list.iter().map(|(host, _)| host.as_str()).collect();
+        let every = std::time::Duration::from_millis(20);
+        let h = Hosts::new(&[names.as_slice(), &["client"]].concat())
+            .unwrap_or_else(|e| panic!("cannot make the hosts: {e}"));
+        let seed = Seed::setup(&h, bins, o)
+            .unwrap_or_else(|e| panic!("cannot set the cluster up: {e}\n{}", h.logs(40)));
+        let prober = Prober::start(&h, "client", VIP, 80, every)
+            .unwrap_or_else(|e| panic!("cannot start the client: {e}"));
+        let watch = VipWatch::start(&h, &names, VIP, every)
+            .unwrap_or_else(|e| panic!("cannot watch the addresses: {e}"));
+        for n in &names {
+            h.boot(n)
+                .unwrap_or_else(|e| panic!("cannot boot {n}: {e}\n{}", h.logs(40)));
+        }
+        for n in &names {
+            wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
+                v["quorate"] == true && started_on(v, "node1.cluster.com")
+            });
+        }
+        assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
+        Up {
+            h,
+            seed,
+            prober,
+            watch,
+        }
+    }
 }

@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cluster_tests::hosts::Hosts;
-use cluster_tests::probe::{Prober, VipWatch};
-use cluster_tests::seed::{daemon_pid, started_on, wait_clustat, Options, Seed, PATIENCE, VIP};
+use cluster_tests::seed::{daemon_pid, started_on, wait_clustat, Options, Seed, Up, PATIENCE, VIP};
 
 fn require_root() {
     // SAFETY: geteuid has no preconditions.
@@ -39,15 +38,6 @@ fn bins() -> PathBuf {
     dir
 }
 
-/// The seed cluster of one test, started: both daemons up, the service on node1, the client
-/// answered by `web1`; the client prober and the VIP watch running.
-struct Up {
-    h: Hosts,
-    seed: Seed,
-    prober: Prober,
-    watch: VipWatch,
-}
-
 /// The seed's cluster.conf made with `options`, pushed with `ccs_sync -f` from node2: the
 /// text, ccs_sync's exit status and output.
 fn push_from_node2(h: &Hosts, seed: &Seed, options: &Options) -> (String, i32, String) {
@@ -64,24 +54,7 @@ fn push_from_node2(h: &Hosts, seed: &Seed, options: &Options) -> (String, i32, S
 }
 
 fn up(options: &Options) -> Up {
-    let h = Hosts::new(&["node1", "node2", "client"]).unwrap();
-    let seed = Seed::setup(&h, &bins(), options).unwrap();
-    let prober = Prober::start(&h, "client", VIP, 80, Duration::from_millis(20)).unwrap();
-    let watch = VipWatch::start(&h, &["node1", "node2"], VIP, Duration::from_millis(20)).unwrap();
-    h.boot("node1").unwrap();
-    h.boot("node2").unwrap();
-    for n in ["node1", "node2"] {
-        wait_clustat(&h, &seed, n, "apache_service on node1", |v| {
-            v["quorate"] == true && started_on(v, "node1.cluster.com")
-        });
-    }
-    assert!(prober.wait_for("web1", PATIENCE), "{}", h.logs(40));
-    Up {
-        h,
-        seed,
-        prober,
-        watch,
-    }
+    Up::start(&bins(), options)
 }
 
 #[test]

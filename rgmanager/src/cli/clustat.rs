@@ -67,6 +67,17 @@ pub fn page() -> Page {
              1 on bad usage or when the local rgmanager cannot be reached.",
         )
         .section(
+            "Wire versions",
+            "While the members are of different releases (a rolling upgrade), the text \
+             layout adds the line \"Wire Version: N\" under \"Member Status\", N being the \
+             wire protocol version the cluster talks, and each online member's row ends with \
+             \", wire M\", M being the newest version that member speaks. When every member speaks the \
+             same, the layout is RHCS's, unchanged.\n\n\
+             -x always adds wire=\"N\" to <cluster> and wire=\"M\" to each online <node>, \
+             --json a \"wire\" number at the top and in each member (null when not known: an \
+             offline member, or the corosync engine).",
+        )
+        .section(
             "Environment",
             "RGMANAGER_SOCKET: the admin socket to ask instead of \
              /var/run/cluster/rgmanager.sock.",
@@ -387,6 +398,7 @@ mod tests {
                 last_transition: 0,
             }]),
             now: 0,
+            wire: None,
         }
     }
 

@@ -672,6 +672,7 @@ Resource Group Locking (for cluster Shutdown / Debugging):
                                 .collect(),
                             services: Some(Vec::new()),
                             now: 0,
+                            wire: None,
                         },
                     },
                     Request::Service { .. } => Response::Service {

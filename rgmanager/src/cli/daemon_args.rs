@@ -91,6 +91,11 @@ struct Cli {
     /// corosync running on this node). Default: <cman engine> of cluster.conf, else embedded.
     #[arg(long, value_name = "ENGINE", value_parser = ["embedded", "corosync"])]
     engine: Option<String>,
+    /// The group whose members may change things through the admin socket besides root
+    /// (relocate, disable, push configurations, acknowledge fencing); everyone else may only
+    /// read the status. Default: haclient when it exists, else the socket directory's group.
+    #[arg(long, value_name = "GROUP")]
+    admin_group: Option<String>,
 }
 
 impl From<Cli> for Args {
@@ -104,6 +109,7 @@ impl From<Cli> for Args {
             key: c.key,
             debug: c.debug,
             no_initial_stop: c.no_initial_stop,
+            admin_group: c.admin_group,
             engine: c.engine.map(|e| {
                 if e == "corosync" {
                     ccs::model::Engine::Corosync

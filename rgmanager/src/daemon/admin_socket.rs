@@ -28,8 +28,19 @@ pub struct Bound {
     pub gid: u32,
 }
 
-/// Binds the admin socket, mode 0660, group [`ADMIN_GROUP`] if it exists.
-pub fn bind(path: &Path) -> std::io::Result<Bound> {
+/// The admin group's id: `named` (`--admin-group`), which must exist, else [`ADMIN_GROUP`]
+/// if it exists; `None`: the socket keeps its directory's group.
+pub fn admin_gid(named: Option<&str>) -> Result<Option<u32>, String> {
+    match named {
+        Some(g) => group_id(g)
+            .map(Some)
+            .ok_or_else(|| format!("admin group {g:?} does not exist")),
+        None => Ok(group_id(ADMIN_GROUP)),
+    }
+}
+
+/// Binds the admin socket, mode 0660, group `gid` (from [`admin_gid`]) if any.
+pub fn bind(path: &Path, gid: Option<u32>) -> std::io::Result<Bound> {
     // SAFETY: umask only swaps the process's file-creation mask; called while the daemon
     // starts, before it creates files from other threads.
     let old = unsafe { libc::umask(0o117) };
@@ -38,7 +49,7 @@ pub fn bind(path: &Path) -> std::io::Result<Bound> {
     unsafe { libc::umask(old) };
     let l = bound?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    if let Some(gid) = group_id(ADMIN_GROUP) {
+    if let Some(gid) = gid {
         std::os::unix::fs::chown(path, None, Some(gid))?;
     } else {
         tracing::debug!("group {ADMIN_GROUP} does not exist: the admin socket keeps its group");
@@ -196,6 +207,33 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_group_is_the_one_named_and_must_exist() {
+        assert_eq!(admin_gid(Some("root")), Ok(Some(0)));
+        let e = admin_gid(Some("no-such-group-rgm")).unwrap_err();
+        assert_eq!(e, "admin group \"no-such-group-rgm\" does not exist");
+        // The socket takes the named group: its members (and root) may change things.
+        let Ok(Some(gid)) = admin_gid(Some("daemon")) else {
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!("rgm-admin-group-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("sock");
+        let _ = std::fs::remove_file(&path);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let b = bind(&path, Some(gid)).unwrap();
+            assert_eq!(b.gid, gid);
+            assert_eq!(std::fs::metadata(&path).unwrap().gid(), gid);
+            assert_eq!(access(1000, 1000, &[gid], b.gid), Access::Change);
+            assert_eq!(access(1000, 1000, &[], b.gid), Access::Read { uid: 1000 });
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_socket_is_0660_and_a_stranger_may_only_read() {
         let dir = std::env::temp_dir().join(format!("rgm-admin-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -206,7 +244,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let b = bind(&path).unwrap();
+            let b = bind(&path, admin_gid(None).unwrap()).unwrap();
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o660);
             // A group no test runner is in: as root, still everything; the decision for a

@@ -21,4 +21,7 @@ pub struct Args {
     pub no_initial_stop: bool,
     /// `--engine`: the membership engine, overriding `<cman engine>` of cluster.conf.
     pub engine: Option<ccs::model::Engine>,
+    /// `--admin-group`: the group that may change things through the admin socket besides
+    /// root (default `haclient` when it exists).
+    pub admin_group: Option<String>,
 }

@@ -50,6 +50,9 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// `--admin-group` names a group this system does not have.
+    #[error("{0}")]
+    AdminGroup(String),
     #[error(transparent)]
     Corosync(#[from] super::corosync::CorosyncError),
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`identity`]: which node of cluster.conf this machine is.
 //! - [`args`]: the command line.
+//! - `boot`: the start (configuration, key, sockets, threads) before the event loop.
 //! - [`run`](mod@run): the event loop: sockets, signals, and the core's outputs carried out;
 //!   [`admin_socket`]: the admin socket's connections; [`notify`]: systemd's protocol;
 //!   [`error`]: why it cannot start.
@@ -17,6 +18,7 @@
 pub mod admin_socket;
 pub mod agents;
 pub mod args;
+mod boot;
 #[cfg(feature = "corosync")]
 pub mod corosync;
 #[cfg(not(feature = "corosync"))]

@@ -8,10 +8,9 @@
 //! ([`super::notify`]). It sleeps until the core's next deadline (no fixed tick), so nothing
 //! waits for a tick. Every decision about services, quorum and fencing is the core's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{mpsc as std_mpsc, Arc, RwLock};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use ccs::store::Store;
@@ -19,15 +18,14 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::args::Args;
-use super::fencing::{ConfSource, Fencer};
+use super::boot::{log_settings, start, Book, Members};
+use super::fencing::Fencer;
 use super::notify::Notify;
 use super::sync_transport::Transport;
-use super::sync_wire::FrameCodec;
 use crate::admin::Response;
 use crate::cli::{daemon_args, Parsed};
 use crate::logging::{self, Environment, LogHandle, Settings};
-use crate::membership::{self, key::ClusterKey, net, NodeId};
-use crate::node::{AgentCmd, FenceCmd, Input, Node, Output, Setup};
+use crate::node::{AgentCmd, FenceCmd, Input, Node, Output};
 use crate::sd_notify::Notifier;
 
 pub use super::error::DaemonError;
@@ -71,214 +69,8 @@ pub fn run(a: &Args, notifier: Notifier) -> u8 {
 /// it (`RestartForceExitStatus`), to join again once corosync is back.
 pub const EXIT_COROSYNC_GONE: u8 = 3;
 
-/// The log settings cluster.conf asks for. `RGMANAGER_LOG=stderr` keeps everything on standard
-/// error (the tests and the demo, which run many daemons on one machine).
-fn log_settings(conf: &ccs::ClusterConf, a: &Args, env: Environment, node: &str) -> Settings {
-    let (mut s, warnings) = Settings::from_conf(conf, a.debug, env);
-    for w in warnings {
-        tracing::warn!("{}: {w}", a.conf.display());
-    }
-    s.node = Some(node.to_string());
-    if std::env::var_os("RGMANAGER_LOG").is_some_and(|v| v == "stderr") {
-        s.to_syslog = false;
-        s.to_logfile = false;
-        s.journal = false;
-    }
-    s
-}
-
-/// A node's daemon-message (and sync) address: the membership port + 1.
-fn wire_addr(name: &str, a: SocketAddr) -> Result<SocketAddr, DaemonError> {
-    let port = a
-        .port()
-        .checked_add(1)
-        .ok_or_else(|| DaemonError::NoWirePort(name.to_string()))?;
-    Ok(SocketAddr::new(a.ip(), port))
-}
-
-/// Where each node's membership and daemon channel are. Only added to or updated: a node a
-/// reload removes may still be leaving.
-#[derive(Default)]
-struct Book {
-    membership: BTreeMap<NodeId, SocketAddr>,
-    wire: BTreeMap<NodeId, SocketAddr>,
-}
-
-impl Book {
-    fn learn(&mut self, conf: &ccs::ClusterConf) -> Result<(), DaemonError> {
-        let addrs = net::node_addrs(conf)?;
-        for n in conf.nodes() {
-            let Some(id) = n.nodeid() else { continue };
-            let Some(m) = addrs.get(&id) else { continue };
-            self.membership.insert(id, *m);
-            self.wire.insert(id, wire_addr(n.name(), *m)?);
-        }
-        Ok(())
-    }
-}
-
-/// The members' names, for the `lvm` agent (which strips a departed node's tag).
-#[derive(Debug, Default)]
-struct Members(RwLock<BTreeSet<String>>);
-
-impl crate::resource::lvm::Members for Members {
-    fn is_member(&self, node: &str) -> Option<bool> {
-        self.0.read().ok().map(|m| m.contains(node))
-    }
-}
-
-fn start(
-    a: &Args,
-    notifier: Notifier,
-    log: Option<&LogHandle>,
-    env: Environment,
-) -> Result<(), DaemonError> {
-    let (conf, warnings) = ccs::load(&a.conf)?;
-    let file = a.conf.display().to_string();
-    for w in &warnings {
-        tracing::warn!("{}", w.render(&file));
-    }
-    if let Some(w) = super::admin_socket::readable_by_others(&a.conf) {
-        tracing::warn!("{w}");
-    }
-    let name = match &a.node {
-        Some(n) => conf
-            .node(n)
-            .map(|n| n.name().to_string())
-            .ok_or_else(|| DaemonError::UnknownNode(n.clone()))?,
-        None => net::local_node(&conf, &net::hostname().ok_or(DaemonError::NoHostname)?)?,
-    };
-    if let Some(log) = log {
-        log.reconfigure(&log_settings(&conf, a, env, &name));
-    }
-    let key = ClusterKey::load(&a.key)?;
-    let config = Store::open(&a.conf)?.current()?;
-    let setup = Setup {
-        name: name.clone(),
-        incarnation: membership::incarnation_now(),
-        unix_now: unix_now(),
-        initial_stop: !a.no_initial_stop,
-        engine: a.engine.or(conf.engine()).unwrap_or_default(),
-    };
-    let setup_engine = setup.engine;
-    let node = Node::new(setup, config, key.as_bytes(), Instant::now())?;
-    let local = node.id();
-    let mut book = Book::default();
-    book.learn(&conf)?;
-    let (Some(maddr), Some(waddr)) = (book.membership.get(&local), book.wire.get(&local)) else {
-        return Err(DaemonError::UnknownNode(name));
-    };
-    let (maddr, waddr) = (*maddr, *waddr);
-    let sync_codec =
-        FrameCodec::new(conf.name(), key.as_bytes()).ok_or(DaemonError::EmptyNameOrKey)?;
-    drop(key);
-
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| DaemonError::Io { path, source }
-    };
-    std::fs::create_dir_all(&a.state_dir).map_err(io(&a.state_dir))?;
-    let pid_file = a.state_dir.join("rgmanager.pid");
-    std::fs::write(&pid_file, format!("{}\n", std::process::id())).map_err(io(&pid_file))?;
-    if std::os::unix::net::UnixStream::connect(&a.socket).is_ok() {
-        return Err(DaemonError::AlreadyRunning(a.socket.clone()));
-    }
-    let _ = std::fs::remove_file(&a.socket);
-    if let Some(dir) = a.socket.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(DaemonError::Runtime)?;
-    let result = rt.block_on(async {
-        let listener = super::admin_socket::bind(&a.socket).map_err(io(&a.socket))?;
-        // On corosync, corosync owns the membership (and cman's port 5405).
-        let msock = match setup_engine {
-            ccs::model::Engine::Embedded => Some(net::bind(maddr).await?),
-            ccs::model::Engine::Corosync => None,
-        };
-        let wsock = UdpSocket::bind(waddr)
-            .await
-            .map_err(|source| DaemonError::WireBind {
-                addr: waddr,
-                source,
-            })?;
-        let sync_listener =
-            std::net::TcpListener::bind(waddr).map_err(|source| DaemonError::SyncBind {
-                addr: waddr,
-                source,
-            })?;
-        let cpg = match setup_engine {
-            ccs::model::Engine::Corosync => Some(super::corosync::Link::open(local)?),
-            ccs::model::Engine::Embedded => None,
-        };
-        tracing::info!("Resource Group Manager Starting");
-        if cpg.is_some() {
-            tracing::info!(
-                "I am node {name}, node id {local}; membership and daemon messages through \
-                 corosync, configuration sync on {waddr}"
-            );
-        } else {
-            tracing::info!(
-                "I am node {name}, node id {local}; membership on {maddr}, daemon messages on \
-                 {waddr}"
-            );
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let news = {
-            let tx = tx.clone();
-            move |input: Input| tx.send(input).is_ok()
-        };
-        let members = Arc::new(Members::default());
-        let agents = super::agents::spawn(news.clone(), name.clone(), members.clone())
-            .map_err(DaemonError::Agents)?;
-        let transport = Transport::new(sync_codec, local);
-        transport.set_known(book.wire.values().map(|a| a.ip()));
-        {
-            let news = news.clone();
-            transport.listen(sync_listener, move |from, msg, query| {
-                news(Input::Sync { from, msg, query });
-            });
-        }
-        let http_ip = maddr.ip();
-        let http = super::http::Http::start(&conf, &node, http_ip);
-        let shell = Shell {
-            http,
-            http_ip,
-            fencer: Fencer::new(ConfSource::new(&a.conf, (**node.conf()).clone()), news),
-            node,
-            msock,
-            wsock,
-            book,
-            agents,
-            transport,
-            store: a.conf.clone(),
-            tx,
-            admin: HashMap::new(),
-            next_admin: 1,
-            notify: Notify::new(notifier),
-            log: log.cloned(),
-            args: a.clone(),
-            env,
-            members,
-            members_view: None,
-            cpg,
-        };
-        match shell.run(rx, listener).await {
-            Exit::Clean => Ok(()),
-            Exit::Duplicate => Err(DaemonError::Duplicate),
-            Exit::CorosyncGone => Err(DaemonError::CorosyncGone),
-        }
-    });
-    let _ = std::fs::remove_file(&a.socket);
-    let _ = std::fs::remove_file(&pid_file);
-    result
-}
-
 /// How the event loop ended.
-enum Exit {
+pub(super) enum Exit {
     /// A clean goodbye.
     Clean,
     /// Another daemon runs this node.
@@ -287,41 +79,41 @@ enum Exit {
     CorosyncGone,
 }
 
-struct Shell {
+pub(super) struct Shell {
     /// The status page, metrics and health checks (docs/http.md), when configured.
-    http: Option<super::http::Http>,
+    pub(super) http: Option<super::http::Http>,
     /// The node's own address, the listener's default.
-    http_ip: std::net::IpAddr,
-    node: Node,
+    pub(super) http_ip: std::net::IpAddr,
+    pub(super) node: Node,
     /// The embedded engine's membership socket (none on corosync).
-    msock: Option<UdpSocket>,
-    wsock: UdpSocket,
-    book: Book,
-    agents: std_mpsc::Sender<AgentCmd>,
-    fencer: Fencer,
-    transport: Transport,
+    pub(super) msock: Option<UdpSocket>,
+    pub(super) wsock: UdpSocket,
+    pub(super) book: Book,
+    pub(super) agents: std_mpsc::Sender<AgentCmd>,
+    pub(super) fencer: Fencer,
+    pub(super) transport: Transport,
     /// The configuration file (the store).
-    store: PathBuf,
+    pub(super) store: PathBuf,
     /// The threads' results, into the core.
-    tx: mpsc::UnboundedSender<Input>,
+    pub(super) tx: mpsc::UnboundedSender<Input>,
     /// Admin connections waiting for their answer, by request id.
-    admin: HashMap<u64, oneshot::Sender<Response>>,
-    next_admin: u64,
-    notify: Notify,
-    log: Option<LogHandle>,
-    args: Args,
-    env: Environment,
+    pub(super) admin: HashMap<u64, oneshot::Sender<Response>>,
+    pub(super) next_admin: u64,
+    pub(super) notify: Notify,
+    pub(super) log: Option<LogHandle>,
+    pub(super) args: Args,
+    pub(super) env: Environment,
     /// The members' names for the agents, and the view they were taken from.
-    members: Arc<Members>,
-    members_view: Option<u64>,
+    pub(super) members: Arc<Members>,
+    pub(super) members_view: Option<u64>,
     /// The corosync engine's link (membership, quorum and daemon messages through corosync).
-    cpg: Option<super::corosync::Link>,
+    pub(super) cpg: Option<super::corosync::Link>,
 }
 
 impl Shell {
     /// Runs until the node is done: true after a clean goodbye, false when another daemon
     /// already runs this node.
-    async fn run(
+    pub(super) async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Input>,
         admin: super::admin_socket::Bound,
@@ -600,10 +392,4 @@ async fn next_cpg(cpg: &mut Option<super::corosync::Link>) -> Vec<super::corosyn
         Some(link) => link.next().await,
         None => std::future::pending().await,
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

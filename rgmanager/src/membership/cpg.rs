@@ -35,16 +35,24 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::{Counters, Event, NodeId, Transmit, View};
+use crate::versions::{self, Range};
 
 /// The CPG group every daemon of a cluster joins.
 pub const GROUP: &str = "rgmanager";
 
 const MAGIC: [u8; 4] = *b"RGMc";
-const FORMAT: u8 = 1;
+/// The hello's format. Format 1 (the first corosync engine, protocol 2 only) had the fixed
+/// part alone; format 2 adds the protocol range this daemon speaks. Every later format keeps
+/// the fixed part first and only adds after it, so any daemon reads any hello far enough to
+/// agree on the view and to know the sender's range (a hello a member could not read would
+/// hold the whole group's view for ever).
+const FORMAT: u8 = 2;
 const KIND_HELLO: u8 = 1;
 /// A member's config_version changed between group changes.
 const KIND_VERSION: u8 = 2;
-const HELLO_LEN: usize = 4 + 1 + 1 + 8 * 4;
+/// The fixed part: magic, format, kind, incarnation, config_version, last view, fingerprint.
+const FIXED_LEN: usize = 4 + 1 + 1 + 8 * 4;
+const HELLO_LEN: usize = FIXED_LEN + 2;
 
 /// Why a process is in a group change's joined or left list (CPG's reasons).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,18 +104,25 @@ struct Hello {
     config_version: u64,
     last_view: u64,
     fingerprint: u64,
+    /// The protocol versions the sender speaks.
+    speaks: Range,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Peer {
     incarnation: u64,
     config_version: Option<u64>,
+    speaks: Option<Range>,
+    /// This run was refused for sharing no version with us (logged once).
+    refused: bool,
 }
 
 /// The CPG membership core.
 pub struct CpgMembership {
     local: NodeId,
     incarnation: u64,
+    /// The protocol versions this daemon speaks.
+    wire: Range,
     config_version: u64,
     /// Configured node ids (this node included).
     nodes: BTreeSet<NodeId>,
@@ -132,6 +147,7 @@ impl CpgMembership {
         CpgMembership {
             local,
             incarnation,
+            wire: Range::BUILD,
             config_version,
             nodes: set,
             group: BTreeMap::new(),
@@ -147,8 +163,43 @@ impl CpgMembership {
         }
     }
 
+    /// Speaks `wire` instead of this build's range (`RGMANAGER_WIRE`, the tests).
+    pub fn with_wire(mut self, wire: Range) -> Self {
+        self.wire = wire;
+        self
+    }
+
     pub fn local(&self) -> NodeId {
         self.local
+    }
+
+    /// The protocol versions a node speaks: ours, or a peer's current run's from its hello
+    /// (`None`: not heard yet).
+    pub fn member_speaks(&self, id: NodeId) -> Option<Range> {
+        if id == self.local {
+            Some(self.wire)
+        } else {
+            self.peers.get(&id).and_then(|p| p.speaks)
+        }
+    }
+
+    /// The version this daemon talks with a peer: the highest both speak (`None`: not heard
+    /// yet, or refused for sharing none).
+    pub fn peer_wire(&self, id: NodeId) -> Option<u8> {
+        self.peers
+            .get(&id)
+            .and_then(|p| p.speaks)
+            .and_then(|r| self.wire.common(r))
+    }
+
+    /// The cluster's version: the highest every member of the installed view speaks.
+    pub fn cluster_wire(&self) -> Option<u8> {
+        let view = self.view.as_ref()?;
+        view.members
+            .iter()
+            .filter(|m| **m != self.local)
+            .map(|m| self.peer_wire(*m))
+            .try_fold(self.wire.max, |acc, v| v.map(|v| acc.min(v)))
     }
 
     pub fn view(&self) -> Option<&View> {
@@ -258,6 +309,7 @@ impl CpgMembership {
         b.extend_from_slice(&self.config_version.to_be_bytes());
         b.extend_from_slice(&last_view.to_be_bytes());
         b.extend_from_slice(&self.fingerprint.to_be_bytes());
+        b.extend_from_slice(&[self.wire.min, self.wire.max]);
         self.outbox.push_back(Transmit {
             // The group: the shell multicasts.
             to: 0,
@@ -305,7 +357,40 @@ impl CpgMembership {
 
     fn install(&mut self) {
         let number = self.hellos.values().map(|h| h.last_view).max().unwrap_or(0) + 1;
-        let members: Vec<NodeId> = self.group.keys().copied().collect();
+        // A member sharing no protocol version with us is refused, as the embedded engine
+        // refuses its heartbeats: it is in corosync's group but not in our view.
+        let mut refused = Vec::new();
+        for (n, h) in &self.hellos {
+            if *n != self.local && self.wire.common(h.speaks).is_none() {
+                refused.push((*n, *h));
+            }
+        }
+        for (n, h) in &refused {
+            let p = self.peers.entry(*n).or_default();
+            let logged = p.refused && p.incarnation == h.incarnation;
+            if !logged {
+                tracing::error!(
+                    "Refusing node {n} (corosync): it speaks wire version {}, this node speaks \
+                     {}; no version in common (a release talks to the one before it: upgrade \
+                     one release at a time)",
+                    h.speaks,
+                    self.wire
+                );
+            }
+            *p = Peer {
+                incarnation: h.incarnation,
+                refused: true,
+                speaks: Some(h.speaks),
+                ..Peer::default()
+            };
+            self.counters.bad_version += 1;
+        }
+        let members: Vec<NodeId> = self
+            .group
+            .keys()
+            .copied()
+            .filter(|n| !refused.iter().any(|(r, _)| r == n))
+            .collect();
         let before: Vec<NodeId> = self
             .view
             .as_ref()
@@ -320,7 +405,7 @@ impl CpgMembership {
             }
         };
         for n in &before {
-            if !self.group.contains_key(n) {
+            if members.binary_search(n).is_err() {
                 gone(*n, &mut self.events);
             }
         }
@@ -357,13 +442,27 @@ impl CpgMembership {
         let p = self.peers.entry(node).or_default();
         p.incarnation = h.incarnation;
         p.config_version = Some(h.config_version);
+        p.speaks = Some(h.speaks);
+        p.refused = false;
     }
 }
 
 fn decode(b: &[u8]) -> Option<(u8, Hello)> {
-    if b.len() != HELLO_LEN || b[..4] != MAGIC || b[4] != FORMAT {
+    // Any format from 1 on: the fixed part is read, what a later format adds after the range
+    // is skipped.
+    if b.len() < FIXED_LEN || b[..4] != MAGIC || b[4] == 0 {
         return None;
     }
+    let speaks = if b[4] == 1 {
+        // The first corosync engine: protocol 2 only.
+        Range::only(versions::V2)
+    } else {
+        let (min, max) = (*b.get(FIXED_LEN)?, *b.get(FIXED_LEN + 1)?);
+        if min > max {
+            return None;
+        }
+        Range { min, max }
+    };
     let kind = b[5];
     if kind != KIND_HELLO && kind != KIND_VERSION {
         return None;
@@ -377,6 +476,7 @@ fn decode(b: &[u8]) -> Option<(u8, Hello)> {
             config_version: u(14)?,
             last_view: u(22)?,
             fingerprint: u(30)?,
+            speaks,
         },
     ))
 }
@@ -435,8 +535,12 @@ mod tests {
         }
 
         fn join(&mut self, node: NodeId, pid: u32, inc: u64) {
-            self.cores
-                .insert(node, (pid, CpgMembership::new(node, inc, 1, &[1, 2, 3])));
+            self.join_speaking(node, pid, inc, Range::BUILD);
+        }
+
+        fn join_speaking(&mut self, node: NodeId, pid: u32, inc: u64, wire: Range) {
+            let core = CpgMembership::new(node, inc, 1, &[1, 2, 3]).with_wire(wire);
+            self.cores.insert(node, (pid, core));
             self.change(vec![], vec![p(node, pid, Reason::Join)]);
         }
 
@@ -607,5 +711,85 @@ mod tests {
         assert_eq!(c.poll_event(), Some(Event::EngineQuorum(true)));
         assert_eq!(c.poll_event(), Some(Event::EngineLost));
         assert_eq!(c.poll_event(), None);
+    }
+
+    #[test]
+    fn hellos_carry_the_versions_and_the_cluster_talks_the_oldest_members() {
+        let mut g = Group::new();
+        g.join(1, 100, 11);
+        g.join(2, 200, 22);
+        // A daemon of the previous release (protocol 1 only).
+        g.join_speaking(3, 300, 33, Range::only(versions::V1));
+        let vs = g.views();
+        assert!(vs.iter().all(|v| v == &vs[0]), "{vs:?}");
+        let one = &g.cores[&1].1;
+        assert_eq!(one.peer_wire(2), Some(versions::V2));
+        assert_eq!(one.peer_wire(3), Some(versions::V1));
+        assert_eq!(one.member_speaks(3), Some(Range::only(versions::V1)));
+        assert_eq!(one.member_speaks(1), Some(Range::BUILD));
+        assert_eq!(one.cluster_wire(), Some(versions::V1));
+        // The old one is upgraded (a new run speaking this build's range): version 2.
+        g.remove(3, Reason::Leave);
+        g.join(3, 301, 34);
+        assert_eq!(g.cores[&1].1.cluster_wire(), Some(versions::V2));
+        assert_eq!(g.cores[&3].1.cluster_wire(), Some(versions::V2));
+    }
+
+    #[test]
+    fn a_member_without_a_common_version_is_refused_from_the_view() {
+        let mut g = Group::new();
+        g.join_speaking(1, 100, 11, Range::only(versions::V2));
+        g.join_speaking(2, 200, 22, Range::only(versions::V2));
+        g.take(1);
+        g.join_speaking(3, 300, 33, Range::only(versions::V1));
+        // Nodes 1 and 2 keep node 3 out of their view; node 3 keeps them out of its own.
+        assert_eq!(
+            g.cores[&1].1.view().map(|v| v.members.clone()),
+            Some(vec![1, 2])
+        );
+        assert_eq!(
+            g.cores[&2].1.view().map(|v| v.members.clone()),
+            Some(vec![1, 2])
+        );
+        assert_eq!(
+            g.cores[&3].1.view().map(|v| v.members.clone()),
+            Some(vec![3])
+        );
+        assert!(!g.take(1).contains(&Event::Joined(3)));
+        assert_eq!(g.cores[&1].1.counters().bad_version, 1);
+        assert_eq!(g.cores[&1].1.peer_wire(3), None);
+        assert_eq!(g.cores[&1].1.cluster_wire(), Some(versions::V2));
+    }
+
+    #[test]
+    fn a_first_format_hello_is_read_as_protocol_2_and_later_formats_by_their_fixed_part() {
+        let mut a = CpgMembership::new(1, 11, 1, &[1, 2]);
+        a.handle(CpgInput::ConfChg {
+            members: vec![p(1, 100, Reason::Join)],
+            left: vec![],
+            joined: vec![p(1, 100, Reason::Join)],
+        });
+        let ours = a.poll_transmit().unwrap().bytes.to_vec();
+        assert_eq!(ours.len(), HELLO_LEN);
+        assert_eq!(decode(&ours).map(|(_, h)| h.speaks), Some(Range::BUILD));
+        let mut first = ours[..FIXED_LEN].to_vec();
+        first[4] = 1;
+        assert_eq!(
+            decode(&first).map(|(_, h)| h.speaks),
+            Some(Range::only(versions::V2))
+        );
+        // A later format: whatever it adds after the range is skipped.
+        let mut later = ours.clone();
+        later[4] = 9;
+        later.extend_from_slice(b"more");
+        assert_eq!(decode(&later).map(|(_, h)| h.speaks), Some(Range::BUILD));
+        // Too short for its format, or a range upside down: garbage.
+        let mut short = ours[..FIXED_LEN].to_vec();
+        short[4] = 2;
+        assert!(decode(&short).is_none());
+        let mut upside = ours.clone();
+        upside[FIXED_LEN] = 3;
+        upside[FIXED_LEN + 1] = 1;
+        assert!(decode(&upside).is_none());
     }
 }

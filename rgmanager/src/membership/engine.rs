@@ -80,24 +80,28 @@ impl Engine {
         }
     }
 
-    /// The wire protocol this node talks with a peer (`crate::versions`). Corosync's CPG
-    /// carries no protocol range yet: under corosync every daemon is taken to speak this
-    /// build's newest protocol (a mixed-version cluster on corosync is not supported yet).
+    /// The wire protocol this node talks with a peer (`crate::versions`): from its heartbeats
+    /// (embedded) or its hellos (corosync).
     pub fn peer_wire(&self, id: NodeId) -> Option<u8> {
         match self {
             Engine::Embedded(m) => m.peer_wire(id),
-            Engine::Corosync(c) => c
-                .peer_incarnation(id)
-                .filter(|i| *i != 0)
-                .map(|_| crate::versions::Range::BUILD.max),
+            Engine::Corosync(c) => c.peer_wire(id),
         }
     }
 
-    /// The cluster's wire version (embedded engine only; see [`Engine::peer_wire`]).
+    /// The protocol versions a node speaks, this one included.
+    pub fn member_speaks(&self, id: NodeId) -> Option<crate::versions::Range> {
+        match self {
+            Engine::Embedded(m) => m.member_speaks(id),
+            Engine::Corosync(c) => c.member_speaks(id),
+        }
+    }
+
+    /// The cluster's wire version: the highest every member of the view speaks.
     pub fn cluster_wire(&self) -> Option<u8> {
         match self {
             Engine::Embedded(m) => m.cluster_wire(),
-            Engine::Corosync(_) => None,
+            Engine::Corosync(c) => c.cluster_wire(),
         }
     }
 

@@ -416,6 +416,16 @@ impl Membership {
         self.peers.get(&id).and_then(|p| p.speaks)
     }
 
+    /// The protocol versions a node speaks: this node's own range, or a peer's current run's
+    /// (`None`: not heard yet).
+    pub fn member_speaks(&self, id: NodeId) -> Option<Range> {
+        if id == self.cfg.local {
+            Some(self.cfg.wire)
+        } else {
+            self.peer_speaks(id)
+        }
+    }
+
     /// The version this node talks with a peer: the highest both speak. `None` when the peer
     /// was not heard yet or shares no version.
     pub fn peer_wire(&self, id: NodeId) -> Option<u8> {

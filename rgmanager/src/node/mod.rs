@@ -339,14 +339,15 @@ impl Node {
             ccs::model::Engine::Embedded => {
                 Engine::Embedded(Box::new(Membership::new(mcfg, key, now)?))
             }
-            ccs::model::Engine::Corosync => {
-                Engine::Corosync(Box::new(membership::cpg::CpgMembership::new(
+            ccs::model::Engine::Corosync => Engine::Corosync(Box::new(
+                membership::cpg::CpgMembership::new(
                     local,
                     setup.incarnation,
                     mcfg.config_version,
                     &mcfg.nodes,
-                )))
-            }
+                )
+                .with_wire(mcfg.wire),
+            )),
         };
         let codec =
             wire::Codec::new(conf.name(), key).ok_or(membership::ConfigError::EmptyNameOrKey)?;

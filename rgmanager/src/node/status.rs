@@ -26,6 +26,11 @@ impl Node {
                 rg_master: self.central_processing && coordinator == Some(*id),
                 qdisk: false,
                 coordinator: coordinator == Some(*id),
+                wire: self
+                    .membership
+                    .member_speaks(*id)
+                    .filter(|_| in_view(*id))
+                    .map(|r| r.max),
             })
             .collect();
         let mut services: Vec<clustat::ServiceStatus> = self
@@ -54,6 +59,7 @@ impl Node {
             members,
             services: Some(services),
             now: self.unix(now) as i64,
+            wire: self.cluster_wire,
         }
     }
 }

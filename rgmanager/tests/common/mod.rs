@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod bmc;
+
 /// How long a test waits for the cluster to reach a state before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
@@ -445,6 +447,19 @@ impl Cluster {
         assert!(status.success(), "{name} exited with {status}:\n{log}");
         assert!(log.contains("Shutting down"), "{log}");
         assert!(log.contains("Shutdown complete, exiting"), "{log}");
+    }
+}
+
+/// Waits until `text` appears in the log of `node`.
+pub fn wait_log(c: &mut Cluster, node: &str, text: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    while !c.log_of(node).contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "{node} never logged {text:?}:\n{}",
+            c.dump()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -10,7 +10,7 @@ use super::fault::{Fault, Split, Who};
 use super::history::{Cut, CutKind};
 use super::report::Record;
 use super::{unix_now, Lab, VIP};
-use crate::hosts::{HostError, Result};
+use crate::hosts::{nft, HostError, Result};
 
 /// How long after the undo every service must be up again, at home, with `clustat` agreeing
 /// and every configuration converged (the liveness bound, docs/RELIABILITY.md).
@@ -55,7 +55,6 @@ enum Undo {
     /// (if it was pulled), the node back and its cut ended.
     BmcBack {
         host: String,
-        table: String,
         cable: bool,
         cut: usize,
     },
@@ -110,22 +109,6 @@ fn signal(pids: &[i32], sig: i32) {
             libc::kill(*p, sig);
         }
     }
-}
-
-fn nft(ns: &str, script: &str) -> Result<()> {
-    let nft = if std::path::Path::new("/usr/sbin/nft").exists() {
-        "/usr/sbin/nft"
-    } else {
-        "nft"
-    };
-    crate::hosts::run(
-        "sh",
-        &[
-            "-c",
-            &format!("ip netns exec {ns} {nft} -f - <<'EOF'\n{script}\nEOF"),
-        ],
-    )?;
-    Ok(())
 }
 
 impl Lab {
@@ -343,22 +326,13 @@ impl Lab {
                         (g, rest)
                     }
                 };
-                let mut ports_a = Vec::new();
-                for x in &side {
-                    ports_a.push(format!("\"{}\"", self.h.port(x)?));
-                }
-                let mut ports_b = Vec::new();
-                for x in client_side.iter().map(String::as_str).chain(["client"]) {
-                    ports_b.push(format!("\"{}\"", self.h.port(x)?));
-                }
-                let (pa, pb) = (ports_a.join(", "), ports_b.join(", "));
-                nft(
-                    &self.h.switch,
-                    &format!(
-                        "table bridge lab_cut {{\n chain cut {{\n  type filter hook forward priority 0; policy accept;\n  \
-                         iifname {{ {pa} }} oifname {{ {pb} }} drop\n  iifname {{ {pb} }} oifname {{ {pa} }} drop\n }}\n}}"
-                    ),
-                )?;
+                let a_side: Vec<&str> = side.iter().map(String::as_str).collect();
+                let b_side: Vec<&str> = client_side
+                    .iter()
+                    .map(String::as_str)
+                    .chain(["client"])
+                    .collect();
+                self.h.partition(&a_side, &b_side)?;
                 let cut =
                     self.cut_index(vec![side.clone(), client_side.clone()], CutKind::Partition);
                 a.what.push(format!(
@@ -375,15 +349,7 @@ impl Lab {
             }
             Fault::BmcFails { who, cable, ms: d } => {
                 let host = self.resolve(who, avoid)?;
-                let bmc = self.bmc(&host)?.addr;
-                let table = format!("lab_bmc_{host}");
-                nft(
-                    &self.h.switch,
-                    &format!(
-                        "table inet {table} {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  \
-                         ip daddr {bmc} udp dport 623 drop\n }}\n}}"
-                    ),
-                )?;
+                self.h.bmc_reachable(&host, false)?;
                 let kind = if *cable {
                     CutKind::Partition
                 } else {
@@ -404,7 +370,6 @@ impl Lab {
                 a.holds.push(Hold::For(ms(*d)));
                 a.undo.push(Undo::BmcBack {
                     host: host.clone(),
-                    table,
                     cable: *cable,
                     cut,
                 });
@@ -744,17 +709,12 @@ impl Lab {
                 self.note(&format!("{host}: link clean again"));
             }
             Undo::Heal(cut) => {
-                nft(&self.h.switch, "delete table bridge lab_cut")?;
+                self.h.heal()?;
                 self.cuts[cut].until = Some(unix_now());
                 self.note("partition healed");
             }
-            Undo::BmcBack {
-                host,
-                table,
-                cable,
-                cut,
-            } => {
-                nft(&self.h.switch, &format!("delete table inet {table}"))?;
+            Undo::BmcBack { host, cable, cut } => {
+                self.h.bmc_reachable(&host, true)?;
                 let since = unix_now();
                 self.note(&format!("{host}: BMC reachable again"));
                 // The cluster's next fence round powers it off now.
