@@ -69,7 +69,11 @@ fn sync_codec() -> &'static FrameCodec {
 pub fn membership(b: &[u8]) {
     let c = membership_codec();
     if let Ok(f) = c.decode(b) {
-        assert_eq!(c.encode(&f), b, "an accepted membership frame is not canonical");
+        assert_eq!(
+            c.encode(&f),
+            b,
+            "an accepted membership frame is not canonical"
+        );
     }
 }
 
@@ -78,7 +82,11 @@ pub fn membership(b: &[u8]) {
 pub fn daemon_message(b: &[u8]) {
     let c = wire_codec();
     if let Ok(e) = c.decode(b) {
-        assert_eq!(c.encode(&e), b, "an accepted daemon message is not canonical");
+        assert_eq!(
+            c.encode(&e),
+            b,
+            "an accepted daemon message is not canonical"
+        );
     }
 }
 
@@ -100,7 +108,11 @@ fn sealed(b: &[u8]) -> Vec<u8> {
 pub fn membership_sealed(b: &[u8]) {
     let c = membership_codec();
     if let Ok(f) = c.decode(&sealed(b)) {
-        assert_eq!(c.decode(&c.encode(&f)).ok(), Some(f), "a frame does not round-trip");
+        assert_eq!(
+            c.decode(&c.encode(&f)).ok(),
+            Some(f),
+            "a frame does not round-trip"
+        );
     }
 }
 
@@ -109,7 +121,11 @@ pub fn membership_sealed(b: &[u8]) {
 pub fn daemon_message_sealed(b: &[u8]) {
     let c = wire_codec();
     if let Ok(e) = c.decode(&sealed(b)) {
-        assert_eq!(c.decode(&c.encode(&e)).ok(), Some(e), "a message does not round-trip");
+        assert_eq!(
+            c.decode(&c.encode(&e)).ok(),
+            Some(e),
+            "a message does not round-trip"
+        );
     }
 }
 
@@ -144,9 +160,7 @@ pub fn cluster_conf(b: &[u8]) {
 /// decryption. A signed frame that verifies is one our key signed: its re-encoding is itself.
 pub fn ipmi(b: &[u8]) {
     use fence::ipmi::crypto::{aes_cbc_decrypt, IntegrityAlg};
-    use fence::ipmi::packet::{
-        self as p, Frame, IpmiResponse, OpenSessionResponse, Rakp2, Rakp4,
-    };
+    use fence::ipmi::packet::{self as p, Frame, IpmiResponse, OpenSessionResponse, Rakp2, Rakp4};
     let k1 = [0x5A; 20];
     for icv in [0, 12, 16] {
         if let Ok(Frame::V20(f)) = p::decode(b, icv) {
