@@ -10,6 +10,8 @@ pub mod cli;
 pub mod clustat;
 pub mod daemon;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod manuals;
 pub mod membership;
