@@ -19,8 +19,11 @@ pub const KEY: &[u8] = b"fuzzing key fuzzing key 0123456";
 /// The cluster name every target's codecs use.
 pub const CLUSTER: &str = "fz";
 
+/// A target's checks of one input (they panic on a finding).
+pub type Check = fn(&[u8]);
+
 /// Every target by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("membership", membership),
     ("membership_sealed", membership_sealed),
     ("wire", daemon_message),
@@ -36,7 +39,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Check> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
