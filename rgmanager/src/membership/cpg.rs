@@ -331,7 +331,9 @@ impl CpgMembership {
         match kind {
             KIND_VERSION => {
                 let p = self.peers.entry(node).or_default();
+                // A refused member is not ours to fetch configurations from.
                 if p.incarnation == hello.incarnation
+                    && !p.refused
                     && p.config_version != Some(hello.config_version)
                 {
                     p.config_version = Some(hello.config_version);
@@ -759,6 +761,14 @@ mod tests {
         assert_eq!(g.cores[&1].1.counters().bad_version, 1);
         assert_eq!(g.cores[&1].1.peer_wire(3), None);
         assert_eq!(g.cores[&1].1.cluster_wire(), Some(versions::V2));
+        // Its configuration versions are not news for the others.
+        g.cores.get_mut(&3).unwrap().1.set_config_version(9);
+        g.flush();
+        assert!(!g
+            .take(1)
+            .iter()
+            .any(|e| matches!(e, Event::ConfigVersion { node: 3, .. })));
+        assert_eq!(g.cores[&1].1.peer_config_version(3), None);
     }
 
     #[test]
