@@ -206,6 +206,25 @@ mod tests {
         assert_eq!(readable_by_others(&f), None);
     }
 
+    /// A fresh directory for a test socket, the socket's path in it, and a runtime.
+    fn socket_place(
+        tag: &str,
+    ) -> (
+        std::path::PathBuf,
+        std::path::PathBuf,
+        tokio::runtime::Runtime,
+    ) {
+        let dir = std::env::temp_dir().join(format!("{tag}-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("sock");
+        let _ = std::fs::remove_file(&path);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        (dir, path, rt)
+    }
+
     #[test]
     fn the_admin_group_is_the_one_named_and_must_exist() {
         assert_eq!(admin_gid(Some("root")), Ok(Some(0)));
@@ -215,14 +234,7 @@ mod tests {
         let Ok(Some(gid)) = admin_gid(Some("daemon")) else {
             return;
         };
-        let dir = std::env::temp_dir().join(format!("rgm-admin-group-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("sock");
-        let _ = std::fs::remove_file(&path);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let (dir, path, rt) = socket_place("rgm-admin-group");
         rt.block_on(async {
             let b = bind(&path, Some(gid)).unwrap();
             assert_eq!(b.gid, gid);
@@ -235,14 +247,7 @@ mod tests {
 
     #[test]
     fn the_socket_is_0660_and_a_stranger_may_only_read() {
-        let dir = std::env::temp_dir().join(format!("rgm-admin-{}", std::process::id()));
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join("sock");
-        let _ = std::fs::remove_file(&path);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let (dir, path, rt) = socket_place("rgm-admin");
         rt.block_on(async {
             let b = bind(&path, admin_gid(None).unwrap()).unwrap();
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
