@@ -209,6 +209,41 @@ fn a_coordinator_resuming_from_a_hang_does_not_act_on_its_old_view() {
     );
 }
 
+/// Seed 112406 of the random schedules, scripted: node1 fails and its fence device fails
+/// with it; node3 joins the survivor node2 and gets the coordinator's table, but every
+/// "victims" datagram to it is lost. node2 then leaves cleanly (SIGTERM) with the fence still
+/// pending and comes back: node3, which holds a table and so counts as "established", must
+/// know from that table that node1 is still to be fenced, or the new run of node2 (which
+/// knows nothing of node1) starts node1's service without a fence.
+#[test]
+fn a_member_that_holds_the_table_knows_its_lost_nodes() {
+    let conf = cluster(3, &[("s1", &[(1, 1), (2, 2), (3, 3)], false)]);
+    run(
+        "clean leave of the only node that saw the failure",
+        Scenario {
+            conf,
+            seed: 8,
+            script: vec![
+                (s(3.0), Action::Shutdown(3, Some(s(10.0)))),
+                (s(5.0), Action::FenceDevice(1, Some(s(30.0)))),
+                (
+                    s(5.0),
+                    Action::DropMessages {
+                        from: 2,
+                        to: 3,
+                        kind: "victims",
+                        count: 1000,
+                    },
+                ),
+                (s(6.0), Action::PowerLoss(1, None)),
+                (s(20.0), Action::Shutdown(2, Some(s(2.0)))),
+                (s(40.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
+        },
+    );
+}
+
 /// A thousand random schedules (3 to 9 nodes, 4 to 20 faults each) break no invariant.
 #[test]
 fn random_schedules_break_no_invariant() {

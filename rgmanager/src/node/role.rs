@@ -82,12 +82,16 @@ impl Node {
                 }
             }
             Msg::Table {
-                services, locked, ..
+                services,
+                locked,
+                news,
+                ..
             } => {
                 if self.coordinator() == Some(from) && !self.coordinating {
                     self.established = true;
                     self.coord.adopt(&services);
                     self.coord.view.locked = locked;
+                    self.victims_heard(news);
                 }
             }
             Msg::StatusPartial { service } => {
@@ -202,12 +206,14 @@ impl Node {
         }
         let Some(v) = self.view.clone() else { return };
         let services = self.coord.records();
+        let news = self.fence_news();
         let local = self.local;
         for m in v.members.iter().filter(|m| **m != local) {
             let msg = Msg::Table {
                 view: v.number,
                 services: services.clone(),
                 locked: self.coord.view.locked,
+                news: news.clone(),
             };
             self.send(*m, msg);
         }

@@ -109,6 +109,12 @@ pub enum Msg {
         /// `clusvcadm -l` holds cluster-wide.
         #[serde(default)]
         locked: bool,
+        /// The coordinator's fencing news, in the table itself: a member that holds the table
+        /// (and so counts as "established", which skips startup fencing) also knows which
+        /// owners in it are lost and not fenced yet, even when every `Victims` datagram to it
+        /// was lost. Absent from the previous release's tables.
+        #[serde(default)]
+        news: FenceNews,
     },
     /// Member → coordinator: an administrator's request made on that member (`clusvcadm`),
     /// its target already resolved to a node id. Repeated until answered.
@@ -444,7 +450,31 @@ mod tests {
                 partial: true,
             }],
             locked: true,
+            news: FenceNews {
+                lost: vec![LostNode {
+                    node: 1,
+                    epoch: 9,
+                    services: vec!["service:web".into()],
+                }],
+                fenced: vec![Fenced { node: 3, epoch: 4 }],
+            },
         }
+    }
+
+    /// A table from the previous release has no fencing news: it reads, with none.
+    #[test]
+    fn a_table_without_news_reads() {
+        let body = r#"{"msg":"table","view":3,"services":[],"locked":false}"#;
+        let msg: Msg = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            msg,
+            Msg::Table {
+                view: 3,
+                services: vec![],
+                locked: false,
+                news: FenceNews::default(),
+            }
+        );
     }
 
     #[test]
