@@ -244,6 +244,53 @@ fn a_member_that_holds_the_table_knows_its_lost_nodes() {
     );
 }
 
+/// Seed 101868 of the random schedules, scripted: a stopped service, and node3 cut off while a
+/// newer configuration is pushed on it alone (its fence device fails, so it comes back as it
+/// was). At the heal, the coordinator orders the service started on node3, then learns that
+/// node3 holds the newer configuration: it stands down, fetches it and takes over again in the
+/// same view. It must not rebuild from node3's report of the view (sent before node3 received
+/// the start), or it starts the service a second time elsewhere.
+#[test]
+fn a_coordinator_taking_over_again_in_its_view_waits_for_its_earlier_orders() {
+    // s2 and s3 keep node1 and node2 busy, so that s1 (no domain) goes to idle node3.
+    let mut conf = cluster(
+        3,
+        &[
+            ("s1", &[(1, 1)], false),
+            ("s2", &[(1, 1)], true),
+            ("s3", &[(2, 1)], true),
+        ],
+    );
+    conf.services[0].domain = None;
+    conf.domains.remove(0);
+    // Version 2 drops s3: node2 is idle after the reload, and the rebuild's choice for s1.
+    let mut v2 = conf.clone();
+    v2.version = 2;
+    v2.services.retain(|s| s.name != "s3");
+    v2.domains.retain(|d| d.name != "d3");
+    let stop = rgmanager::admin::Request::Service {
+        action: rgmanager::admin::ServiceAction::Stop,
+        service: "service:s1".into(),
+        target: None,
+        domain_rules: false,
+    };
+    run(
+        "order in flight through a reload",
+        Scenario {
+            conf,
+            seed: 9,
+            script: vec![
+                (s(5.0), Action::FenceDevice(3, Some(s(20.0)))),
+                (s(9.0), Action::Admin(1, stop)),
+                (s(5.0), Action::Partition(vec![3], s(5.0))),
+                (s(7.0), Action::Push(3, v2.render())),
+                (s(30.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
+        },
+    );
+}
+
 /// A thousand random schedules (3 to 9 nodes, 4 to 20 faults each) break no invariant.
 #[test]
 fn random_schedules_break_no_invariant() {

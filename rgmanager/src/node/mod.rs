@@ -294,6 +294,14 @@ pub struct Node {
     waiters: Vec<Waiter>,
     /// On the coordinator: members' requests seen, and their answers once given.
     requests_seen: HashMap<OrderKey, Option<(crate::state::RgCode, Option<NodeId>)>>,
+    /// This run's coordinator term: one more at each takeover. Orders carry it.
+    term: u64,
+    /// On the coordinator: the term of the last order sent to each node. A new takeover asks
+    /// a member ordered under an earlier term for a report of its own term ([`Msg::Poll`]).
+    ordered_terms: BTreeMap<NodeId, u64>,
+    /// The newest term heard from each coordinator's run (incarnation, term): orders of its
+    /// earlier terms are not run any more.
+    heard_terms: BTreeMap<NodeId, (u64, u64)>,
     victims: Victims,
     /// The incarnation of each member's run as it joined: a failure's epoch.
     member_inc: BTreeMap<NodeId, u64>,
@@ -417,6 +425,9 @@ impl Node {
             next_request: 1,
             waiters: Vec::new(),
             requests_seen: HashMap::new(),
+            term: 0,
+            ordered_terms: BTreeMap::new(),
+            heard_terms: BTreeMap::new(),
             victims: Victims::default(),
             member_inc: BTreeMap::new(),
             left_clean: BTreeMap::new(),
@@ -882,6 +893,9 @@ impl Node {
         self.note_cluster_wire();
         self.quorum_changed(now, change);
         self.report();
+        if self.takeover.is_some() {
+            self.poll_stale();
+        }
     }
 
     /// After a new view or a verdict of corosync's votequorum: the policy hears of a change,
@@ -925,8 +939,10 @@ impl Node {
         self.coord.drop_orders();
         if should {
             tracing::info!("Node {} is the coordinator", self.name_of(self.local));
+            self.term += 1;
             self.takeover = Some(now);
             self.takeover_warned = false;
+            self.poll_stale();
             self.fence_start();
         } else {
             self.takeover = None;
@@ -1086,6 +1102,7 @@ impl Node {
             self.dispatch(resend);
         }
         if let Some(since) = self.takeover {
+            self.poll_stale();
             if now.saturating_duration_since(since) > Duration::from_secs(10)
                 && !self.takeover_warned
             {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::fencing::StartupStep;
-use super::wire::{Envelope, Msg, Op};
+use super::wire::{self, Envelope, Msg, Op};
 use super::{coord, Node, Origin, Waiter};
 use crate::admin::ServiceAction;
 use crate::membership::{NodeId, View};
@@ -19,6 +19,8 @@ pub(super) struct Report {
     pub held: coord::Held,
     /// The member's view when it sent the report.
     pub view: View,
+    /// The newest term of the coordinator's run the member had heard of ([`Msg::Poll`]).
+    pub term: u64,
 }
 
 impl Node {
@@ -35,6 +37,7 @@ impl Node {
                 leaving,
                 failed,
                 news,
+                term,
             } => {
                 if established {
                     self.established_peers.insert(from);
@@ -68,12 +71,26 @@ impl Node {
                             number: view,
                             members,
                         },
+                        term,
                     },
                 );
             }
-            Msg::Order { id, service, op } => {
+            Msg::Order {
+                id,
+                service,
+                op,
+                term,
+            } => {
+                if term < self.heard_term(from, env.incarnation) {
+                    tracing::debug!(
+                        "order {id} from node {from} dropped: given under its term {term}, \
+                         before the takeover that polled us"
+                    );
+                    return;
+                }
                 self.order_received(from, env.incarnation, id, service, op)
             }
+            Msg::Poll { term } => self.polled(from, env.incarnation, term),
             Msg::Done { id, ok, .. } => {
                 if self.coordinating {
                     let orders = self.coord.done(from, id, ok);
@@ -192,7 +209,9 @@ impl Node {
                 id: o.id,
                 service: o.service.clone(),
                 op: o.op,
+                term: self.term,
             };
+            self.ordered_terms.insert(o.node, self.term);
             self.send(o.node, msg);
         }
     }
@@ -235,8 +254,64 @@ impl Node {
                 leaving: self.shutdown.is_some(),
                 failed: self.failed_stops.iter().cloned().collect(),
                 news: self.fence_news(),
+                term: self
+                    .member_inc
+                    .get(&c)
+                    .map_or(0, |inc| self.heard_term(c, *inc)),
             };
             self.send(c, msg);
+        }
+    }
+
+    /// The newest term heard from `coordinator`'s run `incarnation` (0: none).
+    fn heard_term(&self, coordinator: NodeId, incarnation: u64) -> u64 {
+        match self.heard_terms.get(&coordinator) {
+            Some((inc, term)) if *inc == incarnation => *term,
+            _ => 0,
+        }
+    }
+
+    /// A new coordinator's poll: from now on its earlier terms' orders are void here, and the
+    /// report it waits for goes at once.
+    fn polled(&mut self, from: NodeId, incarnation: u64, term: u64) {
+        if self.coordinator() != Some(from)
+            || self
+                .member_inc
+                .get(&from)
+                .is_some_and(|i| *i != incarnation)
+        {
+            return;
+        }
+        if term > self.heard_term(from, incarnation) {
+            self.heard_terms.insert(from, (incarnation, term));
+        }
+        self.report();
+    }
+
+    /// Whether a new coordinator must wait for a report of its own term from `member`: this
+    /// run ordered it under an earlier term, and such an order may still be on its way and
+    /// be run after the member's report of the view (the report would not show it). Members
+    /// of the previous release cannot be polled: their report of the view is taken, as
+    /// before.
+    fn needs_poll(&self, member: NodeId) -> bool {
+        member != self.local
+            && self
+                .ordered_terms
+                .get(&member)
+                .is_some_and(|t| *t < self.term)
+            && wire::format_for(self.membership.peer_wire(member)) == Some(wire::VERSION_3)
+    }
+
+    /// A new coordinator polls each member whose report it still needs for its term.
+    pub(super) fn poll_stale(&mut self) {
+        if self.takeover.is_none() {
+            return;
+        }
+        let term = self.term;
+        for m in self.missing_reports() {
+            if self.needs_poll(m) {
+                self.send(m, Msg::Poll { term });
+            }
         }
     }
 
@@ -261,7 +336,11 @@ impl Node {
         v.members
             .iter()
             .copied()
-            .filter(|m| self.reports.get(m).is_none_or(|r| r.view != *v))
+            .filter(|m| {
+                self.reports
+                    .get(m)
+                    .is_none_or(|r| r.view != *v || (self.needs_poll(*m) && r.term < self.term))
+            })
             .collect()
     }
 

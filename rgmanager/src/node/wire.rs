@@ -91,10 +91,24 @@ pub enum Msg {
         /// The sender's fencing news, in the report itself so that a new coordinator, which
         /// rebuilds from every member's report, cannot miss a lost node.
         news: FenceNews,
+        /// The newest coordinator term of the receiver's run this member has heard of (a
+        /// [`Msg::Poll`]'s): the report was sent after it, so it shows every order of that
+        /// run's earlier terms the member ran, and the member runs none of them from now on.
+        /// 0: none heard (and from the previous release).
+        #[serde(default)]
+        term: u64,
     },
     /// Coordinator → member: run `op` on `service`. Repeated until the result arrives; the
-    /// member runs each id once and answers repeats with the result it has.
-    Order { id: u64, service: String, op: Op },
+    /// member runs each id once and answers repeats with the result it has. `term`: the
+    /// coordinator's term when it gave the order (0 from the previous release); a member that
+    /// heard of a later term of that run ignores it.
+    Order {
+        id: u64,
+        service: String,
+        op: Op,
+        #[serde(default)]
+        term: u64,
+    },
     /// Member → coordinator: the outcome of an order.
     Done {
         id: u64,
@@ -145,6 +159,12 @@ pub enum Msg {
     /// after a node failed learns from it that the node is to be fenced, and that its services
     /// may still run there, should it become coordinator.
     Victims(FenceNews),
+    /// Coordinator → member, while a new coordinator waits for the reports it rebuilds from:
+    /// "report now, for my term `term`". Each takeover of a run is a new term. Sent only to a
+    /// member this run gave orders under an earlier term, which may still be on their way:
+    /// from this message on the member ignores them, and its next report (carrying the term)
+    /// shows the ones it ran. Repeated each second until that report arrives. Protocol 2 only.
+    Poll { term: u64 },
 }
 
 /// What a node knows of the failed nodes: the lost ones (not fenced yet) with the services
@@ -182,6 +202,7 @@ impl Msg {
             Msg::Lock { .. } => "lock",
             Msg::Reply { .. } => "reply",
             Msg::Victims(_) => "victims",
+            Msg::Poll { .. } => "poll",
         }
     }
 }
@@ -461,6 +482,18 @@ mod tests {
         }
     }
 
+    /// An order and a report from the previous release have no term: they read, with term 0.
+    #[test]
+    fn orders_and_reports_without_a_term_read() {
+        let body = r#"{"msg":"order","id":3,"service":"service:a","op":"start"}"#;
+        let msg: Msg = serde_json::from_str(body).unwrap();
+        assert!(matches!(msg, Msg::Order { term: 0, .. }), "{msg:?}");
+        let body = r#"{"msg":"report","running":[],"view":2,"members":[1],"leaving":false,
+            "failed":[],"news":{"lost":[],"fenced":[]}}"#;
+        let msg: Msg = serde_json::from_str(body).unwrap();
+        assert!(matches!(msg, Msg::Report { term: 0, .. }), "{msg:?}");
+    }
+
     /// A table from the previous release has no fencing news: it reads, with none.
     #[test]
     fn a_table_without_news_reads() {
@@ -496,13 +529,16 @@ mod tests {
                     }],
                     fenced: vec![Fenced { node: 4, epoch: 9 }],
                 },
+                term: 3,
             },
             Msg::Victims(FenceNews::default()),
             Msg::Order {
                 id: 9,
                 service: "service:a".into(),
                 op: Op::Stop,
+                term: 2,
             },
+            Msg::Poll { term: 5 },
             Msg::Done {
                 id: 9,
                 service: "service:a".into(),
