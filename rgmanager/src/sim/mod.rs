@@ -701,8 +701,17 @@ impl Sim {
                 write,
                 config,
             } => {
-                if let Some(n) = self.nodes.get_mut(&node) {
-                    if n.powered {
+                // The write is on disk only if the node still has power when it completes: a
+                // version whose only write a power-off interrupted never existed for the
+                // cluster (its `ccs_sync` got no answer), so it is not the newest either.
+                let durable = self.nodes.get(&node).is_some_and(|n| n.powered);
+                if durable {
+                    if self.newest.is_none_or(|(v, _)| config.version() > v) {
+                        self.newest = Some((config.version(), config.hash()));
+                        self.newest_nodes = nodes_of(&config);
+                    }
+                    self.note(format!("node{node}: version {} on disk", config.version()));
+                    if let Some(n) = self.nodes.get_mut(&node) {
                         n.disk = config;
                     }
                 }
@@ -903,10 +912,6 @@ impl Sim {
                             config.version()
                         ),
                     ));
-                }
-                if self.newest.is_none_or(|(v, _)| config.version() > v) {
-                    self.newest = Some((config.version(), config.hash()));
-                    self.newest_nodes = nodes_of(&config);
                 }
                 self.note(format!("node{id}: writes version {}", config.version()));
                 let life = self.life(id).unwrap_or(0);
