@@ -1018,6 +1018,46 @@ impl Membership {
                     })
             })
             .collect();
+        // Such a member has not only left our candidate: our installed view is gone, and the
+        // view it moved to may already have a coordinator deciding without us. Keeping ours
+        // until an agreement or the fallback (two tokens) lets this node go on deciding as the
+        // member of a quorate view that no longer exists (seed 102564: a coordinator of such a
+        // view finished a fence and started a service that the new view's coordinator had
+        // placed on the member who left). So we stand alone at once, as the fallback would
+        // later, and join the others again by agreement.
+        let moved_on: Vec<(NodeId, u64)> = ours
+            .iter()
+            .filter(|id| **id != local)
+            .filter_map(|id| {
+                let p = self.peers.get(id)?;
+                let r = p.report.as_ref()?;
+                (!p.dropped && left_us(id, r)).then_some((*id, r.view))
+            })
+            .collect();
+        if ours.len() > 1 && !moved_on.is_empty() {
+            let top = self
+                .peers
+                .values()
+                .filter_map(|p| p.report.as_ref().map(|r| r.view))
+                .fold(mine, u64::max);
+            tracing::warn!(
+                "membership: {} installed view {} without this node; leaving view {mine}",
+                moved_on
+                    .iter()
+                    .map(|(id, _)| format!("node {id}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                moved_on.iter().map(|(_, v)| *v).max().unwrap_or(mine),
+            );
+            self.install(
+                now,
+                View {
+                    number: top + 1,
+                    members: vec![local],
+                },
+            );
+            self.agreement_reached();
+        }
         let heard_changed = heard != self.heard;
         self.heard = heard;
         let candidate = self.clique_of_local(&connected);

@@ -1097,3 +1097,69 @@ fn a_member_that_moved_to_a_view_without_this_node_is_no_longer_in_its_view() {
         t2.saturating_sub(t3)
     );
 }
+
+#[test]
+fn a_member_moving_on_while_this_node_cannot_agree_ends_its_view_at_once() {
+    // Seed 102564 of the cluster simulator. Token 300 ms. Node 2 is dead and node 1 is not
+    // scheduled for 850 ms while node 2 boots again: node 2 and node 3 form a view without
+    // node 1. Node 1 resumes and forms a view with node 3 before it hears node 2's new run;
+    // node 2 hears both, but no longer agrees with anyone (node 1 wants all three, node 3
+    // moved on), so it would keep its view with node 3 until the disagreement's fallback
+    // (two tokens), deciding as a member of a quorate view that is gone. It must leave it
+    // as soon as node 3's heartbeat shows the newer view.
+    let token = ms(300);
+    let mut s = Sim::new(3, token);
+    s.run_for(3 * SEC);
+    s.assert_agreed(&[1, 2, 3]);
+    s.kill(2);
+    s.run_for(2 * SEC);
+    s.assert_agreed(&[1, 3]);
+    s.stall(&[1], ms(850));
+    s.run_for(ms(50));
+    s.start(2);
+    // Node 3's datagrams to node 2 are lost around node 1's resume: node 2 learns that node 3
+    // moved on only after node 1 and node 2 hear each other again.
+    s.run_for(ms(780));
+    s.blocked.insert((3, 2));
+    s.run_for(ms(20));
+    let resumed = s.now;
+    s.run_for(ms(80));
+    s.blocked.remove(&(3, 2));
+    s.run_for(3 * SEC);
+    s.assert_agreed(&[1, 2, 3]);
+    // Every view node 3 installed without node 2 since then, against node 2's views.
+    let left: Vec<(Duration, u64)> = s.log[&3]
+        .iter()
+        .filter(|(t, _)| *t >= resumed)
+        .filter_map(|(t, e)| match e {
+            Event::ViewChanged(v) if !v.contains(2) => Some((*t, v.number)),
+            _ => None,
+        })
+        .collect();
+    for (t3, number) in left {
+        // Node 2's view when node 3 moved on, and when node 2 next changed it.
+        let before = s.log[&2]
+            .iter()
+            .filter(|(t, _)| *t <= t3)
+            .filter_map(|(_, e)| match e {
+                Event::ViewChanged(v) => Some(v.clone()),
+                _ => None,
+            })
+            .next_back();
+        let Some(before) = before.filter(|v| v.contains(3) && v.number < number) else {
+            continue;
+        };
+        let t2 = s.log[&2]
+            .iter()
+            .find(|(t, e)| *t > t3 && matches!(e, Event::ViewChanged(_)))
+            .map(|(t, _)| *t)
+            .expect("node 2 changed its view");
+        assert!(
+            t2 <= t3 + token / 2,
+            "node 2 kept view {} with node 3 for {:?} after node 3 installed view {number} \
+             without it",
+            before.number,
+            t2.saturating_sub(t3)
+        );
+    }
+}
