@@ -318,6 +318,33 @@ fn a_push_interrupted_by_a_power_loss_is_not_a_version() {
     );
 }
 
+/// Seed 155060 of the random schedules, scripted: node3's agents are slow. The coordinator
+/// (node1) orders `a` started there as its run's order 1, then restarts (SIGTERM) while that
+/// start runs; meanwhile `b` has moved to node3. The coordinator's next run takes over, fails
+/// `b` back home with its own order 1 (a stop on node3, queued behind the starts), and must not
+/// take the old run's "order 1 done" (the start of `a`) for its stop of `b`: it would start `b`
+/// at home while node3 is about to start it.
+#[test]
+fn an_answer_to_a_previous_run_of_the_coordinator_is_not_its_own() {
+    let conf = cluster(
+        3,
+        &[("a", &[(3, 1)], true), ("b", &[(1, 1), (3, 2)], false)],
+    );
+    run(
+        "answer to an earlier run",
+        Scenario {
+            conf,
+            seed: 11,
+            script: vec![
+                (s(0.0), Action::SlowAgent(3, s(3.0))),
+                (s(7.0), Action::Shutdown(1, Some(s(0.3)))),
+                (s(40.0), Action::Quiet),
+            ],
+            expect_up: Vec::new(),
+        },
+    );
+}
+
 /// A thousand random schedules (3 to 9 nodes, 4 to 20 faults each) break no invariant.
 #[test]
 fn random_schedules_break_no_invariant() {

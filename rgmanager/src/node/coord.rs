@@ -287,15 +287,30 @@ impl Coordinator {
         out
     }
 
-    /// The result of order `id` from `node`: the table changes and the policy hears of it.
-    /// Unknown ids (answered twice, or from before a takeover) are ignored.
-    pub fn done(&mut self, node: NodeId, id: u64, ok: bool) -> Vec<Order> {
-        let known = self
-            .pending
-            .values()
-            .any(|p| p.order.id == id && p.order.node == node);
+    /// The result of order `id` from `node`, for `service` and `op` as the member ran it: the
+    /// table changes and the policy hears of it. Unknown ids (answered twice, or from before a
+    /// takeover) are ignored, and so is an answer naming another service or operation than our
+    /// order of that id: it answers an order of an earlier run of this node, whose ids were
+    /// the same numbers.
+    pub fn answered(
+        &mut self,
+        node: NodeId,
+        id: u64,
+        service: &str,
+        op: Op,
+        ok: bool,
+    ) -> Vec<Order> {
+        let known = self.pending.values().any(|p| {
+            p.order.id == id
+                && p.order.node == node
+                && p.order.service == service
+                && p.order.op == op
+        });
+        if !known {
+            return Vec::new();
+        }
         let mut out = self.done_inner(node, id, ok);
-        if known {
+        {
             for e in std::mem::take(&mut self.deferred) {
                 // Only what is still true is decided again.
                 let current = match &e {
@@ -312,6 +327,21 @@ impl Coordinator {
             }
         }
         out
+    }
+
+    /// [`answered`](Self::answered) with the service and operation of our own order `id`
+    /// (tests answer as the member would).
+    #[cfg(test)]
+    pub fn done(&mut self, node: NodeId, id: u64, ok: bool) -> Vec<Order> {
+        let order = self
+            .pending
+            .values()
+            .find(|p| p.order.id == id && p.order.node == node)
+            .map(|p| (p.order.service.clone(), p.order.op));
+        match order {
+            Some((service, op)) => self.answered(node, id, &service, op, ok),
+            None => Vec::new(),
+        }
     }
 
     fn done_inner(&mut self, node: NodeId, id: u64, ok: bool) -> Vec<Order> {
@@ -897,6 +927,28 @@ mod tests {
     fn owner(c: &Coordinator, s: &str) -> (Option<NodeId>, State) {
         let st = c.view.service(s).unwrap();
         (st.owner, st.state)
+    }
+
+    #[test]
+    fn an_answer_naming_another_service_or_operation_is_not_for_our_order() {
+        // Seed 155060: an earlier run of this node numbered its orders from 1 too.
+        let mut c = coordinator();
+        let orders = up(&mut c, &[1, 2, 3]);
+        let a = orders
+            .iter()
+            .find(|o| o.service == "service:a")
+            .expect("a start of a");
+        assert!(c
+            .answered(a.node, a.id, "service:b", Op::Start, true)
+            .is_empty());
+        assert!(c
+            .answered(a.node, a.id, "service:a", Op::Stop, true)
+            .is_empty());
+        assert!(c.busy("service:a"));
+        assert_eq!(owner(&c, "a"), (Some(1), State::Starting));
+        c.answered(a.node, a.id, "service:a", Op::Start, true);
+        assert!(!c.busy("service:a"));
+        assert_eq!(owner(&c, "a"), (Some(1), State::Started));
     }
 
     #[test]

@@ -111,13 +111,28 @@ impl Node {
             if self.executed.len() > 4096 {
                 self.executed.retain(|_, v| v.is_none());
             }
-            let msg = Msg::Done {
-                id: key.2,
-                service: j.service,
-                op: j.op,
-                ok,
+            // The answer goes to the run that gave the order only: a later run of that node
+            // numbers its orders afresh, and would take it for the answer to its own order of
+            // the same id (seed 155060).
+            let (coordinator, run, id) = key;
+            let same_run = if coordinator == self.local {
+                run == self.incarnation
+            } else {
+                self.membership.peer_incarnation(coordinator) == Some(run)
             };
-            self.send(key.0, msg);
+            if same_run {
+                let msg = Msg::Done {
+                    id,
+                    service: j.service,
+                    op: j.op,
+                    ok,
+                };
+                self.send(coordinator, msg);
+            } else {
+                tracing::debug!(
+                    "order {id} of an earlier run of node {coordinator} done: not answered"
+                );
+            }
         }
         self.report();
     }

@@ -91,9 +91,14 @@ impl Node {
                 self.order_received(from, env.incarnation, id, service, op)
             }
             Msg::Poll { term } => self.polled(from, env.incarnation, term),
-            Msg::Done { id, ok, .. } => {
+            Msg::Done {
+                id,
+                service,
+                op,
+                ok,
+            } => {
                 if self.coordinating {
-                    let orders = self.coord.done(from, id, ok);
+                    let orders = self.coord.answered(from, id, &service, op, ok);
                     self.dispatch(orders);
                     self.broadcast_table();
                 }

@@ -192,6 +192,9 @@ pub enum Action {
     FenceDevice(NodeId, Option<Duration>),
     /// A service dies on the node (one of its services when `None`).
     ServiceDies(NodeId, Option<String>),
+    /// Every agent operation on the node takes this long until the quiet period (scripts
+    /// only: random schedules get slow operations by chance).
+    SlowAgent(NodeId, Duration),
     /// Stops (starts) of the service fail on the node.
     StopFails(NodeId, String, Option<Duration>),
     StartFails(NodeId, String, Option<Duration>),
@@ -368,6 +371,8 @@ struct SimNode {
     /// Services whose stop (start) fails here.
     stop_broken: BTreeSet<String>,
     start_broken: BTreeSet<String>,
+    /// Every agent operation takes this long ([`Action::SlowAgent`]).
+    slow_agent: Option<Duration>,
     /// The fence device that powers this node off fails.
     device_broken: bool,
     next_admin: u64,
@@ -510,6 +515,7 @@ impl Sim {
                     cancelled: BTreeSet::new(),
                     stop_broken: BTreeSet::new(),
                     start_broken: BTreeSet::new(),
+                    slow_agent: None,
                     device_broken: false,
                     next_admin: 1,
                     restart_after_exit: None,
@@ -1070,7 +1076,9 @@ impl Sim {
                     n.agents.busy = Some((job, service, op));
                     let life = n.life;
                     // Mostly quick; now and then an agent that takes its time.
-                    let ms = if self.rng.chance(0.05) {
+                    let ms = if let Some(d) = n.slow_agent {
+                        d.as_millis() as u64
+                    } else if self.rng.chance(0.05) {
                         self.rng.range(500, 5_000)
                     } else {
                         self.rng.range(2, 150)
@@ -1647,6 +1655,14 @@ impl Sim {
                     self.after(d, Ev::Heal(Heal::StopWorks(victim, s)));
                 }
             }
+            Action::SlowAgent(victim, d) => {
+                self.note(format!(
+                    "FAULT node{victim}: every agent operation takes {d:?}"
+                ));
+                if let Some(n) = self.nodes.get_mut(&victim) {
+                    n.slow_agent = Some(d);
+                }
+            }
             Action::StartFails(victim, s, d) => {
                 self.note(format!("FAULT starts of {s} fail on node{victim}"));
                 // Failed everywhere, a service stays stopped until an event or an
@@ -1890,6 +1906,7 @@ impl Sim {
                 n.device_broken = false;
                 n.stop_broken.clear();
                 n.start_broken.clear();
+                n.slow_agent = None;
             }
         }
         for id in ids {
