@@ -198,7 +198,9 @@ fn daemon_messages() {
                 id: 1,
                 service: "service:a".into(),
                 op: wire::Op::Start,
+                term: 1,
             },
+            Msg::Poll { term: 2 },
             Msg::StatusFailed {
                 service: "service:b".into(),
             },
