@@ -95,7 +95,7 @@ pub enum Msg {
         /// [`Msg::Poll`]'s): the report was sent after it, so it shows every order of that
         /// run's earlier terms the member ran, and the member runs none of them from now on.
         /// 0: none heard (and from the previous release).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_zero")]
         term: u64,
     },
     /// Coordinator → member: run `op` on `service`. Repeated until the result arrives; the
@@ -106,7 +106,7 @@ pub enum Msg {
         id: u64,
         service: String,
         op: Op,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_zero")]
         term: u64,
     },
     /// Member → coordinator: the outcome of an order.
@@ -127,7 +127,7 @@ pub enum Msg {
         /// (and so counts as "established", which skips startup fencing) also knows which
         /// owners in it are lost and not fenced yet, even when every `Victims` datagram to it
         /// was lost. Absent from the previous release's tables.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "FenceNews::is_empty")]
         news: FenceNews,
     },
     /// Member → coordinator: an administrator's request made on that member (`clusvcadm`),
@@ -173,6 +173,12 @@ pub enum Msg {
 pub struct FenceNews {
     pub lost: Vec<LostNode>,
     pub fenced: Vec<Fenced>,
+}
+
+/// A field of a later release left out when it has its default: a message that does not use
+/// it is encoded exactly as the previous release encoded it.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl FenceNews {
