@@ -310,20 +310,18 @@ impl Coordinator {
             return Vec::new();
         }
         let mut out = self.done_inner(node, id, ok);
-        {
-            for e in std::mem::take(&mut self.deferred) {
-                // Only what is still true is decided again.
-                let current = match &e {
-                    Event::NodeJoined(n) => self.view.member(*n) == NodeState::Online,
-                    Event::NodeLeft { node, .. } | Event::NodeFenced(node) => {
-                        self.view.member(*node) != NodeState::Online
-                    }
-                    Event::QuorumRegained => self.view.quorate,
-                    _ => true,
-                };
-                if current {
-                    out.extend(self.replay(&e));
+        for e in std::mem::take(&mut self.deferred) {
+            // Only what is still true is decided again.
+            let current = match &e {
+                Event::NodeJoined(n) => self.view.member(*n) == NodeState::Online,
+                Event::NodeLeft { node, .. } | Event::NodeFenced(node) => {
+                    self.view.member(*node) != NodeState::Online
                 }
+                Event::QuorumRegained => self.view.quorate,
+                _ => true,
+            };
+            if current {
+                out.extend(self.replay(&e));
             }
         }
         out
